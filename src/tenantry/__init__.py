@@ -1,0 +1,1 @@
+"""Tenantry: the control plane for self-hosted collaboration workspaces."""

@@ -1,0 +1,1 @@
+"""authentik package."""

@@ -1,0 +1,72 @@
+"""The ports: one typing.Protocol per upstream kind, and the values that cross them.
+
+Adapters (``integrations/<upstream>/adapter.py``) implement these over their wire clients and raise only
+:mod:`tenantry.provisioning.errors`; the reconciler never sees an upstream's own errors or payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """The desired state of one tenant, as the steps need it."""
+
+    id: str
+    slug: str
+    name: str
+    generation: int
+    mail_domain: str
+    quota_bytes: int
+
+
+@dataclass
+class StepResult:
+    """What an ``ensure_*``/teardown call achieved.
+
+    ``ids`` are the upstream ids the step owns (stored on the tenant and passed back next time);
+    ``data`` is anything else worth storing (e.g. DNS records); ``events`` are human-readable notes of
+    what changed upstream (created, adopted, repaired drift) for the tenant's timeline.
+    """
+
+    state: Literal["ok", "pending"]
+    reason: str
+    message: str
+    ids: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+
+
+class IdentityProvider(Protocol):
+    """authentik: a group per tenant."""
+
+    async def ensure_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def delete_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def ping(self) -> None: ...
+
+
+class MailProvider(Protocol):
+    """Stalwart: the tenant's mail domain with DKIM keys and the DNS records to publish."""
+
+    async def ensure_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def delete_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def ping(self) -> None: ...
+
+
+class FileProvider(Protocol):
+    """oCIS: a project space with a quota."""
+
+    async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def ping(self) -> None: ...
