@@ -164,7 +164,8 @@ class SandboxControls:
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, sub = scope["method"], scope["path"][len(CONTROL_PREFIX):].strip("/")
         payload = _maybe_json(await _read_body(receive))
-        status, out = 200, None
+        status: int = 200
+        out: Any = None
         if sub == "requests" and method == "GET":
             out = [asdict(r) for r in self.requests()]
         elif sub == "requests" and method == "DELETE":

@@ -35,7 +35,6 @@ def bound_port(server: uvicorn.Server) -> int:
 async def start_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> tuple[RunningServer, asyncio.Task[None]]:
     """Start ``app`` in the running event loop; returns once it is listening."""
     server = uvicorn.Server(_config(app, host, port))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -49,7 +48,6 @@ async def start_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> tup
 def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` from a daemon thread for the duration of the block; yields its base URL."""
     server = uvicorn.Server(_config(app, host, port))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name=f"asgi-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -1,0 +1,144 @@
+"""The FastAPI application factory: everything is built in the lifespan, nothing at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenantry.config import Settings
+from tenantry.container import Container, build_container
+from tenantry.db.migrate import ensure_up_to_date
+from tenantry.errors import AppError
+from tenantry.provisioning.errors import StepError
+from tenantry.provisioning.worker import ReconcileRunner, Worker
+from tenantry.tenants.routes import router as tenants_router
+from tenantry.tenants.service import SYSTEM, Actor
+
+log = structlog.get_logger("tenantry.app")
+
+ActorResolver = Callable[[Request], Awaitable[Actor]]
+
+
+async def _no_auth(_request: Request) -> Actor:
+    return SYSTEM
+
+
+def create_app(settings: Settings, *, container_factory: Callable[[], Container] | None = None,
+               actor_resolver: ActorResolver | None = None) -> FastAPI:
+    """Build the API. ``container_factory`` lets tests and the demo route upstreams to in-process sandboxes."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = container_factory() if container_factory else build_container(settings)
+        worker: Worker | None = None
+        worker_task: asyncio.Task[None] | None = None
+        try:
+            await ensure_up_to_date(container.engine)
+            if settings.run_worker_in_api:
+                worker = Worker(container.reconciler, container.leases, poll_seconds=settings.worker_poll_seconds,
+                                batch_size=settings.worker_batch_size, concurrency=settings.worker_concurrency)
+                worker_task = asyncio.create_task(worker.run())
+            runner = ReconcileRunner(container.reconciler, container.leases, lease_wait_seconds=settings.lease_seconds,
+                                     on_change=worker.wake if worker else None)
+            app.state.container = container
+            app.state.runner = runner
+            app.state.worker = worker
+            app.state.actor_resolver = actor_resolver or (_no_auth if not settings.auth_enabled else None)
+            if app.state.actor_resolver is None:
+                from tenantry.auth.dependencies import build_actor_resolver
+
+                app.state.actor_resolver = build_actor_resolver(settings, container)
+            log.info("api.start", worker=settings.run_worker_in_api,
+                     steps={s.name: s.configured for s in container.steps})
+            yield
+            await runner.aclose()
+        finally:
+            if worker is not None and worker_task is not None:
+                worker.stop()
+                await worker_task
+            await container.aclose()
+
+    app = FastAPI(title="Tenantry", version="0.1.0", lifespan=lifespan,
+                  description="Control plane for self-hosted collaboration workspaces.")
+    app.include_router(tenants_router)
+    _install_error_handlers(app)
+    _install_ops_routes(app)
+    return app
+
+
+def _error(status: int, code: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        return _error(exc.status_code, exc.code, exc.detail, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            if err.get("type") == "extra_forbidden":
+                message = "unknown field"
+            problems.append({"field": ".".join(loc) or "body", "message": message})
+        return _error(422, "validation_error", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
+
+
+def _install_ops_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> JSONResponse:
+        """The store and every configured upstream answer; each is named with its state."""
+        container: Container = request.app.state.container
+        checks: dict[str, dict[str, str]] = {}
+        try:
+            async with container.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            checks["store"] = {"status": "ok"}
+        except Exception as err:  # noqa: BLE001 - readiness reports any failure instead of raising
+            checks["store"] = {"status": "unavailable", "message": type(err).__name__}
+
+        async def ping(step: Any) -> tuple[str, dict[str, str]]:
+            if not step.configured:
+                return step.name, {"status": "skipped", "message": step.not_configured_hint}
+            try:
+                async with asyncio.timeout(5):
+                    await step.ping()
+                return step.name, {"status": "ok"}
+            except StepError as err:
+                return step.name, {"status": "unavailable", "message": err.message}
+            except TimeoutError:
+                return step.name, {"status": "unavailable", "message": "no answer within 5s"}
+
+        for name, result in await asyncio.gather(*(ping(s) for s in container.steps)):
+            checks[name] = result
+        ready = all(c["status"] in ("ok", "skipped") for c in checks.values())
+        return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,54 @@
+"""Turns a request's bearer token into an :class:`Actor`: 401 for a bad token, 503 when keys are unreachable."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import Request
+
+from tenantry.auth.tokens import InvalidTokenError, IssuerUnavailableError, TokenValidator, bearer_token
+from tenantry.config import Settings
+from tenantry.container import Container
+from tenantry.errors import AppError, UnavailableError
+from tenantry.integrations.http import build_http_client
+from tenantry.tenants.service import Actor
+
+log = structlog.get_logger("tenantry.auth")
+
+
+class UnauthorizedError(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"a valid access token is required ({reason})")
+        # RFC 6750: tell the client which scheme, and why, without echoing the token.
+        safe = reason.replace('"', "'")
+        self.headers = {"WWW-Authenticate": f'Bearer realm="tenantry", error="invalid_token", '
+                                            f'error_description="{safe}"'}
+
+
+def build_actor_resolver(settings: Settings, container: Container,
+                         validator: TokenValidator | None = None) -> Callable[[Request], Awaitable[Actor]]:
+    """The dependency behind every protected route, sharing one validator (and its JWKS cache) per process."""
+    if validator is None:
+        assert settings.oidc_issuer is not None
+        http = build_http_client(timeout=settings.http_timeout_seconds, ca_bundle=settings.ca_bundle)
+        container.http_clients.append(http)
+        validator = TokenValidator(issuer=settings.oidc_issuer, audience=settings.oidc_audience, http=http)
+    admin_group = settings.admin_group
+
+    async def resolve(request: Request) -> Actor:
+        try:
+            identity = await validator.validate(bearer_token(request.headers.get("authorization")))
+        except InvalidTokenError as err:
+            log.info("auth.rejected", reason=err.reason, path=request.url.path)
+            raise UnauthorizedError(err.reason) from err
+        except IssuerUnavailableError as err:
+            log.warning("auth.issuer_unavailable", path=request.url.path)
+            raise UnavailableError("the identity provider cannot be reached to verify the token; retry shortly") \
+                from err
+        return Actor(sub=identity.sub, is_admin=identity.is_member(admin_group))
+
+    return resolve

@@ -1,0 +1,92 @@
+"""Settings: one object read from ``TENANTRY_*`` environment variables, built in the entrypoint and injected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tenantry.db"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Secrets are ``SecretStr`` so they never print by accident."""
+
+    model_config = SettingsConfigDict(env_prefix="TENANTRY_", env_file=None, extra="ignore")
+
+    # -- store ------------------------------------------------------------------------------------
+    database_url: str = DEFAULT_DATABASE_URL
+    database_echo: bool = False
+
+    # -- API --------------------------------------------------------------------------------------
+    create_wait_seconds: float = Field(10.0, ge=0, description="How long POST /tenants waits for the first reconcile")
+    reserved_slugs: frozenset[str] = frozenset(
+        {"admin", "api", "www", "mail", "auth", "root", "system", "tenantry", "static", "portal", "login",
+         "logout", "health", "healthz", "readyz", "metrics", "smtp", "imap", "autoconfig", "autodiscover"}
+    )
+    default_quota_bytes: int = Field(10 * 1024**3, gt=0)
+    mail_domain_base: str = "tenants.example.test"
+
+    # -- reconciler -------------------------------------------------------------------------------
+    retry_base_seconds: float = Field(2.0, gt=0)
+    retry_cap_seconds: float = Field(300.0, gt=0)
+    resync_interval_seconds: float = Field(600.0, gt=0)
+    pending_poll_seconds: float = Field(5.0, gt=0, description="Recheck interval for steps waiting on an upstream")
+    lease_seconds: float = Field(60.0, gt=0)
+    worker_poll_seconds: float = Field(1.0, gt=0)
+    worker_batch_size: int = Field(20, gt=0)
+    worker_concurrency: int = Field(20, gt=0)
+    step_timeout_seconds: float = Field(60.0, gt=0)
+    run_worker_in_api: bool = True
+
+    # -- upstreams (a step whose URL is unset reports "skipped: not configured") -------------------
+    http_timeout_seconds: float = Field(10.0, gt=0)
+    ca_bundle: Path | None = None
+
+    authentik_url: str | None = None
+    authentik_token: SecretStr | None = None
+    authentik_group_prefix: str = "tenant-"
+
+    stalwart_url: str | None = None
+    stalwart_api_key: SecretStr | None = None
+    stalwart_username: str | None = None
+    stalwart_password: SecretStr | None = None
+
+    ocis_url: str | None = None
+    ocis_auth: Literal["app-token", "client-credentials"] = "app-token"
+    ocis_username: str | None = None
+    ocis_app_token: SecretStr | None = None
+    ocis_token_url: str | None = None
+    ocis_client_id: str | None = None
+    ocis_client_secret: SecretStr | None = None
+    ocis_scope: str = "openid profile email"
+
+    # -- API authentication ----------------------------------------------------------------------
+    auth_enabled: bool = True
+    oidc_issuer: str | None = None
+    oidc_audience: str = "tenantry"
+    admin_group: str = "tenantry-admins"
+    self_service: bool = True
+
+    # -- logging -----------------------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    demo_mode: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_insecure_outside_demo(self) -> Self:
+        if self.auth_enabled and not self.demo_mode and self.oidc_issuer is None:
+            raise ValueError(
+                "TENANTRY_OIDC_ISSUER is required when API authentication is on "
+                "(set TENANTRY_AUTH_ENABLED=false only for local development)"
+            )
+        if self.retry_cap_seconds < self.retry_base_seconds:
+            raise ValueError("TENANTRY_RETRY_CAP_SECONDS must not be smaller than TENANTRY_RETRY_BASE_SECONDS")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

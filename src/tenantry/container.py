@@ -1,0 +1,112 @@
+"""Builds everything a process needs once (engine, HTTP clients, adapters, reconciler) and closes it again.
+
+The API, the worker, the CLI and the tests all use this one builder, so what runs in production is what
+is tested. ``transports`` lets tests and the in-process demo route an upstream to an ASGI app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tenantry.config import Settings
+from tenantry.db.engine import create_engine, create_sessionmaker
+from tenantry.integrations.http import build_http_client
+from tenantry.integrations.ports import FileProvider, IdentityProvider, MailProvider
+from tenantry.provisioning.leases import LeaseManager
+from tenantry.provisioning.reconciler import Reconciler
+from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep, Step
+
+HttpFactory = Callable[[str], httpx.AsyncClient]
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    steps: list[Step]
+    leases: LeaseManager
+    reconciler: Reconciler
+    http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for client in self.http_clients:
+            await client.aclose()
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings, *,
+                    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+                    steps: Sequence[Step] | None = None) -> Container:
+    """Wire a process. ``steps`` replaces the upstream steps outright (tests of the reconciler itself)."""
+    transports = transports or {}
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    clients: list[httpx.AsyncClient] = []
+
+    def http(name: str) -> httpx.AsyncClient:
+        client = build_http_client(timeout=settings.http_timeout_seconds, ca_bundle=settings.ca_bundle,
+                                   transport=transports.get(name))
+        clients.append(client)
+        return client
+
+    steps = list(steps) if steps is not None else [
+        IdentityStep(_identity_provider(settings, http)),
+        MailStep(_mail_provider(settings, http)),
+        FilesStep(_file_provider(settings, http)),
+    ]
+    leases = LeaseManager(sessionmaker, lease_seconds=settings.lease_seconds)
+    reconciler = Reconciler(sessionmaker, steps, leases, settings)
+    return Container(settings, engine, sessionmaker, steps, leases, reconciler, clients)
+
+
+def _identity_provider(settings: Settings, http: HttpFactory) -> IdentityProvider | None:
+    if not settings.authentik_url or settings.authentik_token is None:
+        return None
+    from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
+    from tenantry.integrations.authentik.client import AuthentikClient
+
+    client = AuthentikClient(http("authentik"), settings.authentik_url, settings.authentik_token.get_secret_value())
+    return AuthentikIdentityProvider(client, group_prefix=settings.authentik_group_prefix)
+
+
+def _mail_provider(settings: Settings, http: HttpFactory) -> MailProvider | None:
+    if not settings.stalwart_url:
+        return None
+    if settings.stalwart_api_key is None and (settings.stalwart_username is None or settings.stalwart_password is None):
+        return None
+    from tenantry.integrations.stalwart.adapter import StalwartMailProvider
+    from tenantry.integrations.stalwart.client import StalwartClient
+
+    client = StalwartClient(
+        http("stalwart"), settings.stalwart_url,
+        api_key=settings.stalwart_api_key.get_secret_value() if settings.stalwart_api_key else None,
+        username=settings.stalwart_username,
+        password=settings.stalwart_password.get_secret_value() if settings.stalwart_password else None,
+    )
+    return StalwartMailProvider(client)
+
+
+def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider | None:
+    if not settings.ocis_url:
+        return None
+    from tenantry.integrations.oauth import ClientCredentialsAuth
+    from tenantry.integrations.ocis.adapter import OcisFileProvider
+    from tenantry.integrations.ocis.client import OcisClient
+
+    auth: httpx.Auth
+    if settings.ocis_auth == "app-token":
+        if not settings.ocis_username or settings.ocis_app_token is None:
+            return None
+        auth = httpx.BasicAuth(settings.ocis_username, settings.ocis_app_token.get_secret_value())
+    else:
+        if not (settings.ocis_token_url and settings.ocis_client_id and settings.ocis_client_secret):
+            return None
+        auth = ClientCredentialsAuth(settings.ocis_token_url, settings.ocis_client_id,
+                                     settings.ocis_client_secret.get_secret_value(), settings.ocis_scope,
+                                     http("ocis-token"))
+    return OcisFileProvider(OcisClient(http("ocis"), settings.ocis_url, auth))

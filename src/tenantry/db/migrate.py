@@ -1,0 +1,58 @@
+"""Alembic, driven from code: upgrade to head, and tell whether a database is at head."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class SchemaOutOfDateError(RuntimeError):
+    """The database is not at the newest migration."""
+
+
+def alembic_config(database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", "tenantry.db:migrations")
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision(database_url: str) -> str:
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert head is not None
+    return head
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    """Apply every pending migration on ``engine``'s database."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def run(connection: Connection) -> None:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def ensure_up_to_date(engine: AsyncEngine) -> None:
+    """Raise :class:`SchemaOutOfDateError` naming the command to run when the schema is behind."""
+    current = await current_revision(engine)
+    head = head_revision(engine.url.render_as_string(hide_password=False))
+    if current != head:
+        raise SchemaOutOfDateError(
+            f"the database schema is at {current or 'nothing (empty database)'} but this version needs {head}; "
+            "run `tenantry db upgrade` first"
+        )

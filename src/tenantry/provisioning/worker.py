@@ -1,0 +1,132 @@
+"""The worker loop, and the runner the API uses to reconcile one tenant now and wait a little for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Callable
+
+import structlog
+
+from tenantry.provisioning.leases import LeaseManager
+from tenantry.provisioning.reconciler import Reconciler
+
+log = structlog.get_logger("tenantry.worker")
+
+
+def worker_identity(kind: str) -> str:
+    """A lease owner name that says which process holds a tenant (host, pid) and is unique per start."""
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Claims due tenants in batches and reconciles them, at most ``concurrency`` at a time."""
+
+    def __init__(self, reconciler: Reconciler, leases: LeaseManager, *, poll_seconds: float, batch_size: int,
+                 concurrency: int, owner: str | None = None) -> None:
+        self._reconciler = reconciler
+        self._leases = leases
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self.owner = owner or worker_identity("worker")
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Look for due work now instead of at the next poll (called after a tenant changes)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        log.info("worker.start", owner=self.owner)
+        try:
+            while not self._stop.is_set():
+                free = self._concurrency - len(self._tasks)
+                claimed: list[str] = []
+                if free > 0:
+                    try:
+                        claimed = await self._leases.claim_due(self.owner, min(free, self._batch))
+                    except Exception:
+                        log.exception("worker.claim_failed")
+                for tenant_id in claimed:
+                    task = asyncio.create_task(self._reconcile(tenant_id))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                if claimed and len(claimed) == min(free, self._batch):
+                    await asyncio.sleep(0)  # more may be due: claim again without waiting
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            log.info("worker.stop", owner=self.owner)
+
+    async def _reconcile(self, tenant_id: str) -> None:
+        async with self._slots:
+            try:
+                await self._reconciler.reconcile(tenant_id, self.owner)
+            except Exception:
+                log.exception("worker.reconcile_failed", tenant_id=tenant_id)
+                await self._leases.release(tenant_id, self.owner)
+
+
+class ReconcileRunner:
+    """Reconciles a tenant on request (create, PATCH, POST …/reconcile) in the API process.
+
+    The run is a background task under this process's own lease owner, so a client that disconnects does
+    not cut it short; the caller waits at most ``wait`` seconds for it. When another process holds the
+    tenant, the runner waits for that lease to be released and then runs itself.
+    """
+
+    def __init__(self, reconciler: Reconciler, leases: LeaseManager, *, lease_wait_seconds: float,
+                 on_change: Callable[[], None] | None = None) -> None:
+        self._reconciler = reconciler
+        self._leases = leases
+        self._lease_wait = lease_wait_seconds
+        self._on_change = on_change
+        self.owner = worker_identity("api")
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool:
+        """Start a reconcile and wait up to ``wait`` seconds; True when it finished within that time."""
+        task = asyncio.create_task(self._run(tenant_id, force=force))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        done, _ = await asyncio.wait({task}, timeout=wait)
+        return bool(done) and not task.cancelled() and task.exception() is None
+
+    async def _run(self, tenant_id: str, *, force: bool) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lease_wait
+        delay = 0.05
+        while not await self._leases.claim(tenant_id, self.owner):
+            if loop.time() > deadline:
+                log.info("runner.lease_busy", tenant_id=tenant_id)
+                if self._on_change:
+                    self._on_change()
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        try:
+            return await self._reconciler.reconcile(tenant_id, self.owner, force=force)
+        except Exception:
+            await self._leases.release(tenant_id, self.owner)
+            log.exception("runner.reconcile_failed", tenant_id=tenant_id)
+            raise
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,77 @@
+"""ORM models: a tenant (desired state + lease), its per-step status, and its event timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tenantry.db.base import Base, JSONType, UTCDateTime, utcnow
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    generation: Mapped[int] = mapped_column(sa.Integer, default=1)
+    mail_domain: Mapped[str] = mapped_column(sa.String(253), unique=True)
+    quota_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+
+    owner_sub: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(sa.String(255))
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Scheduling and the one-writer lease. A tenant is due when next_reconcile_at has passed; a worker owns it
+    # while lease_expires_at is in the future.
+    next_reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    steps: Mapped[list[TenantStep]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan", lazy="selectin", order_by="TenantStep.step"
+    )
+
+
+class TenantStep(Base):
+    """Status and conditions of one provisioning step of one tenant, with the upstream ids it owns."""
+
+    __tablename__ = "tenant_steps"
+
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    reason: Mapped[str] = mapped_column(sa.String(64), default="Created")
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    retryable: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_transition_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    observed_generation: Mapped[int] = mapped_column(sa.Integer, default=0)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="steps")
+
+
+class TenantEvent(Base):
+    """One entry of a tenant's timeline: created, step failed/recovered, drift repaired, ..."""
+
+    __tablename__ = "tenant_events"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    step: Mapped[str | None] = mapped_column(sa.String(32))
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str] = mapped_column(sa.Text)
+    actor: Mapped[str | None] = mapped_column(sa.String(255))

@@ -1,0 +1,59 @@
+"""All tenant queries. Repositories flush; the caller's unit of work commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.tenants.models import Tenant, TenantEvent
+
+
+class TenantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_slug(self, slug: str) -> Tenant | None:
+        result = await self.session.execute(sa.select(Tenant).where(Tenant.slug == slug))
+        return result.scalar_one_or_none()
+
+    async def by_id(self, tenant_id: str) -> Tenant | None:
+        return await self.session.get(Tenant, tenant_id, populate_existing=True)
+
+    async def slug_taken(self, slug: str) -> bool:
+        return await self._exists(Tenant.slug == slug)
+
+    async def domain_taken(self, domain: str) -> bool:
+        return await self._exists(Tenant.mail_domain == domain)
+
+    async def _exists(self, condition: sa.ColumnElement[bool]) -> bool:
+        result = await self.session.execute(sa.select(sa.literal(1)).where(condition).limit(1))
+        return result.first() is not None
+
+    async def page(self, *, status: str | None, owner_sub: str | None, limit: int,
+                   offset: int) -> tuple[Sequence[Tenant], int]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if status is not None:
+            conditions.append(Tenant.status == status)
+        if owner_sub is not None:
+            conditions.append(Tenant.owner_sub == owner_sub)
+        total = await self.session.scalar(sa.select(sa.func.count()).select_from(Tenant).where(*conditions))
+        rows = await self.session.execute(
+            sa.select(Tenant).where(*conditions).order_by(Tenant.created_at, Tenant.slug).limit(limit).offset(offset)
+        )
+        return rows.scalars().all(), int(total or 0)
+
+    async def add(self, tenant: Tenant) -> None:
+        self.session.add(tenant)
+        await self.session.flush()
+
+    def record(self, event: TenantEvent) -> None:
+        self.session.add(event)
+
+    async def events(self, tenant_id: str, *, limit: int) -> Sequence[TenantEvent]:
+        rows = await self.session.execute(
+            sa.select(TenantEvent).where(TenantEvent.tenant_id == tenant_id)
+            .order_by(TenantEvent.at.desc(), TenantEvent.id.desc()).limit(limit)
+        )
+        return rows.scalars().all()

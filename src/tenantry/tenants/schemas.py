@@ -1,0 +1,155 @@
+"""API input and output shapes (camelCase on the wire, as the original service spoke)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import idna
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+StepName = Literal["authentik", "stalwart", "ocis"]
+StepStatus = Literal["ok", "skipped", "error", "pending"]
+TenantStatus = Literal["pending", "active", "degraded", "suspended", "deleting", "deleted"]
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalise_hostname(value: str) -> str:
+    """A mail domain in its ASCII (IDNA 2008, punycode) form, lowercased; raises ValueError if invalid."""
+    candidate = value.strip().rstrip(".").lower()
+    if not candidate:
+        raise ValueError("must not be empty")
+    try:
+        ascii_name = idna.encode(candidate, uts46=True).decode("ascii")
+    except idna.IDNAError as err:
+        raise ValueError(f"is not a valid domain name ({err})") from err
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or len(labels) < 2:
+        raise ValueError("must be a fully qualified domain name such as mail.example.com")
+    if not all(_LABEL_RE.match(label) for label in labels):
+        raise ValueError("must consist of labels of letters, digits and inner hyphens")
+    if labels[-1].isdigit():
+        raise ValueError("must end in a top-level domain, not a number")
+    return ascii_name
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class TenantCreate(BaseModel):
+    """``POST /tenants``. Unknown fields are refused so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    slug: Annotated[str, Field(min_length=3, max_length=63, examples=["acme"])]
+    name: Annotated[str, Field(min_length=1, max_length=200, examples=["Acme Corporation"])]
+    mail_domain: Annotated[str | None, Field(default=None, description="Defaults to <slug>.<mail base domain>")]
+    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=2**62)]
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG_RE.match(value):
+            raise ValueError(
+                "must be a lowercase DNS label: 3-63 characters of a-z, 0-9 and '-', "
+                "not starting or ending with '-'"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("mail_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_hostname(value)
+
+
+class TenantUpdate(BaseModel):
+    """``PATCH /tenants/{slug}``: the parts of the desired state a user may change."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    name: Annotated[str | None, Field(default=None, min_length=1, max_length=200)]
+    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=2**62)]
+
+    _name = field_validator("name")(TenantCreate._name.__func__)  # type: ignore[attr-defined]
+
+
+class StepCondition(CamelModel):
+    status: StepStatus
+    reason: str
+    message: str
+    retryable: bool
+    attempts: int
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_transition_at: datetime | None
+    observed_generation: int
+    upstream_ids: dict[str, str]
+
+
+class TenantOut(CamelModel):
+    id: str
+    slug: str
+    name: str
+    status: TenantStatus
+    generation: int
+    mail_domain: str
+    quota_bytes: int
+    provisioning_status: dict[str, StepStatus]
+    provisioning_errors: dict[str, str]
+    conditions: dict[str, StepCondition]
+    owner: str | None
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    updated_by: str | None
+    activated_at: datetime | None
+
+
+class TenantPage(CamelModel):
+    items: list[TenantOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class TenantEventOut(CamelModel):
+    at: datetime
+    step: str | None
+    kind: str
+    message: str
+    actor: str | None
+
+
+class DnsRecordOut(CamelModel):
+    type: str
+    name: str
+    value: str
+    ttl: int
+    purpose: str
+
+
+class DnsRecordsOut(CamelModel):
+    domain: str
+    status: StepStatus
+    records: list[DnsRecordOut]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any

@@ -1,0 +1,84 @@
+"""Shared fixtures: a migrated database per test on SQLite and, when configured, on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tenantry.config import Settings
+from tenantry.db.engine import create_engine
+from tenantry.db.migrate import upgrade
+
+PG_ENV = "TENANTRY_TEST_POSTGRES_URL"
+TABLES = ("tenant_events", "tenant_steps", "tenants")
+
+
+def _pg_admin_url() -> str | None:
+    return os.environ.get(PG_ENV)
+
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(Settings(database_url=url, auth_enabled=False))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test run, dropped at the end."""
+    admin = _pg_admin_url()
+    if not admin:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+    name = f"tenantry_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(_migrate(url))
+    yield url
+    asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Each test runs once on a fresh SQLite file and once on the run's PostgreSQL database (emptied)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/tenantry.db"
+        asyncio.run(_migrate(url))
+        return url
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_admin(url, "TRUNCATE " + ", ".join(TABLES) + " CASCADE"))
+    return url
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    """Settings for tests: fast retries, no API authentication unless a test turns it on."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url, "auth_enabled": False, "retry_base_seconds": 0.05,
+            "retry_cap_seconds": 0.5, "resync_interval_seconds": 3600, "pending_poll_seconds": 0.05,
+            "worker_poll_seconds": 0.05, "lease_seconds": 5, "create_wait_seconds": 5,
+            "mail_domain_base": "mail.example.test",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make

@@ -1,0 +1,55 @@
+"""Scriptable in-memory providers for reconciler and API tests that need no upstream at all."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.provisioning.errors import StepError
+
+
+@dataclass
+class ScriptedProvider:
+    """Implements every port's ensure: raises the scripted errors in order, then succeeds.
+
+    It records each call and keeps a store of objects keyed by tenant id, so a repeat run after success
+    finds the object by its stored id (like a real upstream) instead of creating it again.
+    """
+
+    kind: str = "group"
+    script: list[StepError | StepResult] = field(default_factory=list)
+    delay: float = 0.0
+    calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    objects: dict[str, str] = field(default_factory=dict)
+    concurrent: int = 0
+    max_concurrent: int = 0
+
+    async def _ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        self.calls.append((tenant.slug, dict(ids)))
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.script:
+                item = self.script.pop(0)
+                if isinstance(item, StepError):
+                    raise item
+                return item
+            key = f"{self.kind}Id"
+            created = tenant.id not in self.objects
+            self.objects.setdefault(tenant.id, f"{self.kind}-{tenant.slug}")
+            return StepResult(state="ok", reason="Created" if created else "Ready",
+                              message=f"{self.kind} {self.objects[tenant.id]} in place",
+                              ids={key: self.objects[tenant.id]})
+        finally:
+            self.concurrent -= 1
+
+    ensure_tenant_group = _ensure
+    ensure_tenant_domain = _ensure
+    ensure_tenant_space = _ensure
+
+    async def ping(self) -> None:
+        return None
