@@ -139,6 +139,13 @@ def _install_ops_routes(app: FastAPI) -> None:
         return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
                             status_code=200 if ready else 503)
 
+    @app.get("/auth/config", tags=["ops"])
+    async def auth_config(request: Request) -> dict[str, Any]:
+        """Which issuer this API trusts and the client id the CLI logs in with (public, no secrets)."""
+        settings: Settings = request.app.state.container.settings
+        return {"authEnabled": settings.auth_enabled, "issuer": settings.oidc_issuer,
+                "cliClientId": settings.oidc_cli_client_id, "audiences": settings.audiences}
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

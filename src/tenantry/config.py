@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     # -- API authentication ----------------------------------------------------------------------
     auth_enabled: bool = True
     oidc_issuer: str | None = None
-    oidc_audience: str = "tenantry"
+    oidc_audience: str = Field("tenantry", description="Accepted token audiences (client ids), comma-separated")
+    oidc_cli_client_id: str = "tenantry-cli"
     admin_group: str = "tenantry-admins"
     self_service: bool = True
 
@@ -86,6 +87,10 @@ class Settings(BaseSettings):
         if self.retry_cap_seconds < self.retry_base_seconds:
             raise ValueError("TENANTRY_RETRY_CAP_SECONDS must not be smaller than TENANTRY_RETRY_BASE_SECONDS")
         return self
+
+    @property
+    def audiences(self) -> list[str]:
+        return [a.strip() for a in self.oidc_audience.split(",") if a.strip()]
 
     @property
     def is_sqlite(self) -> bool:

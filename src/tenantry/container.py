@@ -32,6 +32,14 @@ class Container:
     leases: LeaseManager
     reconciler: Reconciler
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
+
+    def http_client(self, name: str) -> httpx.AsyncClient:
+        """A further client for ``name`` (e.g. the token validator's), closed with the container."""
+        client = build_http_client(timeout=self.settings.http_timeout_seconds, ca_bundle=self.settings.ca_bundle,
+                                   transport=self.transports.get(name))
+        self.http_clients.append(client)
+        return client
 
     async def aclose(self) -> None:
         for client in self.http_clients:
@@ -61,7 +69,7 @@ def build_container(settings: Settings, *,
     ]
     leases = LeaseManager(sessionmaker, lease_seconds=settings.lease_seconds)
     reconciler = Reconciler(sessionmaker, steps, leases, settings)
-    return Container(settings, engine, sessionmaker, steps, leases, reconciler, clients)
+    return Container(settings, engine, sessionmaker, steps, leases, reconciler, clients, transports)
 
 
 def _identity_provider(settings: Settings, http: HttpFactory) -> IdentityProvider | None:

@@ -11,7 +11,6 @@ from tenantry.auth.tokens import InvalidTokenError, IssuerUnavailableError, Toke
 from tenantry.config import Settings
 from tenantry.container import Container
 from tenantry.errors import AppError, UnavailableError
-from tenantry.integrations.http import build_http_client
 from tenantry.tenants.service import Actor
 
 log = structlog.get_logger("tenantry.auth")
@@ -34,9 +33,8 @@ def build_actor_resolver(settings: Settings, container: Container,
     """The dependency behind every protected route, sharing one validator (and its JWKS cache) per process."""
     if validator is None:
         assert settings.oidc_issuer is not None
-        http = build_http_client(timeout=settings.http_timeout_seconds, ca_bundle=settings.ca_bundle)
-        container.http_clients.append(http)
-        validator = TokenValidator(issuer=settings.oidc_issuer, audience=settings.oidc_audience, http=http)
+        validator = TokenValidator(issuer=settings.oidc_issuer, audience=settings.audiences,
+                                   http=container.http_client("oidc"))
     admin_group = settings.admin_group
 
     async def resolve(request: Request) -> Actor:

@@ -226,7 +226,7 @@ class Reconciler:
         else:
             row.next_attempt_at = None
         if outcome.result is not None:
-            row.outputs = {**row.outputs, **outcome.result.ids}
+            row.outputs = dict(outcome.result.ids)  # the ids the step owns now (replaced, not merged)
             if outcome.result.data:
                 row.data = {**row.data, **outcome.result.data}
         if outcome.status == "ok":

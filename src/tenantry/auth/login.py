@@ -1,0 +1,326 @@
+"""Access tokens for the CLI: discovery, client credentials, device login (RFC 8628), refresh, a token cache.
+
+    LoginError                  the issuer refused; ``error`` is the OAuth error code when it sent one
+    ├── LoginUnavailableError   the issuer could not be reached or answered with a 5xx
+    ├── DeviceLoginExpiredError the device code expired before the person approved it
+    └── DeviceLoginDeniedError  the person declined the device login
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+log = structlog.get_logger(__name__)
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# A cached token this close to its expiry is not handed out: it could lapse on its way to the API.
+EXPIRY_MARGIN = 30.0
+# Used when a token response omits expires_in (RFC 6749 only recommends it); short, to stay safe.
+_DEFAULT_EXPIRES_IN = 300.0
+_SLOW_DOWN_STEP = 5.0
+_MAX_POLL_INTERVAL = 60.0
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class LoginError(Exception):
+    """The issuer refused a token request. The message never contains a secret or a token."""
+
+    def __init__(self, message: str, *, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class LoginUnavailableError(LoginError):
+    """The issuer could not be reached or failed (5xx); trying again later may work."""
+
+
+class DeviceLoginExpiredError(LoginError):
+    """The device code expired before the login was approved; start a new one."""
+
+
+class DeviceLoginDeniedError(LoginError):
+    """The person declined the login on the verification page."""
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    """The endpoints of an OIDC provider, from its discovery document."""
+
+    issuer: str
+    token_endpoint: str
+    device_authorization_endpoint: str | None = None
+    authorization_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """Tokens from one grant. Tokens are left out of ``repr`` so they cannot end up in a log line."""
+
+    access_token: str = field(repr=False)
+    expires_at: float
+    refresh_token: str | None = field(default=None, repr=False)
+    scope: str | None = None
+
+    def usable(self, now: float, margin: float = EXPIRY_MARGIN) -> bool:
+        """Whether the access token will still be valid ``margin`` seconds from ``now``."""
+        return self.expires_at - margin > now
+
+
+@dataclass(frozen=True)
+class DeviceLogin:
+    """A started device login: show ``user_code`` and ``verification_uri`` to the person, then poll."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    interval: float
+    expires_at: float
+
+
+async def discover(issuer: str, http: httpx.AsyncClient) -> ProviderMetadata:
+    """Read ``<issuer>.well-known/openid-configuration``; its ``issuer`` must be the one asked for."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    document = await _json_response(http, "GET", url)
+    if document.get("issuer") != issuer:
+        raise LoginError("the discovery document names a different issuer")
+    token_endpoint = document.get("token_endpoint")
+    if not isinstance(token_endpoint, str) or not token_endpoint:
+        raise LoginError("the discovery document has no token_endpoint")
+    return ProviderMetadata(
+        issuer=issuer,
+        token_endpoint=token_endpoint,
+        device_authorization_endpoint=_optional_str(document.get("device_authorization_endpoint")),
+        authorization_endpoint=_optional_str(document.get("authorization_endpoint")),
+    )
+
+
+async def client_credentials_token(metadata: ProviderMetadata, client_id: str, client_secret: str,
+                                   scope: str, http: httpx.AsyncClient, *,
+                                   clock: Clock = time.time) -> TokenSet:
+    """A machine's access token from the client_credentials grant (no refresh token is issued)."""
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
+            "scope": scope}
+    return _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
+
+
+async def refresh(metadata: ProviderMetadata, client_id: str, refresh_token: str, http: httpx.AsyncClient,
+                  *, client_secret: str | None = None, clock: Clock = time.time) -> TokenSet:
+    """New tokens for a refresh token; the old refresh token is kept when the issuer sends no new one."""
+    form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
+    if client_secret is not None:
+        form["client_secret"] = client_secret
+    tokens = _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
+    if tokens.refresh_token is None:
+        tokens = TokenSet(access_token=tokens.access_token, expires_at=tokens.expires_at,
+                          refresh_token=refresh_token, scope=tokens.scope)
+    return tokens
+
+
+async def start_device_login(metadata: ProviderMetadata, client_id: str, scope: str,
+                             http: httpx.AsyncClient, *, clock: Clock = time.time) -> DeviceLogin:
+    """Start a device authorization grant (RFC 8628 §3.1)."""
+    if metadata.device_authorization_endpoint is None:
+        raise LoginError("the issuer does not offer device login")
+    body = await _json_response(http, "POST", metadata.device_authorization_endpoint,
+                                data={"client_id": client_id, "scope": scope})
+    device_code, user_code = body.get("device_code"), body.get("user_code")
+    verification_uri, expires_in = body.get("verification_uri"), _number(body.get("expires_in"))
+    if not (isinstance(device_code, str) and isinstance(user_code, str) and isinstance(verification_uri, str)
+            and expires_in is not None):
+        raise LoginError("the device authorization response is incomplete")
+    interval = _number(body.get("interval"))
+    return DeviceLogin(
+        device_code=device_code,
+        user_code=user_code,
+        verification_uri=verification_uri,
+        verification_uri_complete=_optional_str(body.get("verification_uri_complete")),
+        interval=interval if interval is not None and interval > 0 else 5.0,  # RFC 8628 default
+        expires_at=clock() + expires_in,
+    )
+
+
+async def poll_device_login(metadata: ProviderMetadata, client_id: str, login: DeviceLogin,
+                            http: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep,
+                            clock: Clock = time.time) -> TokenSet:
+    """Poll the token endpoint until the person approves, declines, or the device code expires."""
+    form = {"grant_type": DEVICE_CODE_GRANT, "device_code": login.device_code, "client_id": client_id}
+    interval = login.interval
+    while True:
+        await sleep(interval)
+        if clock() >= login.expires_at:
+            raise DeviceLoginExpiredError("the device login expired before it was approved",
+                                          error="expired_token")
+        try:
+            return _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
+        except LoginUnavailableError:
+            # RFC 8628 §3.5: after a timeout or server error, poll less often before trying again.
+            interval = min(interval * 2, _MAX_POLL_INTERVAL)
+        except LoginError as err:
+            if err.error == "authorization_pending":
+                continue
+            if err.error == "slow_down":
+                interval += _SLOW_DOWN_STEP
+                continue
+            if err.error == "expired_token":
+                raise DeviceLoginExpiredError("the device login expired before it was approved",
+                                              error=err.error) from err
+            if err.error == "access_denied":
+                raise DeviceLoginDeniedError("the device login was declined", error=err.error) from err
+            raise
+
+
+class TokenCache:
+    """Token sets per (issuer, client id) in a JSON file only its owner can read (0600, directory 0700)."""
+
+    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
+        self._path = path
+        self._clock = clock
+
+    def get(self, issuer: str, client_id: str) -> TokenSet | None:
+        for entry in self._load():
+            if entry.get("issuer") == issuer and entry.get("client_id") == client_id:
+                return _entry_tokens(entry)
+        return None
+
+    def put(self, issuer: str, client_id: str, tokens: TokenSet) -> None:
+        entries = [e for e in self._load() if (e.get("issuer"), e.get("client_id")) != (issuer, client_id)]
+        entries.append({"issuer": issuer, "client_id": client_id, "access_token": tokens.access_token,
+                        "refresh_token": tokens.refresh_token, "expires_at": tokens.expires_at,
+                        "scope": tokens.scope})
+        self._save(entries)
+
+    def forget(self, issuer: str, client_id: str) -> None:
+        entries = self._load()
+        kept = [e for e in entries if (e.get("issuer"), e.get("client_id")) != (issuer, client_id)]
+        if len(kept) != len(entries):
+            self._save(kept)
+
+    async def access_token(self, metadata: ProviderMetadata, client_id: str, http: httpx.AsyncClient, *,
+                           client_secret: str | None = None) -> str | None:
+        """A cached access token valid for at least 30 s more, else one refreshed; None means log in again.
+
+        A refresh the issuer refuses (revoked or expired refresh token) drops the entry; an unreachable
+        issuer raises LoginUnavailableError rather than throwing away tokens that may still work later.
+        """
+        tokens = self.get(metadata.issuer, client_id)
+        if tokens is None:
+            return None
+        if tokens.usable(self._clock()):
+            return tokens.access_token
+        if tokens.refresh_token is None:
+            return None
+        try:
+            renewed = await refresh(metadata, client_id, tokens.refresh_token, http,
+                                    client_secret=client_secret, clock=self._clock)
+        except LoginUnavailableError:
+            raise
+        except LoginError as err:
+            log.info("auth.token_cache.refresh_refused", issuer=metadata.issuer, client_id=client_id,
+                     error=err.error)
+            self.forget(metadata.issuer, client_id)
+            return None
+        self.put(metadata.issuer, client_id, renewed)
+        return renewed.access_token
+
+    def _load(self) -> list[dict[str, Any]]:
+        try:
+            document = json.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as err:
+            # Never echo the file: it holds tokens. A broken cache only means logging in again.
+            log.warning("auth.token_cache.unreadable", path=str(self._path), cause=type(err).__name__)
+            return []
+        entries = document.get("entries") if isinstance(document, dict) else None
+        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+    def _save(self, entries: list[dict[str, Any]]) -> None:
+        directory = self._path.parent
+        if not directory.exists():
+            directory.mkdir(parents=True, mode=0o700)
+            directory.chmod(0o700)  # mkdir's mode is filtered by the umask; be explicit
+        # mkstemp creates the file 0600 from the start, so the tokens are never readable by others, and
+        # the rename keeps a concurrent reader from ever seeing half a file.
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tokens-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"version": 1, "entries": entries}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(tmp).chmod(0o600)
+            Path(tmp).replace(self._path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise
+
+
+async def _json_response(http: httpx.AsyncClient, method: str, url: str, *,
+                         data: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The only place this module does HTTP: a JSON object back, or a LoginError saying why not."""
+    try:
+        response = await http.request(method, url, data=data, headers={"Accept": "application/json"})
+    except httpx.HTTPError as err:
+        raise LoginUnavailableError(f"cannot reach {url} ({type(err).__name__})") from err
+    if response.status_code >= 500:
+        raise LoginUnavailableError(f"{url} answered HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise LoginError(f"{url} answered HTTP {response.status_code} without a JSON object")
+    if response.status_code != 200:
+        error = _optional_str(body.get("error"))
+        description = _optional_str(body.get("error_description"))
+        detail = f"{error}: {description[:200]}" if error and description else (error or "no error code")
+        raise LoginError(f"{url} refused the request (HTTP {response.status_code}, {detail})", error=error)
+    return body
+
+
+def _token_set(body: Mapping[str, Any], now: float) -> TokenSet:
+    access_token = body.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise LoginError("the token response has no access_token")
+    token_type = body.get("token_type")
+    if isinstance(token_type, str) and token_type.lower() != "bearer":
+        raise LoginError(f"the token response has an unsupported token_type {token_type[:20]!r}")
+    expires_in = _number(body.get("expires_in"))
+    lifetime = _DEFAULT_EXPIRES_IN if expires_in is None else expires_in
+    return TokenSet(access_token=access_token, expires_at=now + lifetime,
+                    refresh_token=_optional_str(body.get("refresh_token")),
+                    scope=_optional_str(body.get("scope")))
+
+
+def _entry_tokens(entry: Mapping[str, Any]) -> TokenSet | None:
+    access_token, expires_at = entry.get("access_token"), _number(entry.get("expires_at"))
+    if not isinstance(access_token, str) or expires_at is None:
+        return None
+    return TokenSet(access_token=access_token, expires_at=expires_at,
+                    refresh_token=_optional_str(entry.get("refresh_token")),
+                    scope=_optional_str(entry.get("scope")))
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

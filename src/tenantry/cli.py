@@ -1,0 +1,256 @@
+"""The ``tenantry`` command: serve, worker, demo, sandbox, db upgrade, and the tenants client commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from typing import Annotated, Any
+
+import typer
+
+from tenantry.config import Settings
+
+app = typer.Typer(help="Tenantry: workspaces across authentik, Stalwart and oCIS, kept in step.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Manage tenants through the HTTP API.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenants_app, name="tenants")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValueError as err:
+        typer.secho(f"configuration error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from err
+
+
+def _configure_logging(settings: Settings) -> None:
+    from tenantry.logging import configure_logging
+
+    configure_logging(settings.log_level, json=settings.log_json)
+
+
+async def _check_schema(settings: Settings) -> None:
+    from tenantry.db.engine import create_engine
+    from tenantry.db.migrate import SchemaOutOfDateError, ensure_up_to_date
+
+    engine = create_engine(settings)
+    try:
+        await ensure_up_to_date(engine)
+    except SchemaOutOfDateError as err:
+        typer.secho(f"refusing to start: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(3) from err
+    finally:
+        await engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to TENANTRY_DATABASE_URL."""
+    from tenantry.db.engine import create_engine
+    from tenantry.db.migrate import current_revision, upgrade
+
+    settings = _settings(auth_enabled=False)
+
+    async def run() -> str | None:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(run())
+    typer.echo(f"database is at revision {revision}")
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+          worker: Annotated[bool, typer.Option(help="Run a reconcile worker in this process")] = True) -> None:
+    """Run the HTTP API (with an in-process worker unless --no-worker)."""
+    import uvicorn
+
+    from tenantry.app import create_app
+
+    settings = _settings(run_worker_in_api=worker)
+    _configure_logging(settings)
+    asyncio.run(_check_schema(settings))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                access_log=False)
+
+
+@app.command()
+def worker(concurrency: Annotated[int | None, typer.Option(help="Tenants reconciled at once")] = None) -> None:
+    """Run a reconcile worker process (run several against PostgreSQL to scale out)."""
+    overrides: dict[str, Any] = {"auth_enabled": False}
+    if concurrency is not None:
+        overrides["worker_concurrency"] = concurrency
+    settings = _settings(**overrides)
+    _configure_logging(settings)
+    asyncio.run(_check_schema(settings))
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from tenantry.container import build_container
+    from tenantry.provisioning.worker import Worker
+
+    container = build_container(settings)
+    loop_worker = Worker(container.reconciler, container.leases, poll_seconds=settings.worker_poll_seconds,
+                         batch_size=settings.worker_batch_size, concurrency=settings.worker_concurrency)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, loop_worker.stop)
+    try:
+        await loop_worker.run()
+    finally:
+        await container.aclose()
+
+
+@app.command()
+def sandbox(host: Annotated[str, typer.Option()] = "127.0.0.1",
+            port: Annotated[int, typer.Option(help="First of three ports: authentik, Stalwart, oCIS")] = 9100) -> None:
+    """Run the sandbox authentik (with its OIDC issuer), Stalwart and oCIS on three consecutive ports."""
+    from tenantry.demo import run_sandbox_forever
+
+    asyncio.run(run_sandbox_forever(host, port))
+
+
+@app.command()
+def demo(port: Annotated[int, typer.Option(help="Port of the API; the sandboxes take the next three")] = 8000,
+         host: Annotated[str, typer.Option()] = "127.0.0.1",
+         smoke: Annotated[bool, typer.Option(help="Create a demo tenant, print it, and exit")] = False) -> None:
+    """Run the whole product on SQLite against the sandbox upstreams, and print where everything is."""
+    from tenantry.demo import run_demo
+
+    code = asyncio.run(run_demo(host=host, port=port, smoke=smoke))
+    raise typer.Exit(code)
+
+
+# -- client commands ---------------------------------------------------------------------------------------
+UrlOpt = Annotated[str, typer.Option("--url", envvar="TENANTRY_URL", help="Base URL of the Tenantry API")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="TENANTRY_TOKEN",
+                                              help="Access token (default: the cached login, if any)")]
+
+
+def _call(method: str, url: str, path: str, token: str | None, payload: dict[str, Any] | None = None,
+          params: dict[str, Any] | None = None) -> Any:
+    import httpx
+
+    from tenantry.cli_auth import cached_token
+
+    token = token or cached_token(url)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.request(method, url.rstrip("/") + path, json=payload, params=params, headers=headers,
+                                 timeout=120)
+    except httpx.HTTPError as err:
+        typer.secho(f"cannot reach {url}: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    body = response.json() if response.content else None
+    if response.status_code >= 400:
+        detail = body.get("detail") if isinstance(body, dict) else response.text
+        typer.secho(f"{response.status_code}: {json.dumps(detail) if not isinstance(detail, str) else detail}",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    return body
+
+
+def _print_tenant(tenant: dict[str, Any]) -> None:
+    typer.echo(f"{tenant['slug']}  {tenant['status']}  {tenant['name']}  (mail domain {tenant['mailDomain']})")
+    for step, condition in tenant["conditions"].items():
+        when = condition.get("nextAttemptAt")
+        retry = f", next attempt {when}" if when and condition["status"] == "error" else ""
+        ids = ", ".join(f"{k}={v}" for k, v in condition.get("upstreamIds", {}).items())
+        typer.echo(f"  {step:<10} {condition['status']:<8} {condition['reason']}: {condition['message']}"
+                   f" (attempts {condition['attempts']}{retry}){'  [' + ids + ']' if ids else ''}")
+
+
+@tenants_app.command("create")
+def tenants_create(slug: str, name: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False,
+                   token: TokenOpt = None,
+                   mail_domain: Annotated[str | None, typer.Option(help="Custom mail domain")] = None,
+                   quota_bytes: Annotated[int | None, typer.Option(help="Files quota in bytes")] = None) -> None:
+    """Create a tenant and show it as it stands after its first reconcile."""
+    payload: dict[str, Any] = {"slug": slug, "name": name}
+    if mail_domain:
+        payload["mailDomain"] = mail_domain
+    if quota_bytes:
+        payload["quotaBytes"] = quota_bytes
+    body = _call("POST", url, "/tenants", token, payload)
+    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
+
+
+@tenants_app.command("list")
+def tenants_list(url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None,
+                 status: Annotated[str | None, typer.Option(help="Only tenants in this status")] = None,
+                 limit: int = 50, offset: int = 0) -> None:
+    """List tenants you may see."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status:
+        params["status"] = status
+    body = _call("GET", url, "/tenants", token, params=params)
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    for tenant in body["items"]:
+        steps = " ".join(f"{k}={v}" for k, v in tenant["provisioningStatus"].items())
+        typer.echo(f"{tenant['slug']:<24} {tenant['status']:<9} {steps}")
+    typer.echo(f"({len(body['items'])} of {body['total']})")
+
+
+@tenants_app.command("show")
+def tenants_show(slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False,
+                 token: TokenOpt = None) -> None:
+    """Show one tenant with the conditions of each step."""
+    body = _call("GET", url, f"/tenants/{slug}", token)
+    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
+
+
+@tenants_app.command("reconcile")
+def tenants_reconcile(slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False,
+                      token: TokenOpt = None) -> None:
+    """Reconcile a tenant now (also retries steps stopped by a permanent error)."""
+    body = _call("POST", url, f"/tenants/{slug}/reconcile", token)
+    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
+
+
+@app.command()
+def login(url: UrlOpt = "http://127.0.0.1:8000",
+          client_id: Annotated[str | None, typer.Option(help="Machine login: OAuth client id")] = None,
+          client_secret: Annotated[str | None, typer.Option(envvar="TENANTRY_CLIENT_SECRET",
+                                                            help="Machine login: OAuth client secret")] = None) -> None:
+    """Log in to the API's identity provider and cache the token (device login, or client credentials)."""
+    from tenantry.auth.login import LoginError
+    from tenantry.cli_auth import login_device, login_machine
+
+    def announce(device: Any) -> None:
+        target = device.verification_uri_complete or device.verification_uri
+        typer.echo(f"Open {target} and confirm the code {device.user_code} to sign in.")
+
+    try:
+        if client_id:
+            if not client_secret:
+                typer.secho("--client-secret (or TENANTRY_CLIENT_SECRET) is required with --client-id",
+                            fg=typer.colors.RED, err=True)
+                raise typer.Exit(2)
+            asyncio.run(login_machine(url, client_id, client_secret))
+        else:
+            asyncio.run(login_device(url, announce=announce))
+    except LoginError as err:
+        typer.secho(f"login failed: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    typer.echo("logged in; the tenants commands now use this token")
+
+
+def main() -> None:
+    app(prog_name="tenantry")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The identity step over authentik: one group per tenant, found by stored pk or our attribute marker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tenantry.integrations.authentik.client import AuthentikClient
+from tenantry.integrations.authentik.errors import (
+    AuthentikAuthError,
+    AuthentikConnectionError,
+    AuthentikError,
+    AuthentikNotFoundError,
+    AuthentikRateLimitError,
+    AuthentikServerError,
+    AuthentikTimeoutError,
+    AuthentikValidationError,
+)
+from tenantry.integrations.authentik.models import Group
+from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.provisioning.errors import PermanentStepError, StepError, TransientStepError
+
+MANAGED_BY = "tenantry"
+GROUP_PK = "groupPk"
+
+
+def translate_error(err: AuthentikError) -> StepError:
+    """The one place authentik client errors become domain errors the reconciler understands."""
+    result: StepError
+    if isinstance(err, AuthentikAuthError):
+        result = PermanentStepError(
+            f"authentik rejected the API token ({err.status}): {err.detail}; check TENANTRY_AUTHENTIK_TOKEN",
+            reason="AuthenticationFailed")
+    elif isinstance(err, AuthentikValidationError):
+        fields = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in err.field_errors.items())
+        result = PermanentStepError(f"authentik refused the request (400): {fields or err.detail}",
+                                    reason="ValidationFailed")
+    elif isinstance(err, AuthentikNotFoundError):
+        result = PermanentStepError(f"authentik answered 404 where an object was expected: {err.detail}",
+                                    reason="NotFound")
+    elif isinstance(err, AuthentikRateLimitError):
+        hint = f"; retry after {err.retry_after:g}s" if err.retry_after is not None else ""
+        result = TransientStepError(f"authentik is rate limiting requests (429){hint}",
+                                    reason="RateLimited", retry_after=err.retry_after)
+    elif isinstance(err, AuthentikServerError):
+        result = TransientStepError(f"authentik answered {err.status} ({err.detail}); will retry",
+                                    reason="UpstreamError", retry_after=err.retry_after)
+    elif isinstance(err, AuthentikConnectionError):
+        result = TransientStepError(str(err), reason="UpstreamUnreachable")
+    elif isinstance(err, AuthentikTimeoutError):
+        result = TransientStepError(str(err), reason="UpstreamTimeout")
+    else:
+        # Another status, or a body that is not what the API documents: retrying the same call won't help.
+        result = PermanentStepError(str(err), reason="UnexpectedResponse")
+    return result
+
+
+class AuthentikIdentityProvider:
+    """``IdentityProvider`` over authentik: a group named ``<prefix><slug>`` whose attributes mark it ours.
+
+    Names alone are never trusted (they are case-sensitive and anyone may create one); a group is ours when
+    its ``attributes.tenant_id`` is the tenant's id. Attribute keys we do not own are left untouched.
+    """
+
+    def __init__(self, client: AuthentikClient, *, group_prefix: str = "tenant-") -> None:
+        self._client = client
+        self._prefix = group_prefix
+
+    def group_name(self, tenant: TenantSpec) -> str:
+        return f"{self._prefix}{tenant.slug}"
+
+    @staticmethod
+    def group_attributes(tenant: TenantSpec) -> dict[str, str]:
+        return {"tenant_slug": tenant.slug, "tenant_id": tenant.id, "managed_by": MANAGED_BY}
+
+    async def ensure_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        try:
+            return await self._ensure(tenant, ids)
+        except AuthentikError as err:
+            raise translate_error(err) from err
+
+    async def delete_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        try:
+            return await self._delete(tenant, ids)
+        except AuthentikError as err:
+            raise translate_error(err) from err
+
+    async def ping(self) -> None:
+        try:
+            await self._client.ping()
+        except AuthentikError as err:
+            raise translate_error(err) from err
+
+    # -- ensure -------------------------------------------------------------------------------------
+
+    async def _ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        name = self.group_name(tenant)
+        events: list[str] = []
+        stored = ids.get(GROUP_PK)
+        lost_pk: str | None = None
+        if stored:
+            try:
+                current = await self._client.get_group(stored)
+            except AuthentikNotFoundError:
+                lost_pk = stored
+            else:
+                owner = current.attributes.get("tenant_id")
+                # A stored pk is our own record of the group, so a missing marker is drift to repair; a
+                # marker naming another tenant means the id is not ours to touch.
+                if owner is None or owner == tenant.id:
+                    current = await self._repair(current, tenant, events)
+                    return self._result("Ready", f"authentik group {current.name} ({current.pk}) is in place",
+                                        current, events)
+                events.append(f"stored group {stored} is marked for tenant {owner!r}, not this one; "
+                              "left it alone and looked for ours")
+
+        group = await self._find_marked(tenant, events)
+        if group is None:
+            group = await self._find_by_name(tenant, name)
+        if group is not None:
+            if lost_pk:
+                events.append(f"group {name} ({lost_pk}) was deleted out of band; "
+                              f"adopted {group.name} ({group.pk}) marked for this tenant")
+            else:
+                events.append(f"adopted existing group {group.name} ({group.pk}) marked for this tenant")
+            return await self._adopt(group, tenant, events)
+
+        group, raced = await self._create(tenant, name)
+        if raced:
+            events.append(f"adopted group {group.name} ({group.pk}) created concurrently")
+            return await self._adopt(group, tenant, events)
+        if lost_pk:
+            events.append(f"group {name} ({lost_pk}) was deleted out of band; recreated as {group.pk}")
+        else:
+            events.append(f"created group {group.name} ({group.pk})")
+        return self._result("Created", f"created authentik group {group.name} ({group.pk})", group, events)
+
+    async def _marked_groups(self, tenant: TenantSpec) -> list[Group]:
+        found = await self._client.find_groups(attributes={"tenant_id": tenant.id})
+        # authentik drops an attribute filter it cannot apply and returns everything: check each hit.
+        return [group for group in found if group.attributes.get("tenant_id") == tenant.id]
+
+    async def _find_marked(self, tenant: TenantSpec, events: list[str]) -> Group | None:
+        marked = await self._marked_groups(tenant)
+        if not marked:
+            return None
+        name = self.group_name(tenant)
+        # Releases before 2025.12 could end up with duplicates; pick one deterministically, touch none.
+        marked.sort(key=lambda group: (group.name != name, group.pk))
+        if len(marked) > 1:
+            others = ", ".join(f"{group.name} ({group.pk})" for group in marked[1:])
+            events.append(f"{len(marked)} groups are marked for this tenant; using {marked[0].pk}, "
+                          f"not {others}")
+        return marked[0]
+
+    async def _find_by_name(self, tenant: TenantSpec, name: str) -> Group | None:
+        """The group named ``name`` if ours; None if there is none; NameConflict if it is someone else's."""
+        same = [group for group in await self._client.find_groups(name=name) if group.name == name]
+        if not same:
+            return None
+        for group in same:
+            if group.attributes.get("tenant_id") == tenant.id:
+                return group
+        other = same[0]
+        owner = other.attributes.get("tenant_id")
+        marker = f"is marked for tenant {owner!r}" if owner is not None else "has no tenant_id attribute"
+        raise PermanentStepError(
+            f"authentik already has a group named {name!r} (pk {other.pk}) that {marker}; rename or delete "
+            f"that group, or set its attribute tenant_id to {tenant.id!r} if it belongs to this tenant",
+            reason="NameConflict")
+
+    async def _create(self, tenant: TenantSpec, name: str) -> tuple[Group, bool]:
+        """Create the group; on a lost race adopt the winner's. Returns the group and whether it raced."""
+        try:
+            return await self._client.create_group(name, self.group_attributes(tenant)), False
+        except AuthentikValidationError as err:
+            # 400 {"name": [...]} means another writer created it between our lookup and our POST.
+            if "name" not in err.field_errors:
+                raise
+            group = await self._find_by_name(tenant, name)
+            if group is None:
+                raise
+            return group, True
+        except AuthentikServerError:
+            # Since 2025.12 the same race surfaces as a 500 from the unique constraint; a 5xx may also
+            # have created the group before failing. Re-read so that we never create twice.
+            group = await self._find_by_name(tenant, name)
+            if group is None:
+                raise
+            return group, True
+
+    async def _repair(self, group: Group, tenant: TenantSpec, events: list[str]) -> Group:
+        """Bring name, our attribute keys and is_superuser back in line with one PATCH, if they drifted."""
+        name = self.group_name(tenant)
+        wanted = self.group_attributes(tenant)
+        changes: list[str] = []
+        new_name: str | None = None
+        if group.name != name:
+            changes.append(f"name {group.name!r} -> {name!r}")
+            new_name = name
+        drifted = [key for key, value in wanted.items() if group.attributes.get(key) != value]
+        merged: dict[str, object] | None = None
+        if drifted:
+            changes.append(f"attributes {', '.join(drifted)}")
+            merged = {**group.attributes, **wanted}
+        # Members of a superuser group administer all of authentik; a tenant group must never be one.
+        superuser: bool | None = None
+        if group.is_superuser:
+            changes.append("is_superuser true -> false")
+            superuser = False
+        if not changes:
+            return group
+        try:
+            updated = await self._client.update_group(group.pk, name=new_name, attributes=merged,
+                                                      is_superuser=superuser)
+        except AuthentikNotFoundError as err:
+            raise TransientStepError(f"group {group.name} ({group.pk}) disappeared while being repaired; "
+                                     "will look again", reason="UpstreamChanged") from err
+        events.append(f"repaired drift on group {updated.name} ({updated.pk}): {'; '.join(changes)}")
+        return updated
+
+    async def _adopt(self, group: Group, tenant: TenantSpec, events: list[str]) -> StepResult:
+        group = await self._repair(group, tenant, events)
+        return self._result("Adopted", f"adopted authentik group {group.name} ({group.pk})", group, events)
+
+    @staticmethod
+    def _result(reason: str, message: str, group: Group, events: list[str]) -> StepResult:
+        return StepResult(state="ok", reason=reason, message=message, ids={GROUP_PK: group.pk}, events=events)
+
+    # -- delete -------------------------------------------------------------------------------------
+
+    async def _delete(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        name = self.group_name(tenant)
+        stored = ids.get(GROUP_PK)
+        targets = [stored] if stored else [group.pk for group in await self._marked_groups(tenant)]
+        events: list[str] = []
+        for pk in targets:
+            try:
+                await self._client.delete_group(pk)
+            except AuthentikNotFoundError:
+                events.append(f"group {name} ({pk}) was already gone")
+            else:
+                events.append(f"deleted group {name} ({pk})")
+        message = f"authentik group {name} is gone" if targets else f"no authentik group {name} to delete"
+        return StepResult(state="ok", reason="Deleted", message=message, events=events)

@@ -1,0 +1,294 @@
+"""The files step on oCIS: one project space per tenant, with the tenant's quota, found again by our marker.
+
+Authentication, chosen when the client is built (both act as a dedicated service user holding the oCIS
+**Space Admin** role, which may create, list, re-quota, disable and purge project spaces):
+
+* **App token** (documented by oCIS; needs the ``auth-app`` service and ``PROXY_ENABLE_APP_AUTH=true``):
+  ``httpx.BasicAuth(<service user name>, <app token>)``. Tokens expire and must be rotated.
+* **OAuth2 client credentials** from authentik (not an oCIS-documented path; oCIS accepts any JWT from its
+  issuer, so test it on staging first): ``ClientCredentialsAuth(<authentik>/application/o/token/,
+  client_id, client_secret, scope="openid profile", http)`` from :mod:`tenantry.integrations.oauth`; the
+  token must resolve to that service user.
+
+A space is ours when its description carries ``<marker_prefix><tenant id>``; its name is never trusted,
+since oCIS space names are neither unique nor stable.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+
+from tenantry.integrations.oauth import OAuthError, OAuthRejectedError, OAuthTimeoutError
+from tenantry.integrations.ocis.client import OcisClient
+from tenantry.integrations.ocis.errors import (
+    OcisAuthError,
+    OcisConflictError,
+    OcisConnectionError,
+    OcisError,
+    OcisForbiddenError,
+    OcisInvalidRequestError,
+    OcisNotFoundError,
+    OcisNotSupportedError,
+    OcisRateLimitError,
+    OcisResponseError,
+    OcisServerError,
+    OcisTimeoutError,
+)
+from tenantry.integrations.ocis.models import Drive
+from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.provisioning.errors import PermanentStepError, TransientStepError
+
+DRIVE_ID = "driveId"
+# oCIS refuses these in space names (and names longer than 255 bytes, or empty after trimming).
+_FORBIDDEN = re.compile(r'[/\\.:?*"><|\x00-\x1f\x7f]')
+_MAX_NAME_BYTES = 255
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", errors="ignore")
+
+
+def _clean_name(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = " ".join(_FORBIDDEN.sub(" ", text).split())
+    return _truncate_utf8(text, _MAX_NAME_BYTES).strip()
+
+
+class OcisFileProvider:
+    """:class:`~tenantry.integrations.ports.FileProvider` over an :class:`OcisClient`."""
+
+    def __init__(self, client: OcisClient, *, marker_prefix: str = "tenantry:tenant:") -> None:
+        self._client = client
+        self._marker_prefix = marker_prefix
+
+    # -- naming and ownership -------------------------------------------------------------------------
+
+    def space_name(self, tenant_name: str, *, fallback: str = "Workspace") -> str:
+        """A name oCIS accepts: forbidden characters become spaces, whitespace collapsed, <= 255 bytes."""
+        return _clean_name(tenant_name) or _clean_name(fallback) or "Workspace"
+
+    def marker(self, tenant: TenantSpec) -> str:
+        """The tag in a space's description that says the space belongs to ``tenant``."""
+        return f"{self._marker_prefix}{tenant.id}"
+
+    def description(self, tenant: TenantSpec) -> str:
+        """The description a tenant's space is created with."""
+        return f"Workspace files for {tenant.name} [{self.marker(tenant)}]"
+
+    def is_ours(self, drive: Drive, tenant: TenantSpec) -> bool:
+        """Whether ``drive`` carries the tenant's marker (a longer id sharing the prefix does not count)."""
+        pattern = re.escape(self.marker(tenant)) + r"(?![\w-])"
+        return drive.description is not None and re.search(pattern, drive.description) is not None
+
+    # -- the port -------------------------------------------------------------------------------------
+
+    async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        """Find the tenant's space by stored id, else by marker, else create it; then repair drift."""
+        events: list[str] = []
+        with _translated("ensuring the tenant's space"):
+            drive, lost_id = await self._by_stored_id(ids, events)
+            reason = "Ready"
+            if drive is None:
+                drive = await self._adopt(tenant, events)
+                reason = "Adopted"
+                if drive is not None and lost_id is not None:
+                    events.append(f"space {lost_id} no longer exists; adopted space {drive.id} "
+                                  "carrying our marker")
+            if drive is None:
+                drive = await self._create(tenant, events)
+                reason = "Created"
+                if lost_id is not None:
+                    events.append(f"space {lost_id} was deleted out of band; recreated as {drive.id}")
+            drive = await self._repair(drive, tenant, events)
+        quota = drive.quota_total
+        return StepResult(
+            state="ok", reason=reason,
+            message=f"space {drive.name!r} ({drive.id}) is ready with a quota of {quota} bytes",
+            ids={DRIVE_ID: drive.id}, data={"quotaBytes": quota, "webUrl": drive.web_url}, events=events)
+
+    async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        """Disable the tenant's space (data kept); done when it is gone or already disabled."""
+        events: list[str] = []
+        with _translated("disabling the tenant's space"):
+            targets = await self._teardown_targets(tenant, ids)
+            for drive in targets:
+                if drive.disabled:
+                    continue
+                try:
+                    await self._client.disable_drive(drive.id)
+                except OcisNotFoundError:
+                    continue
+                events.append(f"disabled space {drive.id}")
+        kept = {DRIVE_ID: targets[0].id} if targets else {}
+        if not targets:
+            return StepResult(state="ok", reason="NotFound", message="the tenant has no space to disable",
+                              ids=kept)
+        reason = "Disabled" if events else "AlreadyDisabled"
+        return StepResult(state="ok", reason=reason, message=f"space {targets[0].id} is disabled",
+                          ids=kept, events=events)
+
+    async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        """Delete the tenant's space for good, disabling it first if needed; done when it is gone."""
+        events: list[str] = []
+        with _translated("purging the tenant's space"):
+            for drive in await self._teardown_targets(tenant, ids):
+                try:
+                    if not drive.disabled:
+                        await self._client.disable_drive(drive.id)
+                        events.append(f"disabled space {drive.id}")
+                    await self._client.purge_drive(drive.id)
+                except OcisNotFoundError:
+                    continue
+                events.append(f"purged space {drive.id}")
+        reason = "Purged" if events else "NotFound"
+        message = "the tenant's space is purged" if events else "the tenant has no space left to purge"
+        return StepResult(state="ok", reason=reason, message=message, events=events)
+
+    async def ping(self) -> None:
+        """An authenticated list of project spaces: proves reachability, credentials and permissions."""
+        with _translated("checking oCIS"):
+            await self._client.list_project_drives()
+
+    # -- steps of ensure ------------------------------------------------------------------------------
+
+    async def _by_stored_id(self, ids: Mapping[str, str],
+                            events: list[str]) -> tuple[Drive | None, str | None]:
+        """The space behind the stored id (restored if disabled), or ``(None, lost id)``."""
+        drive_id = ids.get(DRIVE_ID)
+        if not drive_id:
+            return None, None
+        try:
+            drive = await self._client.get_drive(drive_id)
+        except OcisNotFoundError:
+            return None, drive_id
+        if drive.disabled:
+            drive = await self._client.restore_drive(drive.id)
+            events.append(f"space {drive.id} was disabled; restored")
+        return drive, None
+
+    async def _adopt(self, tenant: TenantSpec, events: list[str]) -> Drive | None:
+        ours = [d for d in await self._client.list_project_drives() if self.is_ours(d, tenant)]
+        if not ours:
+            return None
+        kept = _oldest(ours)
+        duplicates = [d.id for d in ours if d.id != kept.id]
+        events.append(f"adopted existing space {kept.id} carrying our marker")
+        if duplicates:
+            events.append(f"spaces {', '.join(duplicates)} also carry our marker; kept {kept.id}, "
+                          "left the others untouched for a human to remove")
+        if kept.disabled:
+            kept = await self._client.restore_drive(kept.id)
+            events.append(f"space {kept.id} was disabled; restored")
+        return kept
+
+    async def _create(self, tenant: TenantSpec, events: list[str]) -> Drive:
+        name = self.space_name(tenant.name, fallback=tenant.slug)
+        drive = await self._client.create_drive(name, description=self.description(tenant),
+                                                quota_total=tenant.quota_bytes)
+        events.append(f"created space {drive.id} {name!r} with a quota of {tenant.quota_bytes} bytes")
+        return drive
+
+    async def _repair(self, drive: Drive, tenant: TenantSpec, events: list[str]) -> Drive:
+        name = self.space_name(tenant.name, fallback=tenant.slug)
+        new_name = name if drive.name != name else None
+        new_quota = tenant.quota_bytes if drive.quota_total != tenant.quota_bytes else None
+        # Someone may have edited the description; without the marker the space could not be found again.
+        new_description = self.description(tenant) if not self.is_ours(drive, tenant) else None
+        if new_name is None and new_quota is None and new_description is None:
+            return drive
+        updated = await self._client.update_drive(drive.id, name=new_name, description=new_description,
+                                                  quota_total=new_quota)
+        if new_name is not None:
+            events.append(f"space name changed from {drive.name!r} to {new_name!r}")
+        if new_quota is not None:
+            events.append(f"quota changed from {drive.quota_total} to {new_quota}")
+        if new_description is not None:
+            events.append(f"restored our marker in the description of space {drive.id}")
+        return updated
+
+    async def _teardown_targets(self, tenant: TenantSpec, ids: Mapping[str, str]) -> list[Drive]:
+        """The stored space (if it still exists) and any other live space carrying our marker."""
+        targets: list[Drive] = []
+        drive_id = ids.get(DRIVE_ID)
+        if drive_id:
+            with suppress(OcisNotFoundError):
+                targets.append(await self._client.get_drive(drive_id))
+        # Disabled spaces hide their description, so only live spaces can be found by marker.
+        targets += [d for d in await self._client.list_project_drives()
+                    if d.id != drive_id and self.is_ours(d, tenant)]
+        return targets
+
+
+def _oldest(drives: list[Drive]) -> Drive:
+    """The earliest created space when oCIS reports creation times, else the first one listed."""
+    dated = [(d.created_at, index) for index, d in enumerate(drives) if d.created_at is not None]
+    if len(dated) == len(drives):
+        return drives[min(dated)[1]]
+    return drives[0]
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn client and token errors into step errors that say whether retrying can help."""
+    try:
+        yield
+    except OcisError as err:
+        raise _step_error(action, err) from err
+    except OAuthError as err:
+        raise _token_error(action, err) from err
+
+
+# Client errors by how a step should treat them; the first matching class wins.
+_PERMANENT: tuple[tuple[type[OcisError], str], ...] = (
+    (OcisInvalidRequestError, "ValidationFailed"),
+    (OcisConflictError, "Conflict"),
+    (OcisNotSupportedError, "NotSupported"),
+)
+_TRANSIENT: tuple[tuple[type[OcisError], str], ...] = (
+    (OcisRateLimitError, "RateLimited"),
+    (OcisServerError, "UpstreamError"),
+    # Found a moment ago and gone now: the next attempt starts from scratch and repairs it.
+    (OcisNotFoundError, "NotFound"),
+    (OcisTimeoutError, "UpstreamTimeout"),
+    (OcisConnectionError, "UpstreamUnreachable"),
+)
+
+
+def _step_error(action: str, err: OcisError) -> PermanentStepError | TransientStepError:
+    retry_after = err.retry_after if isinstance(err, OcisResponseError) else None
+    if isinstance(err, OcisAuthError):
+        return PermanentStepError(
+            "oCIS rejected the credentials (401); check TENANTRY_OCIS_APP_TOKEN / client credentials",
+            reason="AuthenticationFailed")
+    if isinstance(err, OcisForbiddenError):
+        return PermanentStepError(
+            f"{action}: oCIS refused (403); the service user needs the Space Admin role ({err.message})",
+            reason="Forbidden")
+    for cls, reason in _PERMANENT:
+        if isinstance(err, cls):
+            return PermanentStepError(f"{action}: {err.message}", reason=reason)
+    for cls, reason in _TRANSIENT:
+        if isinstance(err, cls):
+            return TransientStepError(f"{action}: {err.message}", reason=reason, retry_after=retry_after)
+    if isinstance(err, OcisResponseError) and 400 <= err.status < 500:
+        return PermanentStepError(f"{action}: {err.message}", reason="UpstreamRejected")
+    return TransientStepError(f"{action}: {err.message}", reason="UpstreamError", retry_after=retry_after)
+
+
+def _token_error(action: str, err: OAuthError) -> PermanentStepError | TransientStepError:
+    if isinstance(err, OAuthRejectedError):
+        return PermanentStepError(f"{action}: {err.message}; check the oCIS client credentials",
+                                  reason="AuthenticationFailed")
+    if isinstance(err, OAuthTimeoutError):
+        reason = "UpstreamTimeout"
+    elif err.status is None:
+        reason = "UpstreamUnreachable"
+    else:
+        reason = "RateLimited" if err.status == 429 else "UpstreamError"
+    return TransientStepError(f"{action}: {err.message}", reason=reason, retry_after=err.retry_after)

@@ -1,0 +1,225 @@
+"""The mail step over Stalwart: a tenant's domain, its DKIM keys and the DNS records to publish."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.provisioning.dns import DnsZoneError, parse_zone_file
+from tenantry.provisioning.errors import PermanentStepError, StepError, TransientStepError
+
+from .client import StalwartClient
+from .errors import (
+    StalwartAuthError,
+    StalwartConnectionError,
+    StalwartError,
+    StalwartMethodError,
+    StalwartProtocolError,
+    StalwartRateLimitError,
+    StalwartRequestError,
+    StalwartServerError,
+    StalwartSetError,
+    StalwartTimeoutError,
+)
+from .models import Domain, DomainCreate
+
+DOMAIN_ID = "domainId"
+_TRANSIENT_METHOD_ERRORS = {"serverUnavailable", "serverPartialFail", "serverFail"}
+_OPERATION_PERMISSION = {"create": "Create", "update": "Update", "destroy": "Destroy"}
+
+
+def _permission(object_type: str, action: str) -> str:
+    # Stalwart names its permissions sys<Object><Action>, e.g. sysDomainCreate.
+    return f"sys{object_type}{action}"
+
+
+def _method_permission(method: str) -> str | None:
+    object_part, _, verb = method.partition("/")
+    action = {"get": "Get", "query": "Query"}.get(verb)
+    return _permission(object_part.removeprefix("x:"), action) if action else None
+
+
+_TRANSIENT: tuple[tuple[type[StalwartError], str], ...] = (
+    (StalwartRateLimitError, "RateLimited"),
+    (StalwartServerError, "UpstreamError"),
+    (StalwartTimeoutError, "UpstreamTimeout"),
+    (StalwartConnectionError, "UpstreamUnreachable"),
+    # A non-JMAP answer is most often a proxy error page; it tends to go away by itself.
+    (StalwartProtocolError, "UpstreamError"),
+)
+
+
+def translate_error(err: StalwartError, *, credentials_setting: str) -> StepError:
+    """A client error as the step error the reconciler understands (what to retry, what to tell a human)."""
+    if isinstance(err, StalwartAuthError):
+        return PermanentStepError(
+            f"Stalwart rejected the API key ({err.status}): {err.detail or err.title}; "
+            f"check {credentials_setting}", reason="AuthenticationFailed")
+    for kind, reason in _TRANSIENT:
+        if isinstance(err, kind):
+            retry_after = err.retry_after if isinstance(err, StalwartRequestError) else None
+            return TransientStepError(str(err), reason=reason, retry_after=retry_after)
+    if isinstance(err, StalwartMethodError):
+        return _translate_method_error(err)
+    if isinstance(err, StalwartSetError):
+        return _translate_set_error(err)
+    return PermanentStepError(str(err), reason="RequestRejected")
+
+
+def _translate_method_error(err: StalwartMethodError) -> StepError:
+    if err.type in _TRANSIENT_METHOD_ERRORS:
+        return TransientStepError(str(err), reason="UpstreamError")
+    if err.type == "forbidden":
+        permission = _method_permission(err.method)
+        needed = f"; the API key needs the {permission} permission" if permission else ""
+        return PermanentStepError(f"{err}{needed}", reason="Forbidden")
+    if err.type == "unknownMethod":
+        return PermanentStepError(f"{err}; Tenantry needs Stalwart >= 0.16 (JMAP management)",
+                                  reason="UnsupportedUpstream")
+    return PermanentStepError(str(err), reason="RequestRejected")
+
+
+def _translate_set_error(err: StalwartSetError) -> StepError:
+    if err.is_forbidden:
+        permission = _permission(err.object_type, _OPERATION_PERMISSION[err.operation])
+        return PermanentStepError(f"{err}; the API key needs the {permission} permission", reason="Forbidden")
+    if err.is_primary_key_violation:
+        owner = f" (owned by {err.object_id.object} {err.object_id.id})" if err.object_id else ""
+        return PermanentStepError(f"{err}{owner}", reason="DomainConflict")
+    if err.is_validation_error or err.type == "invalidForeignKey":
+        properties = ", ".join(err.invalid_properties) or "unknown properties"
+        return PermanentStepError(f"Stalwart refused {err.object_type} values ({properties}): {err}",
+                                  reason="ValidationFailed")
+    if err.is_over_quota:
+        return PermanentStepError(str(err), reason="OverQuota")
+    if err.is_object_linked:
+        return PermanentStepError(str(err), reason="DomainInUse")
+    return PermanentStepError(str(err), reason="RequestRejected")
+
+
+class StalwartMailProvider:
+    """:class:`~tenantry.integrations.ports.MailProvider` over a :class:`StalwartClient`."""
+
+    def __init__(self, client: StalwartClient, *,
+                 credentials_setting: str = "TENANTRY_STALWART_API_KEY") -> None:
+        self._client = client
+        self._credentials_setting = credentials_setting
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except StalwartError as err:
+            raise translate_error(err, credentials_setting=self._credentials_setting) from err
+
+    async def ping(self) -> None:
+        with self._translated():
+            await self._client.session(refresh=True)
+
+    async def ensure_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        name = tenant.mail_domain.strip().lower()
+        events: list[str] = []
+        with self._translated():
+            domain_id = await self._resolve_domain(name, ids.get(DOMAIN_ID), events)
+            if domain_id is None:
+                domain_id = await self._create_domain(tenant, name, events)
+            keys = await self._client.query_dkim(domain_id)
+            active = sorted(key.selector for key in keys if key.stage == "active")
+            if not active:
+                return StepResult(state="pending", reason="WaitingForDkim",
+                                  message=f"Stalwart has not generated DKIM keys for {name} yet",
+                                  ids={DOMAIN_ID: domain_id}, events=events)
+            zones = await self._client.get_domains([domain_id], ["id", "name", "dnsZoneFile"])
+        zone_file = zones[0].dns_zone_file if zones else None
+        if not zone_file:
+            return StepResult(state="pending", reason="WaitingForDnsRecords",
+                              message=f"Stalwart has no DNS records for {name} yet",
+                              ids={DOMAIN_ID: domain_id}, events=events)
+        try:
+            records = parse_zone_file(zone_file, name)
+        except DnsZoneError as err:
+            raise PermanentStepError(f"could not read the DNS zone Stalwart gave for {name}: {err}",
+                                     reason="InvalidDnsZone") from err
+        return StepResult(
+            state="ok", reason="Ready",
+            message=f"{name} is ready in Stalwart with DKIM selector(s) {', '.join(active)}; "
+                    f"publish its {len(records)} DNS records",
+            ids={DOMAIN_ID: domain_id}, data={"dnsRecords": [record.to_json() for record in records]},
+            events=events)
+
+    async def _resolve_domain(self, name: str, stored_id: str | None, events: list[str]) -> str | None:
+        """The id of the tenant's existing domain: by stored id first, then by name (our marker)."""
+        if stored_id:
+            found = await self._client.get_domains([stored_id])
+            if found and found[0].name == name:
+                return found[0].id
+            if found:
+                events.append(f"Stalwart domain {stored_id} is now named {found[0].name}, not {name}; "
+                              f"looking {name} up by name")
+            else:
+                events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry; "
+                              "recreating it")
+        existing: Domain | None = await self._client.find_domain(name)
+        if existing is not None:
+            events.append(f"Adopted existing Stalwart domain {name} ({existing.id})")
+            return existing.id
+        return None
+
+    async def _create_domain(self, tenant: TenantSpec, name: str, events: list[str]) -> str:
+        try:
+            domain_id = await self._client.create_domain(
+                DomainCreate(name=name, description=f"Tenantry tenant {tenant.slug}"))
+        except StalwartSetError as err:
+            ref = err.object_id
+            # Someone created the same name between our lookup and our create: adopt theirs. When only
+            # "aliases" clash, the name is another domain's alias and is not ours to take.
+            if err.is_primary_key_violation and ref is not None and ref.object == "Domain" \
+                    and list(err.properties) != ["aliases"]:
+                events.append(f"Adopted Stalwart domain {name} ({ref.id}) created concurrently")
+                return ref.id
+            if not err.is_primary_key_violation:
+                raise
+            owner = f"{ref.object} {ref.id}" if ref else "another object"
+            if list(err.properties) == ["aliases"]:
+                message = f"{name} is already an alias of Stalwart {owner}; remove the alias or pick another"
+            else:
+                message = f"{name} is already taken in Stalwart by {owner}"
+            raise PermanentStepError(message, reason="DomainConflict") from err
+        events.append(f"Created Stalwart domain {name} ({domain_id})")
+        return domain_id
+
+    async def delete_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        name = tenant.mail_domain.strip().lower()
+        with self._translated():
+            domain_id = ids.get(DOMAIN_ID)
+            if not domain_id:
+                existing = await self._client.find_domain(name)
+                domain_id = existing.id if existing is not None else None
+            if domain_id is None:
+                return StepResult(state="ok", reason="Deleted", message=f"{name} does not exist in Stalwart")
+            try:
+                await self._destroy(domain_id)
+            except StalwartSetError as err:
+                if err.is_not_found:
+                    return StepResult(state="ok", reason="Deleted",
+                                      message=f"{name} was already gone from Stalwart")
+                if err.is_object_linked:
+                    linked = ", ".join(f"{r.object} {r.id}" for r in err.linked_objects) or "other objects"
+                    raise PermanentStepError(
+                        f"Stalwart will not delete {name} while {linked} use it; delete the tenant's "
+                        "accounts first", reason="DomainInUse") from err
+                raise
+        return StepResult(state="ok", reason="Deleted", message=f"Deleted Stalwart domain {name}",
+                          events=[f"Deleted Stalwart domain {name} ({domain_id})"])
+
+    async def _destroy(self, domain_id: str) -> None:
+        try:
+            await self._client.destroy_domain(domain_id)
+        except StalwartSetError as err:
+            # The domain's own DKIM keys are no reason to keep it; anything else linked (accounts) is.
+            keys = [r.id for r in err.linked_objects if r.object == "DkimSignature"]
+            if not (err.is_object_linked and keys and len(keys) == len(err.linked_objects)):
+                raise
+            await self._client.destroy_dkim(keys)
+            await self._client.destroy_domain(domain_id)

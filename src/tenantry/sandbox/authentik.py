@@ -1,0 +1,137 @@
+"""The authentik sandbox: an in-memory ``/api/v3`` groups API behind Bearer auth, inside fault controls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from tenantry.sandbox.authentik_drf import ApiError
+from tenantry.sandbox.authentik_groups import GroupsEndpoint, Handler
+from tenantry.sandbox.authentik_store import Directory, GroupRecord, canonical_uuid
+from tenantry.sandbox.faults import SandboxControls
+
+API_PREFIX = "/api/v3"
+_NO_CREDENTIALS = {"detail": "Authentication credentials were not provided."}
+_BAD_TOKEN = {"detail": "Token invalid/expired"}
+
+
+class AuthentikSandbox:
+    """authentik's ``/api/v3/core/groups/`` API, in memory.
+
+    ``api_tokens`` are the Bearer tokens accepted as API tokens; ``accept_token`` may accept more (OAuth
+    access tokens issued by the sandbox's OIDC issuer, mounted through ``extra_routes``). ``insert_delay``
+    is the pause between the name-uniqueness check and the write, widening the window in which two
+    concurrent creates of one name both pass the check and the second fails with a 500.
+    """
+
+    def __init__(
+        self,
+        api_tokens: Collection[str],
+        *,
+        accept_token: Callable[[str], bool] | None = None,
+        extra_routes: Sequence[BaseRoute] = (),
+        default_page_size: int = 20,
+        max_page_size: int = 100,
+        insert_delay: float = 0.0,
+    ) -> None:
+        self.api_tokens = frozenset(api_tokens)
+        self.accept_token = accept_token
+        self.directory = Directory()
+        self._groups = GroupsEndpoint(self.directory, default_page_size=default_page_size,
+                                      max_page_size=max_page_size, insert_delay=insert_delay)
+        routes: list[BaseRoute] = [*self._groups.routes(API_PREFIX, self._guard), *extra_routes]
+        self.controls = SandboxControls(Starlette(routes=routes), name="authentik")
+        self.app = self.controls
+
+    @property
+    def insert_delay(self) -> float:
+        return self._groups.insert_delay
+
+    @insert_delay.setter
+    def insert_delay(self, seconds: float) -> None:
+        self._groups.insert_delay = seconds
+
+    # -- authentication -------------------------------------------------------------------------------
+    def _guard(self, handler: Handler) -> Handler:
+        """Authenticate, then run ``handler``; API errors become DRF-shaped JSON responses."""
+
+        async def guarded(request: Request) -> Response:
+            try:
+                self._authenticate(request)
+                return await handler(request)
+            except ApiError as err:
+                return err.response()
+
+        return guarded
+
+    def _authenticate(self, request: Request) -> None:
+        # authentik answers 403 rather than 401 here: its token authentication names no challenge.
+        header = request.headers.get("authorization", "").strip()
+        if not header:
+            raise ApiError(403, _NO_CREDENTIALS)
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or not self._token_accepted(token):
+            raise ApiError(403, _BAD_TOKEN)
+
+    def _token_accepted(self, token: str) -> bool:
+        if token in self.api_tokens:
+            return True
+        return self.accept_token is not None and self.accept_token(token)
+
+    # -- out-of-band helpers for tests and the demo ---------------------------------------------------
+    def add_group(self, name: str, attributes: Mapping[str, Any] | None = None, *,
+                  is_superuser: bool = False) -> dict[str, Any]:
+        """Create a group as an administrator would in the UI; the API's uniqueness rule still holds."""
+        with self.directory.lock:
+            if self.directory.group_named(name) is not None:
+                raise ValueError(f"a group named {name!r} already exists")
+            record = self.directory.insert_group(
+                {"name": name, "attributes": dict(attributes or {}), "is_superuser": is_superuser})
+            return self.directory.serialize_group(record)
+
+    def update_group(self, pk: str, *, name: str | None = None, attributes: Mapping[str, Any] | None = None,
+                     is_superuser: bool | None = None) -> dict[str, Any]:
+        """Edit a group out of band (drift); only the given fields change."""
+        with self.directory.lock:
+            record = self._record(pk)
+            fields: dict[str, Any] = {}
+            if name is not None:
+                owner = self.directory.group_named(name)
+                if owner is not None and owner is not record:
+                    raise ValueError(f"a group named {name!r} already exists")
+                fields["name"] = name
+            if attributes is not None:
+                fields["attributes"] = dict(attributes)
+            if is_superuser is not None:
+                fields["is_superuser"] = is_superuser
+            self.directory.update_group(record, fields)
+            return self.directory.serialize_group(record)
+
+    def delete_group(self, pk: str) -> None:
+        """Delete a group out of band; ``KeyError`` if there is none with that pk."""
+        with self.directory.lock:
+            self.directory.delete_group(self._record(pk).pk)
+
+    def get_group(self, pk: str) -> dict[str, Any] | None:
+        """The group as the API would return it by default, or None."""
+        key = canonical_uuid(pk)
+        record = self.directory.group(key) if key is not None else None
+        return None if record is None else self.directory.serialize_group(record)
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Every group as the API would return it by default, ordered by name."""
+        records = sorted(self.directory.all_groups(), key=lambda g: g.name)
+        return [self.directory.serialize_group(r) for r in records]
+
+    def _record(self, pk: str) -> GroupRecord:
+        key = canonical_uuid(pk)
+        record = self.directory.group(key) if key is not None else None
+        if record is None:
+            raise KeyError(pk)
+        return record

@@ -1,0 +1,196 @@
+"""The authentik sandbox's in-memory directory: groups (and, later, users and roles) and their API shapes."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenantry.sandbox.authentik_drf import FieldError
+
+GROUP_INCLUDE_DEFAULTS: Mapping[str, bool] = {
+    "include_users": True,
+    "include_children": False,
+    "include_parents": False,
+    "include_inherited_roles": False,
+}
+
+
+@dataclass
+class GroupRecord:
+    """One stored group; ``pk`` is the canonical UUID string the API addresses it by."""
+
+    pk: str
+    num_pk: int
+    name: str
+    is_superuser: bool = False
+    parents: list[str] = field(default_factory=list)
+    users: list[int] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    roles: list[str] = field(default_factory=list)
+
+
+def canonical_uuid(raw: str) -> str | None:
+    """The canonical form of a UUID path or body value, or None when it is not one."""
+    try:
+        return str(uuid.UUID(raw))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class Directory:
+    """The sandbox's state. Every method takes the lock, so tests may call it from another thread.
+
+    ``users`` (int pk -> PartialUser-shaped dict) and ``roles`` (uuid -> Role-shaped dict) stay empty until
+    those endpoints exist; group validation and serialization already resolve references through them.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.groups: dict[str, GroupRecord] = {}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.roles: dict[str, dict[str, Any]] = {}
+        self._next_num_pk = 1
+
+    # -- groups -------------------------------------------------------------------------------------
+    def insert_group(self, fields: Mapping[str, Any]) -> GroupRecord:
+        with self.lock:
+            record = GroupRecord(pk=str(uuid.uuid4()), num_pk=self._next_num_pk, name=str(fields["name"]))
+            self._next_num_pk += 1
+            self._apply(record, fields)
+            self.groups[record.pk] = record
+            return record
+
+    def update_group(self, record: GroupRecord, fields: Mapping[str, Any]) -> None:
+        with self.lock:
+            if "name" in fields:
+                record.name = str(fields["name"])
+            self._apply(record, fields)
+
+    @staticmethod
+    def _apply(record: GroupRecord, fields: Mapping[str, Any]) -> None:
+        # Many-to-many fields and attributes are replaced wholesale, as the real serializer does.
+        if "is_superuser" in fields:
+            record.is_superuser = bool(fields["is_superuser"])
+        if "attributes" in fields:
+            record.attributes = _deep_copy(fields["attributes"])
+        for name in ("parents", "users", "roles"):
+            if name in fields:
+                setattr(record, name, list(fields[name]))
+
+    def delete_group(self, pk: str) -> bool:
+        with self.lock:
+            if self.groups.pop(pk, None) is None:
+                return False
+            for other in self.groups.values():  # the parent link is a many-to-many row: it goes too
+                if pk in other.parents:
+                    other.parents.remove(pk)
+            return True
+
+    def group(self, pk: str) -> GroupRecord | None:
+        with self.lock:
+            return self.groups.get(pk)
+
+    def group_named(self, name: str) -> GroupRecord | None:
+        with self.lock:
+            return next((g for g in self.groups.values() if g.name == name), None)
+
+    def all_groups(self) -> list[GroupRecord]:
+        with self.lock:
+            return list(self.groups.values())
+
+    # -- API shapes --------------------------------------------------------------------------------
+    def serialize_group(self, record: GroupRecord,
+                        flags: Mapping[str, bool] = GROUP_INCLUDE_DEFAULTS) -> dict[str, Any]:
+        """The ``Group`` schema; ``*_obj`` fields are null unless their ``include_*`` flag is set."""
+        with self.lock:
+            children = sorted((g for g in self.groups.values() if record.pk in g.parents),
+                              key=lambda g: g.name)
+            parents = [self.groups[pk] for pk in record.parents if pk in self.groups]
+            return {
+                "pk": record.pk,
+                "num_pk": record.num_pk,
+                "name": record.name,
+                "is_superuser": record.is_superuser,
+                "parents": [g.pk for g in parents],
+                "parents_obj": [_related(g) for g in parents] if flags.get("include_parents") else None,
+                "users": list(record.users),
+                "users_obj": ([dict(self.users[pk]) for pk in record.users if pk in self.users]
+                              if flags.get("include_users", True) else None),
+                "attributes": _deep_copy(record.attributes),
+                "roles": list(record.roles),
+                "roles_obj": [dict(self.roles[pk]) for pk in record.roles if pk in self.roles],
+                "inherited_roles_obj": (self._inherited_roles(record)
+                                        if flags.get("include_inherited_roles") else None),
+                "children": [g.pk for g in children],
+                "children_obj": [_related(g) for g in children] if flags.get("include_children") else None,
+            }
+
+    def _inherited_roles(self, record: GroupRecord) -> list[dict[str, Any]]:
+        seen: set[str] = {record.pk}
+        pending = list(record.parents)
+        roles: dict[str, dict[str, Any]] = {}
+        while pending:  # parents may form a cycle through out-of-band edits; visit each group once
+            pk = pending.pop()
+            ancestor = self.groups.get(pk)
+            if pk in seen or ancestor is None:
+                continue
+            seen.add(pk)
+            pending.extend(ancestor.parents)
+            roles.update({r: dict(self.roles[r]) for r in ancestor.roles if r in self.roles})
+        return list(roles.values())
+
+    # -- reference checks used by validation ----------------------------------------------------------
+    def check_user_pks(self, value: Any) -> list[int]:
+        items = _list_of_items(value)
+        out: list[int] = []
+        for item in items:
+            wrong_type = FieldError(f"Incorrect type. Expected pk value, received {type(item).__name__}.")
+            if isinstance(item, bool) or not isinstance(item, int | str):
+                raise wrong_type
+            try:
+                pk = int(item)
+            except ValueError:
+                raise wrong_type from None
+            with self.lock:
+                if pk not in self.users:
+                    raise FieldError(f'Invalid pk "{item}" - object does not exist.')
+            if pk not in out:
+                out.append(pk)
+        return out
+
+    def check_uuid_pks(self, value: Any, known: Mapping[str, Any]) -> list[str]:
+        out: list[str] = []
+        for item in _list_of_items(value):
+            if not isinstance(item, str):
+                raise FieldError(f"Incorrect type. Expected pk value, received {type(item).__name__}.")
+            pk = canonical_uuid(item)
+            with self.lock:
+                if pk is None or pk not in known:
+                    raise FieldError(f'Invalid pk "{item}" - object does not exist.')
+            if pk not in out:
+                out.append(pk)
+        return out
+
+
+def _list_of_items(value: Any) -> Sequence[Any]:
+    if not isinstance(value, list):
+        raise FieldError(f'Expected a list of items but got type "{type(value).__name__}".')
+    return value
+
+
+def _related(group: GroupRecord) -> dict[str, Any]:
+    """The ``RelatedGroup`` schema (parents_obj / children_obj entries)."""
+    return {"pk": group.pk, "group_uuid": group.pk, "name": group.name, "is_superuser": group.is_superuser,
+            "attributes": _deep_copy(group.attributes)}
+
+
+def _deep_copy(value: Any) -> Any:
+    # Callers get JSON they may mutate without touching the stored record.
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value

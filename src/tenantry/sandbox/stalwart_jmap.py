@@ -1,0 +1,300 @@
+"""JMAP protocol layer of the sandbox Stalwart: errors, references and the x:<Object>/get|set|query methods."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from tenantry.sandbox.stalwart_model import FILTERS, Resolver, SetError
+from tenantry.sandbox.stalwart_store import StalwartStore
+
+MAX_CALLS = 16
+MAX_OBJECTS = 500
+MAX_QUERY = 5000
+MAX_SIZE_REQUEST = 10_000_000
+SESSION_LIMITS: Mapping[str, Any] = {
+    "maxSizeUpload": 50_000_000, "maxConcurrentUpload": 4, "maxSizeRequest": MAX_SIZE_REQUEST,
+    "maxConcurrentRequests": 4, "maxCallsInRequest": MAX_CALLS, "maxObjectsInGet": MAX_OBJECTS,
+    "maxObjectsInSet": MAX_OBJECTS,
+    "collationAlgorithms": ["i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap"],
+}
+KNOWN_CAPABILITIES = frozenset({
+    "urn:ietf:params:jmap:core", "urn:stalwart:jmap", "urn:ietf:params:jmap:mail",
+    "urn:ietf:params:jmap:submission", "urn:ietf:params:jmap:vacationresponse",
+    "urn:ietf:params:jmap:contacts", "urn:ietf:params:jmap:calendars", "urn:ietf:params:jmap:sieve",
+    "urn:ietf:params:jmap:blob", "urn:ietf:params:jmap:quota", "urn:ietf:params:jmap:principals",
+    "urn:ietf:params:jmap:websocket",
+})
+METHODS = frozenset({("Domain", "get"), ("Domain", "set"), ("Domain", "query"), ("Account", "get"),
+                     ("Account", "set"), ("Account", "query"), ("DkimSignature", "get"),
+                     ("DkimSignature", "query")})
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+           503: "Service Unavailable", 504: "Gateway Timeout"}
+_SET_ARGS = ("create", "update", "destroy")
+
+
+def problem(status: int, detail: str | None = None, *, type_: str = "about:blank") -> dict[str, Any]:
+    """An RFC 7807 body as upstream sends for request-level errors."""
+    title = _TITLES.get(status, "Error")
+    return {"type": type_, "status": status, "title": title, "detail": detail or title}
+
+
+class RequestError(Exception):
+    """A request-level error: the whole HTTP request fails with problem+json."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("detail"))
+        self.status = status
+        self.body = body
+
+    @classmethod
+    def unauthorized(cls) -> RequestError:
+        return cls(401, problem(401, "You have to authenticate first."))
+
+    @classmethod
+    def jmap(cls, kind: str, detail: str) -> RequestError:
+        return cls(400, problem(400, detail, type_=f"urn:ietf:params:jmap:error:{kind}"))
+
+    @classmethod
+    def limit(cls, which: str, detail: str) -> RequestError:
+        body = problem(400, detail, type_="urn:ietf:params:jmap:error:limit")
+        body["limit"] = which
+        return cls(400, body)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status, media_type="application/problem+json")
+
+
+class MethodError(Exception):
+    """A method-level error: answered as ``["error", {...}, callId]``; the request goes on."""
+
+    def __init__(self, type_: str, description: str) -> None:
+        super().__init__(description)
+        self.type = type_
+        self.description = description
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "description": self.description}
+
+
+# -- references ---------------------------------------------------------------------------------------
+def resolve_references(arguments: Mapping[str, Any], responses: list[list[Any]]) -> dict[str, Any]:
+    """Replace ``"#name": {resultOf, name, path}`` arguments by values from earlier responses (RFC 8620 3.7)."""
+    out: dict[str, Any] = {}
+    for key, value in arguments.items():
+        if not key.startswith("#"):
+            out[key] = value
+            continue
+        if key[1:] in arguments:
+            raise MethodError("invalidArguments", f"Both {key[1:]} and {key} were given")
+        if not (isinstance(value, dict) and all(isinstance(value.get(f), str)
+                                                for f in ("resultOf", "name", "path"))):
+            raise MethodError("invalidResultReference", f"Malformed result reference {key}")
+        source = next((r for r in responses if r[2] == value["resultOf"]), None)
+        if source is None or source[0] != value["name"]:
+            raise MethodError("invalidResultReference", f"No {value['name']} response for {value['resultOf']}")
+        out[key[1:]] = _pointer(source[1], value["path"])
+    return out
+
+
+def _pointer(node: Any, path: str) -> Any:
+    if path in ("", "/"):
+        return node
+    if not path.startswith("/"):
+        raise MethodError("invalidResultReference", f"Invalid path {path}")
+    return _walk(node, [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")], path)
+
+
+def _walk(node: Any, parts: list[str], path: str) -> Any:
+    if not parts:
+        return node
+    head, rest = parts[0], parts[1:]
+    if head == "*" and isinstance(node, list):
+        out: list[Any] = []
+        for item in node:
+            value = _walk(item, rest, path)
+            out.extend(value if isinstance(value, list) else [value])
+        return out
+    if isinstance(node, dict) and head in node:
+        return _walk(node[head], rest, path)
+    if isinstance(node, list) and head.isdigit() and int(head) < len(node):
+        return _walk(node[int(head)], rest, path)
+    raise MethodError("invalidResultReference", f"Path {path} not found in the referenced result")
+
+
+# -- methods --------------------------------------------------------------------------------------------
+def call_method(store: StalwartStore, name: str, arguments: dict[str, Any], account_id: str,
+                created: dict[str, str]) -> dict[str, Any]:
+    """Run one method call; raises :class:`MethodError` for method-level errors."""
+    prefix, _, verb = name.partition("/")
+    obj = prefix[2:] if prefix.startswith("x:") else ""
+    if (obj, verb) not in METHODS:
+        raise MethodError("unknownMethod", name)
+    given = arguments.get("accountId")
+    if given is not None and not isinstance(given, str):
+        raise MethodError("invalidArguments", "accountId must be a string")
+    if given is not None and given != account_id:
+        raise MethodError("forbidden", "You are not authorized to perform this action")
+    if verb == "get":
+        return {"accountId": account_id, **_get(store, obj, arguments, created)}
+    if verb == "set":
+        return {"accountId": account_id, **_set(store, obj, arguments, created)}
+    return {"accountId": account_id, **_query(store, obj, arguments, created)}
+
+
+def _real_id(raw: str, created: Mapping[str, str]) -> str | None:
+    return created.get(raw[1:]) if raw.startswith("#") else raw
+
+
+def _string_list(value: Any, name: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MethodError("invalidArguments", f"{name} must be a list of strings or null")
+    return value
+
+
+def _get(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
+         created: Mapping[str, str]) -> dict[str, Any]:
+    table = store.tables[obj]
+    ids = _string_list(arguments.get("ids"), "ids")
+    properties = _string_list(arguments.get("properties"), "properties")
+    if ids is not None and len(ids) > MAX_OBJECTS:
+        raise MethodError("requestTooLarge", f"Too many ids requested (maximum {MAX_OBJECTS})")
+    if properties is not None:
+        known = {"id", *store.props(obj), *(() if obj == "Domain" else ("@type",))}
+        unknown = [p for p in properties if p not in known]
+        if unknown:
+            raise MethodError("invalidArguments", f"Invalid property {unknown[0]}")
+    found: list[dict[str, Any]] = []
+    not_found: list[str] = []
+    for raw in ids if ids is not None else list(table)[:MAX_OBJECTS]:
+        real = _real_id(raw, created)
+        if real is None or real not in table:
+            not_found.append(raw)
+        else:
+            found.append(store.read(obj, real, properties))
+    return {"list": found, "notFound": not_found}
+
+
+def _set(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
+         created: dict[str, str]) -> dict[str, Any]:
+    create, update, destroy = (arguments.get(k) for k in _SET_ARGS)
+    if not isinstance(create, dict | None) or not isinstance(update, dict | None) \
+            or not isinstance(destroy, list | None):
+        raise MethodError("invalidArguments", "create and update must be objects, destroy a list")
+    create, update, destroy = create or {}, update or {}, destroy or []
+    if len(create) + len(update) + len(destroy) > MAX_OBJECTS:
+        raise MethodError("requestTooLarge", f"Too many objects in one set (maximum {MAX_OBJECTS})")
+
+    def resolve(value: str) -> str:
+        real = _real_id(value, created)
+        if real is None:
+            raise SetError("invalidProperties", f"Unknown creation reference {value}")
+        return real
+
+    out: dict[str, dict[str, Any]] = {name: {} for name in ("created", "updated", "notCreated", "notUpdated",
+                                                            "notDestroyed")}
+    destroyed: list[str] = []
+    for creation_id, value in create.items():
+        new_id, error = _outcome(partial(_create_one, store, obj, value, resolve))
+        if error is not None:
+            out["notCreated"][creation_id] = error
+        else:
+            created[creation_id] = new_id
+            out["created"][creation_id] = {"id": new_id}
+    for raw_id, patch in update.items():
+        _, error = _outcome(partial(_update_one, store, obj, raw_id, patch, created, resolve))
+        if error is not None:
+            out["notUpdated"][raw_id] = error
+        else:
+            out["updated"][raw_id] = None
+    for raw_id in destroy:
+        _, error = _outcome(partial(_destroy_one, store, obj, raw_id, created))
+        if error is not None:
+            out["notDestroyed"][str(raw_id)] = error
+        else:
+            destroyed.append(raw_id)
+    # Empty results are null, as RFC 8620 allows; clients must cope with either.
+    return {"created": out["created"] or None, "updated": out["updated"] or None,
+            "destroyed": destroyed or None, "notCreated": out["notCreated"] or None,
+            "notUpdated": out["notUpdated"] or None, "notDestroyed": out["notDestroyed"] or None}
+
+
+def _outcome(action: Callable[[], Any]) -> tuple[Any, dict[str, Any] | None]:
+    try:
+        return action(), None
+    except SetError as err:
+        return None, err.to_json()
+
+
+def _create_one(store: StalwartStore, obj: str, value: Any, resolve: Resolver) -> str:
+    if not isinstance(value, dict):
+        raise SetError("invalidPatch", "Expected a JSON object")
+    return store.create(obj, value, resolve)
+
+
+def _update_one(store: StalwartStore, obj: str, raw_id: str, patch: Any, created: Mapping[str, str],
+                resolve: Resolver) -> None:
+    real = _real_id(raw_id, created)
+    if real is None:
+        raise SetError("notFound", f"Unknown creation reference {raw_id}")
+    if not isinstance(patch, dict):
+        raise SetError("invalidPatch", "Expected a JSON object")
+    store.update(obj, real, patch, resolve)
+
+
+def _destroy_one(store: StalwartStore, obj: str, raw_id: Any, created: Mapping[str, str]) -> None:
+    real = _real_id(raw_id, created) if isinstance(raw_id, str) else None
+    if real is None:
+        raise SetError("notFound", "Unknown id")
+    store.destroy(obj, real)
+
+
+def _conditions(node: Any, obj: str, out: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    if node is None:
+        return out
+    if not isinstance(node, dict):
+        raise MethodError("invalidArguments", "filter must be an object")
+    if "operator" in node:
+        if node.get("operator") != "AND" or not isinstance(node.get("conditions"), list):
+            raise MethodError("unsupportedFilter", "Only AND is supported in filters")
+        for condition in node["conditions"]:
+            _conditions(condition, obj, out)
+        return out
+    for key, value in node.items():
+        if key not in FILTERS[obj]:
+            raise MethodError("unsupportedFilter", f"Filter on property {key} is not supported or invalid")
+        out.append((key, value))
+    return out
+
+
+def _sort(ids: list[str], table: Mapping[str, Mapping[str, Any]], prop: str, *, descending: bool) -> None:
+    ids.sort(key=lambda object_id: str(table[object_id].get(prop) or ""), reverse=descending)
+
+
+def _query(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
+           created: Mapping[str, str]) -> dict[str, Any]:
+    conditions = [(k, _real_id(v, created) if isinstance(v, str) and k != "text" else v)
+                  for k, v in _conditions(arguments.get("filter"), obj, [])]
+    ids = store.query(obj, conditions)
+    sort = arguments.get("sort") or []
+    if not isinstance(sort, list):
+        raise MethodError("invalidArguments", "sort must be a list")
+    for comparator in reversed(sort):
+        prop = comparator.get("property") if isinstance(comparator, dict) else None
+        if not isinstance(prop, str) or prop not in FILTERS[obj] or prop in ("text", "aliases", "memberGroupIds"):
+            raise MethodError("unsupportedSort", f"Sorting on property {prop} is not supported")
+        _sort(ids, store.tables[obj], prop, descending=comparator.get("isAscending", True) is False)
+    position, limit = arguments.get("position", 0), arguments.get("limit", MAX_QUERY)
+    if arguments.get("anchor") is not None:
+        raise MethodError("invalidArguments", "anchor is not supported")
+    if not isinstance(position, int) or not isinstance(limit, int) or limit < 0:
+        raise MethodError("invalidArguments", "position and limit must be integers")
+    start = max(len(ids) + position, 0) if position < 0 else min(position, len(ids))
+    return {"queryState": store.state(obj), "canCalculateChanges": False, "position": start,
+            "ids": ids[start:start + min(limit, MAX_QUERY)], "total": len(ids)}

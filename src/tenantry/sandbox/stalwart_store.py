@@ -1,0 +1,378 @@
+"""In-memory object store of the sandbox Stalwart: create/update/destroy rules, reads, queries, DKIM keys."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tenantry.sandbox.stalwart_dns import ALGORITHM_NAMES, expand_selector, generate_key, zone_file
+from tenantry.sandbox.stalwart_model import (
+    DKIM,
+    DKIM_AUTOMATIC_DEFAULTS,
+    DKIM_DEFAULTS,
+    DOMAIN,
+    DOMAIN_DEFAULTS,
+    GROUP,
+    GROUP_DEFAULTS,
+    USER,
+    USER_DEFAULTS,
+    Prop,
+    Resolver,
+    SetError,
+    apply_pointer,
+    coerce,
+    invalid_patch,
+    mask_secrets,
+    restore_masked,
+)
+
+OBJECTS = ("Domain", "Account", "DkimSignature")
+ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# Reserved names accepted for development, plus common generic TLDs; any two-letter ccTLD is accepted too.
+_TLDS = frozenset({
+    "test", "local", "localhost", "internal", "example", "invalid", "com", "org", "net", "io", "dev", "app",
+    "info", "biz", "edu", "gov", "mil", "int", "eu", "email", "cloud", "online", "site", "tech", "xyz",
+    "me", "co", "ai", "page", "mail", "lan", "home", "arpa",
+})
+_COMMON_PASSWORDS = frozenset({"password", "password1", "12345678", "123456789", "1234567890", "qwertyui",
+                               "qwerty123", "iloveyou", "letmein1", "abcdefgh", "abc12345", "welcome1"})
+
+
+def encode_id(number: int) -> str:
+    """Upstream's id text: base32 over its own alphabet, most significant digit first (0 is ``a``)."""
+    digits = ""
+    while True:
+        number, rest = divmod(number, 32)
+        digits = ID_ALPHABET[rest] + digits
+        if number == 0:
+            return digits
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC).replace(microsecond=0)
+
+
+def utc_text(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalise_domain(value: Any, prop: str = "name") -> str:
+    """Lowercase and strip a domain name; refuse it unless it is well formed with a known TLD."""
+    if not isinstance(value, str):
+        raise invalid_patch(prop, "Invalid domain name")
+    name = "".join(value.split()).lower().rstrip(".")
+    labels = name.split(".")
+    tld = labels[-1]
+    known = tld in _TLDS or re.fullmatch(r"[a-z]{2}", tld) is not None or tld.startswith("xn--")
+    if len(labels) < 2 or len(name) > 253 or not known or not all(_LABEL.match(lb) for lb in labels):
+        raise invalid_patch(prop, "Invalid domain name")
+    return name
+
+
+def normalise_local_part(value: Any, prop: str = "name") -> str:
+    """Lowercase a local part and drop its whitespace; refuse what cannot precede an ``@``."""
+    local = "".join(value.split()).lower() if isinstance(value, str) else ""
+    if not local or len(local) > 64 or not _LOCAL_PART.match(local):
+        raise invalid_patch(prop, "Invalid email local part")
+    return local
+
+
+def _is_weak(secret: str) -> bool:
+    if secret.startswith(("$", "{")):
+        return False  # already a hash (crypt or {SCHEME} form): stored as given
+    return len(secret) < 8 or secret.lower() in _COMMON_PASSWORDS or len(set(secret)) <= 2
+
+
+class StalwartStore:
+    """Domains, accounts and DKIM keys with upstream's validation, uniqueness and link rules."""
+
+    def __init__(self, *, clock: Callable[[], float], dkim_delay: float, fast_dkim: bool,
+                 mail_host: str | None) -> None:
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in OBJECTS}
+        self._clock = clock
+        self._dkim_delay = dkim_delay
+        self._fast_dkim = fast_dkim
+        self._mail_host = mail_host
+        self._dkim_due: dict[str, float] = {}
+        self._changes = dict.fromkeys(OBJECTS, 0)
+        self._counter = 0
+
+    # -- ids, states, helpers ----------------------------------------------------------------------
+    def new_id(self) -> str:
+        self._counter += 1
+        return encode_id(self._counter)
+
+    def state(self, obj: str) -> str:
+        return encode_id(self._changes[obj])
+
+    def _changed(self, obj: str) -> None:
+        self._changes[obj] += 1
+
+    @property
+    def mail_host(self) -> str:
+        return self._mail_host or "mail.sandbox.test"
+
+    @staticmethod
+    def props(obj: str, record: Mapping[str, Any] | None = None) -> Mapping[str, Prop]:
+        if obj == "Domain":
+            return DOMAIN
+        if obj == "DkimSignature":
+            return DKIM
+        if record is None:
+            return {**GROUP, **USER}
+        return USER if record.get("@type") == "User" else GROUP
+
+    # -- create / update / destroy -----------------------------------------------------------------
+    def create(self, obj: str, value: Mapping[str, Any], resolve: Resolver) -> str:
+        if obj == "Domain":
+            record = self._build(DOMAIN, DOMAIN_DEFAULTS, value, resolve)
+            self._check_domain(record, None)
+        elif obj == "Account":
+            kind = value.get("@type")
+            if kind not in ("User", "Group"):
+                raise invalid_patch("@type", "Invalid or missing @type, expected User or Group")
+            props, defaults = (USER, USER_DEFAULTS) if kind == "User" else (GROUP, GROUP_DEFAULTS)
+            record = {"@type": kind, **self._build(props, defaults, value, resolve)}
+            self._check_account(record, None, {})
+        else:
+            raise SetError("forbidden", "DKIM keys are managed by the server in this sandbox")
+        new_id = self.new_id()
+        record["createdAt"] = utc_text(utc_now())
+        self.tables[obj][new_id] = record
+        self._changed(obj)
+        if obj == "Domain":
+            self._mail_host = self._mail_host or f"mail.{record['name']}"
+            if record["dkimManagement"]["@type"] == "Automatic":
+                self._dkim_due[new_id] = self._clock() + self._dkim_delay
+        return new_id
+
+    def _build(self, props: Mapping[str, Prop], defaults: Mapping[str, Any], value: Mapping[str, Any],
+               resolve: Resolver) -> dict[str, Any]:
+        for key in value:
+            self._check_settable(props, key)
+        merged = {**copy.deepcopy(dict(defaults)), **{k: v for k, v in value.items() if k != "@type"}}
+        if "credentials" in merged:
+            _refuse_secondary_credentials(merged["credentials"])
+        record = {key: coerce(props[key], item, key, resolve) for key, item in merged.items()}
+        return {k: v for k, v in record.items() if v is not None}
+
+    @staticmethod
+    def _check_settable(props: Mapping[str, Prop], key: str) -> None:
+        if key == "@type":
+            return
+        prop = props.get(key)
+        if key == "id" or (prop is not None and prop.server_set):
+            raise invalid_patch(key, "Cannot modify server set property")
+        if prop is None:
+            raise invalid_patch(key, f"Unknown property {key!r}")
+
+    def update(self, obj: str, object_id: str, patch: Mapping[str, Any], resolve: Resolver) -> None:
+        current = self.tables[obj].get(object_id)
+        if current is None:
+            raise SetError("notFound", f"{obj} {object_id} does not exist")
+        if obj == "DkimSignature":
+            raise SetError("forbidden", "DKIM keys are managed by the server in this sandbox")
+        props = self.props(obj, current)
+        working = copy.deepcopy(current)
+        touched: set[str] = set()
+        for key, item in patch.items():
+            head = key.split("/", 1)[0]
+            if head == "@type":
+                if item != current.get("@type"):
+                    raise invalid_patch("@type", "The @type of an object cannot change")
+                continue
+            self._check_settable(props, head)
+            touched.add(apply_pointer(working, key, item))
+        for head in touched:
+            if head == "credentials":
+                _refuse_secondary_credentials(working.get(head))
+            value = coerce(props[head], working.get(head), head, resolve)
+            value = restore_masked(value, current.get(head))
+            if value is None:
+                working.pop(head, None)
+            else:
+                working[head] = value
+        if obj == "Domain":
+            self._check_domain(working, object_id)
+            became_automatic = (working["dkimManagement"]["@type"] == "Automatic"
+                                and current["dkimManagement"]["@type"] != "Automatic")
+            if became_automatic:
+                self._dkim_due[object_id] = self._clock() + self._dkim_delay
+        else:
+            self._check_account(working, object_id, current)
+        self.tables[obj][object_id] = working
+        self._changed(obj)
+
+    def destroy(self, obj: str, object_id: str) -> None:
+        table = self.tables[obj]
+        if object_id not in table:
+            raise SetError("notFound", f"{obj} {object_id} does not exist")
+        if obj == "Domain":
+            linked = [{"object": "Account", "id": aid} for aid, acc in self.tables["Account"].items()
+                      if acc.get("domainId") == object_id
+                      or any(a.get("domainId") == object_id for a in acc.get("aliases", {}).values())]
+            if linked:
+                raise SetError("objectIsLinked", "Domain is in use by other objects", linkedObjects=linked)
+            # Keys of a removed domain go with it; nothing else can use them.
+            for key_id in [k for k, key in self.tables["DkimSignature"].items() if key["domainId"] == object_id]:
+                del self.tables["DkimSignature"][key_id]
+                self._changed("DkimSignature")
+            self._dkim_due.pop(object_id, None)
+        elif obj == "Account" and table[object_id]["@type"] == "Group":
+            for account in self.tables["Account"].values():
+                account.get("memberGroupIds", {}).pop(object_id, None)
+        del table[object_id]
+        self._changed(obj)
+
+    # -- rules -------------------------------------------------------------------------------------
+    def _check_domain(self, record: dict[str, Any], own_id: str | None) -> None:
+        if "name" not in record:
+            raise SetError("validationFailed", "Missing required property",
+                           validationErrors=[{"type": "Required", "property": "name"}])
+        record["name"] = normalise_domain(record["name"])
+        record["aliases"] = {normalise_domain(a, "aliases"): True for a in record.get("aliases", {})}
+        for value in (record["name"], *record["aliases"]):
+            for other_id, other in self.tables["Domain"].items():
+                if other_id == own_id:
+                    continue
+                clash = "name" if other["name"] == value else "aliases" if value in other["aliases"] else None
+                if clash is not None:
+                    raise SetError("primaryKeyViolation", f"Domain {value} already exists", properties=[clash],
+                                   objectId={"object": "Domain", "id": other_id})
+
+    def _check_account(self, record: dict[str, Any], own_id: str | None, before: Mapping[str, Any]) -> None:
+        missing = [p for p in ("name", "domainId") if p not in record]
+        if missing:
+            raise SetError("validationFailed", "Missing required properties",
+                           validationErrors=[{"type": "Required", "property": p} for p in missing])
+        record["name"] = normalise_local_part(record["name"])
+        addresses = [(record["name"], record["domainId"], "domainId")]
+        for alias in record.get("aliases", {}).values():
+            if "name" not in alias or "domainId" not in alias:
+                raise SetError("validationFailed", "Missing required properties", validationErrors=[
+                    {"type": "Required", "property": f"aliases/{p}"} for p in ("name", "domainId")
+                    if p not in alias])
+            alias["name"] = normalise_local_part(alias["name"], "aliases")
+            addresses.append((alias["name"], alias["domainId"], "aliases"))
+        for _, domain_id, prop in addresses:
+            if domain_id not in self.tables["Domain"]:
+                raise SetError("invalidForeignKey", f"Domain {domain_id} does not exist", properties=[prop],
+                               objectId={"object": "Domain", "id": domain_id})
+        for group_id in record.get("memberGroupIds", {}):
+            group = self.tables["Account"].get(group_id)
+            if group is None or group["@type"] != "Group" or group_id == own_id:
+                raise SetError("invalidForeignKey", f"Group {group_id} does not exist",
+                               properties=["memberGroupIds"], objectId={"object": "Account", "id": group_id})
+        for local, domain_id, _ in addresses:
+            owner = self._address_owner(local, domain_id, own_id)
+            if owner is not None:
+                raise SetError("primaryKeyViolation", "Email address already in use", properties=["email"],
+                               objectId={"object": "Account", "id": owner})
+        self._check_credentials(record.get("credentials", {}), before.get("credentials", {}))
+
+    def _address_owner(self, local: str, domain_id: str, own_id: str | None) -> str | None:
+        for account_id, account in self.tables["Account"].items():
+            if account_id == own_id:
+                continue
+            owned = [(account["name"], account["domainId"])]
+            owned += [(a["name"], a["domainId"]) for a in account.get("aliases", {}).values()]
+            if (local, domain_id) in owned:
+                return account_id
+        return None
+
+    @staticmethod
+    def _check_credentials(credentials: Mapping[str, Any], before: Mapping[str, Any]) -> None:
+        # A secret unchanged from the stored one (sent back as ``****``) is not checked again.
+        old_secrets = {c.get("secret") for c in before.values()}
+        if len(credentials) > 1:
+            raise SetError("invalidProperties", "Only one password credential is allowed",
+                           properties=["credentials"])
+        for credential in credentials.values():
+            secret = credential.get("secret")
+            if not isinstance(secret, str) or (secret not in old_secrets and _is_weak(secret)):
+                raise SetError("invalidProperties", "Password is too weak", properties=["credentials"])
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def read(self, obj: str, object_id: str, properties: list[str] | None) -> dict[str, Any]:
+        record = self.tables[obj][object_id]
+        props = self.props(obj, record)
+        view: dict[str, Any] = {"id": object_id, **mask_secrets(props, record)}
+        if obj == "Account":
+            domain = self.tables["Domain"].get(record["domainId"], {})
+            view["emailAddress"] = f"{record['name']}@{domain.get('name', '')}"
+            for index, credential in view.get("credentials", {}).items():
+                credential["credentialId"] = index  # server-set: the credential's position
+        if obj == "Domain" and (properties is None or "dnsZoneFile" in properties):
+            view["dnsZoneFile"] = zone_file(record, self.keys_of(object_id), self.mail_host)
+        if properties is None:
+            return view
+        return {"id": object_id, **{p: view.get(p) for p in properties if p == "@type" or p in props}}
+
+    def keys_of(self, domain_id: str) -> list[dict[str, Any]]:
+        return [key for key in self.tables["DkimSignature"].values() if key["domainId"] == domain_id]
+
+    def query(self, obj: str, conditions: Iterable[tuple[str, Any]]) -> list[str]:
+        """Ids matching every ``(property, value)`` condition, in creation order."""
+        pairs = list(conditions)
+        return [object_id for object_id, record in self.tables[obj].items()
+                if all(self._matches(obj, object_id, record, k, v) for k, v in pairs)]
+
+    def _matches(self, obj: str, object_id: str, record: Mapping[str, Any], key: str, value: Any) -> bool:
+        if key == "text":
+            needle = str(value).lower()
+            view = self.read(obj, object_id, ["name", "description", "emailAddress", "aliases"])
+            haystack = [view.get("name"), view.get("description"), view.get("emailAddress")]
+            aliases = view.get("aliases") or {}
+            haystack += [key if item is True else item.get("name") for key, item in aliases.items()]
+            return any(isinstance(h, str) and needle in h.lower() for h in haystack)
+        stored = record.get(key)
+        if isinstance(stored, dict):
+            return isinstance(value, str) and value in stored
+        return bool(stored == value)
+
+    # -- DKIM ------------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Generate the keys whose delay has passed (checked on each read, so no background task is needed)."""
+        now = self._clock()
+        for domain_id, due in list(self._dkim_due.items()):
+            if due <= now:
+                self.generate_dkim(domain_id)
+
+    def generate_dkim(self, domain_id: str) -> None:
+        """One active key per configured DKIM1 algorithm the domain does not have yet."""
+        self._dkim_due.pop(domain_id, None)
+        domain = self.tables["Domain"].get(domain_id)
+        if domain is None:
+            return
+        # A domain on Manual management (generation forced by a test) uses the Automatic defaults.
+        settings = {**DKIM_AUTOMATIC_DEFAULTS, **domain["dkimManagement"]}
+        have = {key["@type"] for key in self.keys_of(domain_id) if key["stage"] == "active"}
+        now = utc_now()
+        for algorithm in ALGORITHM_NAMES:
+            if algorithm not in settings["algorithms"] or algorithm in have:
+                continue
+            pair = generate_key(algorithm, fast=self._fast_dkim)
+            record: dict[str, Any] = {
+                "@type": algorithm, **copy.deepcopy(dict(DKIM_DEFAULTS)), "domainId": domain_id,
+                "selector": expand_selector(settings["selectorTemplate"], algorithm, now),
+                "privateKey": {"@type": "Text", "secret": pair.private_pem}, "publicKey": pair.public_b64,
+                "createdAt": utc_text(now),
+                "nextTransitionAt": utc_text(now + timedelta(milliseconds=settings["rotateAfter"])),
+            }
+            if domain.get("memberTenantId"):
+                record["memberTenantId"] = domain["memberTenantId"]
+            self.tables["DkimSignature"][self.new_id()] = record
+            self._changed("DkimSignature")
+
+
+def _refuse_secondary_credentials(credentials: Any) -> None:
+    if isinstance(credentials, dict) and any(
+        isinstance(c, dict) and c.get("@type") in ("AppPassword", "ApiKey") for c in credentials.values()
+    ):
+        raise SetError("invalidProperties", "Secondary credentials cannot be set directly.",
+                       properties=["credentials"])

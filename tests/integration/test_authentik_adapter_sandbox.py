@@ -1,0 +1,146 @@
+"""The authentik identity adapter against the authentik sandbox, in process over httpx.ASGITransport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
+from tenantry.integrations.authentik.client import AuthentikClient
+from tenantry.integrations.ports import TenantSpec
+from tenantry.provisioning.errors import PermanentStepError, TransientStepError
+from tenantry.sandbox.authentik import AuthentikSandbox
+
+TOKEN = "sandbox-api-token"
+BASE_URL = "http://authentik.sandbox"
+TENANT = TenantSpec(id="5a1d2c3b-0000-4000-8000-00000000abcd", slug="acme", name="Acme", generation=1,
+                    mail_domain="acme.example", quota_bytes=10**9)
+OURS = {"tenant_slug": "acme", "tenant_id": TENANT.id, "managed_by": "tenantry"}
+
+
+@pytest.fixture
+def sandbox() -> AuthentikSandbox:
+    return AuthentikSandbox([TOKEN])
+
+
+@pytest.fixture
+async def http(sandbox: AuthentikSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app)) as client:
+        yield client
+
+
+def adapter(http: httpx.AsyncClient, token: str = TOKEN) -> AuthentikIdentityProvider:
+    return AuthentikIdentityProvider(AuthentikClient(http, BASE_URL, token))
+
+
+def group_posts(sandbox: AuthentikSandbox) -> int:
+    return len(sandbox.controls.requests("POST", r"/core/groups/$"))
+
+
+async def test_ensure_creates_the_tenant_group(sandbox: AuthentikSandbox, http: httpx.AsyncClient) -> None:
+    result = await adapter(http).ensure_tenant_group(TENANT, {})
+
+    group = sandbox.get_group(result.ids["groupPk"])
+    assert result.reason == "Created"
+    assert group is not None
+    assert group["name"] == "tenant-acme"
+    assert group["attributes"] == OURS
+
+
+async def test_second_run_is_idempotent_and_posts_nothing(sandbox: AuthentikSandbox,
+                                                          http: httpx.AsyncClient) -> None:
+    provider = adapter(http)
+    first = await provider.ensure_tenant_group(TENANT, {})
+    again = await provider.ensure_tenant_group(TENANT, first.ids)
+    fresh = await provider.ensure_tenant_group(TENANT, {})
+
+    assert (again.reason, again.ids) == ("Ready", first.ids)
+    assert (fresh.reason, fresh.ids) == ("Adopted", first.ids)
+    assert group_posts(sandbox) == 1
+    assert sandbox.controls.requests("PATCH") == []
+
+
+async def test_out_of_band_delete_is_repaired(sandbox: AuthentikSandbox, http: httpx.AsyncClient) -> None:
+    provider = adapter(http)
+    first = await provider.ensure_tenant_group(TENANT, {})
+    sandbox.delete_group(first.ids["groupPk"])
+
+    repaired = await provider.ensure_tenant_group(TENANT, first.ids)
+
+    assert repaired.ids != first.ids
+    assert sandbox.get_group(repaired.ids["groupPk"]) is not None
+    assert any("deleted out of band; recreated" in event for event in repaired.events)
+
+
+async def test_out_of_band_drift_is_repaired_keeping_foreign_attributes(sandbox: AuthentikSandbox,
+                                                                        http: httpx.AsyncClient) -> None:
+    provider = adapter(http)
+    first = await provider.ensure_tenant_group(TENANT, {})
+    pk = first.ids["groupPk"]
+    sandbox.update_group(pk, name="Acme (renamed)", attributes={"tenant_id": TENANT.id, "color": "blue"},
+                         is_superuser=True)
+
+    result = await provider.ensure_tenant_group(TENANT, first.ids)
+
+    group = sandbox.get_group(pk)
+    assert group is not None
+    assert result.reason == "Ready"
+    assert (group["name"], group["is_superuser"]) == ("tenant-acme", False)
+    assert group["attributes"] == {**OURS, "color": "blue"}
+    assert len(sandbox.controls.requests("PATCH")) == 1
+
+
+async def test_concurrent_ensure_from_two_adapters_makes_exactly_one_group(sandbox: AuthentikSandbox) -> None:
+    # Widen the check-then-insert window so both creates pass the uniqueness check, as in authentik.
+    sandbox.insert_delay = 0.05
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with httpx.AsyncClient(transport=transport) as one, httpx.AsyncClient(transport=transport) as two:
+        results = await asyncio.gather(adapter(one).ensure_tenant_group(TENANT, {}),
+                                       adapter(two).ensure_tenant_group(TENANT, {}))
+
+    named = [group for group in sandbox.groups() if group["name"] == "tenant-acme"]
+    assert len(named) == 1
+    assert {result.ids["groupPk"] for result in results} == {named[0]["pk"]}
+    assert sorted(result.reason for result in results) == ["Adopted", "Created"]
+    # Both POSTs reached the server: the loser's was refused and it adopted the winner's group.
+    posts = sandbox.controls.requests("POST", r"/core/groups/$")
+    assert sorted(post.status or 0 for post in posts) in ([201, 400], [201, 500])
+
+
+async def test_foreign_group_with_our_name_is_a_conflict(sandbox: AuthentikSandbox,
+                                                         http: httpx.AsyncClient) -> None:
+    sandbox.add_group("tenant-acme", {"owner": "someone else"})
+
+    with pytest.raises(PermanentStepError) as caught:
+        await adapter(http).ensure_tenant_group(TENANT, {})
+
+    assert caught.value.reason == "NameConflict"
+    assert group_posts(sandbox) == 0
+
+
+async def test_delete_removes_the_group_and_a_second_delete_is_done(sandbox: AuthentikSandbox,
+                                                                    http: httpx.AsyncClient) -> None:
+    provider = adapter(http)
+    created = await provider.ensure_tenant_group(TENANT, {})
+
+    first = await provider.delete_tenant_group(TENANT, created.ids)
+    second = await provider.delete_tenant_group(TENANT, created.ids)
+
+    assert (first.reason, second.reason) == ("Deleted", "Deleted")
+    assert sandbox.groups() == []
+
+
+async def test_bad_token_is_permanent_and_injected_503_is_transient(sandbox: AuthentikSandbox,
+                                                                   http: httpx.AsyncClient) -> None:
+    with pytest.raises(PermanentStepError) as rejected:
+        await adapter(http, token="not-the-token").ping()
+    sandbox.controls.fail(r"/core/groups/", 503, times=1)
+    with pytest.raises(TransientStepError) as unavailable:
+        await adapter(http).ping()
+
+    assert rejected.value.reason == "AuthenticationFailed"
+    assert unavailable.value.reason == "UpstreamError"
+    await adapter(http).ping()

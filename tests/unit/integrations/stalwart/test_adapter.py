@@ -1,0 +1,386 @@
+"""The Stalwart mail step: create, adopt, race, DKIM wait, out-of-band deletion, teardown, error mapping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.stalwart.adapter import StalwartMailProvider
+from tenantry.integrations.stalwart.client import StalwartClient
+from tenantry.provisioning.errors import PermanentStepError, TransientStepError
+
+BASE = "https://mail.example.test"
+API_KEY = "API_dGhpcy1pcy1ub3QtYS1yZWFsLWtleQ"
+TENANT = TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain="acme.test",
+                    quota_bytes=1 << 30)
+
+
+class FakeStalwart:
+    """Just enough of Stalwart's JMAP management to drive the adapter, in memory, over MockTransport."""
+
+    def __init__(self) -> None:
+        self.domains: dict[str, dict[str, Any]] = {}
+        self.dkim: dict[str, dict[str, Any]] = {}
+        self.accounts: dict[str, str] = {}  # account id -> domain id, to make a domain "linked"
+        self.fail_with: httpx.Response | None = None
+        self.method_error: tuple[str, str] | None = None  # (method name, JMAP error type)
+        self.set_error: dict[str, Any] | None = None  # returned for the next x:Domain/set create
+        self.before_create: Callable[[], None] | None = None
+        self.zone_override: str | None = None
+        self.creates = 0
+        self._next = 0
+
+    def new_id(self) -> str:
+        self._next += 1
+        return f"i{self._next}"
+
+    def add_domain(self, name: str) -> str:
+        domain_id = self.new_id()
+        self.domains[domain_id] = {"id": domain_id, "name": name, "aliases": {}, "isEnabled": True,
+                                   "dkimManagement": {"@type": "Automatic"}}
+        return domain_id
+
+    def add_dkim(self, domain_id: str, stage: str = "active") -> str:
+        key_id = self.new_id()
+        self.dkim[key_id] = {"id": key_id, "@type": "Dkim1Ed25519Sha256", "domainId": domain_id,
+                             "selector": f"v1-ed25519-{key_id}", "stage": stage, "publicKey": "MCowBQYDK2VwAyEA"}
+        return key_id
+
+    def zone(self, domain: dict[str, Any]) -> str:
+        if self.zone_override is not None:
+            return self.zone_override
+        name = domain["name"]
+        lines = [f"{name}. IN MX 10 mx1.{name}.", f'{name}. IN TXT "v=spf1 mx -all"']
+        lines += [f'{k["selector"]}._domainkey.{name}. IN TXT "v=DKIM1; k=ed25519; h=sha256; p={k["publicKey"]}"'
+                  for k in self.dkim.values() if k["domainId"] == domain["id"]]
+        lines.append(f'_dmarc.{name}. IN TXT "v=DMARC1; p=reject; rua=mailto:postmaster@{name}"')
+        return "\n".join(lines) + "\n"
+
+    # --- transport ---------------------------------------------------------------------------------------
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.fail_with is not None:
+            return self.fail_with
+        if request.url.path == "/.well-known/jmap":
+            return httpx.Response(307, headers={"Location": "/jmap/session"})
+        if request.url.path == "/jmap/session":
+            return httpx.Response(200, json={"apiUrl": f"{BASE}/jmap/", "capabilities": {},
+                                             "primaryAccounts": {"urn:stalwart:jmap": "a"}})
+        body = json.loads(request.content)
+        results: dict[str, Any] = {}
+        responses = []
+        for name, raw_args, call_id in body["methodCalls"]:
+            args = dict(raw_args)
+            if self.method_error and self.method_error[0] == name:
+                responses.append(["error", {"type": self.method_error[1]}, call_id])
+                continue
+            if "#ids" in args:
+                source = results.get(args.pop("#ids")["resultOf"])
+                if source is None:
+                    responses.append(["error", {"type": "invalidResultReference"}, call_id])
+                    continue
+                args = {**args, "ids": source["ids"]}
+            result = self.dispatch(name, args)
+            results[call_id] = result
+            responses.append([name, result, call_id])
+        return httpx.Response(200, json={"methodResponses": responses})
+
+    def dispatch(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        store = self.domains if name.startswith("x:Domain/") else self.dkim
+        if name.endswith("/query"):
+            wanted = args.get("filter", {}).items()
+            return {"ids": [i for i, obj in store.items() if all(obj.get(k) == v for k, v in wanted)]}
+        if name.endswith("/get"):
+            found = [dict(store[i]) for i in args["ids"] if i in store]
+            if name == "x:Domain/get" and "dnsZoneFile" in args.get("properties", []):
+                found = [{**d, "dnsZoneFile": self.zone(d)} for d in found]
+            return {"list": found, "notFound": [i for i in args["ids"] if i not in store]}
+        if name == "x:Domain/set" and "create" in args:
+            return self.create_domain(args["create"])
+        return self.destroy(store, name, args["destroy"])
+
+    def create_domain(self, create: dict[str, Any]) -> dict[str, Any]:
+        if self.before_create is not None:
+            self.before_create()
+        ((key, body),) = create.items()
+        if self.set_error is not None:
+            return {"notCreated": {key: self.set_error}}
+        clash = [d for d in self.domains.values() if d["name"] == body["name"]]
+        if clash:
+            error = {"type": "primaryKeyViolation", "properties": ["name"],
+                     "objectId": {"object": "Domain", "id": clash[0]["id"]}}
+            return {"notCreated": {key: error}}
+        self.creates += 1
+        domain_id = self.add_domain(body["name"])
+        self.domains[domain_id]["description"] = body.get("description")
+        return {"created": {key: {"id": domain_id}}}
+
+    def destroy(self, store: dict[str, Any], name: str, ids: list[str]) -> dict[str, Any]:
+        destroyed, failed = [], {}
+        for object_id in ids:
+            linked = [{"object": "Account", "id": a} for a, d in self.accounts.items() if d == object_id]
+            if name == "x:Domain/set":
+                linked += [{"object": "DkimSignature", "id": k} for k, v in self.dkim.items()
+                           if v["domainId"] == object_id]
+            if object_id not in store:
+                failed[object_id] = {"type": "notFound"}
+            elif linked:
+                failed[object_id] = {"type": "objectIsLinked", "linkedObjects": linked}
+            else:
+                del store[object_id]
+                destroyed.append(object_id)
+        return {"destroyed": destroyed, "notDestroyed": failed}
+
+
+async def ensure(fake: FakeStalwart, ids: dict[str, str] | None = None) -> StepResult:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+        return await provider.ensure_tenant_domain(TENANT, ids or {})
+
+
+async def delete(fake: FakeStalwart, ids: dict[str, str] | None = None) -> StepResult:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+        return await provider.delete_tenant_domain(TENANT, ids or {})
+
+
+# --- ensure --------------------------------------------------------------------------------------------
+
+
+async def test_new_tenant_domain_is_created_then_waits_for_dkim() -> None:
+    fake = FakeStalwart()
+    result = await ensure(fake)
+    assert (result.state, result.reason) == ("pending", "WaitingForDkim")
+    assert result.message == "Stalwart has not generated DKIM keys for acme.test yet"
+    (domain,) = fake.domains.values()
+    assert (domain["name"], domain["description"]) == ("acme.test", "Tenantry tenant acme")
+    assert result.ids == {"domainId": domain["id"]}
+    assert any("Created Stalwart domain acme.test" in event for event in result.events)
+
+
+async def test_domain_with_dkim_keys_is_ready_with_its_dns_records() -> None:
+    fake = FakeStalwart()
+    first = await ensure(fake)
+    fake.add_dkim(first.ids["domainId"])
+    result = await ensure(fake, first.ids)
+    assert (result.state, result.reason) == ("ok", "Ready")
+    assert result.ids == first.ids
+    assert fake.creates == 1
+    purposes = [record["purpose"] for record in result.data["dnsRecords"]]
+    assert purposes == ["MX", "SPF", "DKIM", "DMARC"]
+    dkim = result.data["dnsRecords"][2]
+    assert dkim["type"] == "TXT"
+    assert dkim["value"].startswith("v=DKIM1; k=ed25519")
+    assert result.events == []
+
+
+async def test_retired_keys_alone_do_not_count_as_ready() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id, stage="retired")
+    result = await ensure(fake, {"domainId": domain_id})
+    assert result.reason == "WaitingForDkim"
+
+
+async def test_existing_domain_with_our_name_is_adopted_not_duplicated() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    result = await ensure(fake)
+    assert result.ids == {"domainId": domain_id}
+    assert fake.creates == 0
+    assert any("Adopted existing" in event for event in result.events)
+
+
+async def test_concurrent_create_is_resolved_by_adopting_the_existing_object() -> None:
+    fake = FakeStalwart()
+    winner: list[str] = []
+
+    def someone_else_creates_first() -> None:
+        fake.before_create = None
+        winner.append(fake.add_domain("acme.test"))
+
+    fake.before_create = someone_else_creates_first
+    result = await ensure(fake)
+    assert result.ids == {"domainId": winner[0]}
+    assert len(fake.domains) == 1
+    assert any("concurrently" in event for event in result.events)
+
+
+async def test_name_taken_as_another_domains_alias_is_a_permanent_conflict() -> None:
+    fake = FakeStalwart()
+    fake.set_error = {"type": "primaryKeyViolation", "properties": ["aliases"],
+                      "objectId": {"object": "Domain", "id": "other"}}
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake)
+    assert caught.value.reason == "DomainConflict"
+    assert "alias" in caught.value.message
+
+
+async def test_domain_deleted_out_of_band_is_recreated_with_an_event() -> None:
+    fake = FakeStalwart()
+    result = await ensure(fake, {"domainId": "vanished"})
+    (domain_id,) = fake.domains
+    assert result.ids == {"domainId": domain_id}
+    assert domain_id != "vanished"
+    assert any("deleted outside Tenantry" in event for event in result.events)
+
+
+async def test_stored_id_now_naming_another_domain_is_left_alone() -> None:
+    fake = FakeStalwart()
+    other = fake.add_domain("other.test")
+    result = await ensure(fake, {"domainId": other})
+    assert result.ids["domainId"] != other
+    assert fake.domains[other]["name"] == "other.test"
+    assert any("other.test" in event for event in result.events)
+
+
+async def test_unreadable_zone_file_is_a_permanent_error() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id)
+    fake.zone_override = 'acme.test. IN TXT "unterminated\n'
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, {"domainId": domain_id})
+    assert caught.value.reason == "InvalidDnsZone"
+
+
+# --- error translation ---------------------------------------------------------------------------------
+
+
+async def test_rejected_api_key_is_permanent_and_names_the_setting_not_the_key() -> None:
+    fake = FakeStalwart()
+    fake.fail_with = httpx.Response(401, json={"type": "about:blank", "status": 401, "title": "Unauthorized",
+                                               "detail": "You have to authenticate first."})
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake)
+    assert caught.value.reason == "AuthenticationFailed"
+    assert caught.value.message.startswith("Stalwart rejected the API key (401): You have to authenticate")
+    assert "TENANTRY_STALWART_API_KEY" in caught.value.message
+    assert API_KEY not in caught.value.message
+
+
+async def test_unavailable_server_is_transient() -> None:
+    fake = FakeStalwart()
+    fake.fail_with = httpx.Response(503, json={"status": 503, "title": "Service Unavailable"})
+    with pytest.raises(TransientStepError) as caught:
+        await ensure(fake)
+    assert caught.value.reason == "UpstreamError"
+
+
+async def test_rate_limit_is_transient_with_the_servers_retry_after() -> None:
+    fake = FakeStalwart()
+    fake.fail_with = httpx.Response(429, headers={"Retry-After": "12"}, json={"title": "Too Many Requests"})
+    with pytest.raises(TransientStepError) as caught:
+        await ensure(fake)
+    assert (caught.value.reason, caught.value.retry_after) == ("RateLimited", 12.0)
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [(httpx.ConnectError("refused"), "UpstreamUnreachable"), (httpx.ConnectTimeout("slow"), "UpstreamTimeout")],
+)
+async def test_network_failures_are_transient(exc: Exception, reason: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+        with pytest.raises(TransientStepError) as caught:
+            await provider.ensure_tenant_domain(TENANT, {})
+    assert caught.value.reason == reason
+
+
+async def test_forbidden_query_names_the_missing_permission() -> None:
+    fake = FakeStalwart()
+    fake.method_error = ("x:Domain/query", "forbidden")
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake)
+    assert caught.value.reason == "Forbidden"
+    assert "sysDomainQuery" in caught.value.message
+
+
+async def test_forbidden_create_names_the_create_permission() -> None:
+    fake = FakeStalwart()
+    fake.set_error = {"type": "forbidden", "description": "You are not authorized to perform this action"}
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake)
+    assert (caught.value.reason, "sysDomainCreate" in caught.value.message) == ("Forbidden", True)
+
+
+async def test_invalid_domain_name_is_a_permanent_validation_failure_naming_the_property() -> None:
+    fake = FakeStalwart()
+    fake.set_error = {"type": "invalidPatch", "description": "Invalid domain name", "properties": ["name"]}
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake)
+    assert caught.value.reason == "ValidationFailed"
+    assert "(name)" in caught.value.message
+
+
+async def test_server_unavailable_method_error_is_transient() -> None:
+    fake = FakeStalwart()
+    fake.method_error = ("x:Domain/query", "serverUnavailable")
+    with pytest.raises(TransientStepError):
+        await ensure(fake)
+
+
+async def test_server_without_jmap_management_is_reported_as_unsupported() -> None:
+    fake = FakeStalwart()
+    fake.method_error = ("x:Domain/query", "unknownMethod")
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake)
+    assert caught.value.reason == "UnsupportedUpstream"
+    assert "0.16" in caught.value.message
+
+
+async def test_ping_checks_authentication() -> None:
+    fake = FakeStalwart()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+        await provider.ping()
+        fake.fail_with = httpx.Response(401, json={"title": "Unauthorized"})
+        with pytest.raises(PermanentStepError) as caught:
+            await provider.ping()
+    assert caught.value.reason == "AuthenticationFailed"
+
+
+# --- delete --------------------------------------------------------------------------------------------
+
+
+async def test_delete_destroys_the_domain_and_its_dkim_keys() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id)
+    result = await delete(fake, {"domainId": domain_id})
+    assert (result.state, result.reason) == ("ok", "Deleted")
+    assert fake.domains == {}
+    assert fake.dkim == {}
+
+
+async def test_delete_of_an_already_deleted_domain_counts_as_done() -> None:
+    result = await delete(FakeStalwart(), {"domainId": "gone"})
+    assert (result.state, result.reason) == ("ok", "Deleted")
+
+
+async def test_delete_without_a_stored_id_finds_the_domain_by_name() -> None:
+    fake = FakeStalwart()
+    fake.add_domain("acme.test")
+    fake.add_domain("keep.test")
+    await delete(fake)
+    assert [d["name"] for d in fake.domains.values()] == ["keep.test"]
+
+
+async def test_delete_of_a_domain_with_accounts_is_refused_naming_them() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.accounts = {"u1": domain_id, "u2": domain_id}
+    with pytest.raises(PermanentStepError) as caught:
+        await delete(fake, {"domainId": domain_id})
+    assert caught.value.reason == "DomainInUse"
+    assert "Account u1" in caught.value.message
+    assert "Account u2" in caught.value.message
+    assert domain_id in fake.domains
