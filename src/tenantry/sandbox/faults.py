@@ -77,9 +77,10 @@ class LoggedRequest:
 class SandboxControls:
     """ASGI middleware holding the fault rules and the request log of one simulator."""
 
-    def __init__(self, app: ASGIApp, *, name: str) -> None:
+    def __init__(self, app: ASGIApp, *, name: str, fault_content_type: str = "application/json") -> None:
         self.app = app
         self.name = name
+        self.fault_content_type = fault_content_type  # upstreams differ: Stalwart answers problem+json
         self.rules: list[FaultRule] = []
         self.latency_ms = 0.0
         self.log: list[LoggedRequest] = []
@@ -150,7 +151,7 @@ class SandboxControls:
         if rule is None or rule.kind == "latency":
             await self.app(scope, replay, recording_send)
         elif rule.kind == "status":
-            await _send_fault(rule, recording_send)
+            await _send_fault(rule, recording_send, self.fault_content_type)
         elif rule.kind == "timeout":
             await asyncio.sleep(rule.hang_seconds)
             await self.app(scope, replay, recording_send)
@@ -209,17 +210,17 @@ def _redact(headers: dict[str, str]) -> dict[str, str]:
     return {k: ("<redacted>" if k in {"authorization", "cookie"} else v) for k, v in headers.items()}
 
 
-async def _send_fault(rule: FaultRule, send: Send) -> None:
+async def _send_fault(rule: FaultRule, send: Send, content_type: str) -> None:
     headers = []
     if rule.retry_after is not None:
         headers.append((b"retry-after", str(int(rule.retry_after)).encode()))
     body = rule.body if rule.body is not None else {"detail": f"injected fault {rule.status}"}
-    await _send_json(send, rule.status, body, headers)
+    await _send_json(send, rule.status, body, headers, content_type=content_type)
 
 
-async def _send_json(send: Send, status: int, payload: Any,
-                     extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_json(send: Send, status: int, payload: Any, extra_headers: list[tuple[bytes, bytes]] | None = None,
+                     *, content_type: str = "application/json") -> None:
     data = b"" if payload is None else json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
     await send({"type": "http.response.body", "body": data})

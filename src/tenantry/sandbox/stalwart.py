@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tenantry.sandbox.faults import CONTROL_PREFIX, FaultRule, Message, Receive, SandboxControls, Scope, Send
+from tenantry.sandbox.faults import FaultRule, SandboxControls
 from tenantry.sandbox.stalwart_jmap import (
     KNOWN_CAPABILITIES,
     MAX_CALLS,
@@ -51,25 +51,6 @@ __all__ = ["StalwartSandbox", "problem"]
 CORE = "urn:ietf:params:jmap:core"
 STALWART = "urn:stalwart:jmap"
 _API_KEY_PRINCIPAL = "admin"
-
-
-class _ProblemControls(SandboxControls):
-    """Fault controls whose injected JSON errors carry upstream's ``application/problem+json`` type."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope["path"]).startswith(CONTROL_PREFIX):
-            await super().__call__(scope, receive, send)
-            return
-
-        async def relabel(message: Message) -> None:
-            if message["type"] == "http.response.start" and int(message["status"]) >= 400:
-                message["headers"] = [
-                    (k, b"application/problem+json" if k.lower() == b"content-type" and v == b"application/json"
-                     else v) for k, v in message.get("headers", [])
-                ]
-            await send(message)
-
-        await super().__call__(scope, receive, relabel)
 
 
 class StalwartSandbox:
@@ -99,7 +80,8 @@ class StalwartSandbox:
             Route("/jmap/", self._api, methods=["POST"]),
             Route("/jmap", self._api, methods=["POST"]),
         ]
-        self.controls: SandboxControls = _ProblemControls(Starlette(routes=routes), name="stalwart")
+        self.controls: SandboxControls = SandboxControls(Starlette(routes=routes), name="stalwart",
+                                                          fault_content_type="application/problem+json")
         self.app = self.controls
 
     # -- HTTP ------------------------------------------------------------------------------------------
