@@ -220,7 +220,7 @@ def test_account_update_matches_both_account_variants() -> None:
 
 async def test_bodies_the_adapter_actually_sends_match_the_schema() -> None:
     fake = FakeStalwart()
-    sent: list[dict[str, Any]] = []
+    sent: list[list[Any]] = []
 
     def recording(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":

@@ -158,8 +158,7 @@ class StalwartMailProvider:
                 events.append(f"Stalwart domain {stored_id} is now named {found[0].name}, not {name}; "
                               f"looking {name} up by name")
             else:
-                events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry; "
-                              "recreating it")
+                events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry")
         existing: Domain | None = await self._client.find_domain(name)
         if existing is not None:
             events.append(f"Adopted existing Stalwart domain {name} ({existing.id})")

@@ -121,7 +121,8 @@ class FakeStalwart:
         return {"created": {key: {"id": domain_id}}}
 
     def destroy(self, store: dict[str, Any], name: str, ids: list[str]) -> dict[str, Any]:
-        destroyed, failed = [], {}
+        destroyed: list[str] = []
+        failed: dict[str, Any] = {}
         for object_id in ids:
             linked = [{"object": "Account", "id": a} for a, d in self.accounts.items() if d == object_id]
             if name == "x:Domain/set":

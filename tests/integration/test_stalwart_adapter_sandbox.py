@@ -1,0 +1,172 @@
+"""The Stalwart mail adapter against the Stalwart sandbox, in process over httpx.ASGITransport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tenantry.integrations.ports import TenantSpec
+from tenantry.integrations.stalwart.adapter import StalwartMailProvider
+from tenantry.integrations.stalwart.client import StalwartClient
+from tenantry.provisioning.errors import PermanentStepError, TransientStepError
+from tenantry.sandbox.stalwart import StalwartSandbox
+
+API_KEY = "sandbox-stalwart-api-key"
+BASE_URL = "http://stalwart.sandbox"
+TENANT = TenantSpec(id="5a1d2c3b-0000-4000-8000-00000000abcd", slug="acme", name="Acme", generation=1,
+                    mail_domain="acme.example", quota_bytes=10**9)
+DKIM_DELAY = 30.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sandbox(clock: Clock) -> StalwartSandbox:
+    return StalwartSandbox(api_keys=[API_KEY], dkim_delay=DKIM_DELAY, clock=clock, fast_dkim=True)
+
+
+@pytest.fixture
+async def http(sandbox: StalwartSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app)) as client:
+        yield client
+
+
+def adapter(http: httpx.AsyncClient, api_key: str = API_KEY) -> StalwartMailProvider:
+    return StalwartMailProvider(StalwartClient(http, BASE_URL, api_key=api_key))
+
+
+def domain_creates(sandbox: StalwartSandbox) -> int:
+    bodies = [r.body for r in sandbox.controls.requests("POST", r"^/jmap/?$")]
+    return sum(1 for body in bodies if isinstance(body, dict)
+               for name, args, _ in body.get("methodCalls", []) if name == "x:Domain/set" and "create" in args)
+
+
+async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
+        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: Clock) -> None:
+    first = await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert (first.state, first.reason) == ("pending", "WaitingForDkim")
+    (domain,) = sandbox.domains()
+    assert first.ids == {"domainId": domain["id"]}
+    assert (domain["name"], domain["description"]) == ("acme.example", "Tenantry tenant acme")
+
+    clock.now += DKIM_DELAY + 1
+    ready = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    assert (ready.state, ready.reason) == ("ok", "Ready")
+    assert ready.ids == first.ids
+    records = ready.data["dnsRecords"]
+    purposes = {record["purpose"] for record in records}
+    assert {"MX", "SPF", "DKIM"} <= purposes
+    dkim_values = [r["value"] for r in records if r["purpose"] == "DKIM"]
+    assert len(dkim_values) == len(sandbox.dkim_keys(domain["id"]))
+    assert all(value.startswith("v=DKIM1;") for value in dkim_values)
+
+
+async def test_second_run_creates_nothing(sandbox: StalwartSandbox, http: httpx.AsyncClient,
+                                          clock: Clock) -> None:
+    first = await adapter(http).ensure_tenant_domain(TENANT, {})
+    clock.now += DKIM_DELAY + 1
+    again = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    once_more = await adapter(http).ensure_tenant_domain(TENANT, again.ids)
+    assert domain_creates(sandbox) == 1
+    assert len(sandbox.domains()) == 1
+    assert once_more.ids == first.ids
+    assert once_more.events == []
+
+
+async def test_existing_domain_is_adopted(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    domain_id = sandbox.add_domain("acme.example")
+    sandbox.generate_dkim_now(domain_id)
+    result = await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert (result.state, result.ids) == ("ok", {"domainId": domain_id})
+    assert domain_creates(sandbox) == 0
+
+
+async def test_domain_created_between_lookup_and_create_is_adopted(sandbox: StalwartSandbox) -> None:
+    winner: list[str] = []
+
+    class RacingTransport(httpx.ASGITransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and not winner:
+                calls = json.loads(request.content)["methodCalls"]
+                if any(name == "x:Domain/set" and "create" in args for name, args, _ in calls):
+                    winner.append(sandbox.add_domain("acme.example"))
+            return await super().handle_async_request(request)
+
+    async with httpx.AsyncClient(transport=RacingTransport(app=sandbox.app)) as http:
+        result = await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert result.ids == {"domainId": winner[0]}
+    assert any("concurrently" in event for event in result.events)
+    assert [d["id"] for d in sandbox.domains()] == winner
+
+
+async def test_concurrent_first_runs_end_with_one_domain(sandbox: StalwartSandbox,
+                                                          http: httpx.AsyncClient) -> None:
+    results = await asyncio.gather(*(adapter(http).ensure_tenant_domain(TENANT, {}) for _ in range(3)))
+    (domain,) = sandbox.domains()
+    assert {r.ids["domainId"] for r in results} == {domain["id"]}
+
+
+async def test_domain_deleted_out_of_band_is_recreated(sandbox: StalwartSandbox,
+                                                       http: httpx.AsyncClient) -> None:
+    first = await adapter(http).ensure_tenant_domain(TENANT, {})
+    sandbox.delete_domain(first.ids["domainId"])
+    second = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    (domain,) = sandbox.domains()
+    assert second.ids == {"domainId": domain["id"]}
+    assert any("deleted outside Tenantry" in event for event in second.events)
+
+
+async def test_wrong_api_key_is_permanent(http: httpx.AsyncClient) -> None:
+    with pytest.raises(PermanentStepError) as caught:
+        await adapter(http, api_key="not-the-key").ensure_tenant_domain(TENANT, {})
+    assert caught.value.reason == "AuthenticationFailed"
+    assert "not-the-key" not in caught.value.message
+
+
+async def test_unavailable_server_is_transient_and_the_next_run_succeeds(
+        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    sandbox.fail_requests(503, times=1)
+    with pytest.raises(TransientStepError) as caught:
+        await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert caught.value.reason == "UpstreamError"
+    result = await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert result.reason == "WaitingForDkim"
+
+
+async def test_rate_limit_carries_retry_after(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    sandbox.fail_requests(429, retry_after=5, times=1)
+    with pytest.raises(TransientStepError) as caught:
+        await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert (caught.value.reason, caught.value.retry_after) == ("RateLimited", 5.0)
+
+
+async def test_delete_removes_the_domain_and_is_idempotent(sandbox: StalwartSandbox,
+                                                           http: httpx.AsyncClient) -> None:
+    domain_id = sandbox.add_domain("acme.example")
+    sandbox.generate_dkim_now(domain_id)
+    result = await adapter(http).delete_tenant_domain(TENANT, {"domainId": domain_id})
+    assert (result.state, result.reason) == ("ok", "Deleted")
+    assert sandbox.domains() == []
+    again = await adapter(http).delete_tenant_domain(TENANT, {"domainId": domain_id})
+    assert again.state == "ok"
+
+
+async def test_ping_authenticates(http: httpx.AsyncClient) -> None:
+    await adapter(http).ping()
+    with pytest.raises(PermanentStepError):
+        await adapter(http, api_key="wrong").ping()
