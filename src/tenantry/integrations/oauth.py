@@ -17,10 +17,11 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+from tenantry.integrations.http import parse_retry_after
 
 # Refresh at the latest after this share of a token's lifetime, so a short-lived token (lifetime shorter
 # than the refresh margin) is still reused for a while instead of being fetched for every request.
@@ -55,22 +56,6 @@ class OAuthTimeoutError(OAuthUnavailableError):
 class _CachedToken:
     value: str
     refresh_at: float | None  # None: the endpoint gave no lifetime; keep it until a 401 says otherwise
-
-
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 class ClientCredentialsAuth(httpx.Auth):

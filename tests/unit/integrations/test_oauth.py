@@ -14,7 +14,6 @@ from tenantry.integrations.oauth import (
     OAuthRejectedError,
     OAuthTimeoutError,
     OAuthUnavailableError,
-    parse_retry_after,
 )
 
 TOKEN_URL = "https://idp.test/application/o/token/"
@@ -256,11 +255,3 @@ def test_auth_refuses_a_sync_client() -> None:
 def test_repr_does_not_show_the_secret() -> None:
     auth = ClientCredentialsAuth(TOKEN_URL, "client-1", SECRET, None, httpx.AsyncClient())
     assert SECRET not in repr(auth)
-
-
-@pytest.mark.parametrize(("header", "expected"), [
-    (None, None), ("", None), ("12", 12.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None),
-    ("Thu, 01 Jan 1970 00:00:30 GMT", 20.0),
-])
-def test_retry_after_accepts_seconds_and_http_dates(header: str | None, expected: float | None) -> None:
-    assert parse_retry_after(header, now=10.0) == expected

@@ -1,7 +1,7 @@
 """authentik: the wire client for its admin REST API and the identity-step adapter over it."""
 
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider, translate_error
-from tenantry.integrations.authentik.client import AuthentikClient, parse_retry_after
+from tenantry.integrations.authentik.client import AuthentikClient
 from tenantry.integrations.authentik.errors import (
     AuthentikAuthError,
     AuthentikConnectionError,
@@ -28,6 +28,5 @@ __all__ = [
     "AuthentikTimeoutError",
     "AuthentikValidationError",
     "Group",
-    "parse_retry_after",
     "translate_error",
 ]

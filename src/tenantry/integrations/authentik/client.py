@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -24,6 +21,7 @@ from tenantry.integrations.authentik.errors import (
     AuthentikValidationError,
 )
 from tenantry.integrations.authentik.models import Group, GroupPage
+from tenantry.integrations.http import parse_retry_after
 
 API_PREFIX = "/api/v3"
 # authentik clamps page_size to its configured maximum (100 by default) without saying so; we ask for the
@@ -34,28 +32,6 @@ MAX_PAGES = 10_000
 _DETAIL_LIMIT = 300
 _REDACTED = "[redacted]"
 _M = TypeVar("_M", bound=pydantic.BaseModel)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent/bad."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        # RFC 9110 dates are always GMT; a zone-less parse result means exactly that.
-        when = when.replace(tzinfo=UTC)
-    reference = now if now is not None else datetime.now(UTC)
-    return max(0.0, (when - reference).total_seconds())
 
 
 class AuthentikClient:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from tenantry.integrations.oauth import parse_retry_after
+from tenantry.integrations.http import parse_retry_after
 from tenantry.integrations.ocis.errors import (
     OcisAuthError,
     OcisConnectionError,

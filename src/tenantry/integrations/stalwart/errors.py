@@ -16,12 +16,11 @@ Messages are built from what the server said about the request; they never carry
 
 from __future__ import annotations
 
-import email.utils
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
+
+from tenantry.integrations.http import parse_retry_after
 
 SetOperation = Literal["create", "update", "destroy"]
 
@@ -226,25 +225,6 @@ def first_set_error(method: str, result: Mapping[str, Any]) -> StalwartSetError 
     return None
 
 
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(seconds, 0.0)
-
-
 def request_error(status: int, body: Any, *, reason_phrase: str = "",
                   retry_after: str | None = None) -> StalwartRequestError:
     """The error for an HTTP status >= 400 and its (problem+json, if any) body."""
@@ -254,7 +234,7 @@ def request_error(status: int, body: Any, *, reason_phrase: str = "",
         "type_": str(problem.get("type") or "about:blank"),
         "title": str(problem.get("title") or reason_phrase or ""),
         "detail": str(problem.get("detail") or ""),
-        "retry_after": _retry_after(retry_after),
+        "retry_after": parse_retry_after(retry_after),
     }
     if status in (401, 403):
         return StalwartAuthError(**kwargs)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from tenantry.integrations.authentik.client import AuthentikClient, parse_retry_after
+from tenantry.integrations.authentik.client import AuthentikClient
 from tenantry.integrations.authentik.errors import (
     AuthentikAuthError,
     AuthentikConnectionError,
@@ -216,23 +215,6 @@ async def test_retry_after_http_date_is_carried_on_503() -> None:
 
     assert caught.value.retry_after is not None
     assert caught.value.retry_after > 0
-
-
-@pytest.mark.parametrize(("header", "seconds"), [
-    ("120", 120.0),
-    ("1.5", 1.5),
-    ("-3", 0.0),
-    ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
-    ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
-    ("soon", None),
-    ("", None),
-    (None, None),
-    ("inf", None),
-])
-def test_parse_retry_after_reads_seconds_and_http_dates(header: str | None, seconds: float | None) -> None:
-    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
-
-    assert parse_retry_after(header, now=now) == seconds
 
 
 async def test_token_never_appears_in_error_text_even_when_the_server_echoes_it() -> None:
