@@ -75,18 +75,36 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    demo_mode: bool = False
-
     @model_validator(mode="after")
     def _refuse_insecure_outside_demo(self) -> Self:
-        if self.auth_enabled and not self.demo_mode and self.oidc_issuer is None:
+        if self.auth_enabled and self.oidc_issuer is None:
             raise ValueError(
                 "TENANTRY_OIDC_ISSUER is required when API authentication is on "
                 "(set TENANTRY_AUTH_ENABLED=false only for local development)"
             )
+        self._refuse_half_configured_upstreams()
         if self.retry_cap_seconds < self.retry_base_seconds:
             raise ValueError("TENANTRY_RETRY_CAP_SECONDS must not be smaller than TENANTRY_RETRY_BASE_SECONDS")
         return self
+
+    def _refuse_half_configured_upstreams(self) -> None:
+        """An upstream with a URL but no credentials is a typo to report, not a step to skip silently."""
+        missing: list[str] = []
+        if self.authentik_url and self.authentik_token is None:
+            missing.append("TENANTRY_AUTHENTIK_TOKEN (TENANTRY_AUTHENTIK_URL is set)")
+        if self.stalwart_url and self.stalwart_api_key is None and not (
+                self.stalwart_username and self.stalwart_password is not None):
+            missing.append("TENANTRY_STALWART_API_KEY or TENANTRY_STALWART_USERNAME/_PASSWORD "
+                           "(TENANTRY_STALWART_URL is set)")
+        if self.ocis_url and self.ocis_auth == "app-token" and not (
+                self.ocis_username and self.ocis_app_token is not None):
+            missing.append("TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN (TENANTRY_OCIS_AUTH=app-token)")
+        if self.ocis_url and self.ocis_auth == "client-credentials" and not (
+                self.ocis_token_url and self.ocis_client_id and self.ocis_client_secret is not None):
+            missing.append("TENANTRY_OCIS_TOKEN_URL, TENANTRY_OCIS_CLIENT_ID and TENANTRY_OCIS_CLIENT_SECRET "
+                           "(TENANTRY_OCIS_AUTH=client-credentials)")
+        if missing:
+            raise ValueError("missing settings: " + "; ".join(missing))
 
     @property
     def audiences(self) -> list[str]:

@@ -119,7 +119,7 @@ async def run_demo(*, host: str, port: int, smoke: bool) -> int:
     db_path = _fresh_demo_database()
     api_url = f"http://{host}:{port}"
     suite = _suite_for(host, port + 1, portal_url=api_url)
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}", demo_mode=True,
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}",
                         resync_interval_seconds=30, retry_base_seconds=1, retry_cap_seconds=30,
                         mail_domain_base="demo.example.test", log_level="WARNING" if smoke else "INFO",
                         **suite.settings())
