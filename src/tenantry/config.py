@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     @model_validator(mode="after")
-    def _refuse_insecure_outside_demo(self) -> Self:
+    def _refuse_incomplete_configuration(self) -> Self:
         if self.auth_enabled and self.oidc_issuer is None:
             raise ValueError(
                 "TENANTRY_OIDC_ISSUER is required when API authentication is on "

@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
 
 from tenantry.config import Settings
+from tenantry.sandbox.ocis_model import MANAGER
 from tenantry.sandbox.suite import SandboxSuite
 from tests.support.api import api_client
 
+TenantBody = dict[str, Any]
 
-def sandbox_suite() -> SandboxSuite:
+
+def sandbox_suite(*, dkim_delay: float = 0.0) -> SandboxSuite:
     return SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                        ocis_url="http://ocis.test", dkim_delay=0.0)
+                        ocis_url="http://ocis.test", dkim_delay=dkim_delay)
+
+
+async def wait_for_tenant(client: httpx.AsyncClient, slug: str, predicate: Callable[[TenantBody], bool], *,
+                          what: str, timeout: float = 15.0) -> TenantBody:
+    """Poll ``GET /tenants/{slug}`` until ``predicate`` holds; fail with the last body after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        response = await client.get(f"/tenants/{slug}")
+        assert response.status_code == 200, response.text
+        body: TenantBody = response.json()
+        if predicate(body):
+            return body
+        if loop.time() > deadline:
+            raise AssertionError(f"tenant {slug} never reached: {what}; last seen {body}")
+        await asyncio.sleep(0.02)
+
+
+async def tenant_events(client: httpx.AsyncClient, slug: str) -> list[dict[str, Any]]:
+    """The tenant's timeline, oldest first."""
+    response = await client.get(f"/tenants/{slug}/events")
+    assert response.status_code == 200, response.text
+    events: list[dict[str, Any]] = response.json()
+    return list(reversed(events))
+
+
+def step_is(step: str, status: str) -> Callable[[TenantBody], bool]:
+    return lambda body: bool(body["provisioningStatus"][step] == status)
 
 
 async def test_a_new_tenant_ends_active_with_every_upstream_holding_its_objects(
@@ -40,3 +76,61 @@ async def test_a_new_tenant_ends_active_with_every_upstream_holding_its_objects(
     purposes = {r["purpose"] for r in dns["records"]}
     assert {"MX", "SPF", "DKIM"} <= purposes
     assert "_domainkey" in zone
+
+
+@pytest.mark.parametrize("ocis_auth", ["app-token", "client-credentials"])
+async def test_each_ocis_authentication_mode_creates_the_space_as_its_service_identity(
+        make_settings: Callable[..., Settings], ocis_auth: str) -> None:
+    suite = sandbox_suite()
+    creds = suite.credentials
+    # The space's creator becomes its Manager, so the grant shows which identity oCIS saw.
+    expected_user = (creds.ocis_username if ocis_auth == "app-token"
+                     else f"ak-{creds.ocis_client_id}-client_credentials")
+    settings = make_settings(**suite.settings(ocis_auth=ocis_auth))
+    async with api_client(settings, transports=suite.transports()) as (client, _):
+        created = await client.post("/tenants", json={"slug": "acme", "name": "Acme Corp"})
+
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "active", body
+    assert body["conditions"]["ocis"]["status"] == "ok"
+    drive_id = body["conditions"]["ocis"]["upstreamIds"]["driveId"]
+    managers = [p["grantedToV2"]["user"]["displayName"] for p in suite.ocis.permissions(drive_id)
+                if p["roles"] == [MANAGER] and "user" in p["grantedToV2"]]
+    assert managers == [expected_user]
+    token_requests = suite.authentik.controls.requests("POST", r"^/application/o/token/$")
+    if ocis_auth == "client-credentials":
+        assert token_requests, "no token was fetched from the issuer"
+        assert all(r.status == 200 for r in token_requests)
+    else:
+        assert token_requests == []
+
+
+async def test_readyz_names_the_store_and_each_upstream_as_ok(make_settings: Callable[..., Settings]) -> None:
+    suite = sandbox_suite()
+    async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
+        response = await client.get("/readyz")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ready", "checks": {
+        "store": {"status": "ok"}, "authentik": {"status": "ok"}, "stalwart": {"status": "ok"},
+        "ocis": {"status": "ok"}}}
+
+
+@pytest.mark.parametrize("failing", ["authentik", "stalwart", "ocis"])
+async def test_readyz_answers_503_naming_the_one_upstream_that_fails(
+        make_settings: Callable[..., Settings], failing: str) -> None:
+    suite = sandbox_suite()
+    controls = {"authentik": suite.authentik.controls, "stalwart": suite.stalwart.controls,
+                "ocis": suite.ocis.controls}[failing]
+    controls.fail(r"^/(api|jmap|graph)", 503)
+    async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
+        response = await client.get("/readyz")
+
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"][failing]["status"] == "unavailable"
+    assert "503" in body["checks"][failing]["message"]
+    healthy = {name for name, check in body["checks"].items() if check["status"] == "ok"}
+    assert healthy == {"store", "authentik", "stalwart", "ocis"} - {failing}

@@ -2,7 +2,8 @@
 
 Each simulator is wrapped in :class:`SandboxControls`, an ASGI middleware that
 
-* records every request it sees (method, path, query, JSON body, answered status) in ``controls.log``;
+* records every request it sees (method, path, query, JSON body, answered status,
+  monotonic arrival and answer times) in ``controls.log``;
 * applies rules that match a request by method and path regex: added latency, a fixed status
   (optionally with ``Retry-After``), a hang (``timeout``) or a connection dropped mid-response;
 * serves its own control API under ``/_sandbox/`` so a separate process (the demo, a benchmark, a test
@@ -24,6 +25,7 @@ import asyncio
 import json
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -72,6 +74,10 @@ class LoggedRequest:
     body: Any
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # time.monotonic() when the request arrived and just before the last byte of the answer was sent, so
+    # tests can tell whether two requests were in flight at once (None: no complete answer was sent).
+    started: float = 0.0
+    finished: float | None = None
 
 
 class SandboxControls:
@@ -128,7 +134,7 @@ class SandboxControls:
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         entry = LoggedRequest(method=method, path=path, query=scope.get("query_string", b"").decode(),
-                              body=_maybe_json(body), headers=_redact(headers))
+                              body=_maybe_json(body), headers=_redact(headers), started=time.monotonic())
         with self._lock:
             self.log.append(entry)
             rule = next((r for r in self.rules if r.matches(method, path)), None)
@@ -146,6 +152,8 @@ class SandboxControls:
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                entry.finished = time.monotonic()
             await send(message)
 
         if rule is None or rule.kind == "latency":
