@@ -107,6 +107,7 @@ def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider | None
     from tenantry.integrations.ocis.client import OcisClient
 
     auth: httpx.Auth
+    hint = "TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN"
     if settings.ocis_auth == "app-token":
         if not settings.ocis_username or settings.ocis_app_token is None:
             return None
@@ -117,4 +118,6 @@ def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider | None
         auth = ClientCredentialsAuth(settings.ocis_token_url, settings.ocis_client_id,
                                      settings.ocis_client_secret.get_secret_value(), settings.ocis_scope,
                                      http("ocis-token"))
-    return OcisFileProvider(OcisClient(http("ocis"), settings.ocis_url, auth))
+        hint = ("TENANTRY_OCIS_CLIENT_ID and TENANTRY_OCIS_CLIENT_SECRET, and that their service account "
+                "resolves to an oCIS user")
+    return OcisFileProvider(OcisClient(http("ocis"), settings.ocis_url, auth), credentials_hint=hint)

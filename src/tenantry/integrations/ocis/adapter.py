@@ -63,9 +63,11 @@ def _clean_name(text: str) -> str:
 class OcisFileProvider:
     """:class:`~tenantry.integrations.ports.FileProvider` over an :class:`OcisClient`."""
 
-    def __init__(self, client: OcisClient, *, marker_prefix: str = "tenantry:tenant:") -> None:
+    def __init__(self, client: OcisClient, *, marker_prefix: str = "tenantry:tenant:",
+                 credentials_hint: str = "TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN") -> None:
         self._client = client
         self._marker_prefix = marker_prefix
+        self._credentials_hint = credentials_hint  # what an operator should check after a 401
 
     # -- naming and ownership -------------------------------------------------------------------------
 
@@ -91,7 +93,7 @@ class OcisFileProvider:
     async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Find the tenant's space by stored id, else by marker, else create it; then repair drift."""
         events: list[str] = []
-        with _translated("ensuring the tenant's space"):
+        with _translated("ensuring the tenant's space", self._credentials_hint):
             drive, lost_id = await self._by_stored_id(ids, events)
             reason = "Ready"
             if drive is None:
@@ -115,7 +117,7 @@ class OcisFileProvider:
     async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Disable the tenant's space (data kept); done when it is gone or already disabled."""
         events: list[str] = []
-        with _translated("disabling the tenant's space"):
+        with _translated("disabling the tenant's space", self._credentials_hint):
             targets = await self._teardown_targets(tenant, ids)
             for drive in targets:
                 if drive.disabled:
@@ -136,7 +138,7 @@ class OcisFileProvider:
     async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Delete the tenant's space for good, disabling it first if needed; done when it is gone."""
         events: list[str] = []
-        with _translated("purging the tenant's space"):
+        with _translated("purging the tenant's space", self._credentials_hint):
             for drive in await self._teardown_targets(tenant, ids):
                 try:
                     if not drive.disabled:
@@ -152,7 +154,7 @@ class OcisFileProvider:
 
     async def ping(self) -> None:
         """An authenticated list of project spaces: proves reachability, credentials and permissions."""
-        with _translated("checking oCIS"):
+        with _translated("checking oCIS", self._credentials_hint):
             await self._client.list_project_drives()
 
     # -- steps of ensure ------------------------------------------------------------------------------
@@ -234,14 +236,14 @@ def _oldest(drives: list[Drive]) -> Drive:
 
 
 @contextmanager
-def _translated(action: str) -> Iterator[None]:
+def _translated(action: str, credentials_hint: str) -> Iterator[None]:
     """Turn client and token errors into step errors that say whether retrying can help."""
     try:
         yield
     except OcisError as err:
-        raise _step_error(action, err) from err
+        raise _step_error(action, err, credentials_hint) from err
     except OAuthError as err:
-        raise _token_error(action, err) from err
+        raise _token_error(action, err, credentials_hint) from err
 
 
 # Client errors by how a step should treat them; the first matching class wins.
@@ -260,12 +262,11 @@ _TRANSIENT: tuple[tuple[type[OcisError], str], ...] = (
 )
 
 
-def _step_error(action: str, err: OcisError) -> PermanentStepError | TransientStepError:
+def _step_error(action: str, err: OcisError, credentials_hint: str) -> PermanentStepError | TransientStepError:
     retry_after = err.retry_after if isinstance(err, OcisResponseError) else None
     if isinstance(err, OcisAuthError):
-        return PermanentStepError(
-            "oCIS rejected the credentials (401); check TENANTRY_OCIS_APP_TOKEN / client credentials",
-            reason="AuthenticationFailed")
+        return PermanentStepError(f"oCIS rejected the credentials (401); check {credentials_hint}",
+                                  reason="AuthenticationFailed")
     if isinstance(err, OcisForbiddenError):
         return PermanentStepError(
             f"{action}: oCIS refused (403); the service user needs the Space Admin role ({err.message})",
@@ -281,9 +282,9 @@ def _step_error(action: str, err: OcisError) -> PermanentStepError | TransientSt
     return TransientStepError(f"{action}: {err.message}", reason="UpstreamError", retry_after=retry_after)
 
 
-def _token_error(action: str, err: OAuthError) -> PermanentStepError | TransientStepError:
+def _token_error(action: str, err: OAuthError, credentials_hint: str) -> PermanentStepError | TransientStepError:
     if isinstance(err, OAuthRejectedError):
-        return PermanentStepError(f"{action}: {err.message}; check the oCIS client credentials",
+        return PermanentStepError(f"{action}: {err.message}; check {credentials_hint}",
                                   reason="AuthenticationFailed")
     if isinstance(err, OAuthTimeoutError):
         reason = "UpstreamTimeout"
