@@ -7,7 +7,13 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import Request
 
-from tenantry.auth.tokens import InvalidTokenError, IssuerUnavailableError, TokenValidator, bearer_token
+from tenantry.auth.tokens import (
+    InvalidTokenError,
+    IssuerUnavailableError,
+    MissingTokenError,
+    TokenValidator,
+    bearer_token,
+)
 from tenantry.config import Settings
 from tenantry.container import Container
 from tenantry.errors import AppError, UnavailableError
@@ -20,12 +26,15 @@ class UnauthorizedError(AppError):
     status_code = 401
     code = "unauthorized"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, token_presented: bool = True) -> None:
         super().__init__(f"a valid access token is required ({reason})")
-        # RFC 6750: tell the client which scheme, and why, without echoing the token.
-        safe = reason.replace('"', "'")
-        self.headers = {"WWW-Authenticate": f'Bearer realm="tenantry", error="invalid_token", '
-                                            f'error_description="{safe}"'}
+        # RFC 6750 §3: tell the client which scheme, and why, without echoing the token. A request that
+        # carried no token gets the bare challenge (§3.1: no error code when authentication is absent).
+        challenge = 'Bearer realm="tenantry"'
+        if token_presented:
+            safe = reason.replace('"', "'")
+            challenge += f', error="invalid_token", error_description="{safe}"'
+        self.headers = {"WWW-Authenticate": challenge}
 
 
 def build_actor_resolver(settings: Settings, container: Container,
@@ -42,7 +51,7 @@ def build_actor_resolver(settings: Settings, container: Container,
             identity = await validator.validate(bearer_token(request.headers.get("authorization")))
         except InvalidTokenError as err:
             log.info("auth.rejected", reason=err.reason, path=request.url.path)
-            raise UnauthorizedError(err.reason) from err
+            raise UnauthorizedError(err.reason, token_presented=not isinstance(err, MissingTokenError)) from err
         except IssuerUnavailableError as err:
             log.warning("auth.issuer_unavailable", path=request.url.path)
             raise UnavailableError("the identity provider cannot be reached to verify the token; retry shortly") \

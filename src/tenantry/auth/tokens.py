@@ -1,6 +1,7 @@
 """Bearer access-token validation against an OIDC issuer's JWKS, with key caching and rotation.
 
     InvalidTokenError        the token is refused; ``reason`` is short and safe to show (HTTP 401)
+     └ MissingTokenError     there is no bearer token at all (HTTP 401 with a bare challenge)
     IssuerUnavailableError   no keys can be had from the issuer and none are cached (HTTP 503)
 """
 
@@ -47,6 +48,10 @@ class InvalidTokenError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class MissingTokenError(InvalidTokenError):
+    """The request carries no bearer token (no Authorization header, or another scheme)."""
 
 
 class IssuerUnavailableError(Exception):
@@ -247,7 +252,9 @@ def bearer_token(authorization_header: str | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive)."""
     scheme, _, token = (authorization_header or "").strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or any(c.isspace() for c in token):
+    if scheme.lower() != "bearer" or not token:
+        raise MissingTokenError("missing bearer token")
+    if any(c.isspace() for c in token):
         raise InvalidTokenError("missing bearer token")
     return token
 
