@@ -27,6 +27,7 @@ from tenantry.tenants.service import SYSTEM, Actor
 log = structlog.get_logger("tenantry.app")
 
 ActorResolver = Callable[[Request], Awaitable[Actor]]
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/auth/config", "/openapi.json", "/docs", "/redoc"})
 
 
 async def _no_auth(_request: Request) -> Actor:
@@ -83,11 +84,17 @@ def _error(status: int, code: str, detail: Any, headers: dict[str, str] | None =
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
-        headers = getattr(exc, "headers", None)
-        return _error(exc.status_code, exc.code, exc.detail, headers)
+        return _error(exc.status_code, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI parses the body before running dependencies; a caller without a valid token must learn
+        # that first, not what was wrong with a body it may not send at all.
+        if request.url.path not in PUBLIC_PATHS:
+            try:
+                await request.app.state.actor_resolver(request)
+            except AppError as refused:
+                return _error(refused.status_code, refused.code, refused.detail, refused.headers)
         problems = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]

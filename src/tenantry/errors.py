@@ -9,9 +9,10 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, detail: Any) -> None:
+    def __init__(self, detail: Any, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(str(detail))
         self.detail = detail
+        self.headers = headers
 
 
 class NotFoundError(AppError):

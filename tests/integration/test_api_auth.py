@@ -518,3 +518,18 @@ async def test_created_by_and_updated_by_record_the_callers_subject(make_setting
     actors = {e["kind"]: e["actor"] for e in reversed(events)}  # oldest first, so the last of a kind wins
     assert actors["tenant.created"] == who.a_sub
     assert actors["tenant.updated"] == who.admin_sub
+
+
+async def test_a_malformed_body_without_a_token_is_refused_as_unauthenticated_first(
+        make_settings: Callable[..., Settings]) -> None:
+    suite = SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
+                         ocis_url="http://ocis.test")
+    settings = make_settings(auth_enabled=True, **suite.settings())
+    async with api_client(settings, transports=suite.transports()) as (client, _):
+        response = await client.post("/tenants", content=b"{not json", headers={"content-type": "application/json"})
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        token = suite.issuer.mint_token(sub="someone", audience=suite.audiences[0])
+        authed = await client.post("/tenants", content=b"{not json",
+                                   headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
+        assert authed.status_code == 422

@@ -27,14 +27,13 @@ class UnauthorizedError(AppError):
     code = "unauthorized"
 
     def __init__(self, reason: str, *, token_presented: bool = True) -> None:
-        super().__init__(f"a valid access token is required ({reason})")
         # RFC 6750 §3: tell the client which scheme, and why, without echoing the token. A request that
         # carried no token gets the bare challenge (§3.1: no error code when authentication is absent).
         challenge = 'Bearer realm="tenantry"'
         if token_presented:
             safe = reason.replace('"', "'")
             challenge += f', error="invalid_token", error_description="{safe}"'
-        self.headers = {"WWW-Authenticate": challenge}
+        super().__init__(f"a valid access token is required ({reason})", headers={"WWW-Authenticate": challenge})
 
 
 def build_actor_resolver(settings: Settings, container: Container,
@@ -54,8 +53,8 @@ def build_actor_resolver(settings: Settings, container: Container,
             raise UnauthorizedError(err.reason, token_presented=not isinstance(err, MissingTokenError)) from err
         except IssuerUnavailableError as err:
             log.warning("auth.issuer_unavailable", path=request.url.path)
-            raise UnavailableError("the identity provider cannot be reached to verify the token; retry shortly") \
-                from err
+            raise UnavailableError("the identity provider cannot be reached to verify the token; retry shortly",
+                                   headers={"Retry-After": "5"}) from err
         return Actor(sub=identity.sub, is_admin=identity.is_member(admin_group))
 
     return resolve
