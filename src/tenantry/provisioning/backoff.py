@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 MAX_RETRY_AFTER_SECONDS = 3600.0
+MAX_EXPONENT = 64
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float | None = None,
@@ -16,7 +17,9 @@ def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float |
     floor (it knows best when it will be back), bounded to an hour against absurd values.
     """
     rng = rng or random.SystemRandom()
-    exponential = min(cap, base * (2 ** max(0, attempt - 1)))
+    # The exponent is bounded so that a step failing for days (over a thousand attempts) still gets a finite
+    # delay instead of an OverflowError; any real base reaches the cap long before 2**64.
+    exponential = min(cap, base * 2.0 ** min(max(0, attempt - 1), MAX_EXPONENT))
     delay = exponential / 2 + rng.uniform(0, exponential / 2)
     if retry_after is not None and retry_after > 0:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
