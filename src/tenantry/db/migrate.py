@@ -50,7 +50,14 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 async def ensure_up_to_date(engine: AsyncEngine) -> None:
     """Raise :class:`SchemaOutOfDateError` naming the command to run when the schema is behind."""
     current = await current_revision(engine)
-    head = head_revision(engine.url.render_as_string(hide_password=False))
+    url = engine.url.render_as_string(hide_password=False)
+    head = head_revision(url)
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
+    if current is not None and current not in known:
+        raise SchemaOutOfDateError(
+            f"the database schema is at revision {current}, which this version of Tenantry does not know "
+            "(a newer version migrated it); run that version, or restore a backup made before the upgrade"
+        )
     if current != head:
         raise SchemaOutOfDateError(
             f"the database schema is at {current or 'nothing (empty database)'} but this version needs {head}; "

@@ -175,14 +175,16 @@ class Reconciler:
     async def _record(self, tenant_id: str, owner: str, generation: int, outcomes: Sequence[_Outcome]) -> bool:
         now = self._clock()
         async with self._sessionmaker() as session, session.begin():
-            query = sa.select(Tenant).where(Tenant.id == tenant_id)
-            if session.bind.dialect.name == "postgresql":
-                query = query.with_for_update()
-            tenant = (await session.execute(query)).scalar_one_or_none()
-            if tenant is None:
-                return True
-            if tenant.lease_owner != owner:
-                return False
+            # The fence, as the transaction's first statement: a write that matches only while we hold the
+            # lease. It takes the row lock on PostgreSQL and the database write lock on SQLite, so nobody can
+            # take the lease between this check and the commit.
+            fenced = await session.execute(
+                sa.update(Tenant).where(Tenant.id == tenant_id, Tenant.lease_owner == owner)
+                .values(lease_expires_at=Tenant.lease_expires_at).execution_options(synchronize_session=False))
+            if not fenced.rowcount:  # type: ignore[attr-defined]
+                exists = await session.scalar(sa.select(sa.func.count()).where(Tenant.id == tenant_id))
+                return not exists  # a deleted tenant has nothing to record; otherwise the lease was lost
+            tenant = (await session.execute(sa.select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
             stored = {s.step: s for s in tenant.steps}
             for outcome in outcomes:
                 row = stored.get(outcome.step)

@@ -60,7 +60,7 @@ class Worker:
                 for tenant_id in claimed:
                     task = asyncio.create_task(self._reconcile(tenant_id))
                     self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    task.add_done_callback(self._finished)
                 if claimed and len(claimed) == min(free, self._batch):
                     await asyncio.sleep(0)  # more may be due: claim again without waiting
                     continue
@@ -72,6 +72,10 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             log.info("worker.stop", owner=self.owner)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()  # a slot is free: claim more now rather than at the next poll
 
     async def _reconcile(self, tenant_id: str) -> None:
         async with self._slots:
