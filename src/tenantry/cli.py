@@ -80,7 +80,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     _configure_logging(settings)
     asyncio.run(_check_schema(settings))
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                access_log=False)
+                access_log=False, log_config=None)  # keep our logging configuration (JSON, redaction)
 
 
 @app.command()

@@ -34,26 +34,53 @@ def _redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> M
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing (it may be replaced after configuration)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
+    """structlog for our events, and the standard library's records (uvicorn, alembic) rendered the same way,
+    so a JSON log is JSON on every line and every line passes the same redaction."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     # Tracebacks are formatted to text before redaction, so the console renderer prints that text as is.
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(
         colors=False, exception_formatter=structlog.dev.plain_traceback)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    stream: Any = _CurrentStderr()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
+                    _redact, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    for name in ("uvicorn", "uvicorn.error", "alembic"):
+        # Servers configure these loggers their own way; hand them back to the root handler above.
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.disabled = False
+        if name != "alembic":
+            logger.setLevel(logging.NOTSET)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _redact,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, _redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )

@@ -181,3 +181,16 @@ def test_credentials_nested_inside_logged_values_are_redacted(
     rendered = json.dumps(line)
     assert api_key not in rendered
     assert token not in rendered
+
+
+def test_standard_library_records_are_rendered_as_json_and_redacted_too(capsys: pytest.CaptureFixture[str]) -> None:
+    import json as jsonlib
+    import logging
+
+    configure_logging("INFO", json=True)
+    logging.getLogger("uvicorn.error").info("peer sent Authorization: Bearer abcdefghijklmnop")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines, "nothing was logged"
+    record = jsonlib.loads(lines[-1])
+    assert record["logger"] == "uvicorn.error"
+    assert "abcdefghijklmnop" not in lines[-1]
