@@ -15,7 +15,7 @@ from tenantry.db.engine import create_engine
 from tenantry.db.migrate import upgrade
 
 PG_ENV = "TENANTRY_TEST_POSTGRES_URL"
-TABLES = ("tenant_events", "tenant_steps", "tenants")
+TABLES = ("tenant_events", "tenant_admins", "tenant_steps", "tenants")
 
 
 def _pg_admin_url() -> str | None:

@@ -30,17 +30,22 @@ from tenantry.app import ActorResolver, create_app
 from tenantry.auth.dependencies import build_actor_resolver
 from tenantry.auth.tokens import TokenValidator
 from tenantry.config import Settings
-from tenantry.container import Container, build_container
-from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep, Step
+from tenantry.container import build_container
 from tenantry.sandbox.oidc import OidcIssuer
 from tenantry.sandbox.oidc_keys import ALGORITHM, SigningKey
 from tenantry.sandbox.oidc_models import DemoUser, OidcClient
 from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.repository import TenantRepository
 from tests.support.api import api_client
-from tests.support.fakes import ScriptedProvider
+from tests.support.auth import (
+    Callers,
+    auth_settings,
+    authed_api,
+    bearer,
+    sandbox_suite,
+    scripted_steps,
+)
 
-AUTHENTIK_URL = "http://authentik.test"
 ISSUER_ROUTES = r"^/application/o/"
 JWKS_PATH = r"^/application/o/[^/]+/jwks/$"
 # The OpenAPI document and the pages that render it are public like the ops routes.
@@ -48,34 +53,6 @@ PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/auth/config", "/openapi.jso
                 "/redoc"}
 
 Settings_ = Callable[..., Settings]
-
-
-def sandbox_suite() -> SandboxSuite:
-    return SandboxSuite(authentik_url=AUTHENTIK_URL, stalwart_url="http://stalwart.test",
-                        ocis_url="http://ocis.test", dkim_delay=0.0)
-
-
-def scripted_steps() -> list[Step]:
-    return [IdentityStep(ScriptedProvider("group")), MailStep(ScriptedProvider("domain")),
-            FilesStep(ScriptedProvider("drive"))]
-
-
-def auth_settings(make_settings: Settings_, suite: SandboxSuite, **overrides: Any) -> Settings:
-    return make_settings(**{**suite.settings(), "auth_enabled": True, **overrides})
-
-
-@contextlib.asynccontextmanager
-async def authed_api(make_settings: Settings_, suite: SandboxSuite, *, actor_resolver: ActorResolver | None = None,
-                     **overrides: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
-    """The app with API authentication on, trusting the suite's issuer, tenants provisioned by fakes."""
-    settings = auth_settings(make_settings, suite, **overrides)
-    async with api_client(settings, steps=scripted_steps(), transports=suite.transports(),
-                          actor_resolver=actor_resolver) as pair:
-        yield pair
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def jwks_fetches(suite: SandboxSuite) -> int:
@@ -379,19 +356,6 @@ async def test_the_issuer_unreachable_with_a_cold_cache_answers_503(make_setting
 
 
 # -- who may see and change what ----------------------------------------------------------------------------
-
-class Callers:
-    """Tokens for a platform admin and two ordinary users, as the sandbox issuer would issue them."""
-
-    def __init__(self, suite: SandboxSuite) -> None:
-        aud = suite.credentials.user_client_id
-        self.admin_sub = suite.admin_user.sub
-        self.a_sub = suite.plain_user.sub
-        self.b_sub = "b7d1a2c4-0000-4000-8000-00000000000b"
-        self.admin = bearer(suite.issuer.mint_token(sub=self.admin_sub, audience=aud))
-        self.a = bearer(suite.issuer.mint_token(sub=self.a_sub, audience=aud))
-        self.b = bearer(suite.issuer.mint_token(sub=self.b_sub, groups=["staff"], audience=aud))
-
 
 async def test_a_user_cannot_see_or_touch_another_users_tenant(make_settings: Settings_) -> None:
     suite = sandbox_suite()

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from tenantry.config import Settings
+
+SQLITE_POOL_SIZE = 5
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -19,7 +20,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": 30}
         if ":memory:" in url or url.endswith("://"):
             raise ValueError("an in-memory SQLite database cannot be shared by API and worker; use a file")
-        kwargs["poolclass"] = NullPool
+        # A small pool without overflow: reusing connections spares a thread and a connect per session
+        # (aiosqlite runs each connection on a thread of its own), and sessions queue for a connection in
+        # order instead of all racing for SQLite's one write lock, where a loser could wait out the whole
+        # busy timeout and fail with "database is locked".
+        kwargs.update(pool_size=SQLITE_POOL_SIZE, max_overflow=0)
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)

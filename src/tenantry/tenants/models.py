@@ -38,6 +38,13 @@ class Tenant(Base):
     steps: Mapped[list[TenantStep]] = relationship(
         back_populates="tenant", cascade="all, delete-orphan", lazy="selectin", order_by="TenantStep.step"
     )
+    admins: Mapped[list[TenantAdmin]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="TenantAdmin.added_at"
+    )
+
+    def is_managed_by(self, sub: str) -> bool:
+        """Whether ``sub`` is this tenant's owner or one of its admins."""
+        return self.owner_sub == sub or any(admin.sub == sub for admin in self.admins)
 
 
 class TenantStep(Base):
@@ -61,6 +68,17 @@ class TenantStep(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     tenant: Mapped[Tenant] = relationship(back_populates="steps")
+
+
+class TenantAdmin(Base):
+    """A person (token ``sub``) who manages a tenant besides its owner."""
+
+    __tablename__ = "tenant_admins"
+
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    sub: Mapped[str] = mapped_column(sa.String(255), primary_key=True, index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    added_by: Mapped[str | None] = mapped_column(sa.String(255))
 
 
 class TenantEvent(Base):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.tenants.models import Tenant, TenantEvent
+from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent
 
 
 class TenantRepository:
@@ -31,13 +31,15 @@ class TenantRepository:
         result = await self.session.execute(sa.select(sa.literal(1)).where(condition).limit(1))
         return result.first() is not None
 
-    async def page(self, *, status: str | None, owner_sub: str | None, limit: int,
+    async def page(self, *, status: str | None, managed_by: str | None, limit: int,
                    offset: int) -> tuple[Sequence[Tenant], int]:
+        """A page of tenants, optionally only those ``managed_by`` owns or administers."""
         conditions: list[sa.ColumnElement[bool]] = []
         if status is not None:
             conditions.append(Tenant.status == status)
-        if owner_sub is not None:
-            conditions.append(Tenant.owner_sub == owner_sub)
+        if managed_by is not None:
+            administered = sa.select(TenantAdmin.tenant_id).where(TenantAdmin.sub == managed_by)
+            conditions.append(sa.or_(Tenant.owner_sub == managed_by, Tenant.id.in_(administered)))
         total = await self.session.scalar(sa.select(sa.func.count()).select_from(Tenant).where(*conditions))
         rows = await self.session.execute(
             sa.select(Tenant).where(*conditions).order_by(Tenant.created_at, Tenant.slug).limit(limit).offset(offset)

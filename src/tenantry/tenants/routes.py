@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.provisioning.dns import DnsRecord, render_zone
 from tenantry.provisioning.worker import ReconcileRunner
+from tenantry.tenants.models import Tenant
 from tenantry.tenants.presenter import present
 from tenantry.tenants.schemas import (
     DnsRecordsOut,
     ErrorOut,
+    TenantAdminOut,
+    TenantAdminsOut,
     TenantCreate,
     TenantEventOut,
     TenantOut,
@@ -152,3 +155,41 @@ async def tenant_dns(slug: str, request: Request, session: SessionDep, actor: Ac
         return PlainTextResponse(render_zone(records, tenant.mail_domain), media_type="text/dns")
     return DnsRecordsOut(domain=tenant.mail_domain, status=step.status if step else "pending",
                          records=[r.to_json() for r in records])
+
+
+SubPath = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^\S+$",
+                              description="The person's token subject (sub)")]
+
+
+def _admins(tenant: Tenant) -> TenantAdminsOut:
+    return TenantAdminsOut(owner=tenant.owner_sub, admins=[
+        TenantAdminOut(sub=a.sub, added_at=a.added_at, added_by=a.added_by) for a in tenant.admins])
+
+
+@router.get("/{slug}/admins", response_model=TenantAdminsOut, responses=ERRORS)
+async def tenant_admins(slug: str, request: Request, session: SessionDep, actor: ActorDep) -> TenantAdminsOut:
+    """Who manages the tenant: its owner and its admins."""
+    service = TenantService(session, request.app.state.container.settings)
+    return _admins(await service.get(slug, actor))
+
+
+@router.put("/{slug}/admins/{sub}", response_model=TenantAdminsOut, responses=ERRORS)
+async def add_tenant_admin(slug: str, sub: SubPath, request: Request, response: Response, session: SessionDep,
+                           actor: ActorDep) -> TenantAdminsOut:
+    """Let another person (by token ``sub``) manage the tenant; idempotent (201 when added, 200 if already)."""
+    service = TenantService(session, request.app.state.container.settings)
+    tenant, added = await service.add_admin(slug, sub, actor)
+    await session.commit()
+    response.status_code = status.HTTP_201_CREATED if added else status.HTTP_200_OK
+    return _admins(tenant)
+
+
+@router.delete("/{slug}/admins/{sub}", status_code=status.HTTP_204_NO_CONTENT,
+               responses={**ERRORS, 409: {"model": ErrorOut, "description": "The owner cannot be removed"}})
+async def remove_tenant_admin(slug: str, sub: SubPath, request: Request, session: SessionDep,
+                              actor: ActorDep) -> Response:
+    """Stop a person from managing the tenant."""
+    service = TenantService(session, request.app.state.container.settings)
+    await service.remove_admin(slug, sub, actor)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -150,6 +150,17 @@ class DnsRecordsOut(CamelModel):
     records: list[DnsRecordOut]
 
 
+class TenantAdminOut(CamelModel):
+    sub: str
+    added_at: datetime
+    added_by: str | None
+
+
+class TenantAdminsOut(CamelModel):
+    owner: str | None
+    admins: list[TenantAdminOut]
+
+
 class ErrorOut(BaseModel):
     error: str
     detail: Any

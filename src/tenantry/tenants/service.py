@@ -12,7 +12,7 @@ from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from tenantry.provisioning.steps import STEP_ORDER
-from tenantry.tenants.models import Tenant, TenantEvent, TenantStep
+from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate, normalise_hostname
 
@@ -25,7 +25,7 @@ class Actor:
     is_admin: bool
 
     def can_manage(self, tenant: Tenant) -> bool:
-        return self.is_admin or (self.sub is not None and tenant.owner_sub == self.sub)
+        return self.is_admin or (self.sub is not None and tenant.is_managed_by(self.sub))
 
 
 SYSTEM = Actor(sub=None, is_admin=True)
@@ -104,8 +104,35 @@ class TenantService:
         await self.session.flush()
         return tenant
 
+    async def add_admin(self, slug: str, sub: str, actor: Actor) -> tuple[Tenant, bool]:
+        """Make ``sub`` an admin of the tenant; returns whether that changed anything."""
+        tenant = await self.get(slug, actor)
+        if tenant.owner_sub == sub or any(admin.sub == sub for admin in tenant.admins):
+            return tenant, False
+        now = utcnow()
+        tenant.admins.append(TenantAdmin(sub=sub, added_at=now, added_by=actor.sub))
+        tenant.updated_at, tenant.updated_by = now, actor.sub
+        self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.admin_added", actor=actor.sub,
+                                     message=f"{sub} may now manage this tenant"))
+        await self.session.flush()
+        return tenant, True
+
+    async def remove_admin(self, slug: str, sub: str, actor: Actor) -> None:
+        tenant = await self.get(slug, actor)
+        if tenant.owner_sub == sub:
+            raise ConflictError("the owner is not an admin entry and cannot be removed")
+        admin = next((a for a in tenant.admins if a.sub == sub), None)
+        if admin is None:
+            raise NotFoundError(f"{sub} is not an admin of '{slug}'")
+        now = utcnow()
+        tenant.admins.remove(admin)
+        tenant.updated_at, tenant.updated_by = now, actor.sub
+        self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.admin_removed", actor=actor.sub,
+                                     message=f"{sub} no longer manages this tenant"))
+        await self.session.flush()
+
     async def list(self, actor: Actor, *, status: str | None, limit: int, offset: int) -> tuple[list[Tenant], int]:
-        owner = None if actor.is_admin else (actor.sub or "")
-        rows, total = await self.repo.page(status=status, owner_sub=owner, limit=limit, offset=offset)
+        managed_by = None if actor.is_admin else (actor.sub or "")
+        rows, total = await self.repo.page(status=status, managed_by=managed_by, limit=limit, offset=offset)
         return list(rows), total
 
