@@ -16,6 +16,7 @@ since oCIS space names are neither unique nor stable.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -85,8 +86,9 @@ class OcisFileProvider:
 
     def is_ours(self, drive: Drive, tenant: TenantSpec) -> bool:
         """Whether ``drive`` carries the tenant's marker (a longer id sharing the prefix does not count)."""
-        pattern = re.escape(self.marker(tenant)) + r"(?![\w-])"
-        return drive.description is not None and re.search(pattern, drive.description) is not None
+        if drive.description is None:
+            return False
+        return _marker_pattern(self.marker(tenant)).search(drive.description) is not None
 
     # -- the port -------------------------------------------------------------------------------------
 
@@ -225,6 +227,12 @@ class OcisFileProvider:
         targets += [d for d in await self._client.list_project_drives()
                     if d.id != drive_id and self.is_ours(d, tenant)]
         return targets
+
+
+@functools.lru_cache(maxsize=256)
+def _marker_pattern(marker: str) -> re.Pattern[str]:
+    # Compiled once per tenant: adopting lists every project space and tests each one against the marker.
+    return re.compile(re.escape(marker) + r"(?![\w-])")
 
 
 def _oldest(drives: list[Drive]) -> Drive:
