@@ -37,6 +37,16 @@ def normalise_hostname(value: str) -> str:
     return ascii_name
 
 
+def clean_display_name(value: str) -> str:
+    """A tenant's display name: trimmed, not blank, no control characters."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
@@ -64,12 +74,7 @@ class TenantCreate(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        if any(ord(ch) < 32 for ch in value):
-            raise ValueError("must not contain control characters")
-        return value
+        return clean_display_name(value)
 
     @field_validator("mail_domain")
     @classmethod
@@ -85,7 +90,10 @@ class TenantUpdate(BaseModel):
     name: Annotated[str | None, Field(default=None, min_length=1, max_length=200)]
     quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=2**62)]
 
-    _name = field_validator("name")(TenantCreate._name.__func__)  # type: ignore[attr-defined]
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else clean_display_name(value)
 
 
 class StepCondition(CamelModel):
