@@ -247,3 +247,16 @@ async def wait_for_status(client: Any, slug: str, status: str, timeout: float = 
             assert body["status"] == status, body
             return body
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("payload", [{"name": "   "}, {"name": "bad\x07bell"}, {"name": "x" * 201},
+                                     {"quotaBytes": 0}, {"mailDomain": "other.example"}])
+async def test_patch_with_invalid_input_is_422_and_changes_nothing(
+        make_settings: Callable[..., Settings], payload: dict[str, Any]) -> None:
+    async with api_client(make_settings(), steps=three_steps()) as (client, _):
+        await client.post("/tenants", json={"slug": "acme", "name": "Acme"})
+        response = await client.patch("/tenants/acme", json=payload)
+        assert response.status_code == 422, response.text
+        shown = (await client.get("/tenants/acme")).json()
+        assert shown["name"] == "Acme"
+        assert shown["generation"] == 1
