@@ -295,7 +295,8 @@ class StalwartStore:
         for credential in credentials.values():
             secret = credential.get("secret")
             if not isinstance(secret, str) or (secret not in old_secrets and _is_weak(secret)):
-                raise SetError("invalidProperties", "Password is too weak", properties=["credentials"])
+                # NOTES §4: the zxcvbn check reports invalidProperties on the credential's `secret`.
+                raise SetError("invalidProperties", "Password is too weak", properties=["secret"])
 
     # -- reads ---------------------------------------------------------------------------------------
     def read(self, obj: str, object_id: str, properties: list[str] | None) -> dict[str, Any]:

@@ -235,7 +235,7 @@ async def test_account_without_domain_or_with_weak_password_is_refused(sandbox: 
     assert result["notCreated"]["nodomain"]["type"] == "validationFailed"
     assert result["notCreated"]["nodomain"]["validationErrors"] == [{"type": "Required", "property": "domainId"}]
     assert result["notCreated"]["weak"]["type"] == "invalidProperties"
-    assert result["notCreated"]["weak"]["properties"] == ["credentials"]
+    assert result["notCreated"]["weak"]["properties"] == ["secret"]
 
 
 async def test_destroying_a_domain_still_used_by_accounts_is_object_is_linked(sandbox: StalwartSandbox,
