@@ -150,7 +150,8 @@ async def wait_started(worker: WorkerProcess) -> None:
 
 async def create_tenants(sessionmaker: async_sessionmaker[AsyncSession], slugs: list[str]) -> dict[str, str]:
     """Creates the tenants in one transaction (all due at once); returns slug -> id."""
-    settings = Settings(auth_enabled=False, mail_domain_base=MAIL_BASE)  # the rules only; the store is given
+    # The rules only (the store is given); no API reconciles these, so they are due for workers at once.
+    settings = Settings(auth_enabled=False, mail_domain_base=MAIL_BASE, create_wait_seconds=0)
     async with sessionmaker() as session, session.begin():
         service = TenantService(session, settings)
         tenants = [await service.create(TenantCreate(slug=slug, name=f"Tenant {slug}"), SYSTEM) for slug in slugs]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,11 @@ class TenantService:
         self.repo = TenantRepository(session)
         self.settings = settings
 
+    def _worker_due(self, now: datetime) -> datetime:
+        """When workers should pick up a change the API itself reconciles at once: only after the API's
+        wait, so the two do not race for the lease (if the API process dies, a worker still takes it)."""
+        return now + timedelta(seconds=self.settings.create_wait_seconds)
+
     def default_mail_domain(self, slug: str) -> str:
         return normalise_hostname(f"{slug}.{self.settings.mail_domain_base}")
 
@@ -56,7 +62,7 @@ class TenantService:
             id=str(uuid.uuid4()), slug=payload.slug, name=payload.name, status="pending", generation=1,
             mail_domain=domain, quota_bytes=payload.quota_bytes or self.settings.default_quota_bytes,
             owner_sub=actor.sub, created_at=now, created_by=actor.sub, updated_at=now, updated_by=actor.sub,
-            next_reconcile_at=now,
+            next_reconcile_at=self._worker_due(now),
             steps=[TenantStep(step=name, status="pending", reason="Created", message="waiting for the first attempt",
                               retryable=True, attempts=0, observed_generation=0, outputs={}, data={},
                               next_attempt_at=now, last_transition_at=now)
@@ -89,7 +95,7 @@ class TenantService:
                 setattr(tenant, key, value)
             tenant.generation += 1
             tenant.updated_at, tenant.updated_by = now, actor.sub
-            tenant.next_reconcile_at = now
+            tenant.next_reconcile_at = self._worker_due(now)
             self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.updated", actor=actor.sub,
                                          message="changed " + ", ".join(sorted(changed))))
             await self.session.flush()
@@ -98,7 +104,7 @@ class TenantService:
     async def request_reconcile(self, slug: str, actor: Actor) -> Tenant:
         tenant = await self.get(slug, actor)
         now = utcnow()
-        tenant.next_reconcile_at = now
+        tenant.next_reconcile_at = self._worker_due(now)
         self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.reconcile_requested",
                                      actor=actor.sub, message="reconcile requested"))
         await self.session.flush()

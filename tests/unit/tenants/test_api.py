@@ -260,3 +260,27 @@ async def test_patch_with_invalid_input_is_422_and_changes_nothing(
         shown = (await client.get("/tenants/acme")).json()
         assert shown["name"] == "Acme"
         assert shown["generation"] == 1
+
+
+async def test_the_worker_leaves_a_new_tenant_to_the_api_that_is_reconciling_it(
+        make_settings: Callable[..., Settings]) -> None:
+    import asyncio
+
+    async with api_client(make_settings(), steps=three_steps()) as (client, container):
+        claimed: list[str] = []
+        claim_due, claim = container.leases.claim_due, container.leases.claim
+
+        async def recording_claim_due(owner: str, limit: int) -> list[str]:
+            ids = await claim_due(owner, limit)
+            claimed.extend(ids)
+            return ids
+
+        async def slow_claim(tenant_id: str, owner: str) -> bool:
+            await asyncio.sleep(0.3)  # a busy API process: several worker polls pass before it claims
+            return await claim(tenant_id, owner)
+
+        container.leases.claim_due = recording_claim_due  # type: ignore[method-assign]
+        container.leases.claim = slow_claim  # type: ignore[method-assign]
+        created = await client.post("/tenants", json={"slug": "acme", "name": "Acme"})
+        assert created.json()["status"] == "active"
+    assert claimed == []
