@@ -25,6 +25,18 @@ _V1 = "/graph/v1.0"
 _BETA = "/graph/v1beta1"
 
 
+
+def _drive_body(*, name: str | None, description: str | None, quota_total: int | None) -> dict[str, Any]:
+    """The drive fields a create or update sets, each only when given."""
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if description is not None:
+        body["description"] = description
+    if quota_total is not None:
+        body["quota"] = {"total": quota_total}
+    return body
+
 def _segment(value: str) -> str:
     # Drive ids look like "<storage>$<space>" and permission ids like "u:<id>": escape everything.
     return quote(value, safe="")
@@ -53,13 +65,9 @@ class OcisClient:
         """Create a project space (``POST /v1.0/drives``); a name is not unique, so every call creates one."""
         # driveType is left out on purpose: oCIS treats a missing type as "project", and the spec marks
         # the property read-only.
-        body: dict[str, Any] = {"name": name}
-        if description is not None:
-            body["description"] = description
+        body = _drive_body(name=name, description=description, quota_total=quota_total)
         if drive_alias is not None:
             body["driveAlias"] = drive_alias
-        if quota_total is not None:
-            body["quota"] = {"total": quota_total}
         response = await self._request("POST", f"{_V1}/drives", json=body)
         return _parse(Drive, response)
 
@@ -76,13 +84,7 @@ class OcisClient:
     async def update_drive(self, drive_id: str, *, name: str | None = None, description: str | None = None,
                            quota_total: int | None = None) -> Drive:
         """Change name, description and/or quota; fields left as None are not sent."""
-        body: dict[str, Any] = {}
-        if name is not None:
-            body["name"] = name
-        if description is not None:
-            body["description"] = description
-        if quota_total is not None:
-            body["quota"] = {"total": quota_total}
+        body = _drive_body(name=name, description=description, quota_total=quota_total)
         response = await self._request("PATCH", f"{_V1}/drives/{_segment(drive_id)}", json=body)
         return _parse(Drive, response)
 
