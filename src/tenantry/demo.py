@@ -16,6 +16,8 @@ from tenantry.sandbox.server import RunningServer, start_in_loop
 from tenantry.sandbox.suite import SandboxSuite
 
 DEMO_DIR = Path(".tenantry")
+# Picks the access token out of the token endpoint's JSON with sed, so the lines need nothing beyond curl.
+PICK_ACCESS = """ | sed -E 's/.*"access_token": ?"([^"]+)".*/\\1/'"""
 
 
 def _say(text: str = "") -> None:
@@ -88,10 +90,10 @@ def _banner(api_url: str, suite: SandboxSuite, db_path: Path) -> None:
     _say("")
     _say("Get an access token for a demo platform admin (member of tenantry-admins):")
     _say(f"  ADMIN=$(curl -s -d grant_type=client_credentials -d client_id={c.admin_client_id} \\")
-    _say(f"      -d client_secret={c.admin_client_secret} -d scope='openid profile' {token_url} | jq -r .access_token)")
+    _say(f"      -d client_secret={c.admin_client_secret} -d scope='openid profile' {token_url} {PICK_ACCESS})")
     _say("and for a demo ordinary user (may create workspaces and sees only their own):")
     _say(f"  USER=$(curl -s -d grant_type=client_credentials -d client_id={c.user_client_id} \\")
-    _say(f"      -d client_secret={c.user_client_secret} -d scope='openid profile' {token_url} | jq -r .access_token)")
+    _say(f"      -d client_secret={c.user_client_secret} -d scope='openid profile' {token_url} {PICK_ACCESS})")
     _say("Then create a workspace and watch it:")
     _say("  curl -s -H \"Authorization: Bearer $USER\" -H 'Content-Type: application/json' \\")
     _say(f"      -d '{{\"slug\":\"acme\",\"name\":\"Acme Corp\"}}' {api_url}/tenants")
@@ -120,7 +122,7 @@ async def run_demo(*, host: str, port: int, smoke: bool) -> int:
     api_url = f"http://{host}:{port}"
     suite = _suite_for(host, port + 1, portal_url=api_url)
     settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}",
-                        resync_interval_seconds=30, retry_base_seconds=1, retry_cap_seconds=30,
+                        resync_interval_seconds=30, retry_base_seconds=1, retry_cap_seconds=30, pending_poll_seconds=2,
                         mail_domain_base="demo.example.test", log_level="WARNING" if smoke else "INFO",
                         **suite.settings())
     configure_logging(settings.log_level, json=settings.log_json)
