@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_audience: str = Field("tenantry", description="Accepted token audiences (client ids), comma-separated")
     oidc_cli_client_id: str = "tenantry-cli"
+    oidc_leeway_seconds: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat")
+    oidc_jwks_min_refresh_seconds: float = Field(
+        10.0, ge=0, description="Least time between JWKS fetches (an unknown kid triggers at most one per interval)")
     admin_group: str = "tenantry-admins"
     self_service: bool = True
 

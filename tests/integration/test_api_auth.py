@@ -497,3 +497,19 @@ async def test_a_malformed_body_without_a_token_is_refused_as_unauthenticated_fi
         authed = await client.post("/tenants", content=b"{not json",
                                    headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
         assert authed.status_code == 422
+
+
+async def test_with_no_refresh_floor_a_key_rotated_just_now_is_accepted_at_once(make_settings: Settings_) -> None:
+    suite = sandbox_suite()
+    who_aud = suite.credentials.user_client_id
+    async with authed_api(make_settings, suite, oidc_jwks_min_refresh_seconds=0) as (client, _):
+        first = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=who_aud)
+        assert (await client.get("/tenants", headers=bearer(first))).status_code == 200
+        suite.issuer.rotate_keys()
+        rotated = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=who_aud)
+        assert (await client.get("/tenants", headers=bearer(rotated))).status_code == 200
+    async with authed_api(make_settings, suite) as (client, _):  # default floor of 10 s
+        assert (await client.get("/tenants", headers=bearer(rotated))).status_code == 200
+        suite.issuer.rotate_keys()
+        again = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=who_aud)
+        assert (await client.get("/tenants", headers=bearer(again))).status_code == 401

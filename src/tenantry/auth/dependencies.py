@@ -42,7 +42,8 @@ def build_actor_resolver(settings: Settings, container: Container,
     if validator is None:
         assert settings.oidc_issuer is not None
         validator = TokenValidator(issuer=settings.oidc_issuer, audience=settings.audiences,
-                                   http=container.http_client("oidc"))
+                                   http=container.http_client("oidc"), leeway=settings.oidc_leeway_seconds,
+                                   jwks_min_refresh_interval=settings.oidc_jwks_min_refresh_seconds)
     admin_group = settings.admin_group
 
     async def resolve(request: Request) -> Actor:
