@@ -24,14 +24,17 @@ from tenantry.tenants.schemas import (
     TenantPage,
     TenantStatus,
     TenantUpdate,
+    ValidationErrorOut,
 )
 from tenantry.tenants.service import Actor, TenantService
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "A body that cannot be read (not UTF-8 JSON)"},
     401: {"model": ErrorOut, "description": "Missing or invalid access token"},
     404: {"model": ErrorOut, "description": "No such tenant (or not visible to the caller)"},
+    422: {"model": ValidationErrorOut, "description": "Invalid input; each problem names its field"},
 }
 
 
@@ -74,7 +77,7 @@ async def _reconcile_and_reload(request: Request, session: AsyncSession, tenant_
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantOut,
              responses={**ERRORS, 409: {"model": ErrorOut, "description": "Slug or mail domain taken"},
-                        422: {"model": ErrorOut, "description": "Invalid input"}})
+                        })
 async def create_tenant(payload: TenantCreate, request: Request, response: Response, session: SessionDep,
                         actor: ActorDep) -> TenantOut:
     """Create a workspace and drive its provisioning; answers once the first reconcile finishes or after
@@ -91,7 +94,7 @@ async def create_tenant(payload: TenantCreate, request: Request, response: Respo
 async def list_tenants(request: Request, session: SessionDep, actor: ActorDep,
                        status_filter: Annotated[TenantStatus | None, Query(alias="status")] = None,
                        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> TenantPage:
+                       offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> TenantPage:
     """Tenants the caller may see, oldest first."""
     service = TenantService(session, request.app.state.container.settings)
     rows, total = await service.list(actor, status=status_filter, limit=limit, offset=offset)
@@ -104,7 +107,7 @@ async def get_tenant(slug: str, request: Request, session: SessionDep, actor: Ac
     return present(await service.get(slug, actor))
 
 
-@router.patch("/{slug}", response_model=TenantOut, responses={**ERRORS, 422: {"model": ErrorOut}})
+@router.patch("/{slug}", response_model=TenantOut, responses=ERRORS)
 async def update_tenant(slug: str, payload: TenantUpdate, request: Request, session: SessionDep,
                         actor: ActorDep) -> TenantOut:
     """Change the desired state (name, quota); the next reconcile applies it upstream."""
@@ -140,7 +143,8 @@ async def tenant_events(slug: str, request: Request, session: SessionDep, actor:
 
 
 @router.get("/{slug}/dns", response_model=DnsRecordsOut,
-            responses={**ERRORS, 200: {"content": {"text/plain": {}}, "description": "JSON, or a zone file"}})
+            responses={**ERRORS, 200: {"content": {"text/dns": {"schema": {"type": "string"}}},
+                                       "description": "JSON, or with ?format=zone a zone file"}})
 async def tenant_dns(slug: str, request: Request, session: SessionDep, actor: ActorDep,
                      fmt: Annotated[Literal["json", "zone"], Query(alias="format")] = "json",
                      ) -> Response | DnsRecordsOut:
@@ -173,7 +177,8 @@ async def tenant_admins(slug: str, request: Request, session: SessionDep, actor:
     return _admins(await service.get(slug, actor))
 
 
-@router.put("/{slug}/admins/{sub}", response_model=TenantAdminsOut, responses=ERRORS)
+@router.put("/{slug}/admins/{sub}", response_model=TenantAdminsOut,
+            responses={**ERRORS, 201: {"model": TenantAdminsOut, "description": "Added"}})
 async def add_tenant_admin(slug: str, sub: SubPath, request: Request, response: Response, session: SessionDep,
                            actor: ActorDep) -> TenantAdminsOut:
     """Let another person (by token ``sub``) manage the tenant; idempotent (201 when added, 200 if already)."""

@@ -14,6 +14,9 @@ StepName = Literal["authentik", "stalwart", "ocis"]
 StepStatus = Literal["ok", "skipped", "error", "pending"]
 TenantStatus = Literal["pending", "active", "degraded", "suspended", "deleting", "deleted"]
 
+# Documents clean_display_name in the OpenAPI schema: no control characters, not blank.
+DISPLAY_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+MAX_QUOTA_BYTES = 2**53  # 8 PiB; also the largest integer a JSON number carries exactly
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -56,10 +59,12 @@ class TenantCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
-    slug: Annotated[str, Field(min_length=3, max_length=63, examples=["acme"])]
-    name: Annotated[str, Field(min_length=1, max_length=200, examples=["Acme Corporation"])]
+    slug: Annotated[str, Field(min_length=3, max_length=63, examples=["acme"],
+                               json_schema_extra={"pattern": SLUG_RE.pattern})]
+    name: Annotated[str, Field(min_length=1, max_length=200, examples=["Acme Corporation"],
+                               json_schema_extra={"pattern": DISPLAY_NAME_PATTERN})]
     mail_domain: Annotated[str | None, Field(default=None, description="Defaults to <slug>.<mail base domain>")]
-    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=2**62)]
+    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
 
     @field_validator("slug")
     @classmethod
@@ -87,8 +92,9 @@ class TenantUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
-    name: Annotated[str | None, Field(default=None, min_length=1, max_length=200)]
-    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=2**62)]
+    name: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
+                                      json_schema_extra={"pattern": DISPLAY_NAME_PATTERN})]
+    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
 
     @field_validator("name")
     @classmethod
@@ -172,3 +178,13 @@ class TenantAdminsOut(CamelModel):
 class ErrorOut(BaseModel):
     error: str
     detail: Any
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ValidationErrorOut(BaseModel):
+    error: Literal["validation_error"]
+    detail: list[FieldProblem]
