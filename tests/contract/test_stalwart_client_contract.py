@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from tenantry.integrations.stalwart.adapter import StalwartMailProvider
-from tenantry.integrations.stalwart.client import StalwartClient
+from tenantry.integrations.stalwart.client import DOMAIN_ZONE_PROPERTIES, StalwartClient
 from tenantry.integrations.stalwart.models import (
     ACCOUNT_PROPERTIES,
     DKIM_PROPERTIES,
@@ -235,6 +235,27 @@ async def test_bodies_the_adapter_actually_sends_match_the_schema() -> None:
     assert all(check_object("x:Domain", body, "create", sending=True) == [] for body in creates)
 
 
+async def test_properties_the_adapter_actually_reads_exist_in_every_variant() -> None:
+    fake = FakeStalwart()
+    sent: list[list[Any]] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            sent.extend(json.loads(request.content)["methodCalls"])
+        return fake(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(recording)) as http:
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+        first = await provider.ensure_tenant_domain(TENANT, {})
+        fake.add_dkim(first.ids["domainId"])
+        await provider.ensure_tenant_domain(TENANT, first.ids)
+    asked = [(name.removesuffix("/get"), args["properties"]) for name, args, _ in sent if name.endswith("/get")]
+    assert {name for name, _ in asked} == {"x:Domain", "x:DkimSignature"}
+    missing = [(name, prop) for name, props in asked for field_set in variants(name).values()
+               for prop in props if prop not in IMPLICIT and prop not in properties(field_set)]
+    assert missing == []
+
+
 @pytest.mark.parametrize(
     ("model", "schema_name", "tags"),
     [(Domain, "x:Domain", None), (UserAccount, "x:Account", ["User"]), (GroupAccount, "x:Account", ["Group"]),
@@ -247,7 +268,8 @@ def test_every_property_read_exists_with_a_compatible_type(
 
 @pytest.mark.parametrize(
     ("props", "schema_name", "tags"),
-    [(DOMAIN_PROPERTIES, "x:Domain", None), (DKIM_PROPERTIES, "x:DkimSignature", None),
+    [(DOMAIN_PROPERTIES, "x:Domain", None), (DOMAIN_ZONE_PROPERTIES, "x:Domain", None),
+     (DKIM_PROPERTIES, "x:DkimSignature", None),
      (tuple(p for p in ACCOUNT_PROPERTIES if p != "memberGroupIds"), "x:Account", None),
      (ACCOUNT_PROPERTIES, "x:Account", ["User"])],
 )

@@ -50,6 +50,10 @@ def adapter(http: httpx.AsyncClient, api_key: str = API_KEY) -> StalwartMailProv
     return StalwartMailProvider(StalwartClient(http, BASE_URL, api_key=api_key))
 
 
+def jmap_posts(sandbox: StalwartSandbox) -> int:
+    return len(sandbox.controls.requests("POST", r"^/jmap"))
+
+
 def domain_creates(sandbox: StalwartSandbox) -> int:
     bodies = [r.body for r in sandbox.controls.requests("POST", r"^/jmap/?$")]
     return sum(1 for body in bodies if isinstance(body, dict)
@@ -86,6 +90,42 @@ async def test_second_run_creates_nothing(sandbox: StalwartSandbox, http: httpx.
     assert len(sandbox.domains()) == 1
     assert once_more.ids == first.ids
     assert once_more.events == []
+
+
+async def test_steady_state_ensure_is_one_post(sandbox: StalwartSandbox, http: httpx.AsyncClient,
+                                               clock: Clock) -> None:
+    first = await adapter(http).ensure_tenant_domain(TENANT, {})
+    clock.now += DKIM_DELAY + 1
+    sandbox.controls.clear_log()
+    ready = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    assert (ready.state, ready.reason) == ("ok", "Ready")
+    assert jmap_posts(sandbox) == 1
+    sandbox.controls.clear_log()
+    again = await adapter(http).ensure_tenant_domain(TENANT, ready.ids)
+    assert (again.state, again.data) == ("ok", ready.data)
+    assert jmap_posts(sandbox) == 1
+
+
+async def test_steady_state_while_waiting_for_dkim_is_one_post(sandbox: StalwartSandbox,
+                                                               http: httpx.AsyncClient) -> None:
+    first = await adapter(http).ensure_tenant_domain(TENANT, {})
+    sandbox.controls.clear_log()
+    waiting = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    assert (waiting.state, waiting.reason, waiting.ids) == ("pending", "WaitingForDkim", first.ids)
+    assert jmap_posts(sandbox) == 1
+
+
+async def test_first_creation_takes_three_posts(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert jmap_posts(sandbox) == 3
+
+
+async def test_adoption_takes_two_posts(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    domain_id = sandbox.add_domain("acme.example")
+    sandbox.generate_dkim_now(domain_id)
+    result = await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert result.reason == "Ready"
+    assert jmap_posts(sandbox) == 2
 
 
 async def test_existing_domain_is_adopted(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:

@@ -9,7 +9,7 @@ from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.provisioning.dns import DnsZoneError, parse_zone_file
 from tenantry.provisioning.errors import PermanentStepError, StepError, TransientStepError
 
-from .client import StalwartClient
+from .client import DomainWithDkim, StalwartClient
 from .errors import (
     StalwartAuthError,
     StalwartConnectionError,
@@ -121,17 +121,19 @@ class StalwartMailProvider:
         name = tenant.mail_domain.strip().lower()
         events: list[str] = []
         with self._translated():
-            domain_id = await self._resolve_domain(name, ids.get(DOMAIN_ID), events)
-            if domain_id is None:
-                domain_id = await self._create_domain(tenant, name, events)
-            keys = await self._client.query_dkim(domain_id)
-            active = sorted(key.selector for key in keys if key.stage == "active")
-            if not active:
-                return StepResult(state="pending", reason="WaitingForDkim",
-                                  message=f"Stalwart has not generated DKIM keys for {name} yet",
-                                  ids={DOMAIN_ID: domain_id}, events=events)
-            zones = await self._client.get_domains([domain_id], ["id", "name", "dnsZoneFile"])
-        zone_file = zones[0].dns_zone_file if zones else None
+            # Steady state: the stored domain, its keys and its zone come back from one request.
+            stored = await self._read_stored(name, ids.get(DOMAIN_ID), events)
+            if stored is not None:
+                domain_id, state = stored
+            else:
+                domain_id = await self._adopt_or_create(tenant, name, events)
+                state = await self._client.get_domain_with_dkim(domain_id)
+        active = sorted(key.selector for key in state.dkim if key.stage == "active")
+        if not active:
+            return StepResult(state="pending", reason="WaitingForDkim",
+                              message=f"Stalwart has not generated DKIM keys for {name} yet",
+                              ids={DOMAIN_ID: domain_id}, events=events)
+        zone_file = state.domain.dns_zone_file if state.domain is not None else None
         if not zone_file:
             return StepResult(state="pending", reason="WaitingForDnsRecords",
                               message=f"Stalwart has no DNS records for {name} yet",
@@ -148,22 +150,29 @@ class StalwartMailProvider:
             ids={DOMAIN_ID: domain_id}, data={"dnsRecords": [record.to_json() for record in records]},
             events=events)
 
-    async def _resolve_domain(self, name: str, stored_id: str | None, events: list[str]) -> str | None:
-        """The id of the tenant's existing domain: by stored id first, then by name (our marker)."""
-        if stored_id:
-            found = await self._client.get_domains([stored_id])
-            if found and found[0].name == name:
-                return found[0].id
-            if found:
-                events.append(f"Stalwart domain {stored_id} is now named {found[0].name}, not {name}; "
-                              f"looking {name} up by name")
-            else:
-                events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry")
+    async def _read_stored(self, name: str, stored_id: str | None,
+                           events: list[str]) -> tuple[str, DomainWithDkim] | None:
+        """The domain with the stored id and its keys, or None (saying why) if it is gone or renamed."""
+        if not stored_id:
+            return None
+        state = await self._client.get_domain_with_dkim(stored_id)
+        found = state.domain
+        if found is not None and found.name == name:
+            return found.id, state
+        if found is not None:
+            events.append(f"Stalwart domain {stored_id} is now named {found.name}, not {name}; "
+                          f"looking {name} up by name")
+        else:
+            events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry")
+        return None
+
+    async def _adopt_or_create(self, tenant: TenantSpec, name: str, events: list[str]) -> str:
+        """The id of the domain with the tenant's name (our marker) if one exists, else of a new one."""
         existing: Domain | None = await self._client.find_domain(name)
         if existing is not None:
             events.append(f"Adopted existing Stalwart domain {name} ({existing.id})")
             return existing.id
-        return None
+        return await self._create_domain(tenant, name, events)
 
     async def _create_domain(self, tenant: TenantSpec, name: str, events: list[str]) -> str:
         try:

@@ -39,6 +39,7 @@ from .models import (
 USING: tuple[str, ...] = ("urn:ietf:params:jmap:core", "urn:stalwart:jmap")
 MANAGEMENT_CAPABILITY = "urn:stalwart:jmap"
 _CREATE_KEY = "new"
+DOMAIN_ZONE_PROPERTIES: tuple[str, ...] = ("id", "name", "dnsZoneFile")  # get_domain_with_dkim's default
 
 
 # --- request building -------------------------------------------------------------------------------------
@@ -107,15 +108,32 @@ class JmapRequest:
 
 @dataclass(frozen=True)
 class JmapResponse:
-    """The method responses of one request, by call id. Method-level errors were already raised."""
+    """The method responses of one request, by call id; a call that failed raises its error when read."""
 
     results: Mapping[str, Mapping[str, Any]]
+    errors: Mapping[str, StalwartMethodError] = field(default_factory=dict)
 
     def __getitem__(self, call: Call) -> Mapping[str, Any]:
+        self.raise_for(call)
         try:
             return self.results[call.id]
         except KeyError:
             raise StalwartProtocolError(f"Stalwart sent no response for {call.name} ({call.id})") from None
+
+    def raise_for(self, *calls: Call) -> None:
+        """Raise the method-level error of the first of ``calls`` (in the order given) that failed."""
+        for call in calls:
+            error = self.errors.get(call.id)
+            if error is not None:
+                raise error
+
+
+@dataclass(frozen=True)
+class DomainWithDkim:
+    """A domain read by id together with its DKIM signatures; ``domain`` is None when the id is gone."""
+
+    domain: Domain | None
+    dkim: tuple[DkimSignature, ...]
 
 
 # --- the client -------------------------------------------------------------------------------------------
@@ -185,8 +203,10 @@ class StalwartClient:
                 self._session = session
             return self._session
 
-    async def execute(self, request: JmapRequest) -> JmapResponse:
-        """Send every call of ``request`` in one POST; raises the first method-level error."""
+    async def execute(self, request: JmapRequest, *, raise_first_error: bool = True) -> JmapResponse:
+        """Send every call of ``request`` in one POST; raises the first method-level error, or with
+        ``raise_first_error=False`` each call's error only when its result is read (the caller then picks
+        which failure to report: a call that failed only because an earlier one did seldom says why)."""
         session = await self.session()
         assert self._session_url is not None
         body = await self._request("POST", self._session_url,
@@ -195,17 +215,22 @@ class StalwartClient:
         if not isinstance(responses, list):
             raise StalwartProtocolError("the Stalwart JMAP response has no methodResponses")
         results: dict[str, Mapping[str, Any]] = {}
+        errors: dict[str, StalwartMethodError] = {}
         names = {item.id: item.name for item in request.calls}
         for entry in responses:
             if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[1], Mapping)):
                 raise StalwartProtocolError("a Stalwart method response is not [name, arguments, callId]")
             name, args, call_id = entry
             if name == "error":
-                raise StalwartMethodError(method=names.get(str(call_id), "?"), call_id=str(call_id),
-                                          type_=str(args.get("type", "unknown")),
-                                          description=str(args.get("description") or ""))
+                error = StalwartMethodError(method=names.get(str(call_id), "?"), call_id=str(call_id),
+                                            type_=str(args.get("type", "unknown")),
+                                            description=str(args.get("description") or ""))
+                if raise_first_error:
+                    raise error
+                errors.setdefault(str(call_id), error)
+                continue
             results.setdefault(str(call_id), args)
-        return JmapResponse(results)
+        return JmapResponse(results, errors)
 
     # --- generic object methods ---------------------------------------------------------------------------
 
@@ -293,6 +318,25 @@ class StalwartClient:
         raw = await self._query_get("DkimSignature", {"domainId": domain_id}, DKIM_PROPERTIES)
         return _parse_each(DkimSignature, raw)
 
+    async def get_domain_with_dkim(self, domain_id: str,
+                                   properties: Sequence[str] = DOMAIN_ZONE_PROPERTIES) -> DomainWithDkim:
+        """A domain and its DKIM signatures in one request (``domain`` is None when the id is gone).
+
+        The keys are queried before the domain is read, so a zone file read together with an active key
+        already lists that key. A failure is raised as it would be from separate calls: the domain's first.
+        """
+        request = JmapRequest()
+        query = request.call("x:DkimSignature/query", {"filter": {"domainId": domain_id}})
+        keys = request.call("x:DkimSignature/get",
+                            {"ids": ref(query, "/ids"), "properties": list(DKIM_PROPERTIES)})
+        domain = request.call("x:Domain/get", {"ids": [domain_id], "properties": list(properties)})
+        response = await self.execute(request, raise_first_error=False)
+        response.raise_for(domain, query, keys)
+        domains = _parse_each(Domain, _list(response[domain]))
+        signatures = _parse_each(DkimSignature, _list(response[keys]))
+        found = next((item for item in domains if item.id == domain_id), None)
+        return DomainWithDkim(domain=found, dkim=tuple(signatures))
+
     async def destroy_dkim(self, ids: Sequence[str]) -> None:
         await self._set("DkimSignature", destroy=list(ids))
 
@@ -355,8 +399,10 @@ def _parse_accounts(raw: list[Mapping[str, Any]]) -> list[Account]:
 
 
 __all__ = [
+    "DOMAIN_ZONE_PROPERTIES",
     "USING",
     "Call",
+    "DomainWithDkim",
     "JmapRequest",
     "JmapResponse",
     "ResultRef",

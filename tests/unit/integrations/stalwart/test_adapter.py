@@ -1,4 +1,5 @@
-"""The Stalwart mail step: create, adopt, race, DKIM wait, out-of-band deletion, teardown, error mapping."""
+"""The Stalwart mail step: create, adopt, race, DKIM wait, out-of-band deletion, teardown, error mapping,
+and how many requests each path takes."""
 
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ class FakeStalwart:
         self.dkim: dict[str, dict[str, Any]] = {}
         self.accounts: dict[str, str] = {}  # account id -> domain id, to make a domain "linked"
         self.fail_with: httpx.Response | None = None
-        self.method_error: tuple[str, str] | None = None  # (method name, JMAP error type)
+        self.method_errors: dict[str, str] = {}  # method name -> JMAP error type it answers with
         self.set_error: dict[str, Any] | None = None  # returned for the next x:Domain/set create
         self.before_create: Callable[[], None] | None = None
         self.zone_override: str | None = None
         self.creates = 0
+        self.posts: list[list[list[Any]]] = []  # the methodCalls of every API request, in order
         self._next = 0
 
     def new_id(self) -> str:
@@ -72,12 +74,13 @@ class FakeStalwart:
             return httpx.Response(200, json={"apiUrl": f"{BASE}/jmap/", "capabilities": {},
                                              "primaryAccounts": {"urn:stalwart:jmap": "a"}})
         body = json.loads(request.content)
+        self.posts.append(body["methodCalls"])
         results: dict[str, Any] = {}
         responses = []
         for name, raw_args, call_id in body["methodCalls"]:
             args = dict(raw_args)
-            if self.method_error and self.method_error[0] == name:
-                responses.append(["error", {"type": self.method_error[1]}, call_id])
+            if name in self.method_errors:
+                responses.append(["error", {"type": self.method_errors[name]}, call_id])
                 continue
             if "#ids" in args:
                 source = results.get(args.pop("#ids")["resultOf"])
@@ -148,6 +151,15 @@ async def delete(fake: FakeStalwart, ids: dict[str, str] | None = None) -> StepR
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
         provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
         return await provider.delete_tenant_domain(TENANT, ids or {})
+
+
+def methods(fake: FakeStalwart) -> list[list[str]]:
+    """The method names of every request the fake answered, one list per POST."""
+    return [[name for name, _, _ in calls] for calls in fake.posts]
+
+
+READ_STORED = ["x:DkimSignature/query", "x:DkimSignature/get", "x:Domain/get"]
+FIND = ["x:Domain/query", "x:Domain/get"]
 
 
 # --- ensure --------------------------------------------------------------------------------------------
@@ -250,6 +262,69 @@ async def test_unreadable_zone_file_is_a_permanent_error() -> None:
     assert caught.value.reason == "InvalidDnsZone"
 
 
+async def test_domain_whose_zone_has_no_records_yet_waits_for_them() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id)
+    fake.zone_override = ""
+    result = await ensure(fake, {"domainId": domain_id})
+    assert (result.state, result.reason) == ("pending", "WaitingForDnsRecords")
+    assert result.message == "Stalwart has no DNS records for acme.test yet"
+    assert result.ids == {"domainId": domain_id}
+
+
+# --- round trips ---------------------------------------------------------------------------------------
+
+
+async def test_steady_state_is_one_request_reading_the_keys_before_the_zone() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id)
+    result = await ensure(fake, {"domainId": domain_id})
+    assert result.reason == "Ready"
+    ((query, get, domain),) = fake.posts
+    assert [query[0], get[0], domain[0]] == READ_STORED
+    assert query[1]["filter"] == {"domainId": domain_id}
+    assert get[1]["#ids"] == {"resultOf": query[2], "name": "x:DkimSignature/query", "path": "/ids"}
+    assert (domain[1]["ids"], domain[1]["properties"]) == ([domain_id], ["id", "name", "dnsZoneFile"])
+
+
+async def test_steady_state_without_active_keys_is_one_request_too() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    result = await ensure(fake, {"domainId": domain_id})
+    assert result.reason == "WaitingForDkim"
+    assert methods(fake) == [READ_STORED]
+
+
+async def test_adopting_an_existing_domain_takes_two_requests() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id)
+    result = await ensure(fake)
+    assert (result.reason, result.ids) == ("Ready", {"domainId": domain_id})
+    assert methods(fake) == [FIND, READ_STORED]
+
+
+async def test_first_creation_takes_three_requests() -> None:
+    fake = FakeStalwart()
+    result = await ensure(fake)
+    assert result.reason == "WaitingForDkim"
+    assert methods(fake) == [FIND, ["x:Domain/set"], READ_STORED]
+    assert fake.posts[2][2][1]["ids"] == [result.ids["domainId"]]
+
+
+async def test_stored_domain_deleted_out_of_band_is_found_again_by_name_in_the_next_request() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id)
+    result = await ensure(fake, {"domainId": "vanished"})
+    assert (result.reason, result.ids) == ("Ready", {"domainId": domain_id})
+    assert methods(fake) == [READ_STORED, FIND, READ_STORED]
+    assert result.events == ["Stalwart domain acme.test (vanished) was deleted outside Tenantry",
+                             f"Adopted existing Stalwart domain acme.test ({domain_id})"]
+
+
 # --- error translation ---------------------------------------------------------------------------------
 
 
@@ -298,11 +373,32 @@ async def test_network_failures_are_transient(exc: Exception, reason: str) -> No
 
 async def test_forbidden_query_names_the_missing_permission() -> None:
     fake = FakeStalwart()
-    fake.method_error = ("x:Domain/query", "forbidden")
+    fake.method_errors = {"x:Domain/query": "forbidden"}
     with pytest.raises(PermanentStepError) as caught:
         await ensure(fake)
     assert caught.value.reason == "Forbidden"
     assert "sysDomainQuery" in caught.value.message
+
+
+async def test_forbidden_domain_read_is_reported_before_a_forbidden_key_query() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.method_errors = {"x:DkimSignature/query": "forbidden", "x:Domain/get": "forbidden"}
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, {"domainId": domain_id})
+    assert caught.value.reason == "Forbidden"
+    assert "sysDomainGet" in caught.value.message
+    assert "sysDkimSignature" not in caught.value.message
+
+
+async def test_forbidden_key_query_names_its_permission_not_the_failed_reference() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.method_errors = {"x:DkimSignature/query": "forbidden"}
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, {"domainId": domain_id})
+    assert caught.value.reason == "Forbidden"
+    assert "sysDkimSignatureQuery" in caught.value.message
 
 
 async def test_forbidden_create_names_the_create_permission() -> None:
@@ -324,14 +420,14 @@ async def test_invalid_domain_name_is_a_permanent_validation_failure_naming_the_
 
 async def test_server_unavailable_method_error_is_transient() -> None:
     fake = FakeStalwart()
-    fake.method_error = ("x:Domain/query", "serverUnavailable")
+    fake.method_errors = {"x:Domain/query": "serverUnavailable"}
     with pytest.raises(TransientStepError):
         await ensure(fake)
 
 
 async def test_server_without_jmap_management_is_reported_as_unsupported() -> None:
     fake = FakeStalwart()
-    fake.method_error = ("x:Domain/query", "unknownMethod")
+    fake.method_errors = {"x:Domain/query": "unknownMethod"}
     with pytest.raises(PermanentStepError) as caught:
         await ensure(fake)
     assert caught.value.reason == "UnsupportedUpstream"

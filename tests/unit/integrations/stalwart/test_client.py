@@ -223,6 +223,70 @@ async def test_query_dkim_filters_by_domain_and_parses_signatures() -> None:
         ("v1-ed25519", "Dkim1Ed25519Sha256", "active", "MCowBQ")]
 
 
+KEY_JSON = {"id": "k1", "@type": "Dkim1Ed25519Sha256", "domainId": "b", "selector": "v1-ed25519",
+            "stage": "active", "publicKey": "MCowBQ"}
+
+
+async def test_domain_with_dkim_reads_the_keys_then_the_domain_in_one_request() -> None:
+    def responder(calls: Calls) -> list[list[Any]]:
+        return [["x:DkimSignature/query", {"ids": ["k1"]}, calls[0][2]],
+                ["x:DkimSignature/get", {"list": [KEY_JSON], "notFound": []}, calls[1][2]],
+                ["x:Domain/get", {"list": [{"id": "b", "name": "acme.test", "dnsZoneFile": "zone"}],
+                                  "notFound": []}, calls[2][2]]]
+
+    server = FakeServer(responder)
+    state = await run(server, lambda c: c.get_domain_with_dkim("b"))
+    assert len(server.posts) == 1
+    (query, get, domain) = server.bodies[0]["methodCalls"]
+    assert [query[0], get[0], domain[0]] == ["x:DkimSignature/query", "x:DkimSignature/get", "x:Domain/get"]
+    assert query[1]["filter"] == {"domainId": "b"}
+    assert get[1]["#ids"] == {"resultOf": query[2], "name": "x:DkimSignature/query", "path": "/ids"}
+    assert "privateKey" not in get[1]["properties"]
+    assert (domain[1]["ids"], domain[1]["properties"]) == (["b"], ["id", "name", "dnsZoneFile"])
+    assert state.domain is not None
+    assert (state.domain.id, state.domain.name, state.domain.dns_zone_file) == ("b", "acme.test", "zone")
+    assert [(k.id, k.selector, k.stage) for k in state.dkim] == [("k1", "v1-ed25519", "active")]
+
+
+async def test_domain_with_dkim_reports_a_missing_domain_as_none() -> None:
+    server = FakeServer(lambda calls: [["x:DkimSignature/query", {"ids": []}, calls[0][2]],
+                                       ["x:DkimSignature/get", {"list": [], "notFound": []}, calls[1][2]],
+                                       ["x:Domain/get", {"list": [], "notFound": ["b"]}, calls[2][2]]])
+    state = await run(server, lambda c: c.get_domain_with_dkim("b"))
+    assert (state.domain, state.dkim) == (None, ())
+
+
+async def test_domain_with_dkim_raises_the_domains_error_before_the_keys_errors() -> None:
+    server = FakeServer(lambda calls: [["error", {"type": "forbidden"}, calls[0][2]],
+                                       ["error", {"type": "invalidResultReference"}, calls[1][2]],
+                                       ["error", {"type": "accountNotFound"}, calls[2][2]]])
+    with pytest.raises(StalwartMethodError) as caught:
+        await run(server, lambda c: c.get_domain_with_dkim("b"))
+    assert (caught.value.method, caught.value.type) == ("x:Domain/get", "accountNotFound")
+
+
+async def test_domain_with_dkim_raises_the_key_query_error_rather_than_the_reference_it_broke() -> None:
+    server = FakeServer(lambda calls: [["error", {"type": "forbidden"}, calls[0][2]],
+                                       ["error", {"type": "invalidResultReference"}, calls[1][2]],
+                                       ["x:Domain/get", {"list": [], "notFound": ["b"]}, calls[2][2]]])
+    with pytest.raises(StalwartMethodError) as caught:
+        await run(server, lambda c: c.get_domain_with_dkim("b"))
+    assert (caught.value.method, caught.value.type) == ("x:DkimSignature/query", "forbidden")
+
+
+async def test_deferred_method_errors_are_raised_only_when_their_call_is_read() -> None:
+    request = JmapRequest()
+    failing = request.call("x:Domain/query", {"filter": {"name": "a.test"}})
+    fine = request.call("x:Account/query", {"filter": {}})
+    server = FakeServer(lambda calls: [["error", {"type": "forbidden"}, calls[0][2]],
+                                       ["x:Account/query", {"ids": ["u"]}, calls[1][2]]])
+    response = await run(server, lambda c: c.execute(request, raise_first_error=False))
+    assert response[fine]["ids"] == ["u"]
+    with pytest.raises(StalwartMethodError) as caught:
+        response[failing]
+    assert (caught.value.method, caught.value.type) == ("x:Domain/query", "forbidden")
+
+
 # --- set calls -------------------------------------------------------------------------------------------
 
 
