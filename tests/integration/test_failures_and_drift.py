@@ -275,3 +275,23 @@ async def test_a_space_deleted_out_of_band_is_recreated_on_resync_and_the_repair
     assert repaired["status"] == "active"
     notes = [e["message"] for e in events if e["step"] == "ocis" and e["kind"] == "step.change"]
     assert any(lost in note and "deleted out of band" in note and new_id in note for note in notes), notes
+
+
+async def test_concurrent_reconcile_requests_for_one_tenant_never_run_at_once_or_create_twice(
+        make_settings: Callable[..., Settings]) -> None:
+    suite = sandbox_suite()
+    # Long retries: only the explicit reconcile requests below may attempt the failed step again.
+    settings = make_settings(**suite.settings(), retry_base_seconds=60, retry_cap_seconds=60)
+    suite.ocis.controls.fail(r"^/graph/v1\.0/drives$", 503, method="POST", times=1)
+    suite.ocis.controls.latency_ms = 100  # widen the window in which two runs could overlap
+    async with api_client(settings, transports=suite.transports()) as (client, _):
+        created = (await client.post("/tenants", json={"slug": "acme", "name": "Acme Corp"})).json()
+        assert created["provisioningStatus"]["ocis"] == "error"
+        first, second = await asyncio.gather(client.post("/tenants/acme/reconcile"),
+                                             client.post("/tenants/acme/reconcile"))
+        assert first.status_code == second.status_code == 200
+        body = (await client.get("/tenants/acme")).json()
+    creates = suite.ocis.controls.requests("POST", r"^/graph/v1\.0/drives$")
+    assert [r.status for r in creates] == [503, 201]
+    assert len(suite.ocis.spaces()) == 1
+    assert body["conditions"]["ocis"]["upstreamIds"]["driveId"] == suite.ocis.spaces()[0]["id"]

@@ -19,7 +19,7 @@ log = structlog.get_logger("tenantry.worker")
 
 def worker_identity(kind: str) -> str:
     """A lease owner name that says which process holds a tenant (host, pid) and is unique per start."""
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return f"{kind}:{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Worker:
@@ -112,10 +112,13 @@ class ReconcileRunner:
         return bool(done) and not task.cancelled() and task.exception() is None
 
     async def _run(self, tenant_id: str, *, force: bool) -> bool:
+        # Each run is its own lease owner: two requests for one tenant in this process (a create still
+        # running and a reconcile, two reconciles) must queue for the lease like any two workers would.
+        owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lease_wait
         delay = 0.05
-        while not await self._leases.claim(tenant_id, self.owner):
+        while not await self._leases.claim(tenant_id, owner):
             if loop.time() > deadline:
                 log.info("runner.lease_busy", tenant_id=tenant_id)
                 if self._on_change:
@@ -124,9 +127,9 @@ class ReconcileRunner:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
         try:
-            return await self._reconciler.reconcile(tenant_id, self.owner, force=force)
+            return await self._reconciler.reconcile(tenant_id, owner, force=force)
         except Exception:
-            await self._leases.release(tenant_id, self.owner)
+            await self._leases.release(tenant_id, owner)
             log.exception("runner.reconcile_failed", tenant_id=tenant_id)
             raise
 
