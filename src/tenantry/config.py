@@ -8,6 +8,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tenantry.hostnames import normalise_hostname
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tenantry.db"
 
 
@@ -86,6 +88,12 @@ class Settings(BaseSettings):
                 "(set TENANTRY_AUTH_ENABLED=false only for local development)"
             )
         self._refuse_half_configured_upstreams()
+        try:
+            self.mail_domain_base = normalise_hostname(self.mail_domain_base)
+        except ValueError as err:
+            raise ValueError(f"TENANTRY_MAIL_DOMAIN_BASE {err}") from err
+        if len(self.mail_domain_base) > 253 - 64:
+            raise ValueError("TENANTRY_MAIL_DOMAIN_BASE is too long to prefix with a 63-character slug")
         if self.retry_cap_seconds < self.retry_base_seconds:
             raise ValueError("TENANTRY_RETRY_CAP_SECONDS must not be smaller than TENANTRY_RETRY_BASE_SECONDS")
         return self

@@ -34,6 +34,14 @@ def test_secrets_do_not_show_in_the_settings_repr() -> None:
     assert "tok-123456789" not in str(settings.model_dump())
 
 
+def test_the_mail_domain_base_is_normalised_and_a_bad_one_refused() -> None:
+    assert Settings(auth_enabled=False, mail_domain_base="Mail.Example.TEST.").mail_domain_base == "mail.example.test"
+    with pytest.raises(ValueError, match="TENANTRY_MAIL_DOMAIN_BASE"):
+        Settings(auth_enabled=False, mail_domain_base="not a domain")
+    with pytest.raises(ValueError, match="TENANTRY_MAIL_DOMAIN_BASE is too long"):
+        Settings(auth_enabled=False, mail_domain_base=".".join(["a" * 60] * 4) + ".test")
+
+
 def test_audiences_are_read_as_a_comma_separated_list() -> None:
     settings = Settings(auth_enabled=False, oidc_audience=" portal, cli ,,machine")
     assert settings.audiences == ["portal", "cli", "machine"]

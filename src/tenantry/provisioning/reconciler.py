@@ -104,7 +104,8 @@ class Reconciler:
                 spec = tenant_spec(tenant)
                 now = self._clock()
                 stored = {s.step: s for s in tenant.steps}
-                due = [step for step in self._steps if force or self._is_due(tenant, stored.get(step.name), now)]
+                due = [step for step in self._steps
+                       if force or self._is_due(tenant, stored.get(step.name), now, step.configured)]
                 ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {}
                        for step in due}
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
@@ -120,9 +121,11 @@ class Reconciler:
                    outcomes={o.step: o.status for o in outcomes})
         return written
 
-    def _is_due(self, tenant: Tenant, step: TenantStep | None, now: datetime) -> bool:
+    def _is_due(self, tenant: Tenant, step: TenantStep | None, now: datetime, configured: bool) -> bool:
         if step is None or step.observed_generation < tenant.generation:
             return True
+        if step.status == "skipped" and configured:
+            return True  # configured since it was skipped
         return step.next_attempt_at is not None and step.next_attempt_at <= now
 
     async def _keep_lease(self, tenant_id: str, owner: str) -> None:
@@ -137,7 +140,10 @@ class Reconciler:
                         bound: structlog.typing.FilteringBoundLogger) -> _Outcome:
         settings = self._settings
         if not step.configured:
-            return _Outcome(step.name, "skipped", "NotConfigured", step.not_configured_hint, False, None)
+            # Looked at again at resync: once the upstream is configured (a restart with new settings), the
+            # step runs by itself instead of staying skipped for good.
+            return _Outcome(step.name, "skipped", "NotConfigured", step.not_configured_hint, False,
+                            settings.resync_interval_seconds)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(settings.step_timeout_seconds):
@@ -167,7 +173,8 @@ class Reconciler:
         elapsed = time.perf_counter() - started
         STEP_SECONDS.labels(step.name).observe(elapsed)
         STEP_RUNS.labels(step.name, outcome.status if outcome.retryable or outcome.status != "error" else "fatal").inc()
-        event = "step.ok" if outcome.status in ("ok", "pending") else "step.failed"
+        event = {"ok": "step.ok", "pending": "step.pending", "skipped": "step.skipped"}.get(outcome.status,
+                                                                                           "step.failed")
         bound.info(event, step=step.name, status=outcome.status, reason=outcome.reason,
                    message=outcome.message, seconds=round(elapsed, 4))
         return outcome

@@ -6,9 +6,10 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import idna
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from tenantry.hostnames import normalise_hostname
 
 StepName = Literal["authentik", "stalwart", "ocis"]
 StepStatus = Literal["ok", "skipped", "error", "pending"]
@@ -18,26 +19,6 @@ TenantStatus = Literal["pending", "active", "degraded", "suspended", "deleting",
 DISPLAY_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 MAX_QUOTA_BYTES = 2**53  # 8 PiB; also the largest integer a JSON number carries exactly
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
-_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-def normalise_hostname(value: str) -> str:
-    """A mail domain in its ASCII (IDNA 2008, punycode) form, lowercased; raises ValueError if invalid."""
-    candidate = value.strip().rstrip(".").lower()
-    if not candidate:
-        raise ValueError("must not be empty")
-    try:
-        ascii_name = idna.encode(candidate, uts46=True).decode("ascii")
-    except idna.IDNAError as err:
-        raise ValueError(f"is not a valid domain name ({err})") from err
-    labels = ascii_name.split(".")
-    if len(ascii_name) > 253 or len(labels) < 2:
-        raise ValueError("must be a fully qualified domain name such as mail.example.com")
-    if not all(_LABEL_RE.match(label) for label in labels):
-        raise ValueError("must consist of labels of letters, digits and inner hyphens")
-    if labels[-1].isdigit():
-        raise ValueError("must end in a top-level domain, not a number")
-    return ascii_name
 
 
 def clean_display_name(value: str) -> str:
@@ -74,6 +55,9 @@ class TenantCreate(BaseModel):
                 "must be a lowercase DNS label: 3-63 characters of a-z, 0-9 and '-', "
                 "not starting or ending with '-'"
             )
+        if value[2:4] == "--":
+            # IDNA reserves "??--" labels (xn-- and its kin); the slug becomes part of the mail domain.
+            raise ValueError("must not have '--' as its third and fourth characters")
         return value
 
     @field_validator("name")

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from tenantry.hostnames import normalise_hostname
 from tenantry.provisioning.steps import STEP_ORDER
 from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
-from tenantry.tenants.schemas import TenantCreate, TenantUpdate, normalise_hostname
+from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ class TenantService:
             raise ForbiddenError("self-service workspace creation is disabled; ask a platform admin")
         if payload.slug in self.settings.reserved_slugs:
             raise InvalidInputError([{"field": "slug", "message": f"'{payload.slug}' is reserved"}])
-        domain = payload.mail_domain or self.default_mail_domain(payload.slug)
+        try:
+            domain = payload.mail_domain or self.default_mail_domain(payload.slug)
+        except ValueError as err:  # the slug is valid, but <slug>.<base> is not a usable domain name
+            raise InvalidInputError([{"field": "slug", "message": f"gives no valid mail domain: {err}"}]) from err
         if await self.repo.slug_taken(payload.slug):
             raise ConflictError(f"a tenant with slug '{payload.slug}' already exists")
         if await self.repo.domain_taken(domain):

@@ -65,6 +65,8 @@ async def test_create_answers_after_the_configured_wait_when_a_step_is_slow(
         ({"slug": "ac_me", "name": "x"}, "slug"),
         ({"slug": "a" * 64, "name": "x"}, "slug"),
         ({"slug": "admin", "name": "x"}, "slug"),
+        ({"slug": "ab--cd", "name": "x"}, "slug"),
+        ({"slug": "xn--zz", "name": "x"}, "slug"),
         ({"slug": "mail", "name": "x"}, "slug"),
         ({"slug": "acme", "name": ""}, "name"),
         ({"slug": "acme", "name": "   "}, "name"),
@@ -284,3 +286,25 @@ async def test_the_worker_leaves_a_new_tenant_to_the_api_that_is_reconciling_it(
         created = await client.post("/tenants", json={"slug": "acme", "name": "Acme"})
         assert created.json()["status"] == "active"
     assert claimed == []
+
+
+async def test_a_skipped_step_runs_by_itself_once_its_upstream_is_configured(
+        make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(resync_interval_seconds=0.3)
+    async with api_client(settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(None),
+                                           FilesStep(None)]) as (client, _):
+        body = (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()
+        assert body["provisioningStatus"] == {"authentik": "ok", "stalwart": "skipped", "ocis": "skipped"}
+    mail = ScriptedProvider("domain")
+    # The same store after a restart with Stalwart configured.
+    async with api_client(settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(mail),
+                                           FilesStep(None)]) as (client, _):
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while (status := (await client.get("/tenants/acme")).json()["provisioningStatus"])["stalwart"] != "ok":
+            assert loop.time() < deadline, status
+            await asyncio.sleep(0.05)
+    assert status == {"authentik": "ok", "stalwart": "ok", "ocis": "skipped"}
+    assert len(mail.calls) == 1
