@@ -152,9 +152,12 @@ def _call(method: str, url: str, path: str, token: str | None, payload: dict[str
     except httpx.HTTPError as err:
         typer.secho(f"cannot reach {url}: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
-    body = response.json() if response.content else None
+    try:
+        body = response.json() if response.content else None
+    except ValueError:  # not JSON (a proxy's error page, say)
+        body = None
     if response.status_code >= 400:
-        detail = body.get("detail") if isinstance(body, dict) else response.text
+        detail = body.get("detail") if isinstance(body, dict) else response.text.strip()[:500]
         typer.secho(f"{response.status_code}: {json.dumps(detail) if not isinstance(detail, str) else detail}",
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
@@ -178,9 +181,9 @@ def tenants_create(slug: str, name: str, url: UrlOpt = "http://127.0.0.1:8000", 
                    quota_bytes: Annotated[int | None, typer.Option(help="Files quota in bytes")] = None) -> None:
     """Create a tenant and show it as it stands after its first reconcile."""
     payload: dict[str, Any] = {"slug": slug, "name": name}
-    if mail_domain:
+    if mail_domain is not None:
         payload["mailDomain"] = mail_domain
-    if quota_bytes:
+    if quota_bytes is not None:
         payload["quotaBytes"] = quota_bytes
     body = _call("POST", url, "/tenants", token, payload)
     typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)

@@ -129,12 +129,17 @@ class Reconciler:
         return step.next_attempt_at is not None and step.next_attempt_at <= now
 
     async def _keep_lease(self, tenant_id: str, owner: str) -> None:
+        """Renew the lease while steps run. A failed renewal is retried at the next interval; the fence in
+        _record decides in the end whether the results may be written."""
         interval = self._settings.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
-            if not await self._leases.renew(tenant_id, owner):
-                log.warning("reconcile.lease_renewal_failed", tenant_id=tenant_id)
-                return
+            try:
+                if not await self._leases.renew(tenant_id, owner):
+                    log.warning("reconcile.lease_lost", tenant_id=tenant_id)
+                    return
+            except Exception:  # a store hiccup must not discard the run; try again at the next interval
+                log.warning("reconcile.lease_renewal_failed", tenant_id=tenant_id, exc_info=True)
 
     async def _run_step(self, step: Step, spec: TenantSpec, ids: dict[str, str],
                         bound: structlog.typing.FilteringBoundLogger) -> _Outcome:

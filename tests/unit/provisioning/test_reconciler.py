@@ -295,3 +295,27 @@ async def test_a_tenant_deleted_before_its_run_is_a_no_op(wire: Any) -> None:
 
         assert await container.reconciler.reconcile(tenant_id, OWNER) is True
     assert identity.calls == []
+
+
+async def test_a_failing_lease_renewal_does_not_discard_the_run(wire: Any) -> None:
+    gated = GatedProvider("group")
+    async with wire(steps(identity=gated), lease_seconds=0.15) as container:
+        tenant_id = await add_tenant(container)
+        renewals: list[float] = []
+        twice = asyncio.Event()
+
+        async def broken_renew(tenant_id: str, owner: str) -> bool:
+            renewals.append(asyncio.get_running_loop().time())
+            if len(renewals) >= 2:
+                twice.set()
+            raise OSError("store unreachable for a moment")
+
+        container.leases.renew = broken_renew  # type: ignore[method-assign]
+        run = asyncio.create_task(reconcile(container, tenant_id))
+        await wait_inside(gated)
+        await asyncio.wait_for(twice.wait(), timeout=10)  # renewal keeps being tried while the step runs
+        gated.gate.set()
+        written = await asyncio.wait_for(run, timeout=10)
+        tenant = await load(container, tenant_id)
+    assert written is True
+    assert tenant.status == "active"
