@@ -155,9 +155,9 @@ class OcisFileProvider:
         return StepResult(state="ok", reason=reason, message=message, events=events)
 
     async def ping(self) -> None:
-        """An authenticated list of project spaces: proves reachability, credentials and permissions."""
+        """An authenticated ``/me``: proves reachability and credentials without listing every space."""
         with _translated("checking oCIS", self._credentials_hint):
-            await self._client.list_project_drives()
+            await self._client.me()
 
     # -- steps of ensure ------------------------------------------------------------------------------
 

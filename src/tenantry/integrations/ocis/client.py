@@ -17,7 +17,7 @@ from tenantry.integrations.ocis.errors import (
     OcisTimeoutError,
     error_class_for,
 )
-from tenantry.integrations.ocis.models import Drive, Permission
+from tenantry.integrations.ocis.models import Drive, Permission, User
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -70,6 +70,10 @@ class OcisClient:
             body["driveAlias"] = drive_alias
         response = await self._request("POST", f"{_V1}/drives", json=body)
         return _parse(Drive, response)
+
+    async def me(self) -> User:
+        """The user these credentials act as (``GET /v1.0/me``): a cheap authenticated call."""
+        return _parse(User, await self._request("GET", f"{_V1}/me"))
 
     async def list_project_drives(self) -> list[Drive]:
         """Every project space the caller can list (disabled ones included)."""

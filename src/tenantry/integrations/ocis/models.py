@@ -53,6 +53,14 @@ class Drive(_Model):
         return self.quota.total if self.quota is not None else None
 
 
+class User(_Model):
+    """The signed-in user (``GET /v1.0/me``): who the service identity is in oCIS."""
+
+    id: str
+    display_name: str | None = Field(default=None, alias="displayName")
+    username: str | None = Field(default=None, alias="onPremisesSamAccountName")
+
+
 class IdentityRef(_Model):
     """A user or group a permission is granted to."""
 

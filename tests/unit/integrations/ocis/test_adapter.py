@@ -59,6 +59,12 @@ class FakeOcis:
             action = "PURGE"
         if request.headers.get("Restore") == "T":
             action = "RESTORE"
+        if path == "/graph/v1.0/me":
+            self.calls.append((action, "/me"))
+            for (method, match), response in self.fail.items():
+                if method in {action, "*"} and match in path:
+                    return response
+            return httpx.Response(200, json={"id": "svc-id", "displayName": "Provisioner"})
         self.calls.append((action, tail))
         for (method, match), response in self.fail.items():
             if method in {action, "*"} and match in path:
@@ -334,9 +340,10 @@ async def test_network_failures_are_transient(error: Exception, reason: str) -> 
     assert info.value.reason == reason
 
 
-async def test_ping_lists_project_spaces(fake: FakeOcis, provider: OcisFileProvider) -> None:
+async def test_ping_reads_the_service_identity_without_listing_spaces(fake: FakeOcis,
+                                                                       provider: OcisFileProvider) -> None:
     await provider.ping()
-    assert fake.calls == [("GET", "")]
+    assert fake.calls == [("GET", "/me")]
 
 
 def token_endpoint(status: int, body: dict[str, Any]) -> httpx.MockTransport:

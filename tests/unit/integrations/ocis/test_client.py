@@ -324,3 +324,16 @@ async def test_an_explicit_timeout_overrides_the_http_clients_own() -> None:
         await OcisClient(http, BASE, httpx.BasicAuth("a", "b")).list_project_drives()
         await OcisClient(http, BASE, httpx.BasicAuth("a", "b"), timeout=2).list_project_drives()
     assert [t["read"] for t in seen] == [7, 2]
+
+
+async def test_me_reads_the_service_identity_with_a_request_the_spec_allows() -> None:
+    from tests.support.openapi import ocis_spec, validate_request, validate_response
+
+    answer = {"id": "4c510ada-c86b-4815-8820-42cdf82c3d51", "displayName": "Provisioner",
+              "onPremisesSamAccountName": "svc-provisioner"}
+    client, rec = client_for(ok(200, answer))
+    user = await client.me()
+    assert (user.id, user.display_name, user.username) == (answer["id"], "Provisioner", "svc-provisioner")
+    assert (rec.last.method, rec.last.url.path) == ("GET", "/graph/v1.0/me")
+    validate_request(ocis_spec(), rec.last)
+    validate_response(ocis_spec(), rec.last, httpx.Response(200, json=answer))
