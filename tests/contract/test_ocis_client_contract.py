@@ -117,7 +117,8 @@ class SpecHandler:
         body = json.loads(request.content) if request.content else None
         if path == "/graph/v1.0/me" and method == "GET":
             return httpx.Response(200, json={"id": "4c510ada-c86b-4815-8820-42cdf82c3d51",
-                                             "displayName": "Provisioner"})
+                                             "displayName": "Provisioner",
+                                             "onPremisesSamAccountName": "svc-provisioner"})
         if path == "/graph/v1.0/drives":
             if method == "GET":
                 return httpx.Response(200, json={"value": list(self.drives.values())})
