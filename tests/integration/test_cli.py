@@ -317,3 +317,34 @@ def test_demo_smoke_creates_a_workspace_that_ends_active_and_exits_0(tmp_path: P
     for step in ("authentik", "stalwart", "ocis"):
         assert any(line.split()[:2] == [step, "ok"] for line in outcome.splitlines()), outcome
     assert (tmp_path / ".tenantry" / "demo.db").exists()
+
+
+def test_the_demo_banner_token_lines_work_as_printed(tmp_path: Path) -> None:
+    port = free_ports(4)
+    demo = subprocess.Popen([str(TENANTRY), "demo", "--port", str(port)], env=clean_env(tmp_path), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert demo.stdout is not None
+        banner: list[str] = []
+        for line in demo.stdout:
+            banner.append(line)
+            if line.startswith("People sign in"):
+                break
+        text = "".join(banner)
+        start = text.index("  ADMIN_TOKEN=$(")
+        commands = [line[2:] for line in text[start:].splitlines()
+                    if line.startswith("  ") and not line.startswith("  alice")]
+        script = "\n".join([*commands[:4], *commands[4:6], "echo", "echo admin=${#ADMIN_TOKEN} user=${#USER_TOKEN}",
+                            f"curl -s -H \"Authorization: Bearer $ADMIN_TOKEN\" http://127.0.0.1:{port}/tenants"])
+        shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False,
+                               cwd=Path(__file__).resolve().parents[2])
+    finally:
+        stop(demo)
+    lines = shell.stdout.strip().splitlines()
+    created = json.loads(lines[0])
+    assert created["slug"] == "acme", shell.stdout[:300]
+    lengths = dict(part.split("=") for part in lines[1].split())
+    assert int(lengths["admin"]) > 100
+    assert int(lengths["user"]) > 100
+    listed = json.loads(lines[2])
+    assert [t["slug"] for t in listed["items"]] == ["acme"]  # the admin sees the user's workspace

@@ -14,7 +14,8 @@ import uvicorn
 
 
 def _config(app: Any, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+    # log_config=None: the process's own logging configuration (JSON, redaction) applies to uvicorn too.
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
                           lifespan="auto", timeout_graceful_shutdown=1)
 
 
