@@ -90,13 +90,17 @@ def _mail_provider(settings: Settings, http: HttpFactory) -> MailProvider | None
     from tenantry.integrations.stalwart.adapter import StalwartMailProvider
     from tenantry.integrations.stalwart.client import StalwartClient
 
+    api_key = settings.stalwart_api_key.get_secret_value() if settings.stalwart_api_key else None
     client = StalwartClient(
         http("stalwart"), settings.stalwart_url,
-        api_key=settings.stalwart_api_key.get_secret_value() if settings.stalwart_api_key else None,
+        api_key=api_key,
         username=settings.stalwart_username,
         password=settings.stalwart_password.get_secret_value() if settings.stalwart_password else None,
     )
-    return StalwartMailProvider(client)
+    # The client prefers the API key when one is given; errors must name the settings actually in use.
+    credentials = ("TENANTRY_STALWART_API_KEY" if api_key
+                   else "TENANTRY_STALWART_USERNAME and TENANTRY_STALWART_PASSWORD")
+    return StalwartMailProvider(client, domain_base=settings.mail_domain_base, credentials_setting=credentials)
 
 
 def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider | None:

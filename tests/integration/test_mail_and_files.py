@@ -86,10 +86,13 @@ async def test_dns_records_come_as_json_and_as_a_zone_file_that_dnspython_reads(
     assert {r["type"] for r in records} >= {"MX", "TXT", "CNAME", "SRV"}
     assert {"MX", "SPF", "DKIM", "DMARC"} <= {r["purpose"] for r in records}
     assert all(r["purpose"] in PURPOSES for r in records)
-    assert all(r["name"].endswith(f"{ACME_DOMAIN}.") for r in records)
     assert all(isinstance(r["ttl"], int) and r["ttl"] > 0 for r in records)
     mx = next(r for r in records if r["purpose"] == "MX")
     assert (mx["type"], mx["name"]) == ("MX", f"{ACME_DOMAIN}.")
+    # Everything is under the tenant's domain but the mail host's own SPF record, wherever that host lives.
+    mail_host = mx["value"].split()[1]
+    assert all(r["name"].endswith(f"{ACME_DOMAIN}.") or (r["name"], r["purpose"]) == (mail_host, "SPF")
+               for r in records)
     dkim = {r["name"]: r["value"] for r in records if r["purpose"] == "DKIM"}
     assert dkim
     assert all(r["type"] == "TXT" for r in records if r["purpose"] == "DKIM")
@@ -100,7 +103,10 @@ async def test_dns_records_come_as_json_and_as_a_zone_file_that_dnspython_reads(
     zone = dns.zone.from_text(as_zone.text, origin=f"{ACME_DOMAIN}.", relativize=False, check_origin=False)
     in_zone = {(name.to_text(), dns.rdatatype.to_text(rdataset.rdtype), rdataset.ttl)
                for name, rdataset in zone.iterate_rdatasets()}
-    assert in_zone == {(r["name"], r["type"], r["ttl"]) for r in records}
+    # dnspython keeps only names inside the origin; an outside one (the mail host's SPF) is written absolute.
+    assert in_zone == {(r["name"], r["type"], r["ttl"]) for r in records if r["name"].endswith(f"{ACME_DOMAIN}.")}
+    outside = [r for r in records if not r["name"].endswith(f"{ACME_DOMAIN}.")]
+    assert all(f'{r["name"]} {r["ttl"]} IN TXT "{r["value"]}"' in as_zone.text for r in outside)
     zone_dkim = {name.to_text(): b"".join(rdata.strings).decode()
                  for name, _ttl, rdata in zone.iterate_rdatas("TXT")
                  if "_domainkey" in name.to_text() and isinstance(rdata, dns.rdtypes.txtbase.TXTBase)}
@@ -120,7 +126,9 @@ async def test_a_custom_internationalised_mail_domain_is_stored_and_created_in_a
     assert body["status"] == "active"
     assert [d["name"] for d in suite.stalwart.domains()] == ["mail.xn--bcher-kva.example"]
     assert dns_records["domain"] == "mail.xn--bcher-kva.example"
-    assert all(r["name"].endswith("mail.xn--bcher-kva.example.") for r in dns_records["records"])
+    mail_host = next(r["value"].split()[1] for r in dns_records["records"] if r["purpose"] == "MX")
+    assert all(r["name"].endswith("mail.xn--bcher-kva.example.") or (r["name"], r["purpose"]) == (mail_host, "SPF")
+               for r in dns_records["records"])
 
 
 async def test_a_mail_domain_another_tenant_holds_is_refused_with_409_and_nothing_is_written(
@@ -146,6 +154,37 @@ async def test_a_mail_domain_another_tenant_holds_is_refused_with_409_and_nothin
     assert suite.stalwart.domains() == domains_before
     assert stalwart_api_calls(suite) == calls_before
     assert (suite.authentik.groups(), suite.ocis.spaces()) == (groups_before, spaces_before)
+
+
+async def test_a_custom_domain_existing_in_stalwart_unmarked_is_a_conflict_and_is_left_untouched(
+        make_settings: Callable[..., Settings]) -> None:
+    suite = sandbox_suite()
+    foreign = suite.stalwart.add_domain("shop.example.org", description="Customer X production")
+    before = suite.stalwart.domains()
+    async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
+        created = await client.post("/tenants", json={**ACME, "mailDomain": "shop.example.org"})
+
+    assert created.status_code == 201, created.text
+    mail = created.json()["conditions"]["stalwart"]
+    assert (mail["status"], mail["reason"], mail["retryable"]) == ("error", "DomainConflict", False)
+    assert foreign in mail["message"]
+    assert f"tenantry:tenant:{created.json()['id']}" in mail["message"]
+    assert mail["upstreamIds"] == {}
+    assert suite.stalwart.domains() == before
+
+
+async def test_a_domain_on_manual_dkim_without_keys_stops_the_mail_step_instead_of_waiting(
+        make_settings: Callable[..., Settings]) -> None:
+    suite = sandbox_suite()
+    suite.stalwart.add_domain(ACME_DOMAIN, dkimManagement={"@type": "Manual"})
+    async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
+        created = await client.post("/tenants", json=ACME)
+
+    assert created.status_code == 201, created.text
+    mail = created.json()["conditions"]["stalwart"]
+    assert (mail["status"], mail["reason"], mail["retryable"]) == ("error", "DkimNotManaged", False)
+    assert "switch its DKIM management to Automatic" in mail["message"]
+    assert created.json()["status"] == "pending"
 
 
 # -- oCIS --------------------------------------------------------------------------------------------

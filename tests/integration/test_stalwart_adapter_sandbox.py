@@ -17,8 +17,12 @@ from tenantry.sandbox.stalwart import StalwartSandbox
 
 API_KEY = "sandbox-stalwart-api-key"
 BASE_URL = "http://stalwart.sandbox"
+DOMAIN_BASE = "example"  # TENANT's acme.example is its default domain
 TENANT = TenantSpec(id="5a1d2c3b-0000-4000-8000-00000000abcd", slug="acme", name="Acme", generation=1,
                     mail_domain="acme.example", quota_bytes=10**9)
+CUSTOM = TenantSpec(id=TENANT.id, slug="acme", name="Acme", generation=1, mail_domain="mail.acme-corp.test",
+                    quota_bytes=10**9)
+MARKER = f"tenantry:tenant:{TENANT.id}"
 DKIM_DELAY = 30.0
 
 
@@ -47,7 +51,13 @@ async def http(sandbox: StalwartSandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def adapter(http: httpx.AsyncClient, api_key: str = API_KEY) -> StalwartMailProvider:
-    return StalwartMailProvider(StalwartClient(http, BASE_URL, api_key=api_key))
+    return StalwartMailProvider(StalwartClient(http, BASE_URL, api_key=api_key), domain_base=DOMAIN_BASE)
+
+
+def domain_writes(sandbox: StalwartSandbox) -> int:
+    bodies = [r.body for r in sandbox.controls.requests("POST", r"^/jmap/?$")]
+    return sum(1 for body in bodies if isinstance(body, dict)
+               for name, _, _ in body.get("methodCalls", []) if name.endswith("/set"))
 
 
 def jmap_posts(sandbox: StalwartSandbox) -> int:
@@ -66,7 +76,7 @@ async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
     assert (first.state, first.reason) == ("pending", "WaitingForDkim")
     (domain,) = sandbox.domains()
     assert first.ids == {"domainId": domain["id"]}
-    assert (domain["name"], domain["description"]) == ("acme.example", "Tenantry tenant acme")
+    assert (domain["name"], domain["description"]) == ("acme.example", f"Tenantry tenant acme [{MARKER}]")
 
     clock.now += DKIM_DELAY + 1
     ready = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
@@ -136,6 +146,67 @@ async def test_existing_domain_is_adopted(sandbox: StalwartSandbox, http: httpx.
     assert domain_creates(sandbox) == 0
 
 
+async def test_existing_unmarked_default_domain_is_adopted_as_is(sandbox: StalwartSandbox,
+                                                                 http: httpx.AsyncClient) -> None:
+    domain_id = sandbox.add_domain("acme.example", description="set up by hand")
+    result = await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert (result.reason, result.ids) == ("WaitingForDkim", {"domainId": domain_id})
+    assert [(d["id"], d["description"]) for d in sandbox.domains()] == [(domain_id, "set up by hand")]
+    assert domain_writes(sandbox) == 0
+
+
+async def test_existing_unmarked_custom_domain_is_a_conflict_and_nothing_changes(
+        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    domain_id = sandbox.add_domain("mail.acme-corp.test", description="Customer X production")
+    sandbox.generate_dkim_now(domain_id)
+    before = sandbox.domains()
+    keys_before = sandbox.dkim_keys(domain_id)
+    with pytest.raises(PermanentStepError) as caught:
+        await adapter(http).ensure_tenant_domain(CUSTOM, {})
+    assert caught.value.reason == "DomainConflict"
+    assert domain_id in caught.value.message
+    assert MARKER in caught.value.message
+    assert sandbox.domains() == before
+    assert sandbox.dkim_keys(domain_id) == keys_before
+    assert domain_writes(sandbox) == 0
+
+
+async def test_existing_custom_domain_marked_for_the_tenant_is_adopted(
+        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    domain_id = sandbox.add_domain("mail.acme-corp.test", description=f"Acme, moved in by ops ({MARKER})")
+    sandbox.generate_dkim_now(domain_id)
+    result = await adapter(http).ensure_tenant_domain(CUSTOM, {})
+    assert (result.state, result.ids) == ("ok", {"domainId": domain_id})
+    assert domain_writes(sandbox) == 0
+
+
+async def test_new_custom_domain_is_created_marked_and_found_again_by_its_marker(
+        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    first = await adapter(http).ensure_tenant_domain(CUSTOM, {})
+    (domain,) = sandbox.domains()
+    assert MARKER in domain["description"]
+    again = await adapter(http).ensure_tenant_domain(CUSTOM, {})  # the stored id was lost
+    assert again.ids == first.ids
+    assert domain_creates(sandbox) == 1
+
+
+async def test_manual_dkim_domain_without_keys_fails_permanently_instead_of_waiting(
+        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: Clock) -> None:
+    domain_id = sandbox.add_domain("acme.example", dkimManagement={"@type": "Manual"})
+    clock.now += DKIM_DELAY + 1
+    with pytest.raises(PermanentStepError) as caught:
+        await adapter(http).ensure_tenant_domain(TENANT, {})
+    assert caught.value.reason == "DkimNotManaged"
+    assert "add a DKIM key for acme.example in Stalwart" in caught.value.message
+    assert "switch its DKIM management to Automatic" in caught.value.message
+    sandbox.controls.clear_log()
+    with pytest.raises(PermanentStepError) as again:
+        await adapter(http).ensure_tenant_domain(TENANT, {"domainId": domain_id})
+    assert again.value.reason == "DkimNotManaged"
+    assert jmap_posts(sandbox) == 1
+    assert sandbox.dkim_keys(domain_id) == []
+
+
 async def test_domain_created_between_lookup_and_create_is_adopted(sandbox: StalwartSandbox) -> None:
     winner: list[str] = []
 
@@ -152,6 +223,35 @@ async def test_domain_created_between_lookup_and_create_is_adopted(sandbox: Stal
     assert result.ids == {"domainId": winner[0]}
     assert any("concurrently" in event for event in result.events)
     assert [d["id"] for d in sandbox.domains()] == winner
+
+
+async def test_unmarked_custom_domain_created_between_lookup_and_create_is_a_conflict(
+        sandbox: StalwartSandbox) -> None:
+    theirs: list[str] = []
+
+    class RacingTransport(httpx.ASGITransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and not theirs:
+                calls = json.loads(request.content)["methodCalls"]
+                if any(name == "x:Domain/set" and "create" in args for name, args, _ in calls):
+                    theirs.append(sandbox.add_domain("mail.acme-corp.test", description="not Acme's"))
+            return await super().handle_async_request(request)
+
+    async with httpx.AsyncClient(transport=RacingTransport(app=sandbox.app)) as http:
+        with pytest.raises(PermanentStepError) as caught:
+            await adapter(http).ensure_tenant_domain(CUSTOM, {})
+    assert caught.value.reason == "DomainConflict"
+    assert [(d["id"], d["description"]) for d in sandbox.domains()] == [(theirs[0], "not Acme's")]
+
+
+async def test_delete_without_a_stored_id_leaves_an_unmarked_custom_domain_alone(
+        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    domain_id = sandbox.add_domain("mail.acme-corp.test")
+    sandbox.generate_dkim_now(domain_id)
+    result = await adapter(http).delete_tenant_domain(CUSTOM, {})
+    assert result.state == "ok"
+    assert [d["id"] for d in sandbox.domains()] == [domain_id]
+    assert sandbox.dkim_keys(domain_id) != []
 
 
 async def test_concurrent_first_runs_end_with_one_domain(sandbox: StalwartSandbox,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from tenantry.hostnames import normalise_hostname
 from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.provisioning.dns import DnsZoneError, parse_zone_file
 from tenantry.provisioning.errors import PermanentStepError, StepError, TransientStepError
@@ -25,6 +27,7 @@ from .errors import (
 from .models import Domain, DomainCreate
 
 DOMAIN_ID = "domainId"
+MARKER_PREFIX = "tenantry:tenant:"
 _TRANSIENT_METHOD_ERRORS = {"serverUnavailable", "serverPartialFail", "serverFail"}
 _OPERATION_PERMISSION = {"create": "Create", "update": "Update", "destroy": "Destroy"}
 
@@ -53,8 +56,9 @@ _TRANSIENT: tuple[tuple[type[StalwartError], str], ...] = (
 def translate_error(err: StalwartError, *, credentials_setting: str) -> StepError:
     """A client error as the step error the reconciler understands (what to retry, what to tell a human)."""
     if isinstance(err, StalwartAuthError):
+        what = "the API key" if credentials_setting.endswith("_API_KEY") else "the credentials"
         return PermanentStepError(
-            f"Stalwart rejected the API key ({err.status}): {err.detail or err.title}; "
+            f"Stalwart rejected {what} ({err.status}): {err.detail or err.title}; "
             f"check {credentials_setting}", reason="AuthenticationFailed")
     for kind, reason in _TRANSIENT:
         if isinstance(err, kind):
@@ -98,13 +102,58 @@ def _translate_set_error(err: StalwartSetError) -> StepError:
     return PermanentStepError(str(err), reason="RequestRejected")
 
 
-class StalwartMailProvider:
-    """:class:`~tenantry.integrations.ports.MailProvider` over a :class:`StalwartClient`."""
+def tenant_marker(tenant: TenantSpec) -> str:
+    """What a domain's description carries to say it belongs to ``tenant``."""
+    return f"{MARKER_PREFIX}{tenant.id}"
 
-    def __init__(self, client: StalwartClient, *,
+
+def domain_description(tenant: TenantSpec) -> str:
+    """The description of a domain Tenantry creates: readable, and carrying the tenant's marker."""
+    return f"Tenantry tenant {tenant.slug} [{tenant_marker(tenant)}]"
+
+
+def carries_marker(description: str | None, tenant: TenantSpec) -> bool:
+    """Whether ``description`` names ``tenant`` by its marker (as a whole token: t1 is not t10)."""
+    if not description:
+        return False
+    pattern = rf"(?<![\w:-]){re.escape(tenant_marker(tenant))}(?![\w-])"
+    return re.search(pattern, description, re.IGNORECASE) is not None
+
+
+class StalwartMailProvider:
+    """:class:`~tenantry.integrations.ports.MailProvider` over a :class:`StalwartClient`.
+
+    A domain found by name is adopted only if it is the tenant's default domain (``<slug>.<domain_base>``:
+    the operator's base domain is the marker) or its description carries the tenant's marker; a custom
+    domain is otherwise someone else's, and a self-service user must not be able to take it over. An
+    empty ``domain_base`` means no default domain: every adoption needs the marker.
+    """
+
+    def __init__(self, client: StalwartClient, *, domain_base: str = "",
                  credentials_setting: str = "TENANTRY_STALWART_API_KEY") -> None:
         self._client = client
+        self._domain_base = domain_base.strip().strip(".").lower()
         self._credentials_setting = credentials_setting
+
+    def _default_domain(self, tenant: TenantSpec) -> str | None:
+        if not self._domain_base:
+            return None
+        try:
+            return normalise_hostname(f"{tenant.slug}.{self._domain_base}")
+        except ValueError:
+            return None
+
+    def _is_ours(self, tenant: TenantSpec, name: str, domain: Domain) -> bool:
+        return name == self._default_domain(tenant) or carries_marker(domain.description, tenant)
+
+    def _claim(self, tenant: TenantSpec, name: str, domain: Domain) -> None:
+        """Refuse to adopt ``domain`` (found by name) unless it is the tenant's by the rules above."""
+        if self._is_ours(tenant, name, domain):
+            return
+        raise PermanentStepError(
+            f"{name} already exists in Stalwart (domain {domain.id}) and is not marked as tenant "
+            f"{tenant.slug}'s; an operator who wants it adopted can add \"{tenant_marker(tenant)}\" to its "
+            "description in Stalwart", reason="DomainConflict")
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -126,10 +175,16 @@ class StalwartMailProvider:
             if stored is not None:
                 domain_id, state = stored
             else:
-                domain_id = await self._adopt_or_create(tenant, name, events)
-                state = await self._client.get_domain_with_dkim(domain_id)
+                domain_id, state = await self._adopt_or_create(tenant, name, events)
         active = sorted(key.selector for key in state.dkim if key.stage == "active")
         if not active:
+            management = state.domain.dkim_management if state.domain is not None else None
+            if management is not None and management.type_ != "Automatic":
+                # Stalwart generates keys only under Automatic management; waiting would be forever.
+                raise PermanentStepError(
+                    f"{name} has no active DKIM key and its DKIM management in Stalwart is "
+                    f"{management.type_}, so Stalwart will not generate one; add a DKIM key for {name} in "
+                    "Stalwart or switch its DKIM management to Automatic", reason="DkimNotManaged")
             return StepResult(state="pending", reason="WaitingForDkim",
                               message=f"Stalwart has not generated DKIM keys for {name} yet",
                               ids={DOMAIN_ID: domain_id}, events=events)
@@ -166,26 +221,39 @@ class StalwartMailProvider:
             events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry")
         return None
 
-    async def _adopt_or_create(self, tenant: TenantSpec, name: str, events: list[str]) -> str:
-        """The id of the domain with the tenant's name (our marker) if one exists, else of a new one."""
+    async def _adopt_or_create(self, tenant: TenantSpec, name: str,
+                               events: list[str]) -> tuple[str, DomainWithDkim]:
+        """The domain with the tenant's name if it is the tenant's (see the class), else a new one."""
         existing: Domain | None = await self._client.find_domain(name)
         if existing is not None:
+            self._claim(tenant, name, existing)
             events.append(f"Adopted existing Stalwart domain {name} ({existing.id})")
-            return existing.id
-        return await self._create_domain(tenant, name, events)
+            return existing.id, await self._client.get_domain_with_dkim(existing.id)
+        domain_id, concurrent = await self._create_domain(tenant, name)
+        state = await self._client.get_domain_with_dkim(domain_id)
+        if not concurrent:
+            events.append(f"Created Stalwart domain {name} ({domain_id})")
+            return domain_id, state
+        if state.domain is None:
+            raise TransientStepError(f"{name} was created and deleted in Stalwart while Tenantry was creating "
+                                     "it; trying again", reason="UpstreamChanged")
+        # The read-back carries the description: a concurrently created custom domain must be marked too.
+        self._claim(tenant, name, state.domain)
+        events.append(f"Adopted Stalwart domain {name} ({domain_id}) created concurrently")
+        return domain_id, state
 
-    async def _create_domain(self, tenant: TenantSpec, name: str, events: list[str]) -> str:
+    async def _create_domain(self, tenant: TenantSpec, name: str) -> tuple[str, bool]:
+        """The id of the domain created for ``tenant``, and whether someone else created it first."""
         try:
             domain_id = await self._client.create_domain(
-                DomainCreate(name=name, description=f"Tenantry tenant {tenant.slug}"))
+                DomainCreate(name=name, description=domain_description(tenant)))
         except StalwartSetError as err:
             ref = err.object_id
-            # Someone created the same name between our lookup and our create: adopt theirs. When only
-            # "aliases" clash, the name is another domain's alias and is not ours to take.
+            # Someone created the same name between our lookup and our create: the caller reads it back
+            # and adopts it if it is ours. When only "aliases" clash, the name is another domain's alias.
             if err.is_primary_key_violation and ref is not None and ref.object == "Domain" \
                     and list(err.properties) != ["aliases"]:
-                events.append(f"Adopted Stalwart domain {name} ({ref.id}) created concurrently")
-                return ref.id
+                return ref.id, True
             if not err.is_primary_key_violation:
                 raise
             owner = f"{ref.object} {ref.id}" if ref else "another object"
@@ -194,8 +262,7 @@ class StalwartMailProvider:
             else:
                 message = f"{name} is already taken in Stalwart by {owner}"
             raise PermanentStepError(message, reason="DomainConflict") from err
-        events.append(f"Created Stalwart domain {name} ({domain_id})")
-        return domain_id
+        return domain_id, False
 
     async def delete_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         name = tenant.mail_domain.strip().lower()
@@ -203,6 +270,12 @@ class StalwartMailProvider:
             domain_id = ids.get(DOMAIN_ID)
             if not domain_id:
                 existing = await self._client.find_domain(name)
+                if existing is not None and not self._is_ours(tenant, name, existing):
+                    # Never adopted, so never ours to delete (e.g. a custom domain refused as a conflict).
+                    return StepResult(state="ok", reason="Deleted",
+                                      message=f"{name} in Stalwart is not marked as this tenant's; left it alone",
+                                      events=[f"Left Stalwart domain {name} ({existing.id}) alone: it is not "
+                                              "marked as this tenant's"])
                 domain_id = existing.id if existing is not None else None
             if domain_id is None:
                 return StepResult(state="ok", reason="Deleted", message=f"{name} does not exist in Stalwart")

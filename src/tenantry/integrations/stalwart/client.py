@@ -39,7 +39,9 @@ from .models import (
 USING: tuple[str, ...] = ("urn:ietf:params:jmap:core", "urn:stalwart:jmap")
 MANAGEMENT_CAPABILITY = "urn:stalwart:jmap"
 _CREATE_KEY = "new"
-DOMAIN_ZONE_PROPERTIES: tuple[str, ...] = ("id", "name", "dnsZoneFile")  # get_domain_with_dkim's default
+# get_domain_with_dkim's default: what the mail step needs to judge a domain (whose it is, who makes its
+# DKIM keys) and its zone, all in the one steady-state request.
+DOMAIN_ZONE_PROPERTIES: tuple[str, ...] = ("id", "name", "description", "dkimManagement", "dnsZoneFile")
 
 
 # --- request building -------------------------------------------------------------------------------------

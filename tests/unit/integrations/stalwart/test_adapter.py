@@ -1,5 +1,5 @@
-"""The Stalwart mail step: create, adopt, race, DKIM wait, out-of-band deletion, teardown, error mapping,
-and how many requests each path takes."""
+"""The Stalwart mail step: create, adopt (only what is the tenant's), race, DKIM wait and unmanaged DKIM,
+out-of-band deletion, teardown, error mapping, and how many requests each path takes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 
 BASE = "https://mail.example.test"
 API_KEY = "API_dGhpcy1pcy1ub3QtYS1yZWFsLWtleQ"
+DOMAIN_BASE = "test"  # so TENANT's domain, acme.test, is its default domain
 TENANT = TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain="acme.test",
                     quota_bytes=1 << 30)
+CUSTOM = TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain="mail.acme-corp.example",
+                    quota_bytes=1 << 30)
+MARKED = "Acme's mail [tenantry:tenant:t1]"
 
 
 class FakeStalwart:
@@ -41,10 +45,10 @@ class FakeStalwart:
         self._next += 1
         return f"i{self._next}"
 
-    def add_domain(self, name: str) -> str:
+    def add_domain(self, name: str, **props: Any) -> str:
         domain_id = self.new_id()
         self.domains[domain_id] = {"id": domain_id, "name": name, "aliases": {}, "isEnabled": True,
-                                   "dkimManagement": {"@type": "Automatic"}}
+                                   "dkimManagement": {"@type": "Automatic"}, **props}
         return domain_id
 
     def add_dkim(self, domain_id: str, stage: str = "active") -> str:
@@ -105,6 +109,8 @@ class FakeStalwart:
             return {"list": found, "notFound": [i for i in args["ids"] if i not in store]}
         if name == "x:Domain/set" and "create" in args:
             return self.create_domain(args["create"])
+        if name == "x:Domain/set" and "update" in args:
+            raise AssertionError(f"the adapter updated a domain: {args['update']}")
         return self.destroy(store, name, args["destroy"])
 
     def create_domain(self, create: dict[str, Any]) -> dict[str, Any]:
@@ -141,16 +147,18 @@ class FakeStalwart:
         return {"destroyed": destroyed, "notDestroyed": failed}
 
 
-async def ensure(fake: FakeStalwart, ids: dict[str, str] | None = None) -> StepResult:
+async def ensure(fake: FakeStalwart, ids: dict[str, str] | None = None, *, tenant: TenantSpec = TENANT,
+                 domain_base: str = DOMAIN_BASE) -> StepResult:
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
-        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
-        return await provider.ensure_tenant_domain(TENANT, ids or {})
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY), domain_base=domain_base)
+        return await provider.ensure_tenant_domain(tenant, ids or {})
 
 
-async def delete(fake: FakeStalwart, ids: dict[str, str] | None = None) -> StepResult:
+async def delete(fake: FakeStalwart, ids: dict[str, str] | None = None, *,
+                 tenant: TenantSpec = TENANT) -> StepResult:
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
-        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
-        return await provider.delete_tenant_domain(TENANT, ids or {})
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY), domain_base=DOMAIN_BASE)
+        return await provider.delete_tenant_domain(tenant, ids or {})
 
 
 def methods(fake: FakeStalwart) -> list[list[str]]:
@@ -171,7 +179,7 @@ async def test_new_tenant_domain_is_created_then_waits_for_dkim() -> None:
     assert (result.state, result.reason) == ("pending", "WaitingForDkim")
     assert result.message == "Stalwart has not generated DKIM keys for acme.test yet"
     (domain,) = fake.domains.values()
-    assert (domain["name"], domain["description"]) == ("acme.test", "Tenantry tenant acme")
+    assert (domain["name"], domain["description"]) == ("acme.test", "Tenantry tenant acme [tenantry:tenant:t1]")
     assert result.ids == {"domainId": domain["id"]}
     assert any("Created Stalwart domain acme.test" in event for event in result.events)
 
@@ -222,6 +230,150 @@ async def test_concurrent_create_is_resolved_by_adopting_the_existing_object() -
     assert result.ids == {"domainId": winner[0]}
     assert len(fake.domains) == 1
     assert any("concurrently" in event for event in result.events)
+
+
+async def test_concurrently_created_unmarked_custom_domain_is_a_conflict_not_adopted() -> None:
+    fake = FakeStalwart()
+    theirs: list[str] = []
+
+    def someone_else_creates_first() -> None:
+        fake.before_create = None
+        theirs.append(fake.add_domain("mail.acme-corp.example", description="Someone else's"))
+
+    fake.before_create = someone_else_creates_first
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, tenant=CUSTOM)
+    assert caught.value.reason == "DomainConflict"
+    assert theirs[0] in caught.value.message
+    assert fake.domains[theirs[0]]["description"] == "Someone else's"
+    assert list(fake.domains) == theirs
+    # The read-back that checked the description is the one that would have served the step.
+    assert methods(fake) == [FIND, ["x:Domain/set"], READ_STORED]
+
+
+async def test_concurrently_created_marked_custom_domain_is_adopted() -> None:
+    fake = FakeStalwart()
+    winner: list[str] = []
+
+    def another_worker_creates_first() -> None:
+        fake.before_create = None
+        winner.append(fake.add_domain("mail.acme-corp.example", description=MARKED))
+
+    fake.before_create = another_worker_creates_first
+    result = await ensure(fake, tenant=CUSTOM)
+    assert (result.reason, result.ids) == ("WaitingForDkim", {"domainId": winner[0]})
+    assert any("concurrently" in event for event in result.events)
+
+
+async def test_concurrently_created_domain_gone_again_before_the_read_back_is_retried() -> None:
+    fake = FakeStalwart()
+    fake.set_error = {"type": "primaryKeyViolation", "properties": ["name"],
+                      "objectId": {"object": "Domain", "id": "fleeting"}}
+    with pytest.raises(TransientStepError) as caught:
+        await ensure(fake, tenant=CUSTOM)
+    assert caught.value.reason == "UpstreamChanged"
+
+
+async def test_existing_default_domain_is_adopted_without_a_marker() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test", description="made by hand")
+    result = await ensure(fake)
+    assert result.ids == {"domainId": domain_id}
+    assert fake.domains[domain_id]["description"] == "made by hand"
+
+
+async def test_existing_unmarked_custom_domain_is_a_conflict_and_nothing_is_changed() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("mail.acme-corp.example", description="Customer X production")
+    before = {key: dict(value) for key, value in fake.domains.items()}
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, tenant=CUSTOM)
+    assert caught.value.reason == "DomainConflict"
+    assert caught.value.message == (
+        f"mail.acme-corp.example already exists in Stalwart (domain {domain_id}) and is not marked as tenant "
+        "acme's; an operator who wants it adopted can add \"tenantry:tenant:t1\" to its description in Stalwart")
+    assert fake.domains == before
+    assert methods(fake) == [FIND]
+
+
+async def test_existing_custom_domain_carrying_our_marker_is_adopted() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("mail.acme-corp.example", description=MARKED)
+    fake.add_dkim(domain_id)
+    result = await ensure(fake, tenant=CUSTOM)
+    assert (result.reason, result.ids) == ("Ready", {"domainId": domain_id})
+    assert fake.creates == 0
+    assert any("Adopted existing" in event for event in result.events)
+
+
+@pytest.mark.parametrize("description", [
+    "[tenantry:tenant:t10]", "tenantry:tenant:t1-old", "x-tenantry:tenant:t1", "tenantry:tenant:", None])
+async def test_a_marker_naming_another_tenant_or_none_does_not_count(description: str | None) -> None:
+    fake = FakeStalwart()
+    fake.add_domain("mail.acme-corp.example", description=description)
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, tenant=CUSTOM)
+    assert caught.value.reason == "DomainConflict"
+
+
+async def test_marker_an_operator_adds_by_hand_is_enough() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("mail.acme-corp.example", description="Acme prod; TENANTRY:TENANT:T1")
+    result = await ensure(fake, tenant=CUSTOM)
+    assert result.ids == {"domainId": domain_id}
+
+
+async def test_without_a_domain_base_even_the_default_name_needs_the_marker() -> None:
+    fake = FakeStalwart()
+    fake.add_domain("acme.test")
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, domain_base="")
+    assert caught.value.reason == "DomainConflict"
+
+
+async def test_the_default_domain_is_judged_under_the_configured_base_only() -> None:
+    fake = FakeStalwart()
+    fake.add_domain("acme.test")
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, domain_base="other.example")
+    assert caught.value.reason == "DomainConflict"
+
+
+async def test_manual_dkim_domain_without_an_active_key_is_a_permanent_error() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test", dkimManagement={"@type": "Manual"})
+    fake.add_dkim(domain_id, stage="retired")
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake, {"domainId": domain_id})
+    assert caught.value.reason == "DkimNotManaged"
+    assert caught.value.message == (
+        "acme.test has no active DKIM key and its DKIM management in Stalwart is Manual, so Stalwart will not "
+        "generate one; add a DKIM key for acme.test in Stalwart or switch its DKIM management to Automatic")
+    assert methods(fake) == [READ_STORED]
+
+
+async def test_adopted_manual_dkim_domain_without_keys_is_a_permanent_error() -> None:
+    fake = FakeStalwart()
+    fake.add_domain("acme.test", dkimManagement={"@type": "Manual"})
+    with pytest.raises(PermanentStepError) as caught:
+        await ensure(fake)
+    assert caught.value.reason == "DkimNotManaged"
+
+
+async def test_manual_dkim_domain_with_an_active_key_is_ready() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test", dkimManagement={"@type": "Manual"})
+    fake.add_dkim(domain_id)
+    result = await ensure(fake, {"domainId": domain_id})
+    assert (result.state, result.reason) == ("ok", "Ready")
+
+
+async def test_domain_whose_dkim_management_is_not_reported_keeps_waiting() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    del fake.domains[domain_id]["dkimManagement"]
+    result = await ensure(fake, {"domainId": domain_id})
+    assert (result.state, result.reason) == ("pending", "WaitingForDkim")
 
 
 async def test_name_taken_as_another_domains_alias_is_a_permanent_conflict() -> None:
@@ -286,7 +438,8 @@ async def test_steady_state_is_one_request_reading_the_keys_before_the_zone() ->
     assert [query[0], get[0], domain[0]] == READ_STORED
     assert query[1]["filter"] == {"domainId": domain_id}
     assert get[1]["#ids"] == {"resultOf": query[2], "name": "x:DkimSignature/query", "path": "/ids"}
-    assert (domain[1]["ids"], domain[1]["properties"]) == ([domain_id], ["id", "name", "dnsZoneFile"])
+    assert domain[1]["ids"] == [domain_id]
+    assert domain[1]["properties"] == ["id", "name", "description", "dkimManagement", "dnsZoneFile"]
 
 
 async def test_steady_state_without_active_keys_is_one_request_too() -> None:
@@ -469,6 +622,25 @@ async def test_delete_without_a_stored_id_finds_the_domain_by_name() -> None:
     fake.add_domain("keep.test")
     await delete(fake)
     assert [d["name"] for d in fake.domains.values()] == ["keep.test"]
+
+
+async def test_delete_without_a_stored_id_leaves_an_unmarked_custom_domain_alone() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("mail.acme-corp.example", description="Customer X production")
+    fake.add_dkim(domain_id)
+    result = await delete(fake, tenant=CUSTOM)
+    assert result.state == "ok"
+    assert "not marked as this tenant's" in result.message
+    assert domain_id in fake.domains
+    assert len(fake.dkim) == 1
+
+
+async def test_delete_without_a_stored_id_removes_a_marked_custom_domain() -> None:
+    fake = FakeStalwart()
+    fake.add_domain("mail.acme-corp.example", description=MARKED)
+    result = await delete(fake, tenant=CUSTOM)
+    assert (result.state, result.reason) == ("ok", "Deleted")
+    assert fake.domains == {}
 
 
 async def test_delete_of_a_domain_with_accounts_is_refused_naming_them() -> None:

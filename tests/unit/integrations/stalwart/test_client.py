@@ -231,7 +231,8 @@ async def test_domain_with_dkim_reads_the_keys_then_the_domain_in_one_request() 
     def responder(calls: Calls) -> list[list[Any]]:
         return [["x:DkimSignature/query", {"ids": ["k1"]}, calls[0][2]],
                 ["x:DkimSignature/get", {"list": [KEY_JSON], "notFound": []}, calls[1][2]],
-                ["x:Domain/get", {"list": [{"id": "b", "name": "acme.test", "dnsZoneFile": "zone"}],
+                ["x:Domain/get", {"list": [{"id": "b", "name": "acme.test", "description": "ours",
+                                            "dkimManagement": {"@type": "Manual"}, "dnsZoneFile": "zone"}],
                                   "notFound": []}, calls[2][2]]]
 
     server = FakeServer(responder)
@@ -242,9 +243,13 @@ async def test_domain_with_dkim_reads_the_keys_then_the_domain_in_one_request() 
     assert query[1]["filter"] == {"domainId": "b"}
     assert get[1]["#ids"] == {"resultOf": query[2], "name": "x:DkimSignature/query", "path": "/ids"}
     assert "privateKey" not in get[1]["properties"]
-    assert (domain[1]["ids"], domain[1]["properties"]) == (["b"], ["id", "name", "dnsZoneFile"])
+    assert domain[1]["ids"] == ["b"]
+    assert domain[1]["properties"] == ["id", "name", "description", "dkimManagement", "dnsZoneFile"]
     assert state.domain is not None
     assert (state.domain.id, state.domain.name, state.domain.dns_zone_file) == ("b", "acme.test", "zone")
+    assert state.domain.description == "ours"
+    assert state.domain.dkim_management is not None
+    assert state.domain.dkim_management.type_ == "Manual"
     assert [(k.id, k.selector, k.stage) for k in state.dkim] == [("k1", "v1-ed25519", "active")]
 
 
