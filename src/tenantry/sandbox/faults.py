@@ -2,17 +2,20 @@
 
 Each simulator is wrapped in :class:`SandboxControls`, an ASGI middleware that
 
-* records every request it sees (method, path, query, JSON body, answered status,
-  monotonic arrival and answer times) in ``controls.log``;
+* records every request it sees (method, path, query, JSON or form body, answered status,
+  monotonic arrival and answer times) in ``controls.log``, with credentials redacted from headers and
+  bodies so a log dumped by a test or the demo never shows a secret;
 * applies rules that match a request by method and path regex: added latency, a fixed status
-  (optionally with ``Retry-After``), a hang (``timeout``) or a connection dropped mid-response;
+  (optionally with ``Retry-After``), a hang (``timeout``) or a connection dropped mid-response. Every
+  matching ``latency`` rule adds its delay; of the other kinds the first matching rule wins. Each rule
+  that applies counts its ``times`` down;
 * serves its own control API under ``/_sandbox/`` so a separate process (the demo, a benchmark, a test
   driving a worker subprocess) can set faults and read the log over HTTP:
 
   ``GET /_sandbox/requests``  the log; ``DELETE /_sandbox/requests`` clears it
-  ``GET /_sandbox/faults``    rules in force; ``POST`` adds one (a :class:`FaultRule` as JSON);
-  ``DELETE`` clears them
-  ``POST /_sandbox/latency``  ``{"ms": 20}`` sets a latency added to every request
+  ``GET /_sandbox/faults``    rules in force; ``POST`` adds one (a :class:`FaultRule` as JSON, 400 if
+  invalid); ``DELETE`` clears them
+  ``POST /_sandbox/latency``  ``{"ms": 20}`` sets a latency added to every request (400 if invalid)
 
 A dropped connection and a hang only behave like the network when the app is served by a real server
 (uvicorn on loopback, see :mod:`tenantry.sandbox.server`); in-process ``httpx.ASGITransport`` sees the
@@ -23,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,7 +42,18 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FaultKind = Literal["status", "timeout", "drop", "latency"]
+FAULT_KINDS: frozenset[str] = frozenset({"status", "timeout", "drop", "latency"})
 CONTROL_PREFIX = "/_sandbox/"
+REDACTED = "<redacted>"
+# Body keys whose values never reach the log; compared case-insensitively, ignoring "_" and "-", so
+# ``clientSecret`` and ``client_secret`` are both caught.
+SECRET_KEYS: frozenset[str] = frozenset({
+    "client_secret", "password", "secret", "refresh_token", "access_token", "code", "code_verifier",
+    "device_code", "token",
+})
+_SECRET_KEYS = frozenset(re.sub(r"[-_]", "", k) for k in SECRET_KEYS)
+_SECRET_HEADERS = frozenset({"authorization", "cookie"})
+_METHOD = re.compile(r"^(\*|[A-Za-z]+)$")
 
 
 class DroppedConnectionError(ConnectionResetError):
@@ -57,6 +73,25 @@ class FaultRule:
     latency_ms: float = 0.0
     hang_seconds: float = 30.0
     times: int | None = None
+
+    def validate(self) -> None:
+        """Raise ValueError unless the rule can be applied (a bad rule must not break later requests)."""
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        problem = _regex_problem(self.path)
+        if problem is not None:
+            raise ValueError(f"invalid path regex {self.path!r}: {problem}")
+        if not isinstance(self.method, str) or not _METHOD.match(self.method):
+            raise ValueError(f"invalid method {self.method!r}; expected an HTTP method or '*'")
+        if isinstance(self.status, bool) or not isinstance(self.status, int) or not 100 <= self.status <= 599:
+            raise ValueError(f"invalid status {self.status!r}; expected an integer from 100 to 599")
+        if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int)
+                                       or self.times < 0):
+            raise ValueError(f"invalid times {self.times!r}; expected a non-negative integer or null")
+        _non_negative("latency_ms", self.latency_ms)
+        _non_negative("hang_seconds", self.hang_seconds)
+        if self.retry_after is not None:
+            _non_negative("retry_after", self.retry_after)
 
     def matches(self, method: str, path: str) -> bool:
         if self.times is not None and self.times <= 0:
@@ -94,6 +129,8 @@ class SandboxControls:
 
     # -- Python API -------------------------------------------------------------------------------
     def add_fault(self, rule: FaultRule) -> FaultRule:
+        """Put ``rule`` in force after the existing ones; ValueError if it is invalid."""
+        rule.validate()
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -102,6 +139,16 @@ class SandboxControls:
              retry_after: float | None = None, body: Any = None) -> FaultRule:
         return self.add_fault(FaultRule(kind="status", path=path, method=method, status=status,
                                         times=times, retry_after=retry_after, body=body))
+
+    def set_latency(self, ms: float) -> None:
+        """Add ``ms`` milliseconds to every request (0 turns it off); ValueError if negative or not a number."""
+        _non_negative("ms", ms)
+        with self._lock:
+            self.latency_ms = float(ms)
+
+    def faults(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self.rules)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -134,15 +181,17 @@ class SandboxControls:
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         entry = LoggedRequest(method=method, path=path, query=scope.get("query_string", b"").decode(),
-                              body=_maybe_json(body), headers=_redact(headers), started=time.monotonic())
+                              body=_logged_body(body, headers.get("content-type", "")),
+                              headers=_redact_headers(headers), started=time.monotonic())
         with self._lock:
             self.log.append(entry)
-            rule = next((r for r in self.rules if r.matches(method, path)), None)
-            if rule is not None and rule.times is not None:
-                rule.times -= 1
-            latency = self.latency_ms + sum(
-                r.latency_ms for r in self.rules if r.kind == "latency" and r.matches(method, path)
-            )
+            matching = [r for r in self.rules if r.matches(method, path)]
+            delays = [r for r in matching if r.kind == "latency"]
+            rule = next((r for r in matching if r.kind != "latency"), None)
+            for applied in [*delays, *([] if rule is None else [rule])]:
+                if applied.times is not None:
+                    applied.times -= 1
+            latency = self.latency_ms + sum(r.latency_ms for r in delays)
         if latency:
             await asyncio.sleep(latency / 1000)
 
@@ -156,7 +205,7 @@ class SandboxControls:
                 entry.finished = time.monotonic()
             await send(message)
 
-        if rule is None or rule.kind == "latency":
+        if rule is None:
             await self.app(scope, replay, recording_send)
         elif rule.kind == "status":
             await _send_fault(rule, recording_send, self.fault_content_type)
@@ -180,17 +229,20 @@ class SandboxControls:
         elif sub == "requests" and method == "DELETE":
             self.clear_log()
         elif sub == "faults" and method == "GET":
-            out = [asdict(r) for r in self.rules]
-        elif sub == "faults" and method == "POST" and isinstance(payload, dict):
+            out = [asdict(r) for r in self.faults()]
+        elif sub == "faults" and method == "POST":
             try:
-                out = asdict(self.add_fault(FaultRule(**payload)))
-            except TypeError as err:
+                out = asdict(self.add_fault(FaultRule(**_json_object(payload, "a fault rule"))))
+            except (TypeError, ValueError) as err:  # TypeError: unknown or missing FaultRule fields
                 status, out = 400, {"detail": str(err)}
         elif sub == "faults" and method == "DELETE":
             self.clear_faults()
-        elif sub == "latency" and method == "POST" and isinstance(payload, dict):
-            self.latency_ms = float(payload.get("ms", 0))
-            out = {"ms": self.latency_ms}
+        elif sub == "latency" and method == "POST":
+            try:
+                self.set_latency(_json_object(payload, 'latency ({"ms": 20})').get("ms", 0))
+                out = {"ms": self.latency_ms}
+            except ValueError as err:
+                status, out = 400, {"detail": str(err)}
         else:
             status, out = 404, {"detail": f"unknown sandbox control {method} {sub}"}
         await _send_json(send, status, out)
@@ -214,8 +266,57 @@ def _maybe_json(body: bytes) -> Any:
         return body.decode("utf-8", "replace")
 
 
-def _redact(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("<redacted>" if k in {"authorization", "cookie"} else v) for k, v in headers.items()}
+def _regex_problem(pattern: Any) -> str | None:
+    if not isinstance(pattern, str):
+        return "not a string"
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        return str(err)
+    return None
+
+
+def _json_object(payload: Any, what: str) -> dict[str, Any]:
+    if isinstance(payload, dict):
+        return payload
+    raise ValueError(f"{what} must be a JSON object")
+
+
+def _non_negative(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"invalid {name} {value!r}; expected a non-negative number")
+
+
+def _logged_body(body: bytes, content_type: str) -> Any:
+    """The body as the log keeps it: JSON or a form parsed into a dict, with secret values redacted."""
+    if body and content_type.split(";", maxsplit=1)[0].strip().lower() == "application/x-www-form-urlencoded":
+        form: dict[str, Any] = {}
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            previous = form.get(key)
+            if previous is None:
+                form[key] = value
+            elif isinstance(previous, list):
+                previous.append(value)
+            else:
+                form[key] = [previous, value]
+        return _redact_secrets(form)
+    return _redact_secrets(_maybe_json(body))
+
+
+def _redact_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (REDACTED if _is_secret_key(k) else _redact_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_secrets(v) for v in value]
+    return value
+
+
+def _is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and re.sub(r"[-_]", "", key.lower()) in _SECRET_KEYS
+
+
+def _redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k in _SECRET_HEADERS else v) for k, v in headers.items()}
 
 
 async def _send_fault(rule: FaultRule, send: Send, content_type: str) -> None:

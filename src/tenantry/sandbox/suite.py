@@ -82,7 +82,8 @@ class SandboxSuite:
                                  users=[self.admin_user, self.plain_user])
         self.authentik = AuthentikSandbox([creds.authentik_token], extra_routes=self.issuer.routes())
         self.stalwart = StalwartSandbox(api_keys=[creds.stalwart_api_key], dkim_delay=dkim_delay,
-                                        public_url=self.urls["stalwart"], fast_dkim=fast_dkim)
+                                        public_url=self.urls["stalwart"], fast_dkim=fast_dkim,
+                                        mail_host="mail.example.test")
         ocis_service_account = clients[2].service_account_username
         self.ocis = OcisSandbox(app_tokens={creds.ocis_username: creds.ocis_app_token},
                                 bearer_validator=self._ocis_user, public_url=self.urls["ocis"],
