@@ -33,7 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -180,7 +180,7 @@ class SandboxControls:
         method: str = scope["method"]
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        entry = LoggedRequest(method=method, path=path, query=scope.get("query_string", b"").decode(),
+        entry = LoggedRequest(method=method, path=path, query=_redact_query(scope.get("query_string", b"").decode()),
                               body=_logged_body(body, headers.get("content-type", "")),
                               headers=_redact_headers(headers), started=time.monotonic())
         with self._lock:
@@ -313,6 +313,16 @@ def _redact_secrets(value: Any) -> Any:
 
 def _is_secret_key(key: Any) -> bool:
     return isinstance(key, str) and re.sub(r"[-_]", "", key.lower()) in _SECRET_KEYS
+
+
+def _redact_query(query: str) -> str:
+    """The query string with the values of secret-looking parameters replaced (``?code=`` and the like)."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(_is_secret_key(key) for key, _ in pairs):
+        return query
+    return urlencode([(k, REDACTED if _is_secret_key(k) else v) for k, v in pairs])
 
 
 def _redact_headers(headers: dict[str, str]) -> dict[str, str]:

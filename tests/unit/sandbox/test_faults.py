@@ -322,3 +322,12 @@ async def test_body_that_is_neither_json_nor_a_form_is_logged_as_text(
     [logged] = controls.requests("PUT")
     assert logged.body == "plain words"
 
+
+
+async def test_secret_query_parameters_are_redacted_in_the_log() -> None:
+    controls = SandboxControls(echo_app, name="test")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=controls), base_url="http://sandbox.test") as client:
+        await client.get("/callback", params={"code": "abc123secret", "state": "xyz"})
+    logged = controls.requests()[-1]
+    assert "abc123secret" not in logged.query
+    assert "state=xyz" in logged.query
