@@ -45,6 +45,7 @@ from tests.support.auth import (
     sandbox_suite,
     scripted_steps,
 )
+from tests.support.clock import ManualClock
 
 ISSUER_ROUTES = r"^/application/o/"
 JWKS_PATH = r"^/application/o/[^/]+/jwks/$"
@@ -225,22 +226,9 @@ PAST_JWKS_TTL = 3600 + 60
 LONG_LIVED = 3 * 3600
 
 
-class Clock:
-    """The validator's clock, moved on by hand so cache and refresh intervals pass without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @contextlib.asynccontextmanager
 async def clocked_resolver(make_settings: Settings_, suite: SandboxSuite,
-                           clock: Clock) -> AsyncIterator[ActorResolver]:
+                           clock: ManualClock) -> AsyncIterator[ActorResolver]:
     """The production resolver around a validator on ``clock`` (still fetching keys via the sandbox)."""
     settings = auth_settings(make_settings, suite)
     assert settings.oidc_issuer is not None
@@ -259,7 +247,7 @@ async def clocked_resolver(make_settings: Settings_, suite: SandboxSuite,
 async def test_an_unknown_kid_causes_one_jwks_refresh_then_401_and_repeats_cause_none(
         make_settings: Settings_) -> None:
     suite = sandbox_suite()
-    clock = Clock()
+    clock = ManualClock(time.time())
     good = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=suite.credentials.user_client_id)
     async with clocked_resolver(make_settings, suite, clock) as resolver, \
             authed_api(make_settings, suite, actor_resolver=resolver) as (client, _):
@@ -288,7 +276,7 @@ async def test_an_unknown_kid_on_a_cold_cache_fetches_the_jwks_once_and_is_refus
 
 async def test_rotated_signing_keys_are_accepted_without_a_restart(make_settings: Settings_) -> None:
     suite = sandbox_suite()
-    clock = Clock()
+    clock = ManualClock(time.time())
     audience = suite.credentials.user_client_id
     async with clocked_resolver(make_settings, suite, clock) as resolver, \
             authed_api(make_settings, suite, actor_resolver=resolver) as (client, _):
@@ -312,7 +300,7 @@ async def test_rotated_signing_keys_are_accepted_without_a_restart(make_settings
 
 async def test_the_issuer_down_with_a_warm_cache_keeps_authenticating(make_settings: Settings_) -> None:
     suite = sandbox_suite()
-    clock = Clock()
+    clock = ManualClock(time.time())
     token = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=suite.credentials.user_client_id,
                                     expires_in=LONG_LIVED)
     async with clocked_resolver(make_settings, suite, clock) as resolver, \

@@ -14,6 +14,7 @@ from tenantry.integrations.stalwart.adapter import StalwartMailProvider
 from tenantry.integrations.stalwart.client import StalwartClient
 from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 from tenantry.sandbox.stalwart import StalwartSandbox
+from tests.support.clock import ManualClock
 
 API_KEY = "sandbox-stalwart-api-key"
 BASE_URL = "http://stalwart.sandbox"
@@ -26,21 +27,13 @@ MARKER = f"tenantry:tenant:{TENANT.id}"
 DKIM_DELAY = 30.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def sandbox(clock: Clock) -> StalwartSandbox:
+def sandbox(clock: ManualClock) -> StalwartSandbox:
     return StalwartSandbox(api_keys=[API_KEY], dkim_delay=DKIM_DELAY, clock=clock, fast_dkim=True)
 
 
@@ -71,7 +64,7 @@ def domain_creates(sandbox: StalwartSandbox) -> int:
 
 
 async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: Clock) -> None:
+        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     assert (first.state, first.reason) == ("pending", "WaitingForDkim")
     (domain,) = sandbox.domains()
@@ -91,7 +84,7 @@ async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
 
 
 async def test_second_run_creates_nothing(sandbox: StalwartSandbox, http: httpx.AsyncClient,
-                                          clock: Clock) -> None:
+                                          clock: ManualClock) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     clock.now += DKIM_DELAY + 1
     again = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
@@ -103,7 +96,7 @@ async def test_second_run_creates_nothing(sandbox: StalwartSandbox, http: httpx.
 
 
 async def test_steady_state_ensure_is_one_post(sandbox: StalwartSandbox, http: httpx.AsyncClient,
-                                               clock: Clock) -> None:
+                                               clock: ManualClock) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     clock.now += DKIM_DELAY + 1
     sandbox.controls.clear_log()
@@ -191,7 +184,7 @@ async def test_new_custom_domain_is_created_marked_and_found_again_by_its_marker
 
 
 async def test_manual_dkim_domain_without_keys_fails_permanently_instead_of_waiting(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: Clock) -> None:
+        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock) -> None:
     domain_id = sandbox.add_domain("acme.example", dkimManagement={"@type": "Manual"})
     clock.now += DKIM_DELAY + 1
     with pytest.raises(PermanentStepError) as caught:

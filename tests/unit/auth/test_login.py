@@ -27,6 +27,7 @@ from tenantry.auth.login import (
     refresh,
     start_device_login,
 )
+from tests.support.clock import ManualClock
 
 ISSUER = "https://auth.example.test/application/o/tenantry/"
 TOKEN_URL = "https://auth.example.test/application/o/token/"
@@ -38,18 +39,10 @@ START = 1_800_000_000.0
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Sleeper:
     """Records requested sleeps and moves the clock instead of waiting."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.calls: list[float] = []
 
@@ -84,8 +77,8 @@ def tokens_response(access: str = "access-1", refresh_token: str | None = None,
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 def client_for(handler: Handler) -> httpx.AsyncClient:
@@ -113,7 +106,7 @@ async def test_discover_refuses_a_document_naming_another_issuer(discovery_http:
         await discover("https://auth.example.test/application/o/tenantry", discovery_http)
 
 
-async def test_client_credentials_posts_the_grant_and_returns_an_expiring_token(clock: Clock) -> None:
+async def test_client_credentials_posts_the_grant_and_returns_an_expiring_token(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(tokens_response("machine-token", expires_in=3600))
     async with client_for(endpoint) as http:
         tokens = await client_credentials_token(METADATA, "cli", "s3cret", "goauthentik.io/api", http,
@@ -127,7 +120,7 @@ async def test_client_credentials_posts_the_grant_and_returns_an_expiring_token(
     assert "machine-token" not in repr(tokens)
 
 
-async def test_client_credentials_refusal_names_the_error_but_not_the_secret(clock: Clock) -> None:
+async def test_client_credentials_refusal_names_the_error_but_not_the_secret(clock: ManualClock) -> None:
     async with client_for(TokenEndpoint(oauth_error("invalid_client", 401))) as http:
         with pytest.raises(LoginError) as caught:
             await client_credentials_token(METADATA, "cli", "s3cret", "openid", http, clock=clock)
@@ -136,7 +129,7 @@ async def test_client_credentials_refusal_names_the_error_but_not_the_secret(clo
     assert "s3cret" not in str(caught.value)
 
 
-async def test_unreachable_token_endpoint_raises_login_unavailable(clock: Clock) -> None:
+async def test_unreachable_token_endpoint_raises_login_unavailable(clock: ManualClock) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
@@ -145,7 +138,7 @@ async def test_unreachable_token_endpoint_raises_login_unavailable(clock: Clock)
             await client_credentials_token(METADATA, "cli", "s3cret", "openid", http, clock=clock)
 
 
-async def test_start_device_login_returns_the_code_to_show(clock: Clock) -> None:
+async def test_start_device_login_returns_the_code_to_show(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(httpx.Response(200, json={
         "device_code": "dev-123", "user_code": "ABCD-EFGH", "verification_uri": "https://auth.example.test/device",
         "verification_uri_complete": "https://auth.example.test/device?code=ABCD-EFGH",
@@ -159,19 +152,19 @@ async def test_start_device_login_returns_the_code_to_show(clock: Clock) -> None
     assert "dev-123" not in repr(login)
 
 
-async def test_start_device_login_needs_a_device_endpoint(clock: Clock) -> None:
+async def test_start_device_login_needs_a_device_endpoint(clock: ManualClock) -> None:
     metadata = ProviderMetadata(issuer=ISSUER, token_endpoint=TOKEN_URL)
     async with client_for(TokenEndpoint()) as http:
         with pytest.raises(LoginError, match="device login"):
             await start_device_login(metadata, "cli", "openid", http, clock=clock)
 
 
-def device_login(clock: Clock, expires_in: float = 600) -> DeviceLogin:
+def device_login(clock: ManualClock, expires_in: float = 600) -> DeviceLogin:
     return DeviceLogin(device_code="dev-123", user_code="ABCD-EFGH", verification_uri="https://x/device",
                        verification_uri_complete=None, interval=5, expires_at=clock.now + expires_in)
 
 
-async def test_device_poll_waits_through_pending_and_slow_down_then_returns_tokens(clock: Clock) -> None:
+async def test_device_poll_waits_through_pending_and_slow_down_then_returns_tokens(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(oauth_error("authorization_pending"), oauth_error("slow_down"),
                              oauth_error("authorization_pending"),
                              tokens_response("person-token", "refresh-1"))
@@ -185,7 +178,7 @@ async def test_device_poll_waits_through_pending_and_slow_down_then_returns_toke
                                  "client_id": "cli"}
 
 
-async def test_device_poll_backs_off_when_the_issuer_fails(clock: Clock) -> None:
+async def test_device_poll_backs_off_when_the_issuer_fails(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(httpx.Response(503), tokens_response())
     sleep = Sleeper(clock)
     async with client_for(endpoint) as http:
@@ -194,14 +187,14 @@ async def test_device_poll_backs_off_when_the_issuer_fails(clock: Clock) -> None
     assert sleep.calls == [5, 10]
 
 
-async def test_device_poll_raises_expired_when_the_issuer_says_so(clock: Clock) -> None:
+async def test_device_poll_raises_expired_when_the_issuer_says_so(clock: ManualClock) -> None:
     async with client_for(TokenEndpoint(oauth_error("expired_token"))) as http:
         with pytest.raises(DeviceLoginExpiredError):
             await poll_device_login(METADATA, "cli", device_login(clock), http, sleep=Sleeper(clock),
                                     clock=clock)
 
 
-async def test_device_poll_stops_at_the_local_expiry_without_asking_again(clock: Clock) -> None:
+async def test_device_poll_stops_at_the_local_expiry_without_asking_again(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(*[oauth_error("authorization_pending")] * 10)
     async with client_for(endpoint) as http:
         with pytest.raises(DeviceLoginExpiredError):
@@ -211,14 +204,14 @@ async def test_device_poll_stops_at_the_local_expiry_without_asking_again(clock:
     assert len(endpoint.forms) == 2
 
 
-async def test_device_poll_raises_denied_when_the_person_declines(clock: Clock) -> None:
+async def test_device_poll_raises_denied_when_the_person_declines(clock: ManualClock) -> None:
     async with client_for(TokenEndpoint(oauth_error("access_denied"))) as http:
         with pytest.raises(DeviceLoginDeniedError):
             await poll_device_login(METADATA, "cli", device_login(clock), http, sleep=Sleeper(clock),
                                     clock=clock)
 
 
-async def test_refresh_keeps_the_old_refresh_token_when_none_is_returned(clock: Clock) -> None:
+async def test_refresh_keeps_the_old_refresh_token_when_none_is_returned(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(tokens_response("access-2"))
     async with client_for(endpoint) as http:
         tokens = await refresh(METADATA, "cli", "refresh-1", http, clock=clock)
@@ -228,7 +221,7 @@ async def test_refresh_keeps_the_old_refresh_token_when_none_is_returned(clock: 
     assert (tokens.access_token, tokens.refresh_token) == ("access-2", "refresh-1")
 
 
-def test_token_cache_file_is_private_to_its_owner(tmp_path: Path, clock: Clock) -> None:
+def test_token_cache_file_is_private_to_its_owner(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "config" / "tenantry" / "tokens.json"
     cache = TokenCache(path, clock=clock)
 
@@ -240,7 +233,7 @@ def test_token_cache_file_is_private_to_its_owner(tmp_path: Path, clock: Clock) 
     assert reread == TokenSet(access_token="a", expires_at=START + 600)
 
 
-def test_token_cache_keeps_entries_per_issuer_and_client(tmp_path: Path, clock: Clock) -> None:
+def test_token_cache_keeps_entries_per_issuer_and_client(tmp_path: Path, clock: ManualClock) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="a", expires_at=START + 600))
     cache.put(ISSUER, "robot", TokenSet(access_token="b", expires_at=START + 600))
@@ -254,7 +247,7 @@ def test_token_cache_keeps_entries_per_issuer_and_client(tmp_path: Path, clock: 
 
 
 async def test_token_cache_reuses_a_still_valid_token_without_calling_the_issuer(
-        tmp_path: Path, clock: Clock) -> None:
+        tmp_path: Path, clock: ManualClock) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="cached", expires_at=START + 31, refresh_token="r"))
     endpoint = TokenEndpoint()
@@ -265,7 +258,7 @@ async def test_token_cache_reuses_a_still_valid_token_without_calling_the_issuer
 
 
 async def test_token_cache_refreshes_a_token_inside_the_margin_and_stores_the_result(
-        tmp_path: Path, clock: Clock) -> None:
+        tmp_path: Path, clock: ManualClock) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="old", expires_at=START + 29, refresh_token="refresh-1"))
     endpoint = TokenEndpoint(tokens_response("fresh", "refresh-2", expires_in=600))
@@ -279,7 +272,7 @@ async def test_token_cache_refreshes_a_token_inside_the_margin_and_stores_the_re
     assert stored.expires_at == START + 600
 
 
-async def test_token_cache_forgets_tokens_whose_refresh_is_refused(tmp_path: Path, clock: Clock) -> None:
+async def test_token_cache_forgets_tokens_whose_refresh_is_refused(tmp_path: Path, clock: ManualClock) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="old", expires_at=START - 1, refresh_token="revoked"))
     async with client_for(TokenEndpoint(oauth_error("invalid_grant"))) as http:
@@ -288,7 +281,7 @@ async def test_token_cache_forgets_tokens_whose_refresh_is_refused(tmp_path: Pat
     assert cache.get(ISSUER, "cli") is None
 
 
-async def test_token_cache_keeps_tokens_when_the_issuer_is_unreachable(tmp_path: Path, clock: Clock) -> None:
+async def test_token_cache_keeps_tokens_when_the_issuer_is_unreachable(tmp_path: Path, clock: ManualClock) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="old", expires_at=START - 1, refresh_token="refresh-1"))
     async with client_for(TokenEndpoint(httpx.Response(502))) as http:
@@ -299,14 +292,14 @@ async def test_token_cache_keeps_tokens_when_the_issuer_is_unreachable(tmp_path:
 
 
 async def test_token_cache_without_refresh_token_returns_none_once_expired(
-        tmp_path: Path, clock: Clock) -> None:
+        tmp_path: Path, clock: ManualClock) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="old", expires_at=START + 10))
     async with client_for(TokenEndpoint()) as http:
         assert await cache.access_token(METADATA, "cli", http) is None
 
 
-def test_unreadable_token_cache_counts_as_empty(tmp_path: Path, clock: Clock) -> None:
+def test_unreadable_token_cache_counts_as_empty(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "tokens.json"
     path.write_text("{not json")
 

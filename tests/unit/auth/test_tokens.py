@@ -18,22 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tenantry.auth.tokens import InvalidTokenError, IssuerUnavailableError, TokenValidator, bearer_token
+from tests.support.clock import ManualClock
 
 ISSUER = "https://auth.example.test/application/o/tenantry/"
 OTHER_ISSUER = "https://auth.example.test/application/o/elsewhere/"
 AUDIENCE = "tenantry-api"
 START = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -109,8 +99,8 @@ def signer(rsa_key: rsa.RSAPrivateKey) -> Signer:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
@@ -125,11 +115,11 @@ async def http(issuer: FakeIssuer) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def validator(http: httpx.AsyncClient, clock: Clock) -> TokenValidator:
+def validator(http: httpx.AsyncClient, clock: ManualClock) -> TokenValidator:
     return TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock)
 
 
-def claims(clock: Clock, **overrides: Any) -> dict[str, Any]:
+def claims(clock: ManualClock, **overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "exp": clock.now + 300, "iat": clock.now,
         "preferred_username": "alice", "email": "alice@example.test", "groups": ["acme-owners", "staff"],
@@ -153,7 +143,7 @@ async def refused(validator: TokenValidator, token: str) -> str:
 
 
 async def test_valid_token_yields_identity_with_groups_username_and_email(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     identity = await validator.validate(signer.sign(claims(clock)))
 
     assert identity.sub == "user-1"
@@ -166,21 +156,21 @@ async def test_valid_token_yields_identity_with_groups_username_and_email(
 
 
 async def test_identity_repr_leaves_out_the_claims(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     identity = await validator.validate(signer.sign(claims(clock, secret_hint="do-not-log")))
 
     assert "do-not-log" not in repr(identity)
 
 
 async def test_es256_token_is_accepted_with_an_ec_key(
-        validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: Clock) -> None:
+        validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: ManualClock) -> None:
     identity = await validator.validate(Signer("ec-1", ec_key, "ES256").sign(claims(clock)))
 
     assert identity.sub == "user-1"
 
 
 async def test_audience_list_containing_ours_is_accepted(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     identity = await validator.validate(signer.sign(claims(clock, aud=["portal", AUDIENCE])))
 
     assert identity.sub == "user-1"
@@ -198,14 +188,14 @@ async def test_empty_token_is_refused(validator: TokenValidator) -> None:
     assert await refused(validator, "") == "malformed token"
 
 
-async def test_alg_none_is_refused(validator: TokenValidator, clock: Clock) -> None:
+async def test_alg_none_is_refused(validator: TokenValidator, clock: ManualClock) -> None:
     token = unsigned({"alg": "none", "typ": "JWT", "kid": "key-1"}, claims(clock)) + "."
 
     assert await refused(validator, token) == "algorithm not allowed"
 
 
 async def test_hs256_signed_with_the_rsa_public_key_is_refused_even_when_hs256_is_listed(
-        http: httpx.AsyncClient, signer: Signer, clock: Clock) -> None:
+        http: httpx.AsyncClient, signer: Signer, clock: ManualClock) -> None:
     validator = TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock,
                                algorithms=("RS256", "HS256"))
     signing_input = unsigned({"alg": "HS256", "typ": "JWT", "kid": "key-1"}, claims(clock))
@@ -215,12 +205,12 @@ async def test_hs256_signed_with_the_rsa_public_key_is_refused_even_when_hs256_i
 
 
 async def test_algorithm_outside_the_allow_list_is_refused(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     assert await refused(validator, signer.sign(claims(clock), alg="RS384")) == "algorithm not allowed"
 
 
 async def test_ec_algorithm_naming_an_rsa_key_is_refused(
-        validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: Clock) -> None:
+        validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: ManualClock) -> None:
     token = Signer("ec-1", ec_key, "ES256").sign(claims(clock), kid="key-1")
 
     assert await refused(validator, token) == "algorithm does not match key"
@@ -231,54 +221,54 @@ def test_validator_refuses_an_allow_list_without_asymmetric_algorithms(http: htt
         TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, algorithms=("HS256", "none"))
 
 
-async def test_expired_token_is_refused(validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+async def test_expired_token_is_refused(validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     token = signer.sign(claims(clock, exp=clock.now - 31, iat=clock.now - 600))
 
     assert await refused(validator, token) == "expired"
 
 
 async def test_token_expired_within_the_leeway_is_accepted(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     identity = await validator.validate(signer.sign(claims(clock, exp=clock.now - 10)))
 
     assert identity.sub == "user-1"
 
 
 async def test_token_not_yet_valid_is_refused(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     assert await refused(validator, signer.sign(claims(clock, nbf=clock.now + 120))) == "not yet valid"
 
 
 async def test_token_issued_in_the_future_is_refused(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     token = signer.sign(claims(clock, iat=clock.now + 120))
 
     assert await refused(validator, token) == "issued in the future"
 
 
-async def test_wrong_issuer_is_refused(validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+async def test_wrong_issuer_is_refused(validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     # Issuers compare exactly: the same URL without its trailing slash is another issuer.
     assert await refused(validator, signer.sign(claims(clock, iss=ISSUER.rstrip("/")))) == "wrong issuer"
 
 
-async def test_wrong_audience_is_refused(validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+async def test_wrong_audience_is_refused(validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     assert await refused(validator, signer.sign(claims(clock, aud=["portal", "other"]))) == "wrong audience"
 
 
 @pytest.mark.parametrize("claim", ["sub", "exp", "aud", "iss"])
 async def test_token_without_a_required_claim_is_refused(
-        validator: TokenValidator, signer: Signer, clock: Clock, claim: str) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock, claim: str) -> None:
     token = signer.sign(claims(clock, **{claim: None}))
 
     assert await refused(validator, token) == f"missing {claim} claim"
 
 
-async def test_empty_subject_is_refused(validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+async def test_empty_subject_is_refused(validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     assert await refused(validator, signer.sign(claims(clock, sub=""))) == "invalid subject"
 
 
 async def test_tampered_payload_is_refused_as_bad_signature(
-        validator: TokenValidator, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     header, _, signature = signer.sign(claims(clock)).split(".")
     forged = b64(json.dumps(claims(clock, groups=["tenantry-admins"])).encode())
 
@@ -287,7 +277,7 @@ async def test_tampered_payload_is_refused_as_bad_signature(
 
 @pytest.mark.parametrize(("kid", "reason"), [("key-1", "bad signature"), ("other-1", "unknown key")])
 async def test_token_from_a_second_issuer_with_its_own_keys_is_refused(
-        validator: TokenValidator, rsa_key_2: rsa.RSAPrivateKey, clock: Clock, kid: str, reason: str) -> None:
+        validator: TokenValidator, rsa_key_2: rsa.RSAPrivateKey, clock: ManualClock, kid: str, reason: str) -> None:
     other = Signer(kid, rsa_key_2, "RS256")
 
     assert await refused(validator, other.sign(claims(clock, iss=OTHER_ISSUER))) == reason
@@ -295,7 +285,7 @@ async def test_token_from_a_second_issuer_with_its_own_keys_is_refused(
 
 async def test_unknown_kid_triggers_exactly_one_jwks_refresh_then_is_refused(
         validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey,
-        clock: Clock) -> None:
+        clock: ManualClock) -> None:
     await validator.validate(signer.sign(claims(clock)))
     clock.advance(60)
 
@@ -307,7 +297,7 @@ async def test_unknown_kid_triggers_exactly_one_jwks_refresh_then_is_refused(
 
 async def test_unknown_kids_in_quick_succession_cause_one_fetch(
         validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey,
-        clock: Clock) -> None:
+        clock: ManualClock) -> None:
     await validator.validate(signer.sign(claims(clock)))
     clock.advance(60)
 
@@ -320,7 +310,7 @@ async def test_unknown_kids_in_quick_succession_cause_one_fetch(
 
 async def test_key_rotation_is_picked_up_without_recreating_the_validator(
         validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey,
-        clock: Clock) -> None:
+        clock: ManualClock) -> None:
     await validator.validate(signer.sign(claims(clock)))
     rotated = Signer("key-2", rsa_key_2, "RS256")
     issuer.signers.append(rotated)
@@ -334,7 +324,7 @@ async def test_key_rotation_is_picked_up_without_recreating_the_validator(
 
 
 async def test_jwks_is_reused_within_the_ttl_and_refetched_after(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
     await validator.validate(signer.sign(claims(clock)))
     clock.advance(1800)
     await validator.validate(signer.sign(claims(clock)))
@@ -347,7 +337,7 @@ async def test_jwks_is_reused_within_the_ttl_and_refetched_after(
 
 
 async def test_issuer_down_with_a_warm_cache_keeps_validating(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
     await validator.validate(signer.sign(claims(clock)))
     issuer.down = True
     clock.advance(3601)  # past the cache TTL, so a refresh is attempted and fails
@@ -359,7 +349,7 @@ async def test_issuer_down_with_a_warm_cache_keeps_validating(
 
 @pytest.mark.parametrize("outage", ["down", "http-500", "foreign-discovery", "jwks-without-keys"])
 async def test_cold_cache_with_issuer_unavailable_raises_issuer_unavailable(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: Clock, outage: str) -> None:
+        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock, outage: str) -> None:
     issuer.down = outage == "down"
     issuer.status = 500 if outage == "http-500" else 200
     issuer.discovery_issuer = OTHER_ISSUER if outage == "foreign-discovery" else None
@@ -370,7 +360,7 @@ async def test_cold_cache_with_issuer_unavailable_raises_issuer_unavailable(
 
 
 async def test_validation_recovers_once_the_issuer_is_back(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
     issuer.down = True
     with pytest.raises(IssuerUnavailableError):
         await validator.validate(signer.sign(claims(clock)))
@@ -381,7 +371,7 @@ async def test_validation_recovers_once_the_issuer_is_back(
 
 
 async def test_failed_jwks_fetch_rediscovers_the_jwks_uri_next_time(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
     issuer.jwks_status = 404
     with pytest.raises(IssuerUnavailableError):
         await validator.validate(signer.sign(claims(clock)))
@@ -394,7 +384,7 @@ async def test_failed_jwks_fetch_rediscovers_the_jwks_uri_next_time(
 
 @pytest.mark.parametrize("floor", [10.0, 0.0])
 async def test_concurrent_validations_on_a_cold_cache_fetch_once(
-        http: httpx.AsyncClient, issuer: FakeIssuer, signer: Signer, clock: Clock, floor: float) -> None:
+        http: httpx.AsyncClient, issuer: FakeIssuer, signer: Signer, clock: ManualClock, floor: float) -> None:
     validator = TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock,
                                jwks_min_refresh_interval=floor)
     tokens = [signer.sign(claims(clock, sub=f"user-{i}")) for i in range(20)]
@@ -406,7 +396,7 @@ async def test_concurrent_validations_on_a_cold_cache_fetch_once(
 
 
 async def test_symmetric_key_in_the_jwks_is_ignored(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: Clock) -> None:
+        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
     issuer.extra_keys.append({"kty": "oct", "kid": "hmac-1", "k": b64(b"shared-secret-of-some-length-32b")})
 
     assert await refused(validator, signer.sign(claims(clock), kid="hmac-1")) == "unknown key"

@@ -15,17 +15,10 @@ from tenantry.integrations.oauth import (
     OAuthTimeoutError,
     OAuthUnavailableError,
 )
+from tests.support.clock import ManualClock
 
 TOKEN_URL = "https://idp.test/application/o/token/"
 SECRET = "s3cr3t-value"
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TokenServer:
@@ -58,11 +51,11 @@ class TokenServer:
         return httpx.Response(200, json={"ok": True, "body": request.content.decode()})
 
 
-def make(server: TokenServer, clock: Clock | None = None, *, scope: str | None = "openid profile",
+def make(server: TokenServer, clock: ManualClock | None = None, *, scope: str | None = "openid profile",
          margin: float = 30) -> tuple[httpx.AsyncClient, ClientCredentialsAuth]:
     http = httpx.AsyncClient(transport=httpx.MockTransport(server))
     auth = ClientCredentialsAuth(TOKEN_URL, "client-1", SECRET, scope, http, refresh_margin=margin,
-                                 clock=clock or Clock())
+                                 clock=clock or ManualClock())
     return http, auth
 
 
@@ -95,7 +88,7 @@ async def test_requests_carry_the_bearer_token_and_reuse_the_cached_one() -> Non
 
 
 async def test_token_is_refreshed_once_the_refresh_margin_before_expiry_is_reached() -> None:
-    clock = Clock()
+    clock = ManualClock()
     server = TokenServer(expires_in=300)
     http, auth = make(server, clock, margin=30)
     async with http:
@@ -108,7 +101,7 @@ async def test_token_is_refreshed_once_the_refresh_margin_before_expiry_is_reach
 
 
 async def test_short_lived_token_is_still_reused_for_half_its_lifetime() -> None:
-    clock = Clock()
+    clock = ManualClock()
     server = TokenServer(expires_in=20)
     http, auth = make(server, clock, margin=30)
     async with http:
@@ -120,7 +113,7 @@ async def test_short_lived_token_is_still_reused_for_half_its_lifetime() -> None
 
 
 async def test_token_without_lifetime_is_kept_until_a_401() -> None:
-    clock = Clock()
+    clock = ManualClock()
     server = TokenServer(expires_in=None)
     http, auth = make(server, clock)
     async with http:

@@ -17,6 +17,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tenantry.sandbox.oidc import DemoUser, OidcClient, OidcIssuer
+from tests.support.clock import ManualClock
 
 PUBLIC_URL = "https://auth.example.test"
 ISSUER = f"{PUBLIC_URL}/application/o/tenantry/"
@@ -34,19 +35,6 @@ CLI = OidcClient("tenantry-cli", None, [CLI_CB], ["authorization_code", "refresh
 WORKER = OidcClient("worker", "worker-secret", [], ["client_credentials"], "tenantry-worker",
                     scopes=["openid", "profile", "goauthentik.io/api"],
                     service_account_groups=["platform-admins"])
-
-
-class FakeClock:
-    """Starts at the real time (so PyJWT's own exp check agrees) and moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FormParser(HTMLParser):
@@ -98,12 +86,12 @@ def verify_with_jwks(token: str, jwks: dict[str, Any], audience: str) -> dict[st
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(float(int(time.time())))
 
 
 @pytest.fixture
-def issuer(clock: FakeClock) -> OidcIssuer:
+def issuer(clock: ManualClock) -> OidcIssuer:
     return OidcIssuer(public_url=PUBLIC_URL + "/", clients=[PORTAL, CLI, WORKER], users=[ALICE], clock=clock)
 
 
@@ -327,7 +315,7 @@ async def test_code_exchange_with_another_redirect_uri_is_rejected(http: httpx.A
     assert response.json()["error"] == "invalid_grant"
 
 
-async def test_an_expired_code_is_rejected(http: httpx.AsyncClient, clock: FakeClock) -> None:
+async def test_an_expired_code_is_rejected(http: httpx.AsyncClient, clock: ManualClock) -> None:
     verifier, challenge = pkce_pair()
     code = await code_for(http, CLI, challenge)
     clock.advance(61)
@@ -522,7 +510,7 @@ async def poll(http: httpx.AsyncClient, device_code: object) -> httpx.Response:
 
 
 async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_verify_page(
-        http: httpx.AsyncClient, issuer: OidcIssuer, clock: FakeClock) -> None:
+        http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock) -> None:
     device = await start_device(http)
     assert device["expires_in"] == 600
     assert device["interval"] == 5
@@ -558,7 +546,7 @@ async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_veri
 
 
 async def test_device_flow_denied_by_the_user_answers_access_denied(
-        http: httpx.AsyncClient, clock: FakeClock) -> None:
+        http: httpx.AsyncClient, clock: ManualClock) -> None:
     device = await start_device(http)
 
     denied = await http.post("/application/o/device/verify/", data={
@@ -569,7 +557,7 @@ async def test_device_flow_denied_by_the_user_answers_access_denied(
 
 
 async def test_device_flow_past_its_lifetime_answers_expired_token(
-        http: httpx.AsyncClient, clock: FakeClock) -> None:
+        http: httpx.AsyncClient, clock: ManualClock) -> None:
     device = await start_device(http)
     clock.advance(601)
 
@@ -618,7 +606,7 @@ async def test_userinfo_without_a_valid_bearer_token_is_401(http: httpx.AsyncCli
 
 
 async def test_userinfo_refuses_an_expired_token(
-        http: httpx.AsyncClient, issuer: OidcIssuer, clock: FakeClock) -> None:
+        http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock) -> None:
     token = issuer.mint_token(sub=ALICE.sub)
     clock.advance(3601)
 
@@ -668,7 +656,7 @@ def test_validate_access_token_gives_the_token_groups_for_an_unregistered_subjec
 
 
 def test_validate_access_token_rejects_expired_early_foreign_and_misaddressed_tokens(
-        issuer: OidcIssuer, clock: FakeClock) -> None:
+        issuer: OidcIssuer, clock: ManualClock) -> None:
     other = OidcIssuer(public_url=PUBLIC_URL, clients=[PORTAL], users=[ALICE])
     now = clock()
 

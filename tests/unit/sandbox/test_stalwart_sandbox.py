@@ -11,28 +11,19 @@ import pytest
 
 from tenantry.sandbox.stalwart import StalwartSandbox
 from tenantry.sandbox.stalwart_dns import zone_file
+from tests.support.clock import ManualClock
 
 API_KEY = "API_c2FuZGJveC1rZXk"
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 
 
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def sandbox(clock: Clock) -> StalwartSandbox:
+def sandbox(clock: ManualClock) -> StalwartSandbox:
     return StalwartSandbox(api_keys=[API_KEY], basic_users={"Admin2": "s3cret-pass"}, dkim_delay=30,
                            clock=clock, fast_dkim=True, public_url="https://mail.example.test")
 
@@ -297,7 +288,7 @@ async def test_get_defaults_match_a_bare_domain_create(sandbox: StalwartSandbox,
 
 # -- DKIM and DNS ---------------------------------------------------------------------------------------------
 async def test_dkim_keys_appear_only_after_the_delay(sandbox: StalwartSandbox, client: httpx.AsyncClient,
-                                                     clock: Clock) -> None:
+                                                     clock: ManualClock) -> None:
     domain = sandbox.add_domain("example.com")
     query = {"filter": {"domainId": domain}}
     before = await _one(client, "x:DkimSignature/query", query)
