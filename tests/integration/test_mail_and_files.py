@@ -266,3 +266,41 @@ async def test_a_lost_drive_id_is_found_again_by_our_marker_never_by_the_space_n
     assert sorted(s["id"] for s in suite.ocis.spaces()) == sorted([decoy["id"], ours])
     assert suite.ocis.get_space(decoy["id"]) == decoy
     assert any(e["step"] == "ocis" and f"adopted existing space {ours}" in e["message"] for e in events), events
+
+
+async def test_a_mail_domain_stalwart_refuses_can_be_corrected_until_one_is_provisioned(
+        make_settings: Callable[..., Settings]) -> None:
+    suite = sandbox_suite()
+    async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
+        created = (await client.post("/tenants", json={"slug": "acme", "name": "Acme",
+                                                       "mailDomain": "mail.acme.notarealtld"})).json()
+        mail = created["conditions"]["stalwart"]
+        assert (mail["status"], mail["retryable"]) == ("error", False), mail
+        assert suite.stalwart.domains() == []
+
+        fixed = await client.patch("/tenants/acme", json={"mailDomain": "Mail.Acme.Example"})
+        assert fixed.status_code == 200, fixed.text
+        body = await wait_for_tenant(client, "acme", lambda b: b["status"] == "active", what="active")
+        assert body["mailDomain"] == "mail.acme.example"
+        assert [d["name"] for d in suite.stalwart.domains()] == ["mail.acme.example"]
+
+        again = await client.patch("/tenants/acme", json={"mailDomain": "other.acme.example"})
+        assert again.status_code == 409
+        assert "already provisioned" in again.json()["detail"]
+        shown = (await client.get("/tenants/acme")).json()
+    assert shown["mailDomain"] == "mail.acme.example"
+    assert shown["generation"] == 2
+
+
+async def test_a_mail_domain_cannot_be_changed_to_one_another_tenant_holds(
+        make_settings: Callable[..., Settings]) -> None:
+    suite = sandbox_suite()
+    async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
+        await client.post("/tenants", json={"slug": "first", "name": "First", "mailDomain": "mail.first.example"})
+        await client.post("/tenants", json={"slug": "second", "name": "Second",
+                                            "mailDomain": "mail.second.notarealtld"})
+        taken = await client.patch("/tenants/second", json={"mailDomain": "mail.first.example"})
+        shown = (await client.get("/tenants/second")).json()
+    assert taken.status_code == 409
+    assert shown["mailDomain"] == "mail.second.notarealtld"
+    assert shown["generation"] == 1

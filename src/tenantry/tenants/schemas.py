@@ -79,11 +79,18 @@ class TenantUpdate(BaseModel):
     name: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
                                       json_schema_extra={"pattern": DISPLAY_NAME_PATTERN})]
     quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
+    mail_domain: Annotated[str | None, Field(
+        default=None, description="Only while no mail domain is provisioned yet (e.g. Stalwart refused it)")]
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         return None if value is None else clean_display_name(value)
+
+    @field_validator("mail_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_hostname(value)
 
 
 class StepCondition(CamelModel):

@@ -93,6 +93,8 @@ class TenantService:
         tenant = await self.get(slug, actor)
         changes = payload.model_dump(exclude_unset=True, exclude_none=True)
         changed = {k: v for k, v in changes.items() if getattr(tenant, k) != v}
+        if "mail_domain" in changed:
+            await self._check_mail_domain_change(tenant, changed["mail_domain"])
         if changed:
             now = utcnow()
             for key, value in changed.items():
@@ -102,8 +104,24 @@ class TenantService:
             tenant.next_reconcile_at = self._worker_due(now)
             self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.updated", actor=actor.sub,
                                          message="changed " + ", ".join(sorted(changed))))
-            await self.session.flush()
+            try:
+                await self.session.flush()
+            except IntegrityError as err:  # another tenant took the domain between our check and this write
+                await self.session.rollback()
+                raise ConflictError(f"the mail domain '{changed.get('mail_domain')}' already belongs to "
+                                    "another tenant") from err
         return tenant
+
+    async def _check_mail_domain_change(self, tenant: Tenant, domain: str) -> None:
+        """A mail domain can be corrected only until one is provisioned: moving a live domain (its mailboxes,
+        DKIM keys and published DNS records) is not something to do as a side effect of a PATCH."""
+        mail = next((s for s in tenant.steps if s.step == "stalwart"), None)
+        provisioned = mail.outputs.get("domainId") if mail is not None and mail.outputs else None
+        if provisioned:
+            raise ConflictError(f"the mail domain {tenant.mail_domain} is already provisioned in Stalwart "
+                                f"(domain {provisioned}); it cannot be changed")
+        if await self.repo.domain_taken(domain):
+            raise ConflictError(f"the mail domain '{domain}' already belongs to another tenant")
 
     async def request_reconcile(self, slug: str, actor: Actor) -> Tenant:
         tenant = await self.get(slug, actor)

@@ -252,7 +252,7 @@ async def wait_for_status(client: Any, slug: str, status: str, timeout: float = 
 
 
 @pytest.mark.parametrize("payload", [{"name": "   "}, {"name": "bad\x07bell"}, {"name": "x" * 201},
-                                     {"quotaBytes": 0}, {"mailDomain": "other.example"}])
+                                     {"quotaBytes": 0}, {"mailDomain": "not a domain"}, {"slug": "other"}])
 async def test_patch_with_invalid_input_is_422_and_changes_nothing(
         make_settings: Callable[..., Settings], payload: dict[str, Any]) -> None:
     async with api_client(make_settings(), steps=three_steps()) as (client, _):
