@@ -37,3 +37,20 @@ async def test_a_database_migrated_by_a_newer_version_is_refused_without_suggest
         assert "db upgrade" not in str(caught.value)
     finally:
         await engine.dispose()
+
+
+async def test_the_migrations_create_exactly_the_schema_the_models_describe(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from tenantry.db.base import Base
+    from tenantry.tenants import models  # noqa: F401  (registers the tables)
+
+    engine = create_engine(Settings(auth_enabled=False, database_url=database_url))
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata))
+    finally:
+        await engine.dispose()
+    assert diff == []
