@@ -107,7 +107,9 @@ async def get_tenant(slug: str, request: Request, session: SessionDep, actor: Ac
     return present(await service.get(slug, actor))
 
 
-@router.patch("/{slug}", response_model=TenantOut, responses=ERRORS)
+@router.patch("/{slug}", response_model=TenantOut,
+              responses={**ERRORS, 409: {"model": ErrorOut,
+                                         "description": "Mail domain taken, or already provisioned"}})
 async def update_tenant(slug: str, payload: TenantUpdate, request: Request, session: SessionDep,
                         actor: ActorDep) -> TenantOut:
     """Change the desired state (name, quota); the next reconcile applies it upstream."""
