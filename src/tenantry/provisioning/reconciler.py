@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -110,7 +111,21 @@ class Reconciler:
                        for step in due}
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
             bound.info("reconcile.start", steps=[s.name for s in due], force=force)
-            outcomes = await asyncio.gather(*(self._run_step(step, spec, ids[step.name], bound) for step in due))
+            running: asyncio.Future[list[_Outcome]] = asyncio.ensure_future(
+                asyncio.gather(*(self._run_step(step, spec, ids[step.name], bound) for step in due)))
+            waiting: set[asyncio.Future[Any]] = {running, renewer}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():
+                # The lease is gone (expired and taken): the new owner is working on this tenant, so stop
+                # calling upstreams now rather than race it. Whatever a cancelled step created is found
+                # again by its marker on the next run.
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+                RECONCILES.labels("lease_lost").inc()
+                bound.warning("reconcile.lease_lost", stopped_steps=[s.name for s in due])
+                return False
+            outcomes = running.result()
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -319,3 +319,22 @@ async def test_a_failing_lease_renewal_does_not_discard_the_run(wire: Any) -> No
         tenant = await load(container, tenant_id)
     assert written is True
     assert tenant.status == "active"
+
+
+async def test_a_run_that_loses_its_lease_stops_its_steps_instead_of_racing_the_new_owner(wire: Any) -> None:
+    gated = GatedProvider("group")  # would wait for ever: only losing the lease can end this run
+    async with wire(steps(identity=gated), lease_seconds=0.3) as container:
+        tenant_id = await add_tenant(container)
+        run = asyncio.create_task(reconcile(container, tenant_id))
+        await wait_inside(gated)
+        async with container.sessionmaker() as session, session.begin():  # the lease expired and was taken
+            await session.execute(sa.update(Tenant).where(Tenant.id == tenant_id).values(
+                lease_owner="worker:other", lease_expires_at=utcnow() + timedelta(seconds=60)))
+
+        written = await asyncio.wait_for(run, timeout=10)
+
+        tenant = await load(container, tenant_id)
+    assert written is False
+    assert not gated.gate.is_set()
+    assert tenant.lease_owner == "worker:other"
+    assert {(s.status, s.attempts) for s in tenant.steps} == {("pending", 0)}
