@@ -13,10 +13,11 @@ from typing import Any
 import uvicorn
 
 
-def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+def _config(app: Any, host: str, port: int, tls: tuple[str, str] | None = None) -> uvicorn.Config:
     # log_config=None: the process's own logging configuration (JSON, redaction) applies to uvicorn too.
+    certfile, keyfile = tls if tls else (None, None)
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
-                          lifespan="auto", timeout_graceful_shutdown=1)
+                          lifespan="auto", timeout_graceful_shutdown=1, ssl_certfile=certfile, ssl_keyfile=keyfile)
 
 
 @dataclass
@@ -46,9 +47,13 @@ async def start_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> tup
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` from a daemon thread for the duration of the block; yields its base URL."""
-    server = uvicorn.Server(_config(app, host, port))
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0,
+                    tls: tuple[str, str] | None = None) -> Iterator[str]:
+    """Serve ``app`` from a daemon thread for the duration of the block; yields its base URL.
+
+    ``tls`` is ``(certfile, keyfile)`` to serve HTTPS (tests of private-CA trust).
+    """
+    server = uvicorn.Server(_config(app, host, port, tls))
     thread = threading.Thread(target=server.run, name=f"asgi-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -57,7 +62,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterato
             raise RuntimeError(f"server on {host}:{port} did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{host}:{bound_port(server)}"
+        yield f"{'https' if tls else 'http'}://{host}:{bound_port(server)}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
