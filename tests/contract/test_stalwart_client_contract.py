@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import httpx
@@ -218,8 +219,9 @@ def test_account_update_matches_both_account_variants() -> None:
     assert check_object("x:Account", {"@type": "Group", **group_patch}, "update", sending=True) == []
 
 
-async def test_bodies_the_adapter_actually_sends_match_the_schema() -> None:
-    fake = FakeStalwart()
+@contextlib.asynccontextmanager
+async def recording_provider(fake: FakeStalwart) -> AsyncIterator[tuple[StalwartMailProvider, list[list[Any]]]]:
+    """The mail adapter over ``fake``, and the JMAP method calls it sends (filled in as it runs)."""
     sent: list[list[Any]] = []
 
     def recording(request: httpx.Request) -> httpx.Response:
@@ -228,7 +230,12 @@ async def test_bodies_the_adapter_actually_sends_match_the_schema() -> None:
         return fake(request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(recording)) as http:
-        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+        yield StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY)), sent
+
+
+async def test_bodies_the_adapter_actually_sends_match_the_schema() -> None:
+    fake = FakeStalwart()
+    async with recording_provider(fake) as (provider, sent):
         await provider.ensure_tenant_domain(TENANT, {})
     creates = [body for name, args, _ in sent if name == "x:Domain/set" for body in args["create"].values()]
     assert creates, "the adapter created no domain"
@@ -237,15 +244,7 @@ async def test_bodies_the_adapter_actually_sends_match_the_schema() -> None:
 
 async def test_properties_the_adapter_actually_reads_exist_in_every_variant() -> None:
     fake = FakeStalwart()
-    sent: list[list[Any]] = []
-
-    def recording(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            sent.extend(json.loads(request.content)["methodCalls"])
-        return fake(request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(recording)) as http:
-        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+    async with recording_provider(fake) as (provider, sent):
         first = await provider.ensure_tenant_domain(TENANT, {})
         fake.add_dkim(first.ids["domainId"])
         await provider.ensure_tenant_domain(TENANT, first.ids)
