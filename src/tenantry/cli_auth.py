@@ -8,6 +8,7 @@ cached per issuer and client in ``$TENANTRY_CONFIG_DIR/tokens.json`` (default ``
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,6 @@ async def _auth_config(http: httpx.AsyncClient, api_url: str) -> dict[str, Any]:
 
 
 def _remember(api_url: str, client_id: str) -> None:
-    import json
-
     path = _index_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
@@ -55,8 +54,6 @@ def _remember(api_url: str, client_id: str) -> None:
 
 
 def _remembered(api_url: str) -> str | None:
-    import json
-
     try:
         value = json.loads(_index_path().read_text()).get(api_url.rstrip("/"))
     except (FileNotFoundError, ValueError):
