@@ -31,7 +31,6 @@ class Worker:
         self._leases = leases
         self._poll = poll_seconds
         self._batch = batch_size
-        self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self.owner = owner or worker_identity("worker")
         self._wake = asyncio.Event()
@@ -78,20 +77,20 @@ class Worker:
         self._wake.set()  # a slot is free: claim more now rather than at the next poll
 
     async def _reconcile(self, tenant_id: str) -> None:
-        async with self._slots:
-            try:
-                await self._reconciler.reconcile(tenant_id, self.owner)
-            except Exception:
-                log.exception("worker.reconcile_failed", tenant_id=tenant_id)
-                await self._leases.release(tenant_id, self.owner)
+        # At most `concurrency` of these run at once: the loop claims only as many tenants as slots are free.
+        try:
+            await self._reconciler.reconcile(tenant_id, self.owner)
+        except Exception:
+            log.exception("worker.reconcile_failed", tenant_id=tenant_id)
+            await self._leases.release(tenant_id, self.owner)
 
 
 class ReconcileRunner:
     """Reconciles a tenant on request (create, PATCH, POST …/reconcile) in the API process.
 
-    The run is a background task under this process's own lease owner, so a client that disconnects does
-    not cut it short; the caller waits at most ``wait`` seconds for it. When another process holds the
-    tenant, the runner waits for that lease to be released and then runs itself.
+    The run is a background task, so a client that disconnects does not cut it short; the caller waits
+    at most ``wait`` seconds for it. Each run holds a lease of its own: when anyone else (another process,
+    or another request in this one) holds the tenant, it waits for that lease and then runs itself.
     """
 
     def __init__(self, reconciler: Reconciler, leases: LeaseManager, *, lease_wait_seconds: float,
