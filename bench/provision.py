@@ -76,11 +76,13 @@ def _sandbox_main(conn: Connection, stop: Event, latency_ms: float, dkim_delay: 
         sandbox.controls.latency_ms = latency_ms
 
     async def serve() -> None:
-        servers = [uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                                 backlog=1024))
-                   for app in suite.apps().values()]
-        tasks = [asyncio.create_task(server.serve(sockets=[sock]))
-                 for server, sock in zip(servers, sockets, strict=True)]
+        servers = [
+            uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", backlog=1024))
+            for app in suite.apps().values()
+        ]
+        tasks = [
+            asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)
+        ]
         while not all(server.started for server in servers):
             if any(task.done() for task in tasks):
                 await asyncio.gather(*tasks)
@@ -106,8 +108,9 @@ def sandboxes(latency_ms: float, dkim_delay: float) -> Iterator[Sandboxes]:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     stop = ctx.Event()
-    process: BaseProcess = ctx.Process(target=_sandbox_main, args=(child, stop, latency_ms, dkim_delay),
-                                       name="tenantry-bench-sandboxes", daemon=True)
+    process: BaseProcess = ctx.Process(
+        target=_sandbox_main, args=(child, stop, latency_ms, dkim_delay), name="tenantry-bench-sandboxes", daemon=True
+    )
     process.start()
     try:
         if not parent.poll(60):
@@ -154,8 +157,13 @@ async def product(settings: Settings, workers: int) -> AsyncIterator[str]:
     def container() -> Container:
         built = build_container(settings)
         for _ in range(workers - 1):  # the API runs the first worker loop itself
-            worker = Worker(built.reconciler, built.leases, poll_seconds=settings.worker_poll_seconds,
-                            batch_size=settings.worker_batch_size, concurrency=settings.worker_concurrency)
+            worker = Worker(
+                built.reconciler,
+                built.leases,
+                poll_seconds=settings.worker_poll_seconds,
+                batch_size=settings.worker_batch_size,
+                concurrency=settings.worker_concurrency,
+            )
             extra.append((worker, asyncio.create_task(worker.run())))
         return built
 
@@ -188,8 +196,9 @@ async def create_tenants(api_url: str, slugs: Sequence[str], concurrency: int) -
         deadline = time.monotonic() + TENANT_DEADLINE_SECONDS
         while body["status"] != "active":
             if time.monotonic() > deadline:
-                failures.append(f"{slug}: still {body['status']} after {TENANT_DEADLINE_SECONDS:g} s: "
-                                f"{body['provisioningStatus']}")
+                failures.append(
+                    f"{slug}: still {body['status']} after {TENANT_DEADLINE_SECONDS:g} s: {body['provisioningStatus']}"
+                )
                 return
             await asyncio.sleep(POLL_SECONDS)
             body = (await client.get(f"/tenants/{slug}")).json()
@@ -212,10 +221,13 @@ async def times_to_active(settings: Settings, prefix: str) -> list[float]:
     engine = create_engine(settings)
     try:
         async with engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(Tenant.created_at, Tenant.activated_at)
-                .where(Tenant.slug.startswith(prefix), Tenant.activated_at.is_not(None))
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(Tenant.created_at, Tenant.activated_at).where(
+                        Tenant.slug.startswith(prefix), Tenant.activated_at.is_not(None)
+                    )
+                )
+            ).all()
     finally:
         await engine.dispose()
     return [(activated - created).total_seconds() for created, activated in rows]
@@ -280,8 +292,12 @@ class Figures:
         rows.append(("latency floor", f"{self.floor_ms:.1f} ms"))
         ratio = f"{mean / self.floor_ms:.2f}" if mean is not None and self.floor_ms > 0 else "n/a"
         rows.append(("mean time-to-active / floor", ratio))
-        rows.append(("CPU time (this process)",
-                     f"{self.cpu_seconds:.1f} s, {1000 * self.cpu_seconds / self.tenants:.1f} ms/tenant"))
+        rows.append(
+            (
+                "CPU time (this process)",
+                f"{self.cpu_seconds:.1f} s, {1000 * self.cpu_seconds / self.tenants:.1f} ms/tenant",
+            )
+        )
         rows.append(("peak RSS (this process)", f"{self.peak_rss_mib:.0f} MiB"))
         if self.sandbox_peak_rss_mib is not None:
             rows.append(("peak RSS (sandbox process)", f"{self.sandbox_peak_rss_mib:.0f} MiB"))
@@ -325,20 +341,36 @@ def _cpu_seconds() -> float:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Provision many tenants against the sandbox and print figures.")
     parser.add_argument("--tenants", type=int, default=1000, help="tenants to create (default 1000)")
-    parser.add_argument("--latency-ms", type=float, default=20.0,
-                        help="latency the sandboxes add to every request (default 20)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker loops beside the API (default 1, as `tenantry serve` runs); they finish "
-                             "tenants the API's own first reconcile left pending")
-    parser.add_argument("--concurrency", type=int, default=20,
-                        help="workspace creations in flight (default 20); also each worker loop's concurrency")
-    parser.add_argument("--database", default=None,
-                        help="database URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/bench; it is "
-                             "migrated and keeps this run's tenants (default: a temporary SQLite file)")
-    parser.add_argument("--dkim-delay-ms", type=float, default=0.0,
-                        help="how long Stalwart takes to generate a new domain's DKIM keys (default 0); a step "
-                             "that finds none is pending and a worker looks again after "
-                             "TENANTRY_PENDING_POLL_SECONDS")
+    parser.add_argument(
+        "--latency-ms", type=float, default=20.0, help="latency the sandboxes add to every request (default 20)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker loops beside the API (default 1, as `tenantry serve` runs); they finish "
+        "tenants the API's own first reconcile left pending",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=20,
+        help="workspace creations in flight (default 20); also each worker loop's concurrency",
+    )
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="database URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/bench; it is "
+        "migrated and keeps this run's tenants (default: a temporary SQLite file)",
+    )
+    parser.add_argument(
+        "--dkim-delay-ms",
+        type=float,
+        default=0.0,
+        help="how long Stalwart takes to generate a new domain's DKIM keys (default 0); a step "
+        "that finds none is pending and a worker looks again after "
+        "TENANTRY_PENDING_POLL_SECONDS",
+    )
     parser.add_argument("--log-level", default="WARNING", help="the product's log level (default WARNING)")
     args = parser.parse_args(argv)
     if args.tenants < 1 or args.concurrency < 1:
@@ -354,9 +386,13 @@ async def run(args: argparse.Namespace, upstream: Sandboxes, database_url: str) 
     from tenantry.logging import configure_logging
 
     settings = Settings(
-        database_url=database_url, auth_enabled=False, log_level=args.log_level,
-        mail_domain_base="bench.example.test", run_worker_in_api=args.workers > 0,
-        worker_concurrency=args.concurrency, worker_batch_size=args.concurrency,
+        database_url=database_url,
+        auth_enabled=False,
+        log_level=args.log_level,
+        mail_domain_base="bench.example.test",
+        run_worker_in_api=args.workers > 0,
+        worker_concurrency=args.concurrency,
+        worker_batch_size=args.concurrency,
         **upstream.settings,
     )
     configure_logging(settings.log_level)
@@ -376,9 +412,15 @@ async def run(args: argparse.Namespace, upstream: Sandboxes, database_url: str) 
         requests = await logged_requests(upstream.urls)
     for failure in failures[:10]:
         print(f"not active: {failure}", file=sys.stderr)
-    return Figures(tenants=args.tenants, latency_ms=args.latency_ms, wall_seconds=wall, cpu_seconds=cpu,
-                   times=await times_to_active(settings, prefix), requests=requests,
-                   peak_rss_mib=_rss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    return Figures(
+        tenants=args.tenants,
+        latency_ms=args.latency_ms,
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        times=await times_to_active(settings, prefix),
+        requests=requests,
+        peak_rss_mib=_rss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -395,9 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures = asyncio.run(run(args, upstream, database_url))
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     figures.sandbox_peak_rss_mib = _rss_mib(children) if children else None
-    header = (f"Provisioned {args.tenants} tenants through the API: {args.latency_ms:g} ms injected on every "
-              f"sandbox request, {args.concurrency} creations in flight, {args.workers} worker loop(s), "
-              f"store {store}")
+    header = (
+        f"Provisioned {args.tenants} tenants through the API: {args.latency_ms:g} ms injected on every "
+        f"sandbox request, {args.concurrency} creations in flight, {args.workers} worker loop(s), "
+        f"store {store}"
+    )
     print(render(figures, header))
     return 0 if figures.active == figures.tenants else 1
 

@@ -88,9 +88,15 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "database_url": database_url, "auth_enabled": False, "retry_base_seconds": 0.05,
-            "retry_cap_seconds": 0.5, "resync_interval_seconds": 3600, "pending_poll_seconds": 0.05,
-            "worker_poll_seconds": 0.05, "lease_seconds": 5, "create_wait_seconds": 5,
+            "database_url": database_url,
+            "auth_enabled": False,
+            "retry_base_seconds": 0.05,
+            "retry_cap_seconds": 0.5,
+            "resync_interval_seconds": 3600,
+            "pending_poll_seconds": 0.05,
+            "worker_poll_seconds": 0.05,
+            "lease_seconds": 5,
+            "create_wait_seconds": 5,
             "mail_domain_base": "mail.example.test",
         }
         values.update(overrides)

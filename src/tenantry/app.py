@@ -34,8 +34,12 @@ async def _no_auth(_request: Request) -> Actor:
     return SYSTEM
 
 
-def create_app(settings: Settings, *, container_factory: Callable[[], Container] | None = None,
-               actor_resolver: ActorResolver | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    container_factory: Callable[[], Container] | None = None,
+    actor_resolver: ActorResolver | None = None,
+) -> FastAPI:
     """Build the API. ``container_factory`` lets tests and the demo route upstreams to in-process sandboxes."""
 
     @contextlib.asynccontextmanager
@@ -46,11 +50,20 @@ def create_app(settings: Settings, *, container_factory: Callable[[], Container]
         try:
             await ensure_up_to_date(container.engine)
             if settings.run_worker_in_api:
-                worker = Worker(container.reconciler, container.leases, poll_seconds=settings.worker_poll_seconds,
-                                batch_size=settings.worker_batch_size, concurrency=settings.worker_concurrency)
+                worker = Worker(
+                    container.reconciler,
+                    container.leases,
+                    poll_seconds=settings.worker_poll_seconds,
+                    batch_size=settings.worker_batch_size,
+                    concurrency=settings.worker_concurrency,
+                )
                 worker_task = asyncio.create_task(worker.run())
-            runner = ReconcileRunner(container.reconciler, container.leases, lease_wait_seconds=settings.lease_seconds,
-                                     on_change=worker.wake if worker else None)
+            runner = ReconcileRunner(
+                container.reconciler,
+                container.leases,
+                lease_wait_seconds=settings.lease_seconds,
+                on_change=worker.wake if worker else None,
+            )
             app.state.container = container
             app.state.runner = runner
             app.state.worker = worker
@@ -59,8 +72,9 @@ def create_app(settings: Settings, *, container_factory: Callable[[], Container]
                 from tenantry.auth.dependencies import build_actor_resolver
 
                 app.state.actor_resolver = build_actor_resolver(settings, container)
-            log.info("api.start", worker=settings.run_worker_in_api,
-                     steps={s.name: s.configured for s in container.steps})
+            log.info(
+                "api.start", worker=settings.run_worker_in_api, steps={s.name: s.configured for s in container.steps}
+            )
             yield
             await runner.aclose()
         finally:
@@ -69,8 +83,12 @@ def create_app(settings: Settings, *, container_factory: Callable[[], Container]
                 await worker_task
             await container.aclose()
 
-    app = FastAPI(title="Tenantry", version="0.1.0", lifespan=lifespan,
-                  description="Control plane for self-hosted collaboration workspaces.")
+    app = FastAPI(
+        title="Tenantry",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Control plane for self-hosted collaboration workspaces.",
+    )
     app.include_router(tenants_router)
     _install_error_handlers(app)
     _install_ops_routes(app)
@@ -143,15 +161,20 @@ def _install_ops_routes(app: FastAPI) -> None:
         for name, result in await asyncio.gather(*(ping(s) for s in container.steps)):
             checks[name] = result
         ready = all(c["status"] in ("ok", "skipped") for c in checks.values())
-        return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        )
 
     @app.get("/auth/config", tags=["ops"])
     async def auth_config(request: Request) -> dict[str, Any]:
         """Which issuer this API trusts and the client id the CLI logs in with (public, no secrets)."""
         settings: Settings = request.app.state.container.settings
-        return {"authEnabled": settings.auth_enabled, "issuer": settings.oidc_issuer,
-                "cliClientId": settings.oidc_cli_client_id, "audiences": settings.audiences}
+        return {
+            "authEnabled": settings.auth_enabled,
+            "issuer": settings.oidc_issuer,
+            "cliClientId": settings.oidc_cli_client_id,
+            "audiences": settings.audiences,
+        }
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

@@ -11,8 +11,11 @@ import typer
 
 from tenantry.config import Settings
 
-app = typer.Typer(help="Tenantry: workspaces across authentik, Stalwart and oCIS, kept in step.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Tenantry: workspaces across authentik, Stalwart and oCIS, kept in step.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Manage tenants through the HTTP API.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -68,9 +71,11 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-          worker: Annotated[bool, typer.Option(help="Run a reconcile worker in this process")] = True) -> None:
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run a reconcile worker in this process")] = True,
+) -> None:
     """Run the HTTP API (with an in-process worker unless --no-worker)."""
     import uvicorn
 
@@ -79,8 +84,14 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     settings = _settings(run_worker_in_api=worker)
     _configure_logging(settings)
     asyncio.run(_check_schema(settings))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                access_log=False, log_config=None)  # keep our logging configuration (JSON, redaction)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=None,
+    )  # keep our logging configuration (JSON, redaction)
 
 
 @app.command()
@@ -100,8 +111,13 @@ async def _run_worker(settings: Settings) -> None:
     from tenantry.provisioning.worker import Worker
 
     container = build_container(settings)
-    loop_worker = Worker(container.reconciler, container.leases, poll_seconds=settings.worker_poll_seconds,
-                         batch_size=settings.worker_batch_size, concurrency=settings.worker_concurrency)
+    loop_worker = Worker(
+        container.reconciler,
+        container.leases,
+        poll_seconds=settings.worker_poll_seconds,
+        batch_size=settings.worker_batch_size,
+        concurrency=settings.worker_concurrency,
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, loop_worker.stop)
@@ -112,8 +128,10 @@ async def _run_worker(settings: Settings) -> None:
 
 
 @app.command()
-def sandbox(host: Annotated[str, typer.Option()] = "127.0.0.1",
-            port: Annotated[int, typer.Option(help="First of three ports: authentik, Stalwart, oCIS")] = 9100) -> None:
+def sandbox(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="First of three ports: authentik, Stalwart, oCIS")] = 9100,
+) -> None:
     """Run the sandbox authentik (with its OIDC issuer), Stalwart and oCIS on three consecutive ports."""
     from tenantry.demo import run_sandbox_forever
 
@@ -121,9 +139,11 @@ def sandbox(host: Annotated[str, typer.Option()] = "127.0.0.1",
 
 
 @app.command()
-def demo(port: Annotated[int, typer.Option(help="Port of the API; the sandboxes take the next three")] = 8000,
-         host: Annotated[str, typer.Option()] = "127.0.0.1",
-         smoke: Annotated[bool, typer.Option(help="Create a demo tenant, print it, and exit")] = False) -> None:
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the API; the sandboxes take the next three")] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    smoke: Annotated[bool, typer.Option(help="Create a demo tenant, print it, and exit")] = False,
+) -> None:
     """Run the whole product on SQLite against the sandbox upstreams, and print where everything is."""
     from tenantry.demo import run_demo
 
@@ -134,12 +154,20 @@ def demo(port: Annotated[int, typer.Option(help="Port of the API; the sandboxes 
 # -- client commands ---------------------------------------------------------------------------------------
 UrlOpt = Annotated[str, typer.Option("--url", envvar="TENANTRY_URL", help="Base URL of the Tenantry API")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="TENANTRY_TOKEN",
-                                              help="Access token (default: the cached login, if any)")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="TENANTRY_TOKEN", help="Access token (default: the cached login, if any)"),
+]
 
 
-def _call(method: str, url: str, path: str, token: str | None, payload: dict[str, Any] | None = None,
-          params: dict[str, Any] | None = None) -> Any:
+def _call(
+    method: str,
+    url: str,
+    path: str,
+    token: str | None,
+    payload: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
     import httpx
 
     from tenantry.cli_auth import cached_token
@@ -147,8 +175,9 @@ def _call(method: str, url: str, path: str, token: str | None, payload: dict[str
     token = token or cached_token(url)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.request(method, url.rstrip("/") + path, json=payload, params=params, headers=headers,
-                                 timeout=120)
+        response = httpx.request(
+            method, url.rstrip("/") + path, json=payload, params=params, headers=headers, timeout=120
+        )
     except httpx.HTTPError as err:
         typer.secho(f"cannot reach {url}: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
@@ -158,8 +187,11 @@ def _call(method: str, url: str, path: str, token: str | None, payload: dict[str
         body = None
     if response.status_code >= 400:
         detail = body.get("detail") if isinstance(body, dict) else response.text.strip()[:500]
-        typer.secho(f"{response.status_code}: {json.dumps(detail) if not isinstance(detail, str) else detail}",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"{response.status_code}: {json.dumps(detail) if not isinstance(detail, str) else detail}",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(1)
     return body
 
@@ -170,15 +202,22 @@ def _print_tenant(tenant: dict[str, Any]) -> None:
         when = condition.get("nextAttemptAt")
         retry = f", next attempt {when}" if when and condition["status"] == "error" else ""
         ids = ", ".join(f"{k}={v}" for k, v in condition.get("upstreamIds", {}).items())
-        typer.echo(f"  {step:<10} {condition['status']:<8} {condition['reason']}: {condition['message']}"
-                   f" (attempts {condition['attempts']}{retry}){'  [' + ids + ']' if ids else ''}")
+        typer.echo(
+            f"  {step:<10} {condition['status']:<8} {condition['reason']}: {condition['message']}"
+            f" (attempts {condition['attempts']}{retry}){'  [' + ids + ']' if ids else ''}"
+        )
 
 
 @tenants_app.command("create")
-def tenants_create(slug: str, name: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False,
-                   token: TokenOpt = None,
-                   mail_domain: Annotated[str | None, typer.Option(help="Custom mail domain")] = None,
-                   quota_bytes: Annotated[int | None, typer.Option(help="Files quota in bytes")] = None) -> None:
+def tenants_create(
+    slug: str,
+    name: str,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    as_json: JsonOpt = False,
+    token: TokenOpt = None,
+    mail_domain: Annotated[str | None, typer.Option(help="Custom mail domain")] = None,
+    quota_bytes: Annotated[int | None, typer.Option(help="Files quota in bytes")] = None,
+) -> None:
     """Create a tenant and show it as it stands after its first reconcile."""
     payload: dict[str, Any] = {"slug": slug, "name": name}
     if mail_domain is not None:
@@ -190,9 +229,14 @@ def tenants_create(slug: str, name: str, url: UrlOpt = "http://127.0.0.1:8000", 
 
 
 @tenants_app.command("list")
-def tenants_list(url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None,
-                 status: Annotated[str | None, typer.Option(help="Only tenants in this status")] = None,
-                 limit: int = 50, offset: int = 0) -> None:
+def tenants_list(
+    url: UrlOpt = "http://127.0.0.1:8000",
+    as_json: JsonOpt = False,
+    token: TokenOpt = None,
+    status: Annotated[str | None, typer.Option(help="Only tenants in this status")] = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> None:
     """List tenants you may see."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if status:
@@ -208,26 +252,31 @@ def tenants_list(url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False
 
 
 @tenants_app.command("show")
-def tenants_show(slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False,
-                 token: TokenOpt = None) -> None:
+def tenants_show(
+    slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None
+) -> None:
     """Show one tenant with the conditions of each step."""
     body = _call("GET", url, f"/tenants/{slug}", token)
     typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
 
 
 @tenants_app.command("reconcile")
-def tenants_reconcile(slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False,
-                      token: TokenOpt = None) -> None:
+def tenants_reconcile(
+    slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None
+) -> None:
     """Reconcile a tenant now (also retries steps stopped by a permanent error)."""
     body = _call("POST", url, f"/tenants/{slug}/reconcile", token)
     typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
 
 
 @app.command()
-def login(url: UrlOpt = "http://127.0.0.1:8000",
-          client_id: Annotated[str | None, typer.Option(help="Machine login: OAuth client id")] = None,
-          client_secret: Annotated[str | None, typer.Option(envvar="TENANTRY_CLIENT_SECRET",
-                                                            help="Machine login: OAuth client secret")] = None) -> None:
+def login(
+    url: UrlOpt = "http://127.0.0.1:8000",
+    client_id: Annotated[str | None, typer.Option(help="Machine login: OAuth client id")] = None,
+    client_secret: Annotated[
+        str | None, typer.Option(envvar="TENANTRY_CLIENT_SECRET", help="Machine login: OAuth client secret")
+    ] = None,
+) -> None:
     """Log in to the API's identity provider and cache the token (device login, or client credentials)."""
     from tenantry.auth.login import LoginError
     from tenantry.cli_auth import login_device, login_machine
@@ -239,8 +288,11 @@ def login(url: UrlOpt = "http://127.0.0.1:8000",
     try:
         if client_id:
             if not client_secret:
-                typer.secho("--client-secret (or TENANTRY_CLIENT_SECRET) is required with --client-id",
-                            fg=typer.colors.RED, err=True)
+                typer.secho(
+                    "--client-secret (or TENANTRY_CLIENT_SECRET) is required with --client-id",
+                    fg=typer.colors.RED,
+                    err=True,
+                )
                 raise typer.Exit(2)
             asyncio.run(login_machine(url, client_id, client_secret))
         else:

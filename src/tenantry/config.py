@@ -25,8 +25,28 @@ class Settings(BaseSettings):
     # -- API --------------------------------------------------------------------------------------
     create_wait_seconds: float = Field(10.0, ge=0, description="How long POST /tenants waits for the first reconcile")
     reserved_slugs: frozenset[str] = frozenset(
-        {"admin", "api", "www", "mail", "auth", "root", "system", "tenantry", "static", "portal", "login",
-         "logout", "health", "healthz", "readyz", "metrics", "smtp", "imap", "autoconfig", "autodiscover"}
+        {
+            "admin",
+            "api",
+            "www",
+            "mail",
+            "auth",
+            "root",
+            "system",
+            "tenantry",
+            "static",
+            "portal",
+            "login",
+            "logout",
+            "health",
+            "healthz",
+            "readyz",
+            "metrics",
+            "smtp",
+            "imap",
+            "autoconfig",
+            "autodiscover",
+        }
     )
     default_quota_bytes: int = Field(10 * 1024**3, gt=0)
     mail_domain_base: str = "tenants.example.test"
@@ -72,7 +92,8 @@ class Settings(BaseSettings):
     oidc_cli_client_id: str = "tenantry-cli"
     oidc_leeway_seconds: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat")
     oidc_jwks_min_refresh_seconds: float = Field(
-        10.0, ge=0, description="Least time between JWKS fetches (an unknown kid triggers at most one per interval)")
+        10.0, ge=0, description="Least time between JWKS fetches (an unknown kid triggers at most one per interval)"
+    )
     admin_group: str = "tenantry-admins"
     self_service: bool = True
 
@@ -103,17 +124,29 @@ class Settings(BaseSettings):
         missing: list[str] = []
         if self.authentik_url and self.authentik_token is None:
             missing.append("TENANTRY_AUTHENTIK_TOKEN (TENANTRY_AUTHENTIK_URL is set)")
-        if self.stalwart_url and self.stalwart_api_key is None and not (
-                self.stalwart_username and self.stalwart_password is not None):
-            missing.append("TENANTRY_STALWART_API_KEY or TENANTRY_STALWART_USERNAME/_PASSWORD "
-                           "(TENANTRY_STALWART_URL is set)")
-        if self.ocis_url and self.ocis_auth == "app-token" and not (
-                self.ocis_username and self.ocis_app_token is not None):
+        if (
+            self.stalwart_url
+            and self.stalwart_api_key is None
+            and not (self.stalwart_username and self.stalwart_password is not None)
+        ):
+            missing.append(
+                "TENANTRY_STALWART_API_KEY or TENANTRY_STALWART_USERNAME/_PASSWORD (TENANTRY_STALWART_URL is set)"
+            )
+        if (
+            self.ocis_url
+            and self.ocis_auth == "app-token"
+            and not (self.ocis_username and self.ocis_app_token is not None)
+        ):
             missing.append("TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN (TENANTRY_OCIS_AUTH=app-token)")
-        if self.ocis_url and self.ocis_auth == "client-credentials" and not (
-                self.ocis_token_url and self.ocis_client_id and self.ocis_client_secret is not None):
-            missing.append("TENANTRY_OCIS_TOKEN_URL, TENANTRY_OCIS_CLIENT_ID and TENANTRY_OCIS_CLIENT_SECRET "
-                           "(TENANTRY_OCIS_AUTH=client-credentials)")
+        if (
+            self.ocis_url
+            and self.ocis_auth == "client-credentials"
+            and not (self.ocis_token_url and self.ocis_client_id and self.ocis_client_secret is not None)
+        ):
+            missing.append(
+                "TENANTRY_OCIS_TOKEN_URL, TENANTRY_OCIS_CLIENT_ID and TENANTRY_OCIS_CLIENT_SECRET "
+                "(TENANTRY_OCIS_AUTH=client-credentials)"
+            )
         if missing:
             raise ValueError("missing settings: " + "; ".join(missing))
 

@@ -36,8 +36,11 @@ class Container:
 
     def http_client(self, name: str) -> httpx.AsyncClient:
         """A further client for ``name`` (e.g. the token validator's), closed with the container."""
-        client = build_http_client(timeout=self.settings.http_timeout_seconds, ca_bundle=self.settings.ca_bundle,
-                                   transport=self.transports.get(name))
+        client = build_http_client(
+            timeout=self.settings.http_timeout_seconds,
+            ca_bundle=self.settings.ca_bundle,
+            transport=self.transports.get(name),
+        )
         self.http_clients.append(client)
         return client
 
@@ -47,9 +50,12 @@ class Container:
         await self.engine.dispose()
 
 
-def build_container(settings: Settings, *,
-                    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-                    steps: Sequence[Step] | None = None) -> Container:
+def build_container(
+    settings: Settings,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    steps: Sequence[Step] | None = None,
+) -> Container:
     """Wire a process. ``steps`` replaces the upstream steps outright (tests of the reconciler itself)."""
     transports = transports or {}
     engine = create_engine(settings)
@@ -57,16 +63,21 @@ def build_container(settings: Settings, *,
     clients: list[httpx.AsyncClient] = []
 
     def http(name: str) -> httpx.AsyncClient:
-        client = build_http_client(timeout=settings.http_timeout_seconds, ca_bundle=settings.ca_bundle,
-                                   transport=transports.get(name))
+        client = build_http_client(
+            timeout=settings.http_timeout_seconds, ca_bundle=settings.ca_bundle, transport=transports.get(name)
+        )
         clients.append(client)
         return client
 
-    steps = list(steps) if steps is not None else [
-        IdentityStep(_identity_provider(settings, http)),
-        MailStep(_mail_provider(settings, http)),
-        FilesStep(_file_provider(settings, http)),
-    ]
+    steps = (
+        list(steps)
+        if steps is not None
+        else [
+            IdentityStep(_identity_provider(settings, http)),
+            MailStep(_mail_provider(settings, http)),
+            FilesStep(_file_provider(settings, http)),
+        ]
+    )
     leases = LeaseManager(sessionmaker, lease_seconds=settings.lease_seconds)
     reconciler = Reconciler(sessionmaker, steps, leases, settings)
     return Container(settings, engine, sessionmaker, steps, leases, reconciler, clients, transports)
@@ -92,14 +103,16 @@ def _mail_provider(settings: Settings, http: HttpFactory) -> MailProvider | None
 
     api_key = settings.stalwart_api_key.get_secret_value() if settings.stalwart_api_key else None
     client = StalwartClient(
-        http("stalwart"), settings.stalwart_url,
+        http("stalwart"),
+        settings.stalwart_url,
         api_key=api_key,
         username=settings.stalwart_username,
         password=settings.stalwart_password.get_secret_value() if settings.stalwart_password else None,
     )
     # The client prefers the API key when one is given; errors must name the settings actually in use.
-    credentials = ("TENANTRY_STALWART_API_KEY" if api_key
-                   else "TENANTRY_STALWART_USERNAME and TENANTRY_STALWART_PASSWORD")
+    credentials = (
+        "TENANTRY_STALWART_API_KEY" if api_key else "TENANTRY_STALWART_USERNAME and TENANTRY_STALWART_PASSWORD"
+    )
     return StalwartMailProvider(client, domain_base=settings.mail_domain_base, credentials_setting=credentials)
 
 
@@ -119,9 +132,15 @@ def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider | None
     else:
         if not (settings.ocis_token_url and settings.ocis_client_id and settings.ocis_client_secret):
             return None
-        auth = ClientCredentialsAuth(settings.ocis_token_url, settings.ocis_client_id,
-                                     settings.ocis_client_secret.get_secret_value(), settings.ocis_scope,
-                                     http("ocis-token"))
-        hint = ("TENANTRY_OCIS_CLIENT_ID and TENANTRY_OCIS_CLIENT_SECRET, and that their service account "
-                "resolves to an oCIS user")
+        auth = ClientCredentialsAuth(
+            settings.ocis_token_url,
+            settings.ocis_client_id,
+            settings.ocis_client_secret.get_secret_value(),
+            settings.ocis_scope,
+            http("ocis-token"),
+        )
+        hint = (
+            "TENANTRY_OCIS_CLIENT_ID and TENANTRY_OCIS_CLIENT_SECRET, and that their service account "
+            "resolves to an oCIS user"
+        )
     return OcisFileProvider(OcisClient(http("ocis"), settings.ocis_url, auth), credentials_hint=hint)

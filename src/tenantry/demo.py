@@ -49,8 +49,12 @@ async def _wait_for_signal() -> None:
 
 def _suite_for(host: str, first_port: int, *, portal_url: str = "") -> SandboxSuite:
     base = f"http://{host}"
-    return SandboxSuite(authentik_url=f"{base}:{first_port}", stalwart_url=f"{base}:{first_port + 1}",
-                        ocis_url=f"{base}:{first_port + 2}", portal_url=portal_url)
+    return SandboxSuite(
+        authentik_url=f"{base}:{first_port}",
+        stalwart_url=f"{base}:{first_port + 1}",
+        ocis_url=f"{base}:{first_port + 2}",
+        portal_url=portal_url,
+    )
 
 
 async def run_sandbox_forever(host: str, first_port: int) -> None:
@@ -71,8 +75,15 @@ async def run_sandbox_forever(host: str, first_port: int) -> None:
 
 async def _machine_token(token_url: str, client_id: str, secret: str) -> str:
     async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(token_url, data={"grant_type": "client_credentials", "client_id": client_id,
-                                                      "client_secret": secret, "scope": "openid profile email"})
+        response = await client.post(
+            token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": "openid profile email",
+            },
+        )
         response.raise_for_status()
         return str(response.json()["access_token"])
 
@@ -96,8 +107,8 @@ def _banner(api_url: str, suite: SandboxSuite, db_path: Path) -> None:
     _say(f"      -d client_secret={c.user_client_secret} -d scope='openid profile' {token_url} {PICK_ACCESS})")
     _say("Then create a workspace and watch it:")
     _say("  curl -s -H \"Authorization: Bearer $USER_TOKEN\" -H 'Content-Type: application/json' \\")
-    _say(f"      -d '{{\"slug\":\"acme\",\"name\":\"Acme Corp\"}}' {api_url}/tenants")
-    _say(f"  .venv/bin/tenantry tenants show acme --url {api_url} --token \"$USER_TOKEN\"")
+    _say(f'      -d \'{{"slug":"acme","name":"Acme Corp"}}\' {api_url}/tenants')
+    _say(f'  .venv/bin/tenantry tenants show acme --url {api_url} --token "$USER_TOKEN"')
     _say(f"People sign in with `.venv/bin/tenantry login --url {api_url}` (device login as alice or bob):")
     _say(f"  alice / {c.admin_password}   (platform admin)      bob / {c.user_password}   (ordinary user)")
     _say("")
@@ -121,10 +132,16 @@ async def run_demo(*, host: str, port: int, smoke: bool) -> int:
     db_path = _fresh_demo_database()
     api_url = f"http://{host}:{port}"
     suite = _suite_for(host, port + 1, portal_url=api_url)
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}",
-                        resync_interval_seconds=30, retry_base_seconds=1, retry_cap_seconds=30, pending_poll_seconds=2,
-                        mail_domain_base="demo.example.test", log_level="WARNING" if smoke else "INFO",
-                        **suite.settings())
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        resync_interval_seconds=30,
+        retry_base_seconds=1,
+        retry_cap_seconds=30,
+        pending_poll_seconds=2,
+        mail_domain_base="demo.example.test",
+        log_level="WARNING" if smoke else "INFO",
+        **suite.settings(),
+    )
     configure_logging(settings.log_level, json=settings.log_json)
     engine = create_engine(settings)
     await upgrade(engine)
@@ -146,8 +163,9 @@ async def run_demo(*, host: str, port: int, smoke: bool) -> int:
 async def _smoke(api_url: str, suite: SandboxSuite) -> int:
     """Create a workspace as the ordinary demo user and wait until it is active."""
     c = suite.credentials
-    token = await _machine_token(f"{suite.urls['authentik']}/application/o/token/", c.user_client_id,
-                                 c.user_client_secret)
+    token = await _machine_token(
+        f"{suite.urls['authentik']}/application/o/token/", c.user_client_id, c.user_client_secret
+    )
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as client:
         response = await client.post("/tenants", json={"slug": "acme", "name": "Acme Corp"})

@@ -56,8 +56,12 @@ async def provider(checked: SpecCheckedAuthentik) -> AsyncIterator[AuthentikIden
 
 
 async def test_harness_rejects_a_request_the_spec_does_not_allow(checked: SpecCheckedAuthentik) -> None:
-    bad = httpx.Request("PATCH", f"http://127.0.0.1:9000/api/v3/core/groups/{uuid.uuid4()}/",
-                        json={"name": ""}, headers={"Authorization": f"Bearer {TOKEN}"})
+    bad = httpx.Request(
+        "PATCH",
+        f"http://127.0.0.1:9000/api/v3/core/groups/{uuid.uuid4()}/",
+        json={"name": ""},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
 
     with pytest.raises(RequestValidationError):
         checked(bad)
@@ -65,15 +69,17 @@ async def test_harness_rejects_a_request_the_spec_does_not_allow(checked: SpecCh
 
 async def test_harness_rejects_an_answer_the_spec_does_not_allow(checked: SpecCheckedAuthentik) -> None:
     checked.fake.interceptors.append(lambda _: httpx.Response(200, json={"pk": "not-a-group"}))
-    request = httpx.Request("GET", f"http://127.0.0.1:9000/api/v3/core/groups/{uuid.uuid4()}/",
-                            headers={"Authorization": f"Bearer {TOKEN}"})
+    request = httpx.Request(
+        "GET", f"http://127.0.0.1:9000/api/v3/core/groups/{uuid.uuid4()}/", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
 
     with pytest.raises(ResponseValidationError):
         checked(request)
 
 
 async def test_create_then_ready_then_delete_speak_the_spec(
-        checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider) -> None:
+    checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     created = await provider.ensure_tenant_group(TENANT, {})
     again = await provider.ensure_tenant_group(TENANT, created.ids)
     deleted = await provider.delete_tenant_group(TENANT, again.ids)
@@ -83,8 +89,9 @@ async def test_create_then_ready_then_delete_speak_the_spec(
     assert "DELETE 204" in checked.seen
 
 
-async def test_drift_repair_patch_speaks_the_spec(checked: SpecCheckedAuthentik,
-                                                  provider: AuthentikIdentityProvider) -> None:
+async def test_drift_repair_patch_speaks_the_spec(
+    checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     pk = checked.fake.add("renamed", {"tenant_id": TENANT.id, "color": "blue"}, is_superuser=True)
 
     result = await provider.ensure_tenant_group(TENANT, {"groupPk": pk})
@@ -95,7 +102,8 @@ async def test_drift_repair_patch_speaks_the_spec(checked: SpecCheckedAuthentik,
 
 
 async def test_out_of_band_deletion_and_adoption_speak_the_spec(
-        checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider) -> None:
+    checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     recreated = await provider.ensure_tenant_group(TENANT, {"groupPk": str(uuid.uuid4())})
     checked.fake.groups.clear()
     checked.fake.add("tenant-acme", OURS)
@@ -105,8 +113,9 @@ async def test_out_of_band_deletion_and_adoption_speak_the_spec(
     assert "GET 404" in checked.seen
 
 
-async def test_lost_create_race_speaks_the_spec(checked: SpecCheckedAuthentik,
-                                                provider: AuthentikIdentityProvider) -> None:
+async def test_lost_create_race_speaks_the_spec(
+    checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     def other_writer_wins(_: httpx.Request) -> None:
         checked.fake.add("tenant-acme", OURS)
 
@@ -118,8 +127,9 @@ async def test_lost_create_race_speaks_the_spec(checked: SpecCheckedAuthentik,
     assert "POST 400" in checked.seen
 
 
-async def test_delete_by_marker_and_ping_speak_the_spec(checked: SpecCheckedAuthentik,
-                                                        provider: AuthentikIdentityProvider) -> None:
+async def test_delete_by_marker_and_ping_speak_the_spec(
+    checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     checked.fake.add("tenant-acme", OURS)
 
     await provider.ping()

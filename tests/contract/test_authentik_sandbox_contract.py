@@ -34,13 +34,17 @@ def sandbox() -> AuthentikSandbox:
 
 @pytest.fixture
 async def client(sandbox: AuthentikSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url="http://authentik.test",
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(sandbox.app),
+        base_url="http://authentik.test",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as c:
         yield c
 
 
-async def _exchange(spec: OpenAPI, client: httpx.AsyncClient, method: str, path: str, *,
-                    expect: int, **kwargs: Any) -> httpx.Response:
+async def _exchange(
+    spec: OpenAPI, client: httpx.AsyncClient, method: str, path: str, *, expect: int, **kwargs: Any
+) -> httpx.Response:
     """Send one request; it, and the answer, must both match the spec, and the answer must be ``expect``."""
     response = await client.request(method, path, **kwargs)
     assert response.status_code == expect, response.text
@@ -58,14 +62,30 @@ def _declared_statuses(spec: OpenAPI, path: str, method: str) -> set[str]:
     return set((spec.spec / "paths" / path / method / "responses").keys())
 
 
-async def test_group_lifecycle_requests_and_responses_match_the_spec(
-        spec: OpenAPI, client: httpx.AsyncClient) -> None:
+async def test_group_lifecycle_requests_and_responses_match_the_spec(spec: OpenAPI, client: httpx.AsyncClient) -> None:
     attrs = {"tenant_slug": "acme", "tenant_id": "7f3c", "seats": 5, "active": True, "meta": {"tier": "gold"}}
-    created = (await _exchange(spec, client, "POST", GROUPS, expect=201, json={
-        "name": "tenant-acme", "is_superuser": False, "parents": [], "users": [], "roles": [],
-        "attributes": attrs})).json()
-    child = (await _exchange(spec, client, "POST", GROUPS, expect=201,
-                             json={"name": "tenant-acme-admins", "parents": [created["pk"]]})).json()
+    created = (
+        await _exchange(
+            spec,
+            client,
+            "POST",
+            GROUPS,
+            expect=201,
+            json={
+                "name": "tenant-acme",
+                "is_superuser": False,
+                "parents": [],
+                "users": [],
+                "roles": [],
+                "attributes": attrs,
+            },
+        )
+    ).json()
+    child = (
+        await _exchange(
+            spec, client, "POST", GROUPS, expect=201, json={"name": "tenant-acme-admins", "parents": [created["pk"]]}
+        )
+    ).json()
     for params in (
         {},
         {"name": "tenant-acme", "include_users": "false"},
@@ -79,27 +99,50 @@ async def test_group_lifecycle_requests_and_responses_match_the_spec(
         listed = await _exchange(spec, client, "GET", GROUPS, expect=200, params=params)
         assert listed.json()["pagination"]["count"] >= 1, params
     item = f"{GROUPS}{created['pk']}/"
-    fetched = (await _exchange(spec, client, "GET", item, expect=200, params={
-        "include_users": "false", "include_children": "true", "include_parents": "true",
-        "include_inherited_roles": "true"})).json()
+    fetched = (
+        await _exchange(
+            spec,
+            client,
+            "GET",
+            item,
+            expect=200,
+            params={
+                "include_users": "false",
+                "include_children": "true",
+                "include_parents": "true",
+                "include_inherited_roles": "true",
+            },
+        )
+    ).json()
     assert [c["pk"] for c in fetched["children_obj"]] == [child["pk"]]
-    patched = (await _exchange(spec, client, "PATCH", item, expect=200,
-                               json={"attributes": {"tenant_id": "7f3c"}})).json()
+    patched = (
+        await _exchange(spec, client, "PATCH", item, expect=200, json={"attributes": {"tenant_id": "7f3c"}})
+    ).json()
     assert patched["attributes"] == {"tenant_id": "7f3c"}
-    put = (await _exchange(spec, client, "PUT", item, expect=200,
-                           json={"name": "tenant-acme-renamed", "is_superuser": False, "attributes": attrs})).json()
+    put = (
+        await _exchange(
+            spec,
+            client,
+            "PUT",
+            item,
+            expect=200,
+            json={"name": "tenant-acme-renamed", "is_superuser": False, "attributes": attrs},
+        )
+    ).json()
     assert put["name"] == "tenant-acme-renamed"
     await _exchange(spec, client, "DELETE", f"{GROUPS}{child['pk']}/", expect=204)
     await _exchange(spec, client, "DELETE", item, expect=204)
 
 
 async def test_validation_errors_on_valid_requests_match_the_validation_error_schema(
-        spec: OpenAPI, sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    spec: OpenAPI, sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     existing = sandbox.add_group("tenant-acme")
     duplicate = await _exchange(spec, client, "POST", GROUPS, expect=400, json={"name": "tenant-acme"})
     assert duplicate.json() == {"name": ["Group with this name already exists."]}
-    renamed_onto = await _exchange(spec, client, "PATCH", f"{GROUPS}{existing['pk']}/", expect=400,
-                                   json={"parents": [UNKNOWN_PK]})
+    renamed_onto = await _exchange(
+        spec, client, "PATCH", f"{GROUPS}{existing['pk']}/", expect=400, json={"parents": [UNKNOWN_PK]}
+    )
     assert list(renamed_onto.json()) == ["parents"]
     bad_filter = await _exchange(spec, client, "GET", GROUPS, expect=400, params={"attributes": "{nope"})
     assert list(bad_filter.json()) == ["attributes"]
@@ -107,7 +150,8 @@ async def test_validation_errors_on_valid_requests_match_the_validation_error_sc
 
 @pytest.mark.parametrize("body", [{"attributes": {}}, {"name": 7}, {"name": ""}])
 async def test_400_for_a_body_the_spec_forbids_still_answers_a_validation_error(
-        spec: OpenAPI, client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+    spec: OpenAPI, client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
     response = await client.post(GROUPS, json=body)
     # Integers are text to DRF's CharField, so only the spec objects to the second body.
     assert response.status_code == (201 if body == {"name": 7} else 400)
@@ -117,14 +161,15 @@ async def test_400_for_a_body_the_spec_forbids_still_answers_a_validation_error(
 
 
 async def test_403_for_an_unknown_token_matches_the_generic_error_schema(
-        spec: OpenAPI, client: httpx.AsyncClient) -> None:
-    response = await _exchange(spec, client, "GET", GROUPS, expect=403,
-                               headers={"Authorization": "Bearer not-a-token"})
+    spec: OpenAPI, client: httpx.AsyncClient
+) -> None:
+    response = await _exchange(spec, client, "GET", GROUPS, expect=403, headers={"Authorization": "Bearer not-a-token"})
     assert response.json() == {"detail": "Token invalid/expired"}
 
 
 async def test_403_without_credentials_matches_the_generic_error_schema(
-        spec: OpenAPI, client: httpx.AsyncClient) -> None:
+    spec: OpenAPI, client: httpx.AsyncClient
+) -> None:
     client.headers.pop("Authorization")
     response = await client.post(GROUPS, json={"name": "anonymous"})
     assert response.status_code == 403
@@ -133,10 +178,12 @@ async def test_403_without_credentials_matches_the_generic_error_schema(
     validate_response(spec, response.request, response)
 
 
-@pytest.mark.parametrize(("method", "body"), [("GET", None), ("PATCH", {"name": "x"}),
-                                              ("PUT", {"name": "x"}), ("DELETE", None)])
+@pytest.mark.parametrize(
+    ("method", "body"), [("GET", None), ("PATCH", {"name": "x"}), ("PUT", {"name": "x"}), ("DELETE", None)]
+)
 async def test_404_is_undeclared_by_the_spec_and_shaped_as_its_generic_error(
-        spec: OpenAPI, client: httpx.AsyncClient, method: str, body: dict[str, str] | None) -> None:
+    spec: OpenAPI, client: httpx.AsyncClient, method: str, body: dict[str, str] | None
+) -> None:
     response = await client.request(method, f"{GROUPS}{UNKNOWN_PK}/", json=body)
     assert response.status_code == 404
     validate_request(spec, response.request)
@@ -148,7 +195,8 @@ async def test_404_is_undeclared_by_the_spec_and_shaped_as_its_generic_error(
 
 
 async def test_racing_creates_send_spec_valid_requests_and_the_winner_a_valid_group(
-        spec: OpenAPI, sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    spec: OpenAPI, sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     sandbox.insert_delay = 0.05
     responses = await asyncio.gather(*(client.post(GROUPS, json={"name": "racy"}) for _ in range(2)))
     assert sorted(r.status_code for r in responses) == [201, 500]

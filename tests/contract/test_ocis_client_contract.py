@@ -76,14 +76,24 @@ def check_request(request: httpx.Request) -> None:
         assert not undeclared, f"{request.method} {request.url.path} sends undeclared {sorted(undeclared)}"
 
 
-def drive(drive_id: str = DRIVE_ID, *, name: str = "Marketing", description: str = "Team files",
-          total: int = 5_000_000_000, disabled: bool = False) -> dict[str, Any]:
+def drive(
+    drive_id: str = DRIVE_ID,
+    *,
+    name: str = "Marketing",
+    description: str = "Team files",
+    total: int = 5_000_000_000,
+    disabled: bool = False,
+) -> dict[str, Any]:
     root: dict[str, Any] = {"id": drive_id, "webDavUrl": f"https://files.test/dav/spaces/{drive_id}"}
     body: dict[str, Any] = {
-        "id": drive_id, "name": name, "driveType": "project", "driveAlias": "project/marketing",
+        "id": drive_id,
+        "name": name,
+        "driveType": "project",
+        "driveAlias": "project/marketing",
         "owner": {"user": USER},
         "quota": {"total": total, "used": 0, "remaining": total, "state": "normal"},
-        "root": root, "webUrl": f"https://files.test/f/{drive_id}",
+        "root": root,
+        "webUrl": f"https://files.test/f/{drive_id}",
         "lastModifiedDateTime": "2025-01-01T10:00:00Z",
     }
     if disabled:
@@ -116,15 +126,24 @@ class SpecHandler:
         method = request.method
         body = json.loads(request.content) if request.content else None
         if path == "/graph/v1.0/me" and method == "GET":
-            return httpx.Response(200, json={"id": "4c510ada-c86b-4815-8820-42cdf82c3d51",
-                                             "displayName": "Provisioner",
-                                             "onPremisesSamAccountName": "svc-provisioner"})
+            return httpx.Response(
+                200,
+                json={
+                    "id": "4c510ada-c86b-4815-8820-42cdf82c3d51",
+                    "displayName": "Provisioner",
+                    "onPremisesSamAccountName": "svc-provisioner",
+                },
+            )
         if path == "/graph/v1.0/drives":
             if method == "GET":
                 return httpx.Response(200, json={"value": list(self.drives.values())})
             new_id = f"storage-users-1$new-{len(self.drives)}"
-            self.drives[new_id] = drive(new_id, name=body["name"], description=body.get("description", ""),
-                                        total=body.get("quota", {}).get("total", 1_000_000_000))
+            self.drives[new_id] = drive(
+                new_id,
+                name=body["name"],
+                description=body.get("description", ""),
+                total=body.get("quota", {}).get("total", 1_000_000_000),
+            )
             return httpx.Response(201, json=self.drives[new_id])
         if path.startswith("/graph/v1.0/drives/"):
             drive_id = path.removeprefix("/graph/v1.0/drives/")
@@ -138,9 +157,11 @@ class SpecHandler:
                 return httpx.Response(200, json=self.drives[drive_id])
             if method == "PATCH":
                 self.drives[drive_id] = drive(
-                    drive_id, name=body.get("name", current["name"]),
+                    drive_id,
+                    name=body.get("name", current["name"]),
                     description=body.get("description", current.get("description", "")),
-                    total=body.get("quota", {}).get("total", current["quota"]["total"]))
+                    total=body.get("quota", {}).get("total", current["quota"]["total"]),
+                )
                 return httpx.Response(200, json=self.drives[drive_id])
             disabled = "deleted" in current["root"]
             if request.headers.get("Purge") == "T":
@@ -153,10 +174,15 @@ class SpecHandler:
         if path.endswith("/root/invite"):
             return httpx.Response(200, json={"value": [permission("u:" + USER["id"], SPACE_EDITOR)]})
         if path.endswith("/root/permissions") and method == "GET":
-            return httpx.Response(200, json={
-                "@libre.graph.permissions.roles.allowedValues": [
-                    {"id": MANAGER, "displayName": "Manager", "description": "Allows managing a space"}],
-                "value": [permission("u:" + USER["id"], MANAGER)]})
+            return httpx.Response(
+                200,
+                json={
+                    "@libre.graph.permissions.roles.allowedValues": [
+                        {"id": MANAGER, "displayName": "Manager", "description": "Allows managing a space"}
+                    ],
+                    "value": [permission("u:" + USER["id"], MANAGER)],
+                },
+            )
         if "/root/permissions/" in path:
             if method == "PATCH":
                 return httpx.Response(200, json=permission("u:" + USER["id"], body["roles"][0]))
@@ -165,8 +191,16 @@ class SpecHandler:
 
 
 def error(status: int, code: str, message: str) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"code": code, "message": message, "innererror": {
-        "date": "2025-01-01T10:00:00Z", "request-id": "req-1"}}})
+    return httpx.Response(
+        status,
+        json={
+            "error": {
+                "code": code,
+                "message": message,
+                "innererror": {"date": "2025-01-01T10:00:00Z", "request-id": "req-1"},
+            }
+        },
+    )
 
 
 @pytest.fixture
@@ -194,10 +228,10 @@ def test_the_allowance_still_rejects_what_the_spec_forbids() -> None:
         check_request(unknown)
 
 
-async def test_drive_lifecycle_requests_and_answers_match_the_spec(
-        client: OcisClient, handler: SpecHandler) -> None:
-    created = await client.create_drive("Mars", description="Team space mars project", quota_total=1000,
-                                        drive_alias="project/mars")
+async def test_drive_lifecycle_requests_and_answers_match_the_spec(client: OcisClient, handler: SpecHandler) -> None:
+    created = await client.create_drive(
+        "Mars", description="Team space mars project", quota_total=1000, drive_alias="project/mars"
+    )
     assert [d.id for d in await client.list_project_drives()] == [DRIVE_ID, created.id]
     assert (await client.get_drive(created.id)).quota_total == 1000
     updated = await client.update_drive(created.id, name="Physics", description="d", quota_total=2000)
@@ -227,9 +261,16 @@ async def test_membership_requests_and_answers_match_the_spec(client: OcisClient
 
 
 async def test_adapter_requests_match_the_spec_through_create_drift_and_teardown(
-        client: OcisClient, handler: SpecHandler) -> None:
-    tenant = TenantSpec(id="0b6f1c2e-1111-4222-8333-444455556666", slug="acme", name="acme.com",
-                        generation=1, mail_domain="acme.com", quota_bytes=10_000)
+    client: OcisClient, handler: SpecHandler
+) -> None:
+    tenant = TenantSpec(
+        id="0b6f1c2e-1111-4222-8333-444455556666",
+        slug="acme",
+        name="acme.com",
+        generation=1,
+        mail_domain="acme.com",
+        quota_bytes=10_000,
+    )
     provider = OcisFileProvider(client)
     created = await provider.ensure_tenant_space(tenant, {})
     bigger = TenantSpec(**{**tenant.__dict__, "quota_bytes": 20_000, "name": "Acme"})

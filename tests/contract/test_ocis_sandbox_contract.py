@@ -61,8 +61,7 @@ class CheckedClient:
         self.client = client
         self.spec = ocis_spec()
 
-    async def send(self, method: str, url: str, *, writes_read_only: bool = False,
-                   **kwargs: Any) -> httpx.Response:
+    async def send(self, method: str, url: str, *, writes_read_only: bool = False, **kwargs: Any) -> httpx.Response:
         request = self.client.build_request(method, url, **kwargs)
         validate_request(_writable_spec() if writes_read_only else self.spec, request)
         response = await self.client.send(request)
@@ -92,22 +91,32 @@ def sandbox() -> OcisSandbox:
 @pytest.fixture
 async def api(sandbox: OcisSandbox) -> AsyncIterator[CheckedClient]:
     transport = httpx.ASGITransport(app=sandbox.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ocis.test",
-                                 auth=("svc", "svc-app-token")) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://ocis.test", auth=("svc", "svc-app-token")
+    ) as client:
         yield CheckedClient(client)
 
 
 async def test_tenant_space_lifecycle_validates_against_libre_graph(api: CheckedClient) -> None:
     minimal = await api.send("POST", "/graph/v1.0/drives", json={"name": "Venus"})
     assert minimal.status_code == 201
-    created = await api.send("POST", "/graph/v1.0/drives", writes_read_only=True, json={
-        "name": "Acme", "description": "tenant:42", "driveAlias": "project/tenant-42",
-        "quota": {"total": 5_000_000}})
+    created = await api.send(
+        "POST",
+        "/graph/v1.0/drives",
+        writes_read_only=True,
+        json={
+            "name": "Acme",
+            "description": "tenant:42",
+            "driveAlias": "project/tenant-42",
+            "quota": {"total": 5_000_000},
+        },
+    )
     assert created.status_code == 201
     drive_id = created.json()["id"]
 
-    listed = await api.send("GET", "/graph/v1.0/drives", params={"$filter": "driveType eq 'project'",
-                                                                  "$orderby": "name asc"})
+    listed = await api.send(
+        "GET", "/graph/v1.0/drives", params={"$filter": "driveType eq 'project'", "$orderby": "name asc"}
+    )
     assert [d["name"] for d in listed.json()["value"]] == ["Acme", "Venus"]
     by_id = await api.send("GET", "/graph/v1.0/drives", params={"$filter": f"id eq '{drive_id}'"})
     assert [d["id"] for d in by_id.json()["value"]] == [drive_id]
@@ -135,25 +144,34 @@ async def test_space_membership_validates_against_libre_graph(api: CheckedClient
     root = _root(drive_id)
 
     # The document and upstream agree here: an invite answers 200 with a collection, not 201.
-    invited = await api.send("POST", f"{root}/invite", json={
-        "recipients": [{"@libre.graph.recipient.type": "user", "objectId": BOB}], "roles": [SPACE_EDITOR]})
+    invited = await api.send(
+        "POST",
+        f"{root}/invite",
+        json={"recipients": [{"@libre.graph.recipient.type": "user", "objectId": BOB}], "roles": [SPACE_EDITOR]},
+    )
     assert invited.status_code == 200
     assert invited.json()["value"][0]["id"] == f"u:{BOB}"
-    group = await api.send("POST", f"{root}/invite", json={
-        "recipients": [{"@libre.graph.recipient.type": "group", "objectId": TEAM}], "roles": [MANAGER]})
+    group = await api.send(
+        "POST",
+        f"{root}/invite",
+        json={"recipients": [{"@libre.graph.recipient.type": "group", "objectId": TEAM}], "roles": [MANAGER]},
+    )
     assert group.json()["value"][0]["id"] == f"g:{TEAM}"
-    duplicate = await api.send("POST", f"{root}/invite", json={
-        "recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]})
+    duplicate = await api.send(
+        "POST", f"{root}/invite", json={"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]}
+    )
     assert duplicate.status_code == 409
 
     listed = await api.send("GET", f"{root}/permissions")
     assert {p["id"] for p in listed.json()["value"]} == {f"u:{user_id_for('svc')}", f"u:{BOB}", f"g:{TEAM}"}
-    roles_only = await api.send("GET", f"{root}/permissions",
-                                params={"$select": "@libre.graph.permissions.roles.allowedValues"})
+    roles_only = await api.send(
+        "GET", f"{root}/permissions", params={"$select": "@libre.graph.permissions.roles.allowedValues"}
+    )
     assert list(roles_only.json()) == ["@libre.graph.permissions.roles.allowedValues"]
 
-    changed = await api.send("PATCH", f"{root}/permissions/u:{BOB}", writes_read_only=True,
-                             json={"roles": [SPACE_VIEWER]})
+    changed = await api.send(
+        "PATCH", f"{root}/permissions/u:{BOB}", writes_read_only=True, json={"roles": [SPACE_VIEWER]}
+    )
     assert changed.json()["roles"] == [SPACE_VIEWER]
     assert (await api.send("DELETE", f"{root}/permissions/u:{BOB}")).status_code == 204
     assert (await api.send("DELETE", f"{root}/permissions/u:{BOB}")).status_code == 404
@@ -170,13 +188,15 @@ async def test_error_answers_validate_as_odata_errors(api: CheckedClient, sandbo
         await api.send("GET", "/graph/v1.0/drives", params={"$orderby": "size"}),
         await api.send("GET", _drive("storage-users-1$missing")),
         await api.send("DELETE", _drive(drive_id), headers={"Purge": "T"}),
-        await api.send("POST", f"{_root(personal)}/invite", json={
-            "recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]}),
+        await api.send(
+            "POST", f"{_root(personal)}/invite", json={"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]}
+        ),
     ]
     assert [r.status_code for r in cases] == [400, 400, 501, 400, 404, 400, 400]
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://ocis.test",
-                                 auth=("alice", "alice-app-token")) as alice_client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox.app), base_url="http://ocis.test", auth=("alice", "alice-app-token")
+    ) as alice_client:
         alice = CheckedClient(alice_client)
         forbidden = await alice.send("POST", "/graph/v1.0/drives", json={"name": "Mine"})
     assert forbidden.status_code == 403
@@ -184,8 +204,9 @@ async def test_error_answers_validate_as_odata_errors(api: CheckedClient, sandbo
 
 
 async def test_rejected_credentials_get_bare_401_outside_the_document(sandbox: OcisSandbox) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app),
-                                 base_url="http://ocis.test", auth=("svc", "not-the-token")) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox.app), base_url="http://ocis.test", auth=("svc", "not-the-token")
+    ) as client:
         request = client.build_request("GET", "/graph/v1.0/drives")
         validate_request(ocis_spec(), request)
         response = await client.send(request)

@@ -43,7 +43,12 @@ from tests.unit.integrations.stalwart.test_adapter import API_KEY, BASE, TENANT,
 #   enums[<enumName>] = [{"name": ...}]. "id" and "@type" are JMAP-level and not listed as properties.
 IMPLICIT = {"id", "@type"}
 SCALAR_KINDS: dict[str, type | tuple[type, ...]] = {
-    "string": str, "objectId": str, "utcDateTime": str, "blobId": str, "boolean": bool, "number": int,
+    "string": str,
+    "objectId": str,
+    "utcDateTime": str,
+    "blobId": str,
+    "boolean": bool,
+    "number": int,
 }
 
 
@@ -121,15 +126,21 @@ def check_value(spec: Mapping[str, Any], value: Any, where: str, *, sending: boo
         return [p for key in value for p in check_value(spec["class"], key, f"{where}[{key}]", sending=sending)]
     if kind == "objectList":
         if not isinstance(value, Mapping) or not all(str(k).isdigit() for k in value):
-            return [f"{where}: an objectList must be a {{\"0\": ...}} map"]
-        return [p for k, item in value.items()
-                for p in check_object(spec["objectName"], item, f"{where}/{k}", sending=sending)]
+            return [f'{where}: an objectList must be a {{"0": ...}} map']
+        return [
+            p
+            for k, item in value.items()
+            for p in check_object(spec["objectName"], item, f"{where}/{k}", sending=sending)
+        ]
     if kind == "map":
         if not isinstance(value, Mapping):
             return [f"{where}: a map must be a JSON object"]
-        return [p for k, v in value.items()
-                for p in check_value(spec["keyClass"], k, f"{where}[key]", sending=sending)
-                + check_value(spec["valueClass"], v, f"{where}[{k}]", sending=sending)]
+        return [
+            p
+            for k, v in value.items()
+            for p in check_value(spec["keyClass"], k, f"{where}[key]", sending=sending)
+            + check_value(spec["valueClass"], v, f"{where}[{k}]", sending=sending)
+        ]
     if kind == "object":
         return check_object(spec["objectName"], value, where, sending=sending)
     return [f"{where}: unknown schema kind {kind}"]
@@ -195,14 +206,40 @@ def check_model(model: type[BaseModel], schema_name: str, tags: list[str] | None
 
 ALIAS = EmailAlias(name="john", domain_id="b", description="old address")
 SENT: list[tuple[str, dict[str, Any]]] = [
-    ("x:Domain", DomainCreate(name="acme.test", description="d", aliases={"alt.test"}, is_enabled=True,
-                              dkim_management=DkimManagement()).to_wire()),
-    ("x:Domain", DomainUpdate(name="a.test", description=None, aliases=set(), is_enabled=False,
-                              dkim_management=DkimManagement(type_="Manual")).to_wire()),
-    ("x:Account", UserCreate(name="jdoe", domain_id="b", description="John", password="pw",
-                             aliases=[ALIAS], member_group_ids={"g"}, quotas={"maxDiskQuota": 1}).to_wire()),
-    ("x:Account", GroupCreate(name="sales", domain_id="b", description="Sales", aliases=[ALIAS],
-                              quotas={"maxEmails": 5}).to_wire()),
+    (
+        "x:Domain",
+        DomainCreate(
+            name="acme.test", description="d", aliases={"alt.test"}, is_enabled=True, dkim_management=DkimManagement()
+        ).to_wire(),
+    ),
+    (
+        "x:Domain",
+        DomainUpdate(
+            name="a.test",
+            description=None,
+            aliases=set(),
+            is_enabled=False,
+            dkim_management=DkimManagement(type_="Manual"),
+        ).to_wire(),
+    ),
+    (
+        "x:Account",
+        UserCreate(
+            name="jdoe",
+            domain_id="b",
+            description="John",
+            password="pw",
+            aliases=[ALIAS],
+            member_group_ids={"g"},
+            quotas={"maxDiskQuota": 1},
+        ).to_wire(),
+    ),
+    (
+        "x:Account",
+        GroupCreate(
+            name="sales", domain_id="b", description="Sales", aliases=[ALIAS], quotas={"maxEmails": 5}
+        ).to_wire(),
+    ),
 ]
 
 
@@ -212,8 +249,9 @@ def test_every_create_body_matches_the_schema(schema_name: str, payload: dict[st
 
 
 def test_account_update_matches_both_account_variants() -> None:
-    patch = AccountUpdate(description="x", aliases=[ALIAS], member_group_ids={"g"},
-                          quotas={"maxDiskQuota": 2}).to_wire()
+    patch = AccountUpdate(
+        description="x", aliases=[ALIAS], member_group_ids={"g"}, quotas={"maxDiskQuota": 2}
+    ).to_wire()
     assert check_object("x:Account", {"@type": "User", **patch}, "update", sending=True) == []
     group_patch = {k: v for k, v in patch.items() if k != "memberGroupIds"}
     assert check_object("x:Account", {"@type": "Group", **group_patch}, "update", sending=True) == []
@@ -250,30 +288,43 @@ async def test_properties_the_adapter_actually_reads_exist_in_every_variant() ->
         await provider.ensure_tenant_domain(TENANT, first.ids)
     asked = [(name.removesuffix("/get"), args["properties"]) for name, args, _ in sent if name.endswith("/get")]
     assert {name for name, _ in asked} == {"x:Domain", "x:DkimSignature"}
-    missing = [(name, prop) for name, props in asked for field_set in variants(name).values()
-               for prop in props if prop not in IMPLICIT and prop not in properties(field_set)]
+    missing = [
+        (name, prop)
+        for name, props in asked
+        for field_set in variants(name).values()
+        for prop in props
+        if prop not in IMPLICIT and prop not in properties(field_set)
+    ]
     assert missing == []
 
 
 @pytest.mark.parametrize(
     ("model", "schema_name", "tags"),
-    [(Domain, "x:Domain", None), (UserAccount, "x:Account", ["User"]), (GroupAccount, "x:Account", ["Group"]),
-     (DkimSignature, "x:DkimSignature", None), (EmailAlias, "x:EmailAlias", None)],
+    [
+        (Domain, "x:Domain", None),
+        (UserAccount, "x:Account", ["User"]),
+        (GroupAccount, "x:Account", ["Group"]),
+        (DkimSignature, "x:DkimSignature", None),
+        (EmailAlias, "x:EmailAlias", None),
+    ],
 )
 def test_every_property_read_exists_with_a_compatible_type(
-        model: type[BaseModel], schema_name: str, tags: list[str] | None) -> None:
+    model: type[BaseModel], schema_name: str, tags: list[str] | None
+) -> None:
     assert check_model(model, schema_name, tags) == []
 
 
 @pytest.mark.parametrize(
     ("props", "schema_name", "tags"),
-    [(DOMAIN_PROPERTIES, "x:Domain", None), (DOMAIN_ZONE_PROPERTIES, "x:Domain", None),
-     (DKIM_PROPERTIES, "x:DkimSignature", None),
-     (tuple(p for p in ACCOUNT_PROPERTIES if p != "memberGroupIds"), "x:Account", None),
-     (ACCOUNT_PROPERTIES, "x:Account", ["User"])],
+    [
+        (DOMAIN_PROPERTIES, "x:Domain", None),
+        (DOMAIN_ZONE_PROPERTIES, "x:Domain", None),
+        (DKIM_PROPERTIES, "x:DkimSignature", None),
+        (tuple(p for p in ACCOUNT_PROPERTIES if p != "memberGroupIds"), "x:Account", None),
+        (ACCOUNT_PROPERTIES, "x:Account", ["User"]),
+    ],
 )
-def test_every_property_asked_for_exists(props: tuple[str, ...], schema_name: str,
-                                         tags: list[str] | None) -> None:
+def test_every_property_asked_for_exists(props: tuple[str, ...], schema_name: str, tags: list[str] | None) -> None:
     options = variants(schema_name)
     for field_set in [options[t] for t in tags] if tags else options.values():
         assert [p for p in props if p not in IMPLICIT and p not in properties(field_set)] == []
@@ -298,8 +349,7 @@ def test_checker_rejects_a_server_set_property_in_a_sent_body() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{"aliases": ["alt.test"]}, {"isEnabled": "yes"}, {"dkimManagement": {"@type": "Sometimes"}},
-     {"name": None}],
+    [{"aliases": ["alt.test"]}, {"isEnabled": "yes"}, {"dkimManagement": {"@type": "Sometimes"}}, {"name": None}],
 )
 def test_checker_rejects_wrongly_encoded_values(payload: dict[str, Any]) -> None:
     assert check_object("x:Domain", payload, "create", sending=True) != []
@@ -324,6 +374,7 @@ def test_model_checker_rejects_an_invented_or_mistyped_field() -> None:
         dkim_management: WeeklyDkim | None = None
 
     assert check_model(Invented, "x:Domain") == [
-        "Invented.favourite_colour: 'favouriteColour' is not a property of x:Domain"]
+        "Invented.favourite_colour: 'favouriteColour' is not a property of x:Domain"
+    ]
     assert len(check_model(Mistyped, "x:Domain")) == 1
     assert len(check_model(UnknownTag, "x:Domain")) == 1

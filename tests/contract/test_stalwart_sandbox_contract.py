@@ -130,8 +130,11 @@ def sandbox() -> StalwartSandbox:
 
 @pytest.fixture
 async def client(sandbox: StalwartSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url="http://stalwart.test",
-                                 headers={"Authorization": f"Bearer {API_KEY}"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(sandbox.app),
+        base_url="http://stalwart.test",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as c:
         yield c
 
 
@@ -147,26 +150,69 @@ async def _populate(client: httpx.AsyncClient) -> None:
     """Objects with every property family set, so the reads below exercise all of them."""
     _, accounts = await _jmap(
         client,
-        ["x:Domain/set", {"create": {
-            "d": {"name": "example.com", "aliases": {"example.net": True}, "description": "Main",
-                  "catchAllAddress": "all@example.com", "memberTenantId": "t1", "logo": "data:,x",
-                  "subAddressing": {"@type": "Disabled"}, "allowRelaying": True,
-                  "certificateManagement": {"@type": "Automatic", "acmeProviderId": "p1",
-                                            "subjectAlternativeNames": {"mx.example.com": True}},
-                  "dnsManagement": {"@type": "Automatic", "dnsServerId": "s1", "origin": "example.com"}},
-            "m": {"name": "manual.test", "dkimManagement": {"@type": "Manual"}, "reportAddressUri": None}}}, "0"],
-        ["x:Account/set", {"create": {
-            "g": {"@type": "Group", "name": "sales", "domainId": "#d", "description": "Sales",
-                  "roles": {"@type": "Custom", "roleIds": {"r1": True}}, "quotas": {"maxDiskQuota": 1024}},
-            "u": {"@type": "User", "name": "alice", "domainId": "#d", "description": "Alice",
-                  "aliases": {"0": {"name": "ali", "domainId": "#d", "description": "short"}},
-                  "credentials": {"0": {"@type": "Password", "secret": "correct horse battery",
-                                        "allowedIps": {"10.0.0.0/8": True}}},
-                  "memberGroupIds": {"#g": True}, "memberTenantId": "t1", "locale": "de_DE",
-                  "timeZone": "Europe/Berlin", "roles": {"@type": "Admin"},
-                  "permissions": {"@type": "Merge", "enabledPermissions": {"emailSend": True}},
-                  "quotas": {"maxEmails": 10, "maxDiskQuota": 1_000_000},
-                  "encryptionAtRest": {"@type": "Aes256", "allowSpamTraining": False}}}}, "1"],
+        [
+            "x:Domain/set",
+            {
+                "create": {
+                    "d": {
+                        "name": "example.com",
+                        "aliases": {"example.net": True},
+                        "description": "Main",
+                        "catchAllAddress": "all@example.com",
+                        "memberTenantId": "t1",
+                        "logo": "data:,x",
+                        "subAddressing": {"@type": "Disabled"},
+                        "allowRelaying": True,
+                        "certificateManagement": {
+                            "@type": "Automatic",
+                            "acmeProviderId": "p1",
+                            "subjectAlternativeNames": {"mx.example.com": True},
+                        },
+                        "dnsManagement": {"@type": "Automatic", "dnsServerId": "s1", "origin": "example.com"},
+                    },
+                    "m": {"name": "manual.test", "dkimManagement": {"@type": "Manual"}, "reportAddressUri": None},
+                }
+            },
+            "0",
+        ],
+        [
+            "x:Account/set",
+            {
+                "create": {
+                    "g": {
+                        "@type": "Group",
+                        "name": "sales",
+                        "domainId": "#d",
+                        "description": "Sales",
+                        "roles": {"@type": "Custom", "roleIds": {"r1": True}},
+                        "quotas": {"maxDiskQuota": 1024},
+                    },
+                    "u": {
+                        "@type": "User",
+                        "name": "alice",
+                        "domainId": "#d",
+                        "description": "Alice",
+                        "aliases": {"0": {"name": "ali", "domainId": "#d", "description": "short"}},
+                        "credentials": {
+                            "0": {
+                                "@type": "Password",
+                                "secret": "correct horse battery",
+                                "allowedIps": {"10.0.0.0/8": True},
+                            }
+                        },
+                        "memberGroupIds": {"#g": True},
+                        "memberTenantId": "t1",
+                        "locale": "de_DE",
+                        "timeZone": "Europe/Berlin",
+                        "roles": {"@type": "Admin"},
+                        "permissions": {"@type": "Merge", "enabledPermissions": {"emailSend": True}},
+                        "quotas": {"maxEmails": 10, "maxDiskQuota": 1_000_000},
+                        "encryptionAtRest": {"@type": "Aes256", "allowSpamTraining": False},
+                    },
+                }
+            },
+            "1",
+        ],
     )
     assert accounts[1]["notCreated"] is None, accounts[1]
 
@@ -178,8 +224,11 @@ async def _read_all(client: httpx.AsyncClient, name: str) -> list[dict[str, Any]
 
 
 async def test_checker_flags_an_invented_property_a_wrong_type_and_a_bad_variant(checker: SchemaChecker) -> None:
-    problems = checker.check_object("x:Domain", {"id": "a", "name": "a.test", "bogus": 1, "isEnabled": "yes",
-                                                 "dkimManagement": {"@type": "Sometimes"}}, top=True)
+    problems = checker.check_object(
+        "x:Domain",
+        {"id": "a", "name": "a.test", "bogus": 1, "isEnabled": "yes", "dkimManagement": {"@type": "Sometimes"}},
+        top=True,
+    )
     assert len(problems) == 3
     assert any("bogus" in p for p in problems)
     assert checker.check_object("x:Account", {"@type": "Group", "credentials": {}}, top=True)
@@ -187,7 +236,8 @@ async def test_checker_flags_an_invented_property_a_wrong_type_and_a_bad_variant
 
 @pytest.mark.parametrize("name", ["Domain", "Account", "DkimSignature"])
 async def test_every_returned_property_exists_in_the_schema_with_a_compatible_type(
-        sandbox: StalwartSandbox, client: httpx.AsyncClient, checker: SchemaChecker, name: str) -> None:
+    sandbox: StalwartSandbox, client: httpx.AsyncClient, checker: SchemaChecker, name: str
+) -> None:
     await _populate(client)
     for domain in sandbox.domains():
         sandbox.generate_dkim_now(domain["id"])
@@ -200,22 +250,29 @@ async def test_every_returned_property_exists_in_the_schema_with_a_compatible_ty
 
 
 async def test_defaults_filled_by_the_sandbox_are_the_schema_defaults(
-        sandbox: StalwartSandbox, checker: SchemaChecker) -> None:
+    sandbox: StalwartSandbox, checker: SchemaChecker
+) -> None:
     domain_id = sandbox.add_domain("example.com")
     sandbox.generate_dkim_now(domain_id)
     [domain] = sandbox.domains()
     key = sandbox.dkim_keys(domain_id)[0]
     fields = checker.schema["fields"]
-    for record, schema_name in ((domain, "x:Domain"), (key, "x:Dkim1Signature"),
-                                (domain["dkimManagement"], "x:DkimManagementProperties")):
+    for record, schema_name in (
+        (domain, "x:Domain"),
+        (key, "x:Dkim1Signature"),
+        (domain["dkimManagement"], "x:DkimManagementProperties"),
+    ):
         defaults = fields[schema_name]["defaults"]
         assert {k: record.get(k) for k in defaults} == defaults, schema_name
 
 
-@pytest.mark.parametrize(("schema_name", "props"), [("x:Domain", DOMAIN), ("x:UserAccount", USER),
-                                                    ("x:GroupAccount", GROUP), ("x:Dkim1Signature", DKIM)])
+@pytest.mark.parametrize(
+    ("schema_name", "props"),
+    [("x:Domain", DOMAIN), ("x:UserAccount", USER), ("x:GroupAccount", GROUP), ("x:Dkim1Signature", DKIM)],
+)
 def test_sandbox_knows_exactly_the_schema_properties_and_which_are_server_set(
-        checker: SchemaChecker, schema_name: str, props: Mapping[str, Prop]) -> None:
+    checker: SchemaChecker, schema_name: str, props: Mapping[str, Prop]
+) -> None:
     schema_props = checker.properties(schema_name)
     assert set(props) == set(schema_props)
     server_set = {k for k, v in schema_props.items() if v.get("update") == "serverSet"}

@@ -50,8 +50,16 @@ from tests.support.clock import ManualClock
 ISSUER_ROUTES = r"^/application/o/"
 JWKS_PATH = r"^/application/o/[^/]+/jwks/$"
 # The OpenAPI document and the pages that render it are public like the ops routes.
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/auth/config", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                "/redoc"}
+PUBLIC_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/auth/config",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+}
 
 Settings_ = Callable[..., Settings]
 
@@ -70,6 +78,7 @@ def assert_refused(response: httpx.Response) -> None:
 
 # -- crafted tokens -----------------------------------------------------------------------------------------
 
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -80,8 +89,14 @@ def _segment(obj: dict[str, Any]) -> str:
 
 def _claims(suite: SandboxSuite, sub: str) -> dict[str, Any]:
     now = int(time.time())
-    return {"iss": suite.issuer.issuer, "sub": sub, "aud": suite.credentials.user_client_id,
-            "iat": now, "exp": now + 600, "groups": ["tenantry-admins"]}
+    return {
+        "iss": suite.issuer.issuer,
+        "sub": sub,
+        "aud": suite.credentials.user_client_id,
+        "iat": now,
+        "exp": now + 600,
+        "groups": ["tenantry-admins"],
+    }
 
 
 def unsigned_token(suite: SandboxSuite, sub: str) -> str:
@@ -117,9 +132,12 @@ def signed_with_unpublished_key(suite: SandboxSuite, sub: str) -> str:
 
 def second_issuer_token(sub: str) -> str:
     """A correctly signed token of another issuer (its own keys, its own ``iss``), for the same client id."""
-    other = OidcIssuer(app_slug="elsewhere", public_url="http://other-idp.test",
-                       clients=[OidcClient(client_id="tenantry-user-machine", client_secret="x")],
-                       users=[DemoUser(username="mallory", password="pw", sub=sub, groups=["tenantry-admins"])])
+    other = OidcIssuer(
+        app_slug="elsewhere",
+        public_url="http://other-idp.test",
+        clients=[OidcClient(client_id="tenantry-user-machine", client_secret="x")],
+        users=[DemoUser(username="mallory", password="pw", sub=sub, groups=["tenantry-admins"])],
+    )
     return other.mint_token(sub=sub, audience="tenantry-user-machine")
 
 
@@ -128,26 +146,33 @@ BAD_TOKENS: dict[str, Callable[[SandboxSuite], str]] = {
     "three_garbage_segments": lambda s: "aGVsbG8.d29ybGQ.Zm9v",
     "alg_none": lambda s: unsigned_token(s, s.plain_user.sub),
     "hs256_signed_with_the_rsa_public_key": lambda s: hs256_with_public_key(s, s.plain_user.sub),
-    "expired": lambda s: s.issuer.mint_token(sub=s.plain_user.sub, audience=s.credentials.user_client_id,
-                                             expires_in=-120),
-    "not_yet_valid": lambda s: s.issuer.mint_token(sub=s.plain_user.sub, audience=s.credentials.user_client_id,
-                                                   not_before=time.time() + 600),
-    "wrong_iss": lambda s: s.issuer.mint_token(sub=s.plain_user.sub, audience=s.credentials.user_client_id,
-                                               extra_claims={"iss": "http://evil.test/application/o/tenantry/"}),
+    "expired": lambda s: s.issuer.mint_token(
+        sub=s.plain_user.sub, audience=s.credentials.user_client_id, expires_in=-120
+    ),
+    "not_yet_valid": lambda s: s.issuer.mint_token(
+        sub=s.plain_user.sub, audience=s.credentials.user_client_id, not_before=time.time() + 600
+    ),
+    "wrong_iss": lambda s: s.issuer.mint_token(
+        sub=s.plain_user.sub,
+        audience=s.credentials.user_client_id,
+        extra_claims={"iss": "http://evil.test/application/o/tenantry/"},
+    ),
     "wrong_aud": lambda s: s.issuer.mint_token(sub=s.plain_user.sub, audience="some-other-application"),
     "unknown_kid": lambda s: signed_with_unpublished_key(s, s.plain_user.sub),
     "tampered_payload": lambda s: tampered(
-        s.issuer.mint_token(sub=s.plain_user.sub, audience=s.credentials.user_client_id),
-        groups=["tenantry-admins"]),
+        s.issuer.mint_token(sub=s.plain_user.sub, audience=s.credentials.user_client_id), groups=["tenantry-admins"]
+    ),
     "second_issuer": lambda s: second_issuer_token(s.plain_user.sub),
 }
 
 
 # -- who may call at all ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("authorization", [None, "Basic YWxpY2U6c2VjcmV0", "Bearer", "Bearer   "])
 async def test_a_request_without_a_bearer_token_gets_401_with_a_bare_bearer_challenge(
-        make_settings: Settings_, authorization: str | None) -> None:
+    make_settings: Settings_, authorization: str | None
+) -> None:
     suite = sandbox_suite()
     headers = {"Authorization": authorization} if authorization is not None else {}
     async with authed_api(make_settings, suite) as (client, _):
@@ -158,8 +183,7 @@ async def test_a_request_without_a_bearer_token_gets_401_with_a_bare_bearer_chal
 
 
 @pytest.mark.parametrize("kind", list(BAD_TOKENS))
-async def test_an_invalid_token_is_refused_with_401_and_a_bearer_challenge(
-        make_settings: Settings_, kind: str) -> None:
+async def test_an_invalid_token_is_refused_with_401_and_a_bearer_challenge(make_settings: Settings_, kind: str) -> None:
     suite = sandbox_suite()
     token = BAD_TOKENS[kind](suite)
     async with authed_api(make_settings, suite) as (client, container):
@@ -191,13 +215,17 @@ def served_routes(routes: Sequence[BaseRoute]) -> Iterator[Route]:
 async def test_every_route_but_the_public_ones_requires_a_token(make_settings: Settings_) -> None:
     suite = sandbox_suite()
     settings = auth_settings(make_settings, suite)
-    app = create_app(settings, container_factory=lambda: build_container(
-        settings, transports=suite.transports(), steps=scripted_steps()))
+    app = create_app(
+        settings,
+        container_factory=lambda: build_container(settings, transports=suite.transports(), steps=scripted_steps()),
+    )
     # Every route the app serves, including any left out of the OpenAPI document.
     routes = [(route.path, sorted(route.methods or ())) for route in served_routes(app.routes)]
     protected: list[tuple[str, str]] = []
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                       base_url="http://tenantry.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tenantry.test") as client,
+    ):
         for path, methods in routes:
             url = path.replace("{slug}", "acme")
             for method in methods:
@@ -213,9 +241,15 @@ async def test_every_route_but_the_public_ones_requires_a_token(make_settings: S
         documented = (await client.get("/openapi.json")).json()["paths"]
     # The walk over the routes missed nothing the OpenAPI document lists.
     assert {(m.upper(), p) for p, ops in documented.items() for m in ops} <= {(m, p) for p, ms in routes for m in ms}
-    assert {("POST", "/tenants"), ("GET", "/tenants"), ("GET", "/tenants/{slug}"), ("PATCH", "/tenants/{slug}"),
-            ("POST", "/tenants/{slug}/reconcile"), ("GET", "/tenants/{slug}/events"),
-            ("GET", "/tenants/{slug}/dns")} <= set(protected)
+    assert {
+        ("POST", "/tenants"),
+        ("GET", "/tenants"),
+        ("GET", "/tenants/{slug}"),
+        ("PATCH", "/tenants/{slug}"),
+        ("POST", "/tenants/{slug}/reconcile"),
+        ("GET", "/tenants/{slug}/events"),
+        ("GET", "/tenants/{slug}/dns"),
+    } <= set(protected)
     assert {path for path, _ in routes} >= PUBLIC_PATHS
 
 
@@ -227,8 +261,9 @@ LONG_LIVED = 3 * 3600
 
 
 @contextlib.asynccontextmanager
-async def clocked_resolver(make_settings: Settings_, suite: SandboxSuite,
-                           clock: ManualClock) -> AsyncIterator[ActorResolver]:
+async def clocked_resolver(
+    make_settings: Settings_, suite: SandboxSuite, clock: ManualClock
+) -> AsyncIterator[ActorResolver]:
     """The production resolver around a validator on ``clock`` (still fetching keys via the sandbox)."""
     settings = auth_settings(make_settings, suite)
     assert settings.oidc_issuer is not None
@@ -244,13 +279,14 @@ async def clocked_resolver(make_settings: Settings_, suite: SandboxSuite,
         yield resolve
 
 
-async def test_an_unknown_kid_causes_one_jwks_refresh_then_401_and_repeats_cause_none(
-        make_settings: Settings_) -> None:
+async def test_an_unknown_kid_causes_one_jwks_refresh_then_401_and_repeats_cause_none(make_settings: Settings_) -> None:
     suite = sandbox_suite()
     clock = ManualClock(time.time())
     good = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=suite.credentials.user_client_id)
-    async with clocked_resolver(make_settings, suite, clock) as resolver, \
-            authed_api(make_settings, suite, actor_resolver=resolver) as (client, _):
+    async with (
+        clocked_resolver(make_settings, suite, clock) as resolver,
+        authed_api(make_settings, suite, actor_resolver=resolver) as (client, _),
+    ):
         assert (await client.get("/tenants", headers=bearer(good))).status_code == 200
         warm = jwks_fetches(suite)
         clock.advance(60)
@@ -265,8 +301,7 @@ async def test_an_unknown_kid_causes_one_jwks_refresh_then_401_and_repeats_cause
     assert after_flood == after_first
 
 
-async def test_an_unknown_kid_on_a_cold_cache_fetches_the_jwks_once_and_is_refused(
-        make_settings: Settings_) -> None:
+async def test_an_unknown_kid_on_a_cold_cache_fetches_the_jwks_once_and_is_refused(make_settings: Settings_) -> None:
     suite = sandbox_suite()
     async with authed_api(make_settings, suite) as (client, _):
         response = await client.get("/tenants", headers=bearer(signed_with_unpublished_key(suite, "x")))
@@ -278,8 +313,10 @@ async def test_rotated_signing_keys_are_accepted_without_a_restart(make_settings
     suite = sandbox_suite()
     clock = ManualClock(time.time())
     audience = suite.credentials.user_client_id
-    async with clocked_resolver(make_settings, suite, clock) as resolver, \
-            authed_api(make_settings, suite, actor_resolver=resolver) as (client, _):
+    async with (
+        clocked_resolver(make_settings, suite, clock) as resolver,
+        authed_api(make_settings, suite, actor_resolver=resolver) as (client, _),
+    ):
         old = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=audience, expires_in=LONG_LIVED)
         assert (await client.get("/tenants", headers=bearer(old))).status_code == 200
         clock.advance(60)
@@ -301,10 +338,13 @@ async def test_rotated_signing_keys_are_accepted_without_a_restart(make_settings
 async def test_the_issuer_down_with_a_warm_cache_keeps_authenticating(make_settings: Settings_) -> None:
     suite = sandbox_suite()
     clock = ManualClock(time.time())
-    token = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=suite.credentials.user_client_id,
-                                    expires_in=LONG_LIVED)
-    async with clocked_resolver(make_settings, suite, clock) as resolver, \
-            authed_api(make_settings, suite, actor_resolver=resolver) as (client, _):
+    token = suite.issuer.mint_token(
+        sub=suite.plain_user.sub, audience=suite.credentials.user_client_id, expires_in=LONG_LIVED
+    )
+    async with (
+        clocked_resolver(make_settings, suite, clock) as resolver,
+        authed_api(make_settings, suite, actor_resolver=resolver) as (client, _),
+    ):
         assert (await client.get("/tenants", headers=bearer(token))).status_code == 200
         suite.authentik.controls.fail(ISSUER_ROUTES, 503)
         within_ttl = await client.get("/tenants", headers=bearer(token))
@@ -344,6 +384,7 @@ async def test_the_issuer_unreachable_with_a_cold_cache_answers_503(make_setting
 
 
 # -- who may see and change what ----------------------------------------------------------------------------
+
 
 async def test_a_user_cannot_see_or_touch_another_users_tenant(make_settings: Settings_) -> None:
     suite = sandbox_suite()
@@ -410,8 +451,7 @@ async def test_a_platform_admin_can_read_change_and_reconcile_any_tenant(make_se
     assert seen_by_owner.json()["name"] == "Bees Ltd"
 
 
-async def test_with_self_service_off_an_ordinary_user_cannot_create_but_an_admin_can(
-        make_settings: Settings_) -> None:
+async def test_with_self_service_off_an_ordinary_user_cannot_create_but_an_admin_can(make_settings: Settings_) -> None:
     suite = sandbox_suite()
     who = Callers(suite)
     async with authed_api(make_settings, suite, self_service=False) as (client, _):
@@ -440,8 +480,9 @@ async def test_the_admin_group_claim_decides_admin_rights_not_the_subject(make_s
     # The admin's own subject without the admin group in the token is an ordinary user.
     demoted = bearer(suite.issuer.mint_token(sub=who.admin_sub, groups=["staff"], audience=aud))
     # Group names are compared exactly, as authentik does.
-    lookalike = bearer(suite.issuer.mint_token(sub="c0ffee00-0000-4000-8000-00000000000c",
-                                               groups=["Tenantry-Admins"], audience=aud))
+    lookalike = bearer(
+        suite.issuer.mint_token(sub="c0ffee00-0000-4000-8000-00000000000c", groups=["Tenantry-Admins"], audience=aud)
+    )
     async with authed_api(make_settings, suite) as (client, _):
         assert (await client.post("/tenants", headers=who.b, json={"slug": "bees", "name": "Bees"})).status_code == 201
         as_demoted = await client.get("/tenants/bees", headers=demoted)
@@ -473,17 +514,22 @@ async def test_created_by_and_updated_by_record_the_callers_subject(make_setting
 
 
 async def test_a_malformed_body_without_a_token_is_refused_as_unauthenticated_first(
-        make_settings: Callable[..., Settings]) -> None:
-    suite = SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test")
+    make_settings: Callable[..., Settings],
+) -> None:
+    suite = SandboxSuite(
+        authentik_url="http://authentik.test", stalwart_url="http://stalwart.test", ocis_url="http://ocis.test"
+    )
     settings = make_settings(auth_enabled=True, **suite.settings())
     async with api_client(settings, transports=suite.transports()) as (client, _):
         response = await client.post("/tenants", content=b"{not json", headers={"content-type": "application/json"})
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
         token = suite.issuer.mint_token(sub="someone", audience=suite.audiences[0])
-        authed = await client.post("/tenants", content=b"{not json",
-                                   headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
+        authed = await client.post(
+            "/tenants",
+            content=b"{not json",
+            headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+        )
         assert authed.status_code == 422
 
 

@@ -16,8 +16,14 @@ from tenantry.sandbox.authentik import AuthentikSandbox
 
 TOKEN = "sandbox-api-token"
 BASE_URL = "http://authentik.sandbox"
-TENANT = TenantSpec(id="5a1d2c3b-0000-4000-8000-00000000abcd", slug="acme", name="Acme", generation=1,
-                    mail_domain="acme.example", quota_bytes=10**9)
+TENANT = TenantSpec(
+    id="5a1d2c3b-0000-4000-8000-00000000abcd",
+    slug="acme",
+    name="Acme",
+    generation=1,
+    mail_domain="acme.example",
+    quota_bytes=10**9,
+)
 OURS = {"tenant_slug": "acme", "tenant_id": TENANT.id, "managed_by": "tenantry"}
 
 
@@ -50,8 +56,7 @@ async def test_ensure_creates_the_tenant_group(sandbox: AuthentikSandbox, http: 
     assert group["attributes"] == OURS
 
 
-async def test_second_run_is_idempotent_and_posts_nothing(sandbox: AuthentikSandbox,
-                                                          http: httpx.AsyncClient) -> None:
+async def test_second_run_is_idempotent_and_posts_nothing(sandbox: AuthentikSandbox, http: httpx.AsyncClient) -> None:
     provider = adapter(http)
     first = await provider.ensure_tenant_group(TENANT, {})
     again = await provider.ensure_tenant_group(TENANT, first.ids)
@@ -75,13 +80,15 @@ async def test_out_of_band_delete_is_repaired(sandbox: AuthentikSandbox, http: h
     assert any("deleted out of band; recreated" in event for event in repaired.events)
 
 
-async def test_out_of_band_drift_is_repaired_keeping_foreign_attributes(sandbox: AuthentikSandbox,
-                                                                        http: httpx.AsyncClient) -> None:
+async def test_out_of_band_drift_is_repaired_keeping_foreign_attributes(
+    sandbox: AuthentikSandbox, http: httpx.AsyncClient
+) -> None:
     provider = adapter(http)
     first = await provider.ensure_tenant_group(TENANT, {})
     pk = first.ids["groupPk"]
-    sandbox.update_group(pk, name="Acme (renamed)", attributes={"tenant_id": TENANT.id, "color": "blue"},
-                         is_superuser=True)
+    sandbox.update_group(
+        pk, name="Acme (renamed)", attributes={"tenant_id": TENANT.id, "color": "blue"}, is_superuser=True
+    )
 
     result = await provider.ensure_tenant_group(TENANT, first.ids)
 
@@ -98,8 +105,9 @@ async def test_concurrent_ensure_from_two_adapters_makes_exactly_one_group(sandb
     sandbox.insert_delay = 0.05
     transport = httpx.ASGITransport(app=sandbox.app)
     async with httpx.AsyncClient(transport=transport) as one, httpx.AsyncClient(transport=transport) as two:
-        results = await asyncio.gather(adapter(one).ensure_tenant_group(TENANT, {}),
-                                       adapter(two).ensure_tenant_group(TENANT, {}))
+        results = await asyncio.gather(
+            adapter(one).ensure_tenant_group(TENANT, {}), adapter(two).ensure_tenant_group(TENANT, {})
+        )
 
     named = [group for group in sandbox.groups() if group["name"] == "tenant-acme"]
     assert len(named) == 1
@@ -110,8 +118,7 @@ async def test_concurrent_ensure_from_two_adapters_makes_exactly_one_group(sandb
     assert sorted(post.status or 0 for post in posts) in ([201, 400], [201, 500])
 
 
-async def test_foreign_group_with_our_name_is_a_conflict(sandbox: AuthentikSandbox,
-                                                         http: httpx.AsyncClient) -> None:
+async def test_foreign_group_with_our_name_is_a_conflict(sandbox: AuthentikSandbox, http: httpx.AsyncClient) -> None:
     sandbox.add_group("tenant-acme", {"owner": "someone else"})
 
     with pytest.raises(PermanentStepError) as caught:
@@ -121,8 +128,9 @@ async def test_foreign_group_with_our_name_is_a_conflict(sandbox: AuthentikSandb
     assert group_posts(sandbox) == 0
 
 
-async def test_delete_removes_the_group_and_a_second_delete_is_done(sandbox: AuthentikSandbox,
-                                                                    http: httpx.AsyncClient) -> None:
+async def test_delete_removes_the_group_and_a_second_delete_is_done(
+    sandbox: AuthentikSandbox, http: httpx.AsyncClient
+) -> None:
     provider = adapter(http)
     created = await provider.ensure_tenant_group(TENANT, {})
 
@@ -133,8 +141,9 @@ async def test_delete_removes_the_group_and_a_second_delete_is_done(sandbox: Aut
     assert sandbox.groups() == []
 
 
-async def test_bad_token_is_permanent_and_injected_503_is_transient(sandbox: AuthentikSandbox,
-                                                                   http: httpx.AsyncClient) -> None:
+async def test_bad_token_is_permanent_and_injected_503_is_transient(
+    sandbox: AuthentikSandbox, http: httpx.AsyncClient
+) -> None:
     with pytest.raises(PermanentStepError) as rejected:
         await adapter(http, token="not-the-token").ping()
     sandbox.controls.fail(r"/core/groups/", 503, times=1)

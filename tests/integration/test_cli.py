@@ -39,10 +39,12 @@ def clean_env(config_dir: Path, **values: Any) -> dict[str, str]:
     return env
 
 
-def run(*args: str, env: dict[str, str], cwd: Path | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(TENANTRY), *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def run(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TENANTRY), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def free_ports(count: int = 1) -> int:
@@ -126,15 +128,18 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 
 def test_serve_and_worker_refuse_an_unmigrated_database_with_exit_3_and_start_after_db_upgrade(
-        empty_database_url: str, tmp_path: Path) -> None:
-    env = clean_env(tmp_path, database_url=empty_database_url, auth_enabled="false", log_level="INFO",
-                    log_json="true")
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path, database_url=empty_database_url, auth_enabled="false", log_level="INFO", log_json="true")
     port = free_ports()
     api_url = f"http://127.0.0.1:{port}"
 
-    attempts = {command: subprocess.Popen([str(TENANTRY), *args], env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, text=True)
-                for command, args in {"serve": ("serve", "--port", str(port)), "worker": ("worker",)}.items()}
+    attempts = {
+        command: subprocess.Popen(
+            [str(TENANTRY), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for command, args in {"serve": ("serve", "--port", str(port)), "worker": ("worker",)}.items()
+    }
     try:
         refused = {command: process.communicate(timeout=60)[1] for command, process in attempts.items()}
     finally:
@@ -151,14 +156,18 @@ def test_serve_and_worker_refuse_an_unmigrated_database_with_exit_3_and_start_af
     assert upgraded.returncode == 0, upgraded.stderr
     assert "database is at revision" in upgraded.stdout
     log_path = tmp_path / "worker.log"
-    with (log_path.open("wb") as log,
-          subprocess.Popen([str(TENANTRY), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL) as server,
-          subprocess.Popen([str(TENANTRY), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT) as worker):
+    with (
+        log_path.open("wb") as log,
+        subprocess.Popen(
+            [str(TENANTRY), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as server,
+        subprocess.Popen([str(TENANTRY), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT) as worker,
+    ):
         try:
             wait_until(lambda: server.poll() is not None or answers(api_url), "the API to answer")
-            wait_until(lambda: worker.poll() is not None or "worker.start" in log_path.read_text(),
-                       "the worker to start")
+            wait_until(
+                lambda: worker.poll() is not None or "worker.start" in log_path.read_text(), "the worker to start"
+            )
             assert server.poll() is None, "serve exited although the schema is up to date"
             assert worker.poll() is None, log_path.read_text()
         finally:
@@ -187,13 +196,22 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """`tenantry serve` on SQLite with no upstream configured, so every step is skipped."""
     home = tmp_path_factory.mktemp("cli-api")
-    server_env = clean_env(home, database_url=f"sqlite+aiosqlite:///{home}/tenantry.db", auth_enabled="false",
-                           mail_domain_base=MAIL_BASE, log_level="WARNING")
+    server_env = clean_env(
+        home,
+        database_url=f"sqlite+aiosqlite:///{home}/tenantry.db",
+        auth_enabled="false",
+        mail_domain_base=MAIL_BASE,
+        log_level="WARNING",
+    )
     assert run("db", "upgrade", env=server_env).returncode == 0
     port = free_ports()
     url = f"http://127.0.0.1:{port}"
-    with subprocess.Popen([str(TENANTRY), "serve", "--port", str(port)], env=server_env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL) as server:
+    with subprocess.Popen(
+        [str(TENANTRY), "serve", "--port", str(port)],
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as server:
         try:
             wait_until(lambda: server.poll() is not None or answers(url), "the API")
             assert server.poll() is None, "tenantry serve did not start"
@@ -213,8 +231,9 @@ def test_tenants_create_prints_the_tenant_active_with_unconfigured_steps_skipped
 
 
 def test_tenants_create_with_json_prints_the_api_answer_with_the_options_applied(api: Api) -> None:
-    result = api.cli("tenants", "create", "beta", "Beta Ltd", "--json", "--mail-domain", "Mail.Beta.Example",
-                     "--quota-bytes", "5000")
+    result = api.cli(
+        "tenants", "create", "beta", "Beta Ltd", "--json", "--mail-domain", "Mail.Beta.Example", "--quota-bytes", "5000"
+    )
 
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
@@ -311,7 +330,7 @@ def test_demo_smoke_creates_a_workspace_that_ends_active_and_exits_0(tmp_path: P
     result = run("demo", "--smoke", "--port", str(port), env=clean_env(tmp_path), cwd=tmp_path, timeout=90)
 
     # The banner prints the run's throwaway demo credentials; report only what follows it.
-    outcome = result.stdout[result.stdout.find("tenant acme:"):]
+    outcome = result.stdout[result.stdout.find("tenant acme:") :]
     assert result.returncode == 0, outcome + result.stderr[-2000:]
     assert "tenant acme: status active" in outcome
     for step in ("authentik", "stalwart", "ocis"):
@@ -321,8 +340,14 @@ def test_demo_smoke_creates_a_workspace_that_ends_active_and_exits_0(tmp_path: P
 
 def test_the_demo_banner_token_lines_work_as_printed(tmp_path: Path) -> None:
     port = free_ports(4)
-    demo = subprocess.Popen([str(TENANTRY), "demo", "--port", str(port)], env=clean_env(tmp_path), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    demo = subprocess.Popen(
+        [str(TENANTRY), "demo", "--port", str(port)],
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert demo.stdout is not None
         banner: list[str] = []
@@ -332,12 +357,26 @@ def test_the_demo_banner_token_lines_work_as_printed(tmp_path: Path) -> None:
                 break
         text = "".join(banner)
         start = text.index("  ADMIN_TOKEN=$(")
-        commands = [line[2:] for line in text[start:].splitlines()
-                    if line.startswith("  ") and not line.startswith("  alice")]
-        script = "\n".join([*commands[:4], *commands[4:6], "echo", "echo admin=${#ADMIN_TOKEN} user=${#USER_TOKEN}",
-                            f"curl -s -H \"Authorization: Bearer $ADMIN_TOKEN\" http://127.0.0.1:{port}/tenants"])
-        shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False,
-                               cwd=Path(__file__).resolve().parents[2])
+        commands = [
+            line[2:] for line in text[start:].splitlines() if line.startswith("  ") and not line.startswith("  alice")
+        ]
+        script = "\n".join(
+            [
+                *commands[:4],
+                *commands[4:6],
+                "echo",
+                "echo admin=${#ADMIN_TOKEN} user=${#USER_TOKEN}",
+                f'curl -s -H "Authorization: Bearer $ADMIN_TOKEN" http://127.0.0.1:{port}/tenants',
+            ]
+        )
+        shell = subprocess.run(
+            ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=Path(__file__).resolve().parents[2],
+        )
     finally:
         stop(demo)
     lines = shell.stdout.strip().splitlines()

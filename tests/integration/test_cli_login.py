@@ -34,8 +34,9 @@ def free_port() -> int:
 def running_stack(make_settings: Callable[..., Settings]) -> Iterator[tuple[str, SandboxSuite]]:
     """The sandbox authentik (with its issuer) and the API, auth on, on loopback ports."""
     port = free_port()
-    suite = SandboxSuite(authentik_url=f"http://127.0.0.1:{port}", stalwart_url="http://127.0.0.1:9",
-                         ocis_url="http://127.0.0.1:9")
+    suite = SandboxSuite(
+        authentik_url=f"http://127.0.0.1:{port}", stalwart_url="http://127.0.0.1:9", ocis_url="http://127.0.0.1:9"
+    )
     values = suite.settings()
     for key in ("stalwart_url", "ocis_url"):
         values[key] = None
@@ -53,15 +54,26 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_machine_login_caches_a_token_the_tenants_commands_then_use(
-        make_settings: Callable[..., Settings], config_dir: Path) -> None:
+    make_settings: Callable[..., Settings], config_dir: Path
+) -> None:
     runner = CliRunner()
     with running_stack(make_settings) as (api_url, suite):
         before = runner.invoke(cli, ["tenants", "list", "--url", api_url])
         assert before.exit_code == 1
         assert "401" in before.output
         creds = suite.credentials
-        login = runner.invoke(cli, ["login", "--url", api_url, "--client-id", creds.admin_client_id,
-                                    "--client-secret", creds.admin_client_secret])
+        login = runner.invoke(
+            cli,
+            [
+                "login",
+                "--url",
+                api_url,
+                "--client-id",
+                creds.admin_client_id,
+                "--client-secret",
+                creds.admin_client_secret,
+            ],
+        )
         assert login.exit_code == 0, login.output
         created = runner.invoke(cli, ["tenants", "create", "acme", "Acme Corp", "--url", api_url, "--json"])
         assert created.exit_code == 0, created.output
@@ -73,24 +85,32 @@ def test_machine_login_caches_a_token_the_tenants_commands_then_use(
 
 
 def test_a_wrong_client_secret_fails_the_login_with_a_message(
-        make_settings: Callable[..., Settings], config_dir: Path) -> None:
+    make_settings: Callable[..., Settings], config_dir: Path
+) -> None:
     with running_stack(make_settings) as (api_url, suite):
-        result = CliRunner().invoke(cli, ["login", "--url", api_url, "--client-id", suite.credentials.admin_client_id,
-                                          "--client-secret", "wrong"])
+        result = CliRunner().invoke(
+            cli,
+            ["login", "--url", api_url, "--client-id", suite.credentials.admin_client_id, "--client-secret", "wrong"],
+        )
     assert result.exit_code == 1
     assert "login failed" in result.output
     assert not cache_path().exists()
 
 
 def test_device_login_of_a_person_is_approved_in_the_browser_and_then_used(
-        make_settings: Callable[..., Settings], config_dir: Path) -> None:
+    make_settings: Callable[..., Settings], config_dir: Path
+) -> None:
     with running_stack(make_settings) as (api_url, suite):
         approved = threading.Event()
 
         def approve(device: Any) -> None:
             # What the person does in the browser: open the page, sign in as bob, approve the code.
-            form = {"user_code": device.user_code, "username": "bob",
-                    "password": suite.credentials.user_password, "action": "approve"}
+            form = {
+                "user_code": device.user_code,
+                "username": "bob",
+                "password": suite.credentials.user_password,
+                "action": "approve",
+            }
             response = httpx.post(device.verification_uri, data=form)
             assert response.status_code == 200, response.text
             approved.set()

@@ -21,8 +21,11 @@ API_PATHS = {"authentik": r"^/api/v3/", "stalwart": r"^/jmap/?$", "ocis": r"^/gr
 
 
 def controls_of(suite: SandboxSuite, upstream: str) -> SandboxControls:
-    controls: SandboxControls = {"authentik": suite.authentik.controls, "stalwart": suite.stalwart.controls,
-                                 "ocis": suite.ocis.controls}[upstream]
+    controls: SandboxControls = {
+        "authentik": suite.authentik.controls,
+        "stalwart": suite.stalwart.controls,
+        "ocis": suite.ocis.controls,
+    }[upstream]
     return controls
 
 
@@ -60,7 +63,8 @@ async def wait_for_polls(polls: list[int], more: int, *, timeout: float = 10.0) 
 
 @pytest.mark.parametrize("upstream", ["authentik", "stalwart", "ocis"])
 async def test_two_503s_are_retried_until_the_step_is_ok_without_any_manual_action(
-        make_settings: Callable[..., Settings], upstream: str) -> None:
+    make_settings: Callable[..., Settings], upstream: str
+) -> None:
     suite = sandbox_suite()
     controls_of(suite, upstream).fail(API_PATHS[upstream], 503, times=2)
     # A backoff well above the worker's poll keeps the first answer on the first failed attempt.
@@ -84,7 +88,8 @@ async def test_two_503s_are_retried_until_the_step_is_ok_without_any_manual_acti
 
 
 async def test_an_authentik_429_retry_after_puts_the_next_attempt_at_least_that_far_away(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     suite.authentik.controls.fail(API_PATHS["authentik"], 429, times=1, retry_after=1)
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
@@ -105,7 +110,8 @@ async def test_an_authentik_429_retry_after_puts_the_next_attempt_at_least_that_
 
 
 async def test_a_rejected_authentik_token_stops_retrying_and_reconcile_tries_exactly_once_more(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     settings = make_settings(**{**suite.settings(), "authentik_token": "not-the-token"})
     async with api_client(settings, transports=suite.transports()) as (client, container):
@@ -139,7 +145,8 @@ async def test_a_rejected_authentik_token_stops_retrying_and_reconcile_tries_exa
 
 
 async def test_a_rejected_stalwart_api_key_is_a_permanent_error_naming_stalwart(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     settings = make_settings(**{**suite.settings(), "stalwart_api_key": "API_not-the-key"})
     async with api_client(settings, transports=suite.transports()) as (client, _):
@@ -154,12 +161,16 @@ async def test_a_rejected_stalwart_api_key_is_a_permanent_error_naming_stalwart(
     assert "not-the-key" not in mail["message"]
     assert mail["nextAttemptAt"] is None
     assert (body["status"], body["provisioningStatus"]["authentik"], body["provisioningStatus"]["ocis"]) == (
-        "pending", "ok", "ok")
+        "pending",
+        "ok",
+        "ok",
+    )
     assert suite.stalwart.domains() == []
 
 
 async def test_a_wrong_ocis_app_token_stops_with_a_message_naming_ocis_and_the_setting(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     settings = make_settings(**{**suite.settings(), "ocis_app_token": "not-the-app-token"})
     async with api_client(settings, transports=suite.transports()) as (client, _):
@@ -179,7 +190,8 @@ async def test_a_wrong_ocis_app_token_stops_with_a_message_naming_ocis_and_the_s
 
 
 async def test_a_same_named_group_that_is_not_ours_is_a_name_conflict_and_no_group_is_created(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     foreign = suite.authentik.add_group("tenant-acme", {"team": "marketing"})
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
@@ -198,15 +210,19 @@ async def test_a_same_named_group_that_is_not_ours_is_a_name_conflict_and_no_gro
 
 
 async def test_two_concurrent_creates_of_one_slug_give_one_201_one_409_and_a_single_group(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     suite.authentik.insert_delay = 0.2  # a slow group insert, as under load
     settings = make_settings(**suite.settings())
     # Two API processes on one database, as two replicas behind a load balancer.
-    async with api_client(settings, transports=suite.transports()) as (first, _), \
-            api_client(settings, transports=suite.transports()) as (second, _):
-        answers = await asyncio.gather(first.post("/tenants", json=ACME),
-                                       second.post("/tenants", json={**ACME, "name": "Acme Rival"}))
+    async with (
+        api_client(settings, transports=suite.transports()) as (first, _),
+        api_client(settings, transports=suite.transports()) as (second, _),
+    ):
+        answers = await asyncio.gather(
+            first.post("/tenants", json=ACME), second.post("/tenants", json={**ACME, "name": "Acme Rival"})
+        )
         final = await wait_for_tenant(first, "acme", lambda b: b["status"] == "active", what="active")
         listed = (await second.get("/tenants")).json()
 
@@ -228,7 +244,8 @@ async def test_two_concurrent_creates_of_one_slug_give_one_201_one_409_and_a_sin
 
 
 async def test_a_group_deleted_out_of_band_is_recreated_on_resync_and_the_repair_is_in_the_events(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     settings = make_settings(**suite.settings(), resync_interval_seconds=0.3)
     async with api_client(settings, transports=suite.transports()) as (client, _):
@@ -238,8 +255,11 @@ async def test_a_group_deleted_out_of_band_is_recreated_on_resync_and_the_repair
         suite.authentik.delete_group(lost)
 
         repaired = await wait_for_tenant(
-            client, "acme", lambda b: b["conditions"]["authentik"]["upstreamIds"].get("groupPk") not in (None, lost),
-            what="a new group pk")
+            client,
+            "acme",
+            lambda b: b["conditions"]["authentik"]["upstreamIds"].get("groupPk") not in (None, lost),
+            what="a new group pk",
+        )
         events = await tenant_events(client, "acme")
 
     new_pk = repaired["conditions"]["authentik"]["upstreamIds"]["groupPk"]
@@ -253,7 +273,8 @@ async def test_a_group_deleted_out_of_band_is_recreated_on_resync_and_the_repair
 
 
 async def test_a_space_deleted_out_of_band_is_recreated_on_resync_and_the_repair_is_in_the_events(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     settings = make_settings(**suite.settings(), resync_interval_seconds=0.3)
     async with api_client(settings, transports=suite.transports()) as (client, _):
@@ -263,8 +284,11 @@ async def test_a_space_deleted_out_of_band_is_recreated_on_resync_and_the_repair
         suite.ocis.delete_space(lost)
 
         repaired = await wait_for_tenant(
-            client, "acme", lambda b: b["conditions"]["ocis"]["upstreamIds"].get("driveId") not in (None, lost),
-            what="a new drive id")
+            client,
+            "acme",
+            lambda b: b["conditions"]["ocis"]["upstreamIds"].get("driveId") not in (None, lost),
+            what="a new drive id",
+        )
         events = await tenant_events(client, "acme")
 
     new_id = repaired["conditions"]["ocis"]["upstreamIds"]["driveId"]
@@ -278,7 +302,8 @@ async def test_a_space_deleted_out_of_band_is_recreated_on_resync_and_the_repair
 
 
 async def test_concurrent_reconcile_requests_for_one_tenant_never_run_at_once_or_create_twice(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     # Long retries: only the explicit reconcile requests below may attempt the failed step again.
     settings = make_settings(**suite.settings(), retry_base_seconds=60, retry_cap_seconds=60)
@@ -287,8 +312,9 @@ async def test_concurrent_reconcile_requests_for_one_tenant_never_run_at_once_or
     async with api_client(settings, transports=suite.transports()) as (client, _):
         created = (await client.post("/tenants", json={"slug": "acme", "name": "Acme Corp"})).json()
         assert created["provisioningStatus"]["ocis"] == "error"
-        first, second = await asyncio.gather(client.post("/tenants/acme/reconcile"),
-                                             client.post("/tenants/acme/reconcile"))
+        first, second = await asyncio.gather(
+            client.post("/tenants/acme/reconcile"), client.post("/tenants/acme/reconcile")
+        )
         assert first.status_code == second.status_code == 200
         body = (await client.get("/tenants/acme")).json()
     creates = suite.ocis.controls.requests("POST", r"^/graph/v1\.0/drives$")

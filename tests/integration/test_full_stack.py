@@ -18,12 +18,17 @@ TenantBody = dict[str, Any]
 
 
 def sandbox_suite(*, dkim_delay: float = 0.0) -> SandboxSuite:
-    return SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                        ocis_url="http://ocis.test", dkim_delay=dkim_delay)
+    return SandboxSuite(
+        authentik_url="http://authentik.test",
+        stalwart_url="http://stalwart.test",
+        ocis_url="http://ocis.test",
+        dkim_delay=dkim_delay,
+    )
 
 
-async def wait_for_tenant(client: httpx.AsyncClient, slug: str, predicate: Callable[[TenantBody], bool], *,
-                          what: str, timeout: float = 15.0) -> TenantBody:
+async def wait_for_tenant(
+    client: httpx.AsyncClient, slug: str, predicate: Callable[[TenantBody], bool], *, what: str, timeout: float = 15.0
+) -> TenantBody:
     """Poll ``GET /tenants/{slug}`` until ``predicate`` holds; fail with the last body after ``timeout``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -51,7 +56,8 @@ def step_is(step: str, status: str) -> Callable[[TenantBody], bool]:
 
 
 async def test_a_new_tenant_ends_active_with_every_upstream_holding_its_objects(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     settings = make_settings(**suite.settings())
     async with api_client(settings, transports=suite.transports()) as (client, _):
@@ -80,12 +86,12 @@ async def test_a_new_tenant_ends_active_with_every_upstream_holding_its_objects(
 
 @pytest.mark.parametrize("ocis_auth", ["app-token", "client-credentials"])
 async def test_each_ocis_authentication_mode_creates_the_space_as_its_service_identity(
-        make_settings: Callable[..., Settings], ocis_auth: str) -> None:
+    make_settings: Callable[..., Settings], ocis_auth: str
+) -> None:
     suite = sandbox_suite()
     creds = suite.credentials
     # The space's creator becomes its Manager, so the grant shows which identity oCIS saw.
-    expected_user = (creds.ocis_username if ocis_auth == "app-token"
-                     else f"ak-{creds.ocis_client_id}-client_credentials")
+    expected_user = creds.ocis_username if ocis_auth == "app-token" else f"ak-{creds.ocis_client_id}-client_credentials"
     settings = make_settings(**suite.settings(ocis_auth=ocis_auth))
     async with api_client(settings, transports=suite.transports()) as (client, _):
         created = await client.post("/tenants", json={"slug": "acme", "name": "Acme Corp"})
@@ -95,8 +101,11 @@ async def test_each_ocis_authentication_mode_creates_the_space_as_its_service_id
     assert body["status"] == "active", body
     assert body["conditions"]["ocis"]["status"] == "ok"
     drive_id = body["conditions"]["ocis"]["upstreamIds"]["driveId"]
-    managers = [p["grantedToV2"]["user"]["displayName"] for p in suite.ocis.permissions(drive_id)
-                if p["roles"] == [MANAGER] and "user" in p["grantedToV2"]]
+    managers = [
+        p["grantedToV2"]["user"]["displayName"]
+        for p in suite.ocis.permissions(drive_id)
+        if p["roles"] == [MANAGER] and "user" in p["grantedToV2"]
+    ]
     assert managers == [expected_user]
     token_requests = suite.authentik.controls.requests("POST", r"^/application/o/token/$")
     if ocis_auth == "client-credentials":
@@ -112,17 +121,27 @@ async def test_readyz_names_the_store_and_each_upstream_as_ok(make_settings: Cal
         response = await client.get("/readyz")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ready", "checks": {
-        "store": {"status": "ok"}, "authentik": {"status": "ok"}, "stalwart": {"status": "ok"},
-        "ocis": {"status": "ok"}}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {
+            "store": {"status": "ok"},
+            "authentik": {"status": "ok"},
+            "stalwart": {"status": "ok"},
+            "ocis": {"status": "ok"},
+        },
+    }
 
 
 @pytest.mark.parametrize("failing", ["authentik", "stalwart", "ocis"])
 async def test_readyz_answers_503_naming_the_one_upstream_that_fails(
-        make_settings: Callable[..., Settings], failing: str) -> None:
+    make_settings: Callable[..., Settings], failing: str
+) -> None:
     suite = sandbox_suite()
-    controls = {"authentik": suite.authentik.controls, "stalwart": suite.stalwart.controls,
-                "ocis": suite.ocis.controls}[failing]
+    controls = {
+        "authentik": suite.authentik.controls,
+        "stalwart": suite.stalwart.controls,
+        "ocis": suite.ocis.controls,
+    }[failing]
     controls.fail(r"^/(api|jmap|graph)", 503)
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         response = await client.get("/readyz")

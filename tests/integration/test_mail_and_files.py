@@ -27,9 +27,14 @@ def stalwart_api_calls(suite: SandboxSuite) -> int:
 
 
 async def test_the_mail_step_waits_for_dkim_keys_then_turns_ok_and_the_tenant_active_by_itself(
-        make_settings: Callable[..., Settings]) -> None:
-    suite = SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test", dkim_delay=0.5)
+    make_settings: Callable[..., Settings],
+) -> None:
+    suite = SandboxSuite(
+        authentik_url="http://authentik.test",
+        stalwart_url="http://stalwart.test",
+        ocis_url="http://ocis.test",
+        dkim_delay=0.5,
+    )
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         created = await client.post("/tenants", json=ACME)
         assert created.status_code == 201, created.text
@@ -55,7 +60,8 @@ async def test_the_mail_step_waits_for_dkim_keys_then_turns_ok_and_the_tenant_ac
 
 
 async def test_a_domain_created_out_of_band_is_adopted_rather_than_created_again(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     existing = suite.stalwart.add_domain(ACME_DOMAIN)
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
@@ -67,12 +73,15 @@ async def test_a_domain_created_out_of_band_is_adopted_rather_than_created_again
     assert mail["status"] == "ok"
     assert mail["upstreamIds"] == {"domainId": existing}
     assert [(d["id"], d["name"]) for d in suite.stalwart.domains()] == [(existing, ACME_DOMAIN)]
-    assert any(e["step"] == "stalwart" and "Adopted existing Stalwart domain" in e["message"] and existing in
-               e["message"] for e in events), events
+    assert any(
+        e["step"] == "stalwart" and "Adopted existing Stalwart domain" in e["message"] and existing in e["message"]
+        for e in events
+    ), events
 
 
 async def test_dns_records_come_as_json_and_as_a_zone_file_that_dnspython_reads(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         assert (await client.post("/tenants", json=ACME)).status_code == 201
@@ -91,8 +100,9 @@ async def test_dns_records_come_as_json_and_as_a_zone_file_that_dnspython_reads(
     assert (mx["type"], mx["name"]) == ("MX", f"{ACME_DOMAIN}.")
     # Everything is under the tenant's domain but the mail host's own SPF record, wherever that host lives.
     mail_host = mx["value"].split()[1]
-    assert all(r["name"].endswith(f"{ACME_DOMAIN}.") or (r["name"], r["purpose"]) == (mail_host, "SPF")
-               for r in records)
+    assert all(
+        r["name"].endswith(f"{ACME_DOMAIN}.") or (r["name"], r["purpose"]) == (mail_host, "SPF") for r in records
+    )
     dkim = {r["name"]: r["value"] for r in records if r["purpose"] == "DKIM"}
     assert dkim
     assert all(r["type"] == "TXT" for r in records if r["purpose"] == "DKIM")
@@ -101,20 +111,25 @@ async def test_dns_records_come_as_json_and_as_a_zone_file_that_dnspython_reads(
     assert as_zone.status_code == 200
     assert as_zone.headers["content-type"].startswith("text/dns")
     zone = dns.zone.from_text(as_zone.text, origin=f"{ACME_DOMAIN}.", relativize=False, check_origin=False)
-    in_zone = {(name.to_text(), dns.rdatatype.to_text(rdataset.rdtype), rdataset.ttl)
-               for name, rdataset in zone.iterate_rdatasets()}
+    in_zone = {
+        (name.to_text(), dns.rdatatype.to_text(rdataset.rdtype), rdataset.ttl)
+        for name, rdataset in zone.iterate_rdatasets()
+    }
     # dnspython keeps only names inside the origin; an outside one (the mail host's SPF) is written absolute.
     assert in_zone == {(r["name"], r["type"], r["ttl"]) for r in records if r["name"].endswith(f"{ACME_DOMAIN}.")}
     outside = [r for r in records if not r["name"].endswith(f"{ACME_DOMAIN}.")]
     assert all(f'{r["name"]} {r["ttl"]} IN TXT "{r["value"]}"' in as_zone.text for r in outside)
-    zone_dkim = {name.to_text(): b"".join(rdata.strings).decode()
-                 for name, _ttl, rdata in zone.iterate_rdatas("TXT")
-                 if "_domainkey" in name.to_text() and isinstance(rdata, dns.rdtypes.txtbase.TXTBase)}
+    zone_dkim = {
+        name.to_text(): b"".join(rdata.strings).decode()
+        for name, _ttl, rdata in zone.iterate_rdatas("TXT")
+        if "_domainkey" in name.to_text() and isinstance(rdata, dns.rdtypes.txtbase.TXTBase)
+    }
     assert zone_dkim == dkim
 
 
 async def test_a_custom_internationalised_mail_domain_is_stored_and_created_in_ascii(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         created = await client.post("/tenants", json={**ACME, "mailDomain": "Mail.Bücher.example"})
@@ -127,12 +142,15 @@ async def test_a_custom_internationalised_mail_domain_is_stored_and_created_in_a
     assert [d["name"] for d in suite.stalwart.domains()] == ["mail.xn--bcher-kva.example"]
     assert dns_records["domain"] == "mail.xn--bcher-kva.example"
     mail_host = next(r["value"].split()[1] for r in dns_records["records"] if r["purpose"] == "MX")
-    assert all(r["name"].endswith("mail.xn--bcher-kva.example.") or (r["name"], r["purpose"]) == (mail_host, "SPF")
-               for r in dns_records["records"])
+    assert all(
+        r["name"].endswith("mail.xn--bcher-kva.example.") or (r["name"], r["purpose"]) == (mail_host, "SPF")
+        for r in dns_records["records"]
+    )
 
 
 async def test_a_mail_domain_another_tenant_holds_is_refused_with_409_and_nothing_is_written(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         first = await client.post("/tenants", json={**ACME, "mailDomain": "mail.bücher.example"})
@@ -141,8 +159,9 @@ async def test_a_mail_domain_another_tenant_holds_is_refused_with_409_and_nothin
         groups_before, spaces_before = suite.authentik.groups(), suite.ocis.spaces()
 
         # The same domain written differently: upper case, Unicode form, trailing dot.
-        second = await client.post("/tenants", json={"slug": "rival", "name": "Rival",
-                                                     "mailDomain": "MAIL.BÜCHER.EXAMPLE."})
+        second = await client.post(
+            "/tenants", json={"slug": "rival", "name": "Rival", "mailDomain": "MAIL.BÜCHER.EXAMPLE."}
+        )
         listed = (await client.get("/tenants")).json()
         rival = await client.get("/tenants/rival")
 
@@ -157,7 +176,8 @@ async def test_a_mail_domain_another_tenant_holds_is_refused_with_409_and_nothin
 
 
 async def test_a_custom_domain_existing_in_stalwart_unmarked_is_a_conflict_and_is_left_untouched(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     foreign = suite.stalwart.add_domain("shop.example.org", description="Customer X production")
     before = suite.stalwart.domains()
@@ -174,7 +194,8 @@ async def test_a_custom_domain_existing_in_stalwart_unmarked_is_a_conflict_and_i
 
 
 async def test_a_domain_on_manual_dkim_without_keys_stops_the_mail_step_instead_of_waiting(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     suite.stalwart.add_domain(ACME_DOMAIN, dkimManagement={"@type": "Manual"})
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
@@ -190,8 +211,7 @@ async def test_a_domain_on_manual_dkim_without_keys_stops_the_mail_step_instead_
 # -- oCIS --------------------------------------------------------------------------------------------
 
 
-async def test_the_space_is_created_with_the_quota_the_tenant_asked_for(
-        make_settings: Callable[..., Settings]) -> None:
+async def test_the_space_is_created_with_the_quota_the_tenant_asked_for(make_settings: Callable[..., Settings]) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         created = await client.post("/tenants", json={**ACME, "quotaBytes": 3 * 1024**3})
@@ -207,7 +227,8 @@ async def test_the_space_is_created_with_the_quota_the_tenant_asked_for(
 
 
 async def test_patching_quota_bytes_resizes_the_space_on_the_next_reconcile(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         created = await client.post("/tenants", json={**ACME, "quotaBytes": 1024**3})
@@ -227,7 +248,8 @@ async def test_patching_quota_bytes_resizes_the_space_on_the_next_reconcile(
 
 
 async def test_patching_the_name_renames_the_space_with_forbidden_characters_replaced(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         created = await client.post("/tenants", json=ACME)
@@ -243,7 +265,8 @@ async def test_patching_the_name_renames_the_space_with_forbidden_characters_rep
 
 
 async def test_a_lost_drive_id_is_found_again_by_our_marker_never_by_the_space_name(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     # Someone else's space with the very name the tenant's space will get, created first.
     decoy = suite.ocis.add_space("Acme Corp", description="Marketing's own files", quota=10**6)
@@ -269,11 +292,13 @@ async def test_a_lost_drive_id_is_found_again_by_our_marker_never_by_the_space_n
 
 
 async def test_a_mail_domain_stalwart_refuses_can_be_corrected_until_one_is_provisioned(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
-        created = (await client.post("/tenants", json={"slug": "acme", "name": "Acme",
-                                                       "mailDomain": "mail.acme.notarealtld"})).json()
+        created = (
+            await client.post("/tenants", json={"slug": "acme", "name": "Acme", "mailDomain": "mail.acme.notarealtld"})
+        ).json()
         mail = created["conditions"]["stalwart"]
         assert (mail["status"], mail["retryable"]) == ("error", False), mail
         assert suite.stalwart.domains() == []
@@ -293,12 +318,14 @@ async def test_a_mail_domain_stalwart_refuses_can_be_corrected_until_one_is_prov
 
 
 async def test_a_mail_domain_cannot_be_changed_to_one_another_tenant_holds(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
         await client.post("/tenants", json={"slug": "first", "name": "First", "mailDomain": "mail.first.example"})
-        await client.post("/tenants", json={"slug": "second", "name": "Second",
-                                            "mailDomain": "mail.second.notarealtld"})
+        await client.post(
+            "/tenants", json={"slug": "second", "name": "Second", "mailDomain": "mail.second.notarealtld"}
+        )
         taken = await client.patch("/tenants/second", json={"mailDomain": "mail.first.example"})
         shown = (await client.get("/tenants/second")).json()
     assert taken.status_code == 409

@@ -59,10 +59,13 @@ class TokenRecorder(httpx.AsyncBaseTransport):
 
 
 async def client_credentials_token(suite: SandboxSuite, client_id: str, client_secret: str) -> str:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=suite.authentik.app),
-                                 base_url=suite.urls["authentik"]) as http:
-        response = await http.post(TOKEN_PATH, data={"grant_type": "client_credentials", "client_id": client_id,
-                                                     "client_secret": client_secret})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=suite.authentik.app), base_url=suite.urls["authentik"]
+    ) as http:
+        response = await http.post(
+            TOKEN_PATH,
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        )
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
@@ -80,13 +83,20 @@ def forbidden_strings(secrets: list[str]) -> set[str]:
 
 @pytest.mark.parametrize(("ocis_auth", "log_json"), [("app-token", False), ("client-credentials", True)])
 async def test_a_create_reconcile_get_run_logs_no_credential_and_no_token(
-        make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str], restore_logging: None,
-        ocis_auth: str, log_json: bool) -> None:
-    suite = SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test", dkim_delay=0.0)
+    make_settings: Callable[..., Settings],
+    capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
+    ocis_auth: str,
+    log_json: bool,
+) -> None:
+    suite = SandboxSuite(
+        authentik_url="http://authentik.test",
+        stalwart_url="http://stalwart.test",
+        ocis_url="http://ocis.test",
+        dkim_delay=0.0,
+    )
     creds = suite.credentials
-    settings = make_settings(**suite.settings(ocis_auth=ocis_auth), auth_enabled=True,
-                             log_json=log_json)
+    settings = make_settings(**suite.settings(ocis_auth=ocis_auth), auth_enabled=True, log_json=log_json)
     configure_logging(settings.log_level, json=settings.log_json)
     recorder = TokenRecorder(suite.transports()["ocis-token"])
     transports = {**suite.transports(), "ocis-token": recorder}
@@ -102,8 +112,9 @@ async def test_a_create_reconcile_get_run_logs_no_credential_and_no_token(
 
     async with api_client(settings, transports=transports) as (client, _):
         refused = await client.get("/tenants", headers={"Authorization": f"Bearer {foreign}"})
-        created = await client.post("/tenants", json={"slug": "acme", "name": "Acme Corp"},
-                                     headers={"Authorization": f"Bearer {user_token}"})
+        created = await client.post(
+            "/tenants", json={"slug": "acme", "name": "Acme Corp"}, headers={"Authorization": f"Bearer {user_token}"}
+        )
         reconciled = await client.post("/tenants/acme/reconcile", headers={"Authorization": f"Bearer {admin_token}"})
         shown = await client.get("/tenants/acme", headers={"Authorization": f"Bearer {user_token}"})
     captured = capsys.readouterr()
@@ -121,9 +132,20 @@ async def test_a_create_reconcile_get_run_logs_no_credential_and_no_token(
     for event in ("api.start", "auth.jwks.refreshed", "auth.rejected", "step.failed", "reconcile.done"):
         assert event in captured.err, f"{event} missing from the captured log"
 
-    secrets = [value for value in dataclasses.asdict(creds).values() if isinstance(value, str)
-               and value not in (creds.ocis_username, creds.admin_client_id, creds.user_client_id,
-                                 creds.ocis_client_id, creds.portal_client_id, creds.cli_client_id)]
+    secrets = [
+        value
+        for value in dataclasses.asdict(creds).values()
+        if isinstance(value, str)
+        and value
+        not in (
+            creds.ocis_username,
+            creds.admin_client_id,
+            creds.user_client_id,
+            creds.ocis_client_id,
+            creds.portal_client_id,
+            creds.cli_client_id,
+        )
+    ]
     secrets.append(base64.b64encode(f"{creds.ocis_username}:{creds.ocis_app_token}".encode()).decode())
     secrets += [admin_token, user_token, foreign, *recorder.tokens]
     leaked = sorted(s for s in forbidden_strings(secrets) if s in output)
@@ -135,24 +157,31 @@ def _secret_values(settings: Settings) -> list[Any]:
 
 
 def test_settings_printed_or_logged_show_no_credential(
-        make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
-    suite = SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test")
+    make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    suite = SandboxSuite(
+        authentik_url="http://authentik.test", stalwart_url="http://stalwart.test", ocis_url="http://ocis.test"
+    )
     settings = make_settings(**suite.settings(ocis_auth="client-credentials"), auth_enabled=True)
     configure_logging("INFO")
     structlog.get_logger("tests").info("settings.loaded", settings=settings, values=_secret_values(settings))
     output = capsys.readouterr().err
     assert "settings.loaded" in output
-    for secret in (suite.credentials.authentik_token, suite.credentials.stalwart_api_key,
-                   suite.credentials.ocis_client_secret):
+    for secret in (
+        suite.credentials.authentik_token,
+        suite.credentials.stalwart_api_key,
+        suite.credentials.ocis_client_secret,
+    ):
         assert secret not in output
 
 
 @pytest.mark.parametrize("log_json", [False, True])
 def test_a_logged_exception_carrying_a_credential_is_redacted(
-        capsys: pytest.CaptureFixture[str], restore_logging: None, log_json: bool) -> None:
-    token = SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test").issuer.mint_token(sub="someone")
+    capsys: pytest.CaptureFixture[str], restore_logging: None, log_json: bool
+) -> None:
+    token = SandboxSuite(
+        authentik_url="http://authentik.test", stalwart_url="http://stalwart.test", ocis_url="http://ocis.test"
+    ).issuer.mint_token(sub="someone")
     configure_logging("INFO", json=log_json)
     try:
         raise RuntimeError(f"upstream refused the request with Authorization: Bearer {token}")
@@ -167,13 +196,17 @@ def test_a_logged_exception_carrying_a_credential_is_redacted(
 
 
 def test_credentials_nested_inside_logged_values_are_redacted(
-        capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
+    capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
     api_key = "API_" + "k" * 32
     token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzb21lb25lIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
     configure_logging("INFO", json=True)
     structlog.get_logger("tests").info(
-        "upstream.call", request={"url": "http://stalwart.test/jmap/", "headers": {"X-Api-Key": api_key}},
-        attempts=[{"authorization": f"Bearer {token}"}, f"retried with Bearer {token}"], steps={"ocis": "ok"})
+        "upstream.call",
+        request={"url": "http://stalwart.test/jmap/", "headers": {"X-Api-Key": api_key}},
+        attempts=[{"authorization": f"Bearer {token}"}, f"retried with Bearer {token}"],
+        steps={"ocis": "ok"},
+    )
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["event"] == "upstream.call"
     assert line["steps"] == {"ocis": "ok"}  # ordinary values are left alone

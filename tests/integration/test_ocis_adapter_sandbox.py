@@ -17,8 +17,14 @@ from tenantry.sandbox.ocis import OcisSandbox
 SERVICE_USER = "svc-provisioner"
 APP_TOKEN = "sandbox-app-token"
 BASE_URL = "http://ocis.sandbox"
-TENANT = TenantSpec(id="7c9e6679-7425-40de-944b-e07fc1f90ae7", slug="acme-com", name="acme.com",
-                    generation=1, mail_domain="acme.com", quota_bytes=5_000_000_000)
+TENANT = TenantSpec(
+    id="7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    slug="acme-com",
+    name="acme.com",
+    generation=1,
+    mail_domain="acme.com",
+    quota_bytes=5_000_000_000,
+)
 MARKER = f"tenantry:tenant:{TENANT.id}"
 
 
@@ -39,7 +45,8 @@ def creates(sandbox: OcisSandbox) -> int:
 
 
 async def test_ensure_creates_a_project_space_with_quota_and_marker(
-        sandbox: OcisSandbox, provider: OcisFileProvider) -> None:
+    sandbox: OcisSandbox, provider: OcisFileProvider
+) -> None:
     result = await provider.ensure_tenant_space(TENANT, {})
 
     space = sandbox.get_space(result.ids["driveId"])

@@ -33,40 +33,64 @@ def private_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[st
     folder = tmp_path_factory.mktemp("ca")
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (x509.CertificateBuilder().subject_name(_name("Tenantry Test CA")).issuer_name(_name("Tenantry Test CA"))
-               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                            content_commitment=False, key_encipherment=False,
-                                            data_encipherment=False, key_agreement=False, encipher_only=False,
-                                            decipher_only=False), critical=True)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-               .sign(ca_key, hashes.SHA256()))
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("Tenantry Test CA"))
+        .issuer_name(_name("Tenantry Test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     bundle, certfile, keyfile = folder / "ca.pem", folder / "server.pem", folder / "server.key"
     bundle.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    keyfile.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return bundle, (str(certfile), str(keyfile))
 
 
 def test_authentik_behind_a_private_ca_is_reached_with_the_bundle_and_refused_without(
-        private_ca: tuple[Path, tuple[str, str]]) -> None:
+    private_ca: tuple[Path, tuple[str, str]],
+) -> None:
     import asyncio
 
     bundle, tls = private_ca
-    suite = SandboxSuite(authentik_url="https://127.0.0.1", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test")
+    suite = SandboxSuite(
+        authentik_url="https://127.0.0.1", stalwart_url="http://stalwart.test", ocis_url="http://ocis.test"
+    )
     with serve_in_thread(suite.authentik.app, tls=tls) as url:
 
         async def ping(ca_bundle: Path | None) -> None:
@@ -82,8 +106,7 @@ def test_authentik_behind_a_private_ca_is_reached_with_the_bundle_and_refused_wi
     assert suite.credentials.authentik_token not in refused.value.message
 
 
-def test_tokens_are_validated_against_an_issuer_behind_a_private_ca(
-        private_ca: tuple[Path, tuple[str, str]]) -> None:
+def test_tokens_are_validated_against_an_issuer_behind_a_private_ca(private_ca: tuple[Path, tuple[str, str]]) -> None:
     import asyncio
     import socket
 
@@ -91,8 +114,9 @@ def test_tokens_are_validated_against_an_issuer_behind_a_private_ca(
     with socket.socket() as probe:  # the issuer URL goes into the tokens, so the port is chosen up front
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    suite = SandboxSuite(authentik_url=f"https://127.0.0.1:{port}", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test")
+    suite = SandboxSuite(
+        authentik_url=f"https://127.0.0.1:{port}", stalwart_url="http://stalwart.test", ocis_url="http://ocis.test"
+    )
     token = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=suite.credentials.user_client_id)
     with serve_in_thread(suite.authentik.app, port=port, tls=tls):
 

@@ -19,10 +19,17 @@ from tests.support.clock import ManualClock
 API_KEY = "sandbox-stalwart-api-key"
 BASE_URL = "http://stalwart.sandbox"
 DOMAIN_BASE = "example"  # TENANT's acme.example is its default domain
-TENANT = TenantSpec(id="5a1d2c3b-0000-4000-8000-00000000abcd", slug="acme", name="Acme", generation=1,
-                    mail_domain="acme.example", quota_bytes=10**9)
-CUSTOM = TenantSpec(id=TENANT.id, slug="acme", name="Acme", generation=1, mail_domain="mail.acme-corp.test",
-                    quota_bytes=10**9)
+TENANT = TenantSpec(
+    id="5a1d2c3b-0000-4000-8000-00000000abcd",
+    slug="acme",
+    name="Acme",
+    generation=1,
+    mail_domain="acme.example",
+    quota_bytes=10**9,
+)
+CUSTOM = TenantSpec(
+    id=TENANT.id, slug="acme", name="Acme", generation=1, mail_domain="mail.acme-corp.test", quota_bytes=10**9
+)
 MARKER = f"tenantry:tenant:{TENANT.id}"
 DKIM_DELAY = 30.0
 
@@ -49,8 +56,13 @@ def adapter(http: httpx.AsyncClient, api_key: str = API_KEY) -> StalwartMailProv
 
 def domain_writes(sandbox: StalwartSandbox) -> int:
     bodies = [r.body for r in sandbox.controls.requests("POST", r"^/jmap/?$")]
-    return sum(1 for body in bodies if isinstance(body, dict)
-               for name, _, _ in body.get("methodCalls", []) if name.endswith("/set"))
+    return sum(
+        1
+        for body in bodies
+        if isinstance(body, dict)
+        for name, _, _ in body.get("methodCalls", [])
+        if name.endswith("/set")
+    )
 
 
 def jmap_posts(sandbox: StalwartSandbox) -> int:
@@ -59,12 +71,18 @@ def jmap_posts(sandbox: StalwartSandbox) -> int:
 
 def domain_creates(sandbox: StalwartSandbox) -> int:
     bodies = [r.body for r in sandbox.controls.requests("POST", r"^/jmap/?$")]
-    return sum(1 for body in bodies if isinstance(body, dict)
-               for name, args, _ in body.get("methodCalls", []) if name == "x:Domain/set" and "create" in args)
+    return sum(
+        1
+        for body in bodies
+        if isinstance(body, dict)
+        for name, args, _ in body.get("methodCalls", [])
+        if name == "x:Domain/set" and "create" in args
+    )
 
 
 async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock) -> None:
+    sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     assert (first.state, first.reason) == ("pending", "WaitingForDkim")
     (domain,) = sandbox.domains()
@@ -83,8 +101,9 @@ async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
     assert all(value.startswith("v=DKIM1;") for value in dkim_values)
 
 
-async def test_second_run_creates_nothing(sandbox: StalwartSandbox, http: httpx.AsyncClient,
-                                          clock: ManualClock) -> None:
+async def test_second_run_creates_nothing(
+    sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     clock.now += DKIM_DELAY + 1
     again = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
@@ -95,8 +114,9 @@ async def test_second_run_creates_nothing(sandbox: StalwartSandbox, http: httpx.
     assert once_more.events == []
 
 
-async def test_steady_state_ensure_is_one_post(sandbox: StalwartSandbox, http: httpx.AsyncClient,
-                                               clock: ManualClock) -> None:
+async def test_steady_state_ensure_is_one_post(
+    sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     clock.now += DKIM_DELAY + 1
     sandbox.controls.clear_log()
@@ -109,8 +129,9 @@ async def test_steady_state_ensure_is_one_post(sandbox: StalwartSandbox, http: h
     assert jmap_posts(sandbox) == 1
 
 
-async def test_steady_state_while_waiting_for_dkim_is_one_post(sandbox: StalwartSandbox,
-                                                               http: httpx.AsyncClient) -> None:
+async def test_steady_state_while_waiting_for_dkim_is_one_post(
+    sandbox: StalwartSandbox, http: httpx.AsyncClient
+) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     sandbox.controls.clear_log()
     waiting = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
@@ -139,8 +160,9 @@ async def test_existing_domain_is_adopted(sandbox: StalwartSandbox, http: httpx.
     assert domain_creates(sandbox) == 0
 
 
-async def test_existing_unmarked_default_domain_is_adopted_as_is(sandbox: StalwartSandbox,
-                                                                 http: httpx.AsyncClient) -> None:
+async def test_existing_unmarked_default_domain_is_adopted_as_is(
+    sandbox: StalwartSandbox, http: httpx.AsyncClient
+) -> None:
     domain_id = sandbox.add_domain("acme.example", description="set up by hand")
     result = await adapter(http).ensure_tenant_domain(TENANT, {})
     assert (result.reason, result.ids) == ("WaitingForDkim", {"domainId": domain_id})
@@ -149,7 +171,8 @@ async def test_existing_unmarked_default_domain_is_adopted_as_is(sandbox: Stalwa
 
 
 async def test_existing_unmarked_custom_domain_is_a_conflict_and_nothing_changes(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    sandbox: StalwartSandbox, http: httpx.AsyncClient
+) -> None:
     domain_id = sandbox.add_domain("mail.acme-corp.test", description="Customer X production")
     sandbox.generate_dkim_now(domain_id)
     before = sandbox.domains()
@@ -165,7 +188,8 @@ async def test_existing_unmarked_custom_domain_is_a_conflict_and_nothing_changes
 
 
 async def test_existing_custom_domain_marked_for_the_tenant_is_adopted(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    sandbox: StalwartSandbox, http: httpx.AsyncClient
+) -> None:
     domain_id = sandbox.add_domain("mail.acme-corp.test", description=f"Acme, moved in by ops ({MARKER})")
     sandbox.generate_dkim_now(domain_id)
     result = await adapter(http).ensure_tenant_domain(CUSTOM, {})
@@ -174,7 +198,8 @@ async def test_existing_custom_domain_marked_for_the_tenant_is_adopted(
 
 
 async def test_new_custom_domain_is_created_marked_and_found_again_by_its_marker(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    sandbox: StalwartSandbox, http: httpx.AsyncClient
+) -> None:
     first = await adapter(http).ensure_tenant_domain(CUSTOM, {})
     (domain,) = sandbox.domains()
     assert MARKER in domain["description"]
@@ -184,7 +209,8 @@ async def test_new_custom_domain_is_created_marked_and_found_again_by_its_marker
 
 
 async def test_manual_dkim_domain_without_keys_fails_permanently_instead_of_waiting(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock) -> None:
+    sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     domain_id = sandbox.add_domain("acme.example", dkimManagement={"@type": "Manual"})
     clock.now += DKIM_DELAY + 1
     with pytest.raises(PermanentStepError) as caught:
@@ -218,8 +244,7 @@ async def test_domain_created_between_lookup_and_create_is_adopted(sandbox: Stal
     assert [d["id"] for d in sandbox.domains()] == winner
 
 
-async def test_unmarked_custom_domain_created_between_lookup_and_create_is_a_conflict(
-        sandbox: StalwartSandbox) -> None:
+async def test_unmarked_custom_domain_created_between_lookup_and_create_is_a_conflict(sandbox: StalwartSandbox) -> None:
     theirs: list[str] = []
 
     class RacingTransport(httpx.ASGITransport):
@@ -238,7 +263,8 @@ async def test_unmarked_custom_domain_created_between_lookup_and_create_is_a_con
 
 
 async def test_delete_without_a_stored_id_leaves_an_unmarked_custom_domain_alone(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    sandbox: StalwartSandbox, http: httpx.AsyncClient
+) -> None:
     domain_id = sandbox.add_domain("mail.acme-corp.test")
     sandbox.generate_dkim_now(domain_id)
     result = await adapter(http).delete_tenant_domain(CUSTOM, {})
@@ -247,15 +273,13 @@ async def test_delete_without_a_stored_id_leaves_an_unmarked_custom_domain_alone
     assert sandbox.dkim_keys(domain_id) != []
 
 
-async def test_concurrent_first_runs_end_with_one_domain(sandbox: StalwartSandbox,
-                                                          http: httpx.AsyncClient) -> None:
+async def test_concurrent_first_runs_end_with_one_domain(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
     results = await asyncio.gather(*(adapter(http).ensure_tenant_domain(TENANT, {}) for _ in range(3)))
     (domain,) = sandbox.domains()
     assert {r.ids["domainId"] for r in results} == {domain["id"]}
 
 
-async def test_domain_deleted_out_of_band_is_recreated(sandbox: StalwartSandbox,
-                                                       http: httpx.AsyncClient) -> None:
+async def test_domain_deleted_out_of_band_is_recreated(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
     first = await adapter(http).ensure_tenant_domain(TENANT, {})
     sandbox.delete_domain(first.ids["domainId"])
     second = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
@@ -272,7 +296,8 @@ async def test_wrong_api_key_is_permanent(http: httpx.AsyncClient) -> None:
 
 
 async def test_unavailable_server_is_transient_and_the_next_run_succeeds(
-        sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
+    sandbox: StalwartSandbox, http: httpx.AsyncClient
+) -> None:
     sandbox.fail_requests(503, times=1)
     with pytest.raises(TransientStepError) as caught:
         await adapter(http).ensure_tenant_domain(TENANT, {})
@@ -288,8 +313,7 @@ async def test_rate_limit_carries_retry_after(sandbox: StalwartSandbox, http: ht
     assert (caught.value.reason, caught.value.retry_after) == ("RateLimited", 5.0)
 
 
-async def test_delete_removes_the_domain_and_is_idempotent(sandbox: StalwartSandbox,
-                                                           http: httpx.AsyncClient) -> None:
+async def test_delete_removes_the_domain_and_is_idempotent(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
     domain_id = sandbox.add_domain("acme.example")
     sandbox.generate_dkim_now(domain_id)
     result = await adapter(http).delete_tenant_domain(TENANT, {"domainId": domain_id})

@@ -9,7 +9,8 @@ from tests.support.auth import Callers, authed_api, sandbox_suite
 
 
 async def test_an_admin_added_by_the_owner_sees_and_manages_the_tenant_and_loses_it_when_removed(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     suite = sandbox_suite()
     who = Callers(suite)
     async with authed_api(make_settings, suite) as (client, _):

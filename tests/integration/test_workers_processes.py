@@ -62,8 +62,13 @@ def suite() -> Iterator[SandboxSuite]:
     holders = {name: _Deferred() for name in ("authentik", "stalwart", "ocis")}
     with contextlib.ExitStack() as stack:
         urls = {name: stack.enter_context(serve_in_thread(holder)) for name, holder in holders.items()}
-        served = SandboxSuite(authentik_url=urls["authentik"], stalwart_url=urls["stalwart"], ocis_url=urls["ocis"],
-                              dkim_delay=0.0, fast_dkim=True)
+        served = SandboxSuite(
+            authentik_url=urls["authentik"],
+            stalwart_url=urls["stalwart"],
+            ocis_url=urls["ocis"],
+            dkim_delay=0.0,
+            fast_dkim=True,
+        )
         for name, app in served.apps().items():
             holders[name].app = app
         yield served
@@ -105,10 +110,19 @@ def start_worker(suite: SandboxSuite, postgres_url: str, tmp_path: Path) -> Iter
     def start(**overrides: Any) -> WorkerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
         values: dict[str, Any] = {
-            **suite.settings(), "database_url": postgres_url, "auth_enabled": "false", "log_json": "true",
-            "log_level": "INFO", "worker_poll_seconds": 0.1, "worker_concurrency": 4, "worker_batch_size": 4,
-            "retry_base_seconds": 0.2, "retry_cap_seconds": 1, "pending_poll_seconds": 0.1,
-            "resync_interval_seconds": 3600, "mail_domain_base": MAIL_BASE,
+            **suite.settings(),
+            "database_url": postgres_url,
+            "auth_enabled": "false",
+            "log_json": "true",
+            "log_level": "INFO",
+            "worker_poll_seconds": 0.1,
+            "worker_concurrency": 4,
+            "worker_batch_size": 4,
+            "retry_base_seconds": 0.2,
+            "retry_cap_seconds": 1,
+            "pending_poll_seconds": 0.1,
+            "resync_interval_seconds": 3600,
+            "mail_domain_base": MAIL_BASE,
         }
         values.update(overrides)
         env.update({f"TENANTRY_{key.upper()}": str(value) for key, value in values.items()})
@@ -202,7 +216,8 @@ def overlapping_requests(requests: list[LoggedRequest], ids_to_slugs: dict[str, 
 
 
 async def test_three_workers_reconcile_thirty_tenants_to_active_each_group_created_once_and_never_two_at_a_time(
-        suite: SandboxSuite, db: async_sessionmaker[AsyncSession], start_worker: Any) -> None:
+    suite: SandboxSuite, db: async_sessionmaker[AsyncSession], start_worker: Any
+) -> None:
     suite.authentik.controls.latency_ms = 40  # every groups call takes a while, so reconciles overlap in time
     workers = [start_worker() for _ in range(3)]
     for worker in workers:
@@ -228,9 +243,9 @@ async def test_three_workers_reconcile_thirty_tenants_to_active_each_group_creat
 
 
 async def test_a_worker_killed_mid_reconcile_leaves_nothing_stuck_another_finishes_after_the_lease_expires(
-        suite: SandboxSuite, db: async_sessionmaker[AsyncSession], start_worker: Any) -> None:
-    suite.authentik.controls.add_fault(FaultRule(kind="timeout", path=GROUPS, method="POST", hang_seconds=60,
-                                                 times=1))
+    suite: SandboxSuite, db: async_sessionmaker[AsyncSession], start_worker: Any
+) -> None:
+    suite.authentik.controls.add_fault(FaultRule(kind="timeout", path=GROUPS, method="POST", hang_seconds=60, times=1))
     doomed = start_worker(lease_seconds=2)
     await wait_started(doomed)
     ids = await create_tenants(db, ["crashco"])

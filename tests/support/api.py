@@ -15,9 +15,13 @@ from tenantry.provisioning.steps import Step
 
 
 @contextlib.asynccontextmanager
-async def api_client(settings: Settings, *, steps: Sequence[Step] | None = None,
-                     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-                     actor_resolver: ActorResolver | None = None) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
+async def api_client(
+    settings: Settings,
+    *,
+    steps: Sequence[Step] | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    actor_resolver: ActorResolver | None = None,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
     """An httpx client talking to a started app; yields it with the app's container."""
     holder: dict[str, Container] = {}
 
@@ -26,6 +30,8 @@ async def api_client(settings: Settings, *, steps: Sequence[Step] | None = None,
         return holder["c"]
 
     app = create_app(settings, container_factory=factory, actor_resolver=actor_resolver)
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                       base_url="http://tenantry.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tenantry.test") as client,
+    ):
         yield client, holder["c"]

@@ -21,13 +21,17 @@ Settings_ = Callable[..., Settings]
 
 
 def sandbox_suite() -> SandboxSuite:
-    return SandboxSuite(authentik_url=AUTHENTIK_URL, stalwart_url="http://stalwart.test",
-                        ocis_url="http://ocis.test", dkim_delay=0.0)
+    return SandboxSuite(
+        authentik_url=AUTHENTIK_URL, stalwart_url="http://stalwart.test", ocis_url="http://ocis.test", dkim_delay=0.0
+    )
 
 
 def scripted_steps() -> list[Step]:
-    return [IdentityStep(ScriptedProvider("group")), MailStep(ScriptedProvider("domain")),
-            FilesStep(ScriptedProvider("drive"))]
+    return [
+        IdentityStep(ScriptedProvider("group")),
+        MailStep(ScriptedProvider("domain")),
+        FilesStep(ScriptedProvider("drive")),
+    ]
 
 
 def auth_settings(make_settings: Settings_, suite: SandboxSuite, **overrides: Any) -> Settings:
@@ -35,12 +39,14 @@ def auth_settings(make_settings: Settings_, suite: SandboxSuite, **overrides: An
 
 
 @contextlib.asynccontextmanager
-async def authed_api(make_settings: Settings_, suite: SandboxSuite, *, actor_resolver: ActorResolver | None = None,
-                     **overrides: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
+async def authed_api(
+    make_settings: Settings_, suite: SandboxSuite, *, actor_resolver: ActorResolver | None = None, **overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
     """The app with API authentication on, trusting the suite's issuer, tenants provisioned by fakes."""
     settings = auth_settings(make_settings, suite, **overrides)
-    async with api_client(settings, steps=scripted_steps(), transports=suite.transports(),
-                          actor_resolver=actor_resolver) as pair:
+    async with api_client(
+        settings, steps=scripted_steps(), transports=suite.transports(), actor_resolver=actor_resolver
+    ) as pair:
         yield pair
 
 

@@ -41,9 +41,12 @@ class ScriptedProvider:
             key = f"{self.kind}Id"
             created = tenant.id not in self.objects
             self.objects.setdefault(tenant.id, f"{self.kind}-{tenant.slug}")
-            return StepResult(state="ok", reason="Created" if created else "Ready",
-                              message=f"{self.kind} {self.objects[tenant.id]} in place",
-                              ids={key: self.objects[tenant.id]})
+            return StepResult(
+                state="ok",
+                reason="Created" if created else "Ready",
+                message=f"{self.kind} {self.objects[tenant.id]} in place",
+                ids={key: self.objects[tenant.id]},
+            )
         finally:
             self.concurrent -= 1
 

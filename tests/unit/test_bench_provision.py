@@ -16,8 +16,9 @@ ROW = re.compile(r"^  (\S.*?)\s{2,}(\S.*)$")
 
 def run_bench(*args: str) -> tuple[int, dict[str, str], str]:
     """Run the script; returns its exit code, its table as {label: value} and its whole output."""
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False
+    )
     table: dict[str, str] = {}
     for line in done.stdout.split("\n\n", 2)[1].splitlines():
         match = ROW.match(line)
@@ -48,7 +49,8 @@ def test_a_run_of_five_tenants_prints_throughput_percentiles_round_trips_floor_r
     assert number(table["latency floor"]) == pytest.approx(max(trips.values()) * 5, abs=0.06)
     assert p50 >= number(table["latency floor"])
     assert number(table["mean time-to-active / floor"]) == pytest.approx(
-        number(table["time-to-active mean"]) / number(table["latency floor"]), rel=0.01)
+        number(table["time-to-active mean"]) / number(table["latency floor"]), rel=0.01
+    )
     assert number(table["peak RSS (this process)"]) > 0
     assert "latency floor = max(authentik" in output
 
@@ -63,8 +65,15 @@ def test_the_given_database_holds_the_runs_tenants_active(database_url: str) -> 
 
 
 def test_the_floor_is_the_longest_steps_round_trips_times_the_latency() -> None:
-    figures = Figures(tenants=10, latency_ms=20, wall_seconds=2.0, cpu_seconds=1.0, times=[0.1] * 9 + [0.3],
-                      requests={"authentik": (30, 0), "stalwart": (42, 2), "ocis": (20, 0)}, peak_rss_mib=100)
+    figures = Figures(
+        tenants=10,
+        latency_ms=20,
+        wall_seconds=2.0,
+        cpu_seconds=1.0,
+        times=[0.1] * 9 + [0.3],
+        requests={"authentik": (30, 0), "stalwart": (42, 2), "ocis": (20, 0)},
+        peak_rss_mib=100,
+    )
 
     rows = dict(figures.rows())
 

@@ -9,14 +9,17 @@ import pytest
 from tenantry.config import Settings
 
 
-@pytest.mark.parametrize(("values", "named"), [
-    ({"authentik_url": "https://auth.example.com"}, "TENANTRY_AUTHENTIK_TOKEN"),
-    ({"stalwart_url": "https://mail.example.com"}, "TENANTRY_STALWART_API_KEY"),
-    ({"stalwart_url": "https://mail.example.com", "stalwart_username": "admin"}, "TENANTRY_STALWART_API_KEY"),
-    ({"ocis_url": "https://files.example.com"}, "TENANTRY_OCIS_APP_TOKEN"),
-    ({"ocis_url": "https://files.example.com", "ocis_auth": "client-credentials"}, "TENANTRY_OCIS_CLIENT_ID"),
-    ({"retry_base_seconds": 10, "retry_cap_seconds": 1}, "TENANTRY_RETRY_CAP_SECONDS"),
-])
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"authentik_url": "https://auth.example.com"}, "TENANTRY_AUTHENTIK_TOKEN"),
+        ({"stalwart_url": "https://mail.example.com"}, "TENANTRY_STALWART_API_KEY"),
+        ({"stalwart_url": "https://mail.example.com", "stalwart_username": "admin"}, "TENANTRY_STALWART_API_KEY"),
+        ({"ocis_url": "https://files.example.com"}, "TENANTRY_OCIS_APP_TOKEN"),
+        ({"ocis_url": "https://files.example.com", "ocis_auth": "client-credentials"}, "TENANTRY_OCIS_CLIENT_ID"),
+        ({"retry_base_seconds": 10, "retry_cap_seconds": 1}, "TENANTRY_RETRY_CAP_SECONDS"),
+    ],
+)
 def test_half_configured_settings_are_refused_naming_what_is_missing(values: dict[str, Any], named: str) -> None:
     with pytest.raises(ValueError, match=named):
         Settings(auth_enabled=False, **values)

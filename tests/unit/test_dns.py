@@ -31,13 +31,25 @@ _25._tcp.mx1.example.org. IN TLSA 3 1 1 {TLSA_HASH}
 def test_stalwart_zone_parses_every_record_in_order_with_its_purpose() -> None:
     records = parse_zone_file(STALWART_ZONE, "example.org")
     assert [(r.type, r.purpose) for r in records] == [
-        ("MX", "MX"), ("TXT", "SPF"), ("TXT", "SPF"), ("TXT", "DKIM"), ("TXT", "DKIM"), ("TXT", "DMARC"),
-        ("TXT", "TLS-RPT"), ("CNAME", "MTA-STS"), ("TXT", "MTA-STS"), ("CNAME", "AUTOCONFIG"),
-        ("CNAME", "AUTODISCOVER"), ("CNAME", "AUTOCONFIG"), ("TXT", "AUTOCONFIG"), ("SRV", "SRV"),
-        ("SRV", "SRV"), ("CAA", "CAA"), ("TLSA", "TLSA"),
+        ("MX", "MX"),
+        ("TXT", "SPF"),
+        ("TXT", "SPF"),
+        ("TXT", "DKIM"),
+        ("TXT", "DKIM"),
+        ("TXT", "DMARC"),
+        ("TXT", "TLS-RPT"),
+        ("CNAME", "MTA-STS"),
+        ("TXT", "MTA-STS"),
+        ("CNAME", "AUTOCONFIG"),
+        ("CNAME", "AUTODISCOVER"),
+        ("CNAME", "AUTOCONFIG"),
+        ("TXT", "AUTOCONFIG"),
+        ("SRV", "SRV"),
+        ("SRV", "SRV"),
+        ("CAA", "CAA"),
+        ("TLSA", "TLSA"),
     ]
-    assert records[0] == DnsRecord(type="MX", name="example.org.", value="10 mx1.example.org.", ttl=3600,
-                                   purpose="MX")
+    assert records[0] == DnsRecord(type="MX", name="example.org.", value="10 mx1.example.org.", ttl=3600, purpose="MX")
     assert records[-1].value == f"3 1 1 {TLSA_HASH}"
 
 
@@ -75,8 +87,13 @@ def test_records_outside_the_origin_are_kept() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['example.org. IN TXT "unterminated\n', "example.org. IN BOGUS 1\n", "example.org. IN\n",
-     "$INCLUDE other.zone\n", "example.org. IN MX notanumber mx.example.org.\n"],
+    [
+        'example.org. IN TXT "unterminated\n',
+        "example.org. IN BOGUS 1\n",
+        "example.org. IN\n",
+        "$INCLUDE other.zone\n",
+        "example.org. IN MX notanumber mx.example.org.\n",
+    ],
 )
 def test_malformed_zone_text_raises_a_zone_error(text: str) -> None:
     with pytest.raises(DnsZoneError):
@@ -86,9 +103,7 @@ def test_malformed_zone_text_raises_a_zone_error(text: str) -> None:
 def test_render_is_a_pasteable_fragment_with_relative_names() -> None:
     records = parse_zone_file(STALWART_ZONE, "example.org")[:2]
     assert render_zone(records, "example.org") == (
-        "$ORIGIN example.org.\n$TTL 3600\n"
-        "@ 3600 IN MX 10 mx1.example.org.\n"
-        '@ 3600 IN TXT "v=spf1 mx -all"\n'
+        '$ORIGIN example.org.\n$TTL 3600\n@ 3600 IN MX 10 mx1.example.org.\n@ 3600 IN TXT "v=spf1 mx -all"\n'
     )
 
 
@@ -103,10 +118,10 @@ def test_long_txt_values_are_rendered_as_strings_of_at_most_255_bytes() -> None:
 
 def test_render_then_parse_round_trips() -> None:
     records = parse_zone_file(STALWART_ZONE, "example.org")
-    records.append(DnsRecord(type="TXT", name="q.example.org.", value='say "hi"; \\ok', ttl=60,
-                             purpose="OTHER"))
-    records.append(DnsRecord(type="TXT", name="long._domainkey.example.org.", value="p=" + "B" * 700,
-                             ttl=3600, purpose="DKIM"))
+    records.append(DnsRecord(type="TXT", name="q.example.org.", value='say "hi"; \\ok', ttl=60, purpose="OTHER"))
+    records.append(
+        DnsRecord(type="TXT", name="long._domainkey.example.org.", value="p=" + "B" * 700, ttl=3600, purpose="DKIM")
+    )
     assert parse_zone_file(render_zone(records, "example.org."), "example.org.") == records
 
 

@@ -25,8 +25,7 @@ async def test_an_empty_database_is_refused_naming_the_upgrade_command_and_accep
         await engine.dispose()
 
 
-async def test_a_database_migrated_by_a_newer_version_is_refused_without_suggesting_an_upgrade(
-        tmp_path: Path) -> None:
+async def test_a_database_migrated_by_a_newer_version_is_refused_without_suggesting_an_upgrade(tmp_path: Path) -> None:
     engine = create_engine(Settings(auth_enabled=False, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))
     try:
         await upgrade(engine)
@@ -49,8 +48,11 @@ async def test_the_migrations_create_exactly_the_schema_the_models_describe(data
     engine = create_engine(Settings(auth_enabled=False, database_url=database_url))
     try:
         async with engine.connect() as conn:
-            diff = await conn.run_sync(lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata))
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                )
+            )
     finally:
         await engine.dispose()
     assert diff == []

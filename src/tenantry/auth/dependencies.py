@@ -36,14 +36,19 @@ class UnauthorizedError(AppError):
         super().__init__(f"a valid access token is required ({reason})", headers={"WWW-Authenticate": challenge})
 
 
-def build_actor_resolver(settings: Settings, container: Container,
-                         validator: TokenValidator | None = None) -> Callable[[Request], Awaitable[Actor]]:
+def build_actor_resolver(
+    settings: Settings, container: Container, validator: TokenValidator | None = None
+) -> Callable[[Request], Awaitable[Actor]]:
     """The dependency behind every protected route, sharing one validator (and its JWKS cache) per process."""
     if validator is None:
         assert settings.oidc_issuer is not None
-        validator = TokenValidator(issuer=settings.oidc_issuer, audience=settings.audiences,
-                                   http=container.http_client("oidc"), leeway=settings.oidc_leeway_seconds,
-                                   jwks_min_refresh_interval=settings.oidc_jwks_min_refresh_seconds)
+        validator = TokenValidator(
+            issuer=settings.oidc_issuer,
+            audience=settings.audiences,
+            http=container.http_client("oidc"),
+            leeway=settings.oidc_leeway_seconds,
+            jwks_min_refresh_interval=settings.oidc_jwks_min_refresh_seconds,
+        )
     admin_group = settings.admin_group
 
     async def resolve(request: Request) -> Actor:
@@ -54,8 +59,10 @@ def build_actor_resolver(settings: Settings, container: Container,
             raise UnauthorizedError(err.reason, token_presented=not isinstance(err, MissingTokenError)) from err
         except IssuerUnavailableError as err:
             log.warning("auth.issuer_unavailable", path=request.url.path)
-            raise UnavailableError("the identity provider cannot be reached to verify the token; retry shortly",
-                                   headers={"Retry-After": "5"}) from err
+            raise UnavailableError(
+                "the identity provider cannot be reached to verify the token; retry shortly",
+                headers={"Retry-After": "5"},
+            ) from err
         return Actor(sub=identity.sub, is_admin=identity.is_member(admin_group))
 
     return resolve

@@ -27,11 +27,7 @@ class Identity:
     def from_claims(cls, claims: Mapping[str, Any]) -> Identity:
         """Build an identity from a verified payload; ``sub`` must already be known to be a string."""
         raw_groups = claims.get("groups")
-        groups = (
-            frozenset(g for g in raw_groups if isinstance(g, str))
-            if isinstance(raw_groups, list)
-            else frozenset()
-        )
+        groups = frozenset(g for g in raw_groups if isinstance(g, str)) if isinstance(raw_groups, list) else frozenset()
         return cls(
             sub=str(claims["sub"]),
             groups=groups,

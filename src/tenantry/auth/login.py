@@ -1,9 +1,9 @@
 """Access tokens for the CLI: discovery, client credentials, device login (RFC 8628), refresh, a token cache.
 
-    LoginError                  the issuer refused; ``error`` is the OAuth error code when it sent one
-    ├── LoginUnavailableError   the issuer could not be reached or answered with a 5xx
-    ├── DeviceLoginExpiredError the device code expired before the person approved it
-    └── DeviceLoginDeniedError  the person declined the device login
+LoginError                  the issuer refused; ``error`` is the OAuth error code when it sent one
+├── LoginUnavailableError   the issuer could not be reached or answered with a 5xx
+├── DeviceLoginExpiredError the device code expired before the person approved it
+└── DeviceLoginDeniedError  the person declined the device login
 """
 
 from __future__ import annotations
@@ -109,39 +109,61 @@ async def discover(issuer: str, http: httpx.AsyncClient) -> ProviderMetadata:
     )
 
 
-async def client_credentials_token(metadata: ProviderMetadata, client_id: str, client_secret: str,
-                                   scope: str, http: httpx.AsyncClient, *,
-                                   clock: Clock = time.time) -> TokenSet:
+async def client_credentials_token(
+    metadata: ProviderMetadata,
+    client_id: str,
+    client_secret: str,
+    scope: str,
+    http: httpx.AsyncClient,
+    *,
+    clock: Clock = time.time,
+) -> TokenSet:
     """A machine's access token from the client_credentials grant (no refresh token is issued)."""
-    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
-            "scope": scope}
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret, "scope": scope}
     return _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
 
 
-async def refresh(metadata: ProviderMetadata, client_id: str, refresh_token: str, http: httpx.AsyncClient,
-                  *, client_secret: str | None = None, clock: Clock = time.time) -> TokenSet:
+async def refresh(
+    metadata: ProviderMetadata,
+    client_id: str,
+    refresh_token: str,
+    http: httpx.AsyncClient,
+    *,
+    client_secret: str | None = None,
+    clock: Clock = time.time,
+) -> TokenSet:
     """New tokens for a refresh token; the old refresh token is kept when the issuer sends no new one."""
     form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
     if client_secret is not None:
         form["client_secret"] = client_secret
     tokens = _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
     if tokens.refresh_token is None:
-        tokens = TokenSet(access_token=tokens.access_token, expires_at=tokens.expires_at,
-                          refresh_token=refresh_token, scope=tokens.scope)
+        tokens = TokenSet(
+            access_token=tokens.access_token,
+            expires_at=tokens.expires_at,
+            refresh_token=refresh_token,
+            scope=tokens.scope,
+        )
     return tokens
 
 
-async def start_device_login(metadata: ProviderMetadata, client_id: str, scope: str,
-                             http: httpx.AsyncClient, *, clock: Clock = time.time) -> DeviceLogin:
+async def start_device_login(
+    metadata: ProviderMetadata, client_id: str, scope: str, http: httpx.AsyncClient, *, clock: Clock = time.time
+) -> DeviceLogin:
     """Start a device authorization grant (RFC 8628 §3.1)."""
     if metadata.device_authorization_endpoint is None:
         raise LoginError("the issuer does not offer device login")
-    body = await _json_response(http, "POST", metadata.device_authorization_endpoint,
-                                data={"client_id": client_id, "scope": scope})
+    body = await _json_response(
+        http, "POST", metadata.device_authorization_endpoint, data={"client_id": client_id, "scope": scope}
+    )
     device_code, user_code = body.get("device_code"), body.get("user_code")
     verification_uri, expires_in = body.get("verification_uri"), _number(body.get("expires_in"))
-    if not (isinstance(device_code, str) and isinstance(user_code, str) and isinstance(verification_uri, str)
-            and expires_in is not None):
+    if not (
+        isinstance(device_code, str)
+        and isinstance(user_code, str)
+        and isinstance(verification_uri, str)
+        and expires_in is not None
+    ):
         raise LoginError("the device authorization response is incomplete")
     interval = _number(body.get("interval"))
     return DeviceLogin(
@@ -154,17 +176,22 @@ async def start_device_login(metadata: ProviderMetadata, client_id: str, scope: 
     )
 
 
-async def poll_device_login(metadata: ProviderMetadata, client_id: str, login: DeviceLogin,
-                            http: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep,
-                            clock: Clock = time.time) -> TokenSet:
+async def poll_device_login(
+    metadata: ProviderMetadata,
+    client_id: str,
+    login: DeviceLogin,
+    http: httpx.AsyncClient,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    clock: Clock = time.time,
+) -> TokenSet:
     """Poll the token endpoint until the person approves, declines, or the device code expires."""
     form = {"grant_type": DEVICE_CODE_GRANT, "device_code": login.device_code, "client_id": client_id}
     interval = login.interval
     while True:
         await sleep(interval)
         if clock() >= login.expires_at:
-            raise DeviceLoginExpiredError("the device login expired before it was approved",
-                                          error="expired_token")
+            raise DeviceLoginExpiredError("the device login expired before it was approved", error="expired_token")
         try:
             return _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
         except LoginUnavailableError:
@@ -177,8 +204,9 @@ async def poll_device_login(metadata: ProviderMetadata, client_id: str, login: D
                 interval += _SLOW_DOWN_STEP
                 continue
             if err.error == "expired_token":
-                raise DeviceLoginExpiredError("the device login expired before it was approved",
-                                              error=err.error) from err
+                raise DeviceLoginExpiredError(
+                    "the device login expired before it was approved", error=err.error
+                ) from err
             if err.error == "access_denied":
                 raise DeviceLoginDeniedError("the device login was declined", error=err.error) from err
             raise
@@ -199,9 +227,16 @@ class TokenCache:
 
     def put(self, issuer: str, client_id: str, tokens: TokenSet) -> None:
         entries = [e for e in self._load() if (e.get("issuer"), e.get("client_id")) != (issuer, client_id)]
-        entries.append({"issuer": issuer, "client_id": client_id, "access_token": tokens.access_token,
-                        "refresh_token": tokens.refresh_token, "expires_at": tokens.expires_at,
-                        "scope": tokens.scope})
+        entries.append(
+            {
+                "issuer": issuer,
+                "client_id": client_id,
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "expires_at": tokens.expires_at,
+                "scope": tokens.scope,
+            }
+        )
         self._save(entries)
 
     def forget(self, issuer: str, client_id: str) -> None:
@@ -210,8 +245,9 @@ class TokenCache:
         if len(kept) != len(entries):
             self._save(kept)
 
-    async def access_token(self, metadata: ProviderMetadata, client_id: str, http: httpx.AsyncClient, *,
-                           client_secret: str | None = None) -> str | None:
+    async def access_token(
+        self, metadata: ProviderMetadata, client_id: str, http: httpx.AsyncClient, *, client_secret: str | None = None
+    ) -> str | None:
         """A cached access token valid for at least 30 s more, else one refreshed; None means log in again.
 
         A refresh the issuer refuses (revoked or expired refresh token) drops the entry; an unreachable
@@ -225,13 +261,13 @@ class TokenCache:
         if tokens.refresh_token is None:
             return None
         try:
-            renewed = await refresh(metadata, client_id, tokens.refresh_token, http,
-                                    client_secret=client_secret, clock=self._clock)
+            renewed = await refresh(
+                metadata, client_id, tokens.refresh_token, http, client_secret=client_secret, clock=self._clock
+            )
         except LoginUnavailableError:
             raise
         except LoginError as err:
-            log.info("auth.token_cache.refresh_refused", issuer=metadata.issuer, client_id=client_id,
-                     error=err.error)
+            log.info("auth.token_cache.refresh_refused", issuer=metadata.issuer, client_id=client_id, error=err.error)
             self.forget(metadata.issuer, client_id)
             return None
         self.put(metadata.issuer, client_id, renewed)
@@ -270,8 +306,9 @@ class TokenCache:
             raise
 
 
-async def _json_response(http: httpx.AsyncClient, method: str, url: str, *,
-                         data: Mapping[str, str] | None = None) -> dict[str, Any]:
+async def _json_response(
+    http: httpx.AsyncClient, method: str, url: str, *, data: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The only place this module does HTTP: a JSON object back, or a LoginError saying why not."""
     try:
         response = await http.request(method, url, data=data, headers={"Accept": "application/json"})
@@ -302,18 +339,24 @@ def _token_set(body: Mapping[str, Any], now: float) -> TokenSet:
         raise LoginError(f"the token response has an unsupported token_type {token_type[:20]!r}")
     expires_in = _number(body.get("expires_in"))
     lifetime = _DEFAULT_EXPIRES_IN if expires_in is None else expires_in
-    return TokenSet(access_token=access_token, expires_at=now + lifetime,
-                    refresh_token=_optional_str(body.get("refresh_token")),
-                    scope=_optional_str(body.get("scope")))
+    return TokenSet(
+        access_token=access_token,
+        expires_at=now + lifetime,
+        refresh_token=_optional_str(body.get("refresh_token")),
+        scope=_optional_str(body.get("scope")),
+    )
 
 
 def _entry_tokens(entry: Mapping[str, Any]) -> TokenSet | None:
     access_token, expires_at = entry.get("access_token"), _number(entry.get("expires_at"))
     if not isinstance(access_token, str) or expires_at is None:
         return None
-    return TokenSet(access_token=access_token, expires_at=expires_at,
-                    refresh_token=_optional_str(entry.get("refresh_token")),
-                    scope=_optional_str(entry.get("scope")))
+    return TokenSet(
+        access_token=access_token,
+        expires_at=expires_at,
+        refresh_token=_optional_str(entry.get("refresh_token")),
+        scope=_optional_str(entry.get("scope")),
+    )
 
 
 def _optional_str(value: object) -> str | None:

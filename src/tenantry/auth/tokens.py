@@ -1,8 +1,8 @@
 """Bearer access-token validation against an OIDC issuer's JWKS, with key caching and rotation.
 
-    InvalidTokenError        the token is refused; ``reason`` is short and safe to show (HTTP 401)
-     └ MissingTokenError     there is no bearer token at all (HTTP 401 with a bare challenge)
-    IssuerUnavailableError   no keys can be had from the issuer and none are cached (HTTP 503)
+InvalidTokenError        the token is refused; ``reason`` is short and safe to show (HTTP 401)
+ └ MissingTokenError     there is no bearer token at all (HTTP 401 with a bare challenge)
+IssuerUnavailableError   no keys can be had from the issuer and none are cached (HTTP 503)
 """
 
 from __future__ import annotations
@@ -24,9 +24,15 @@ log = structlog.get_logger(__name__)
 # The only algorithms a token may use, each with the key type (and curve) it needs. HMAC and "none" are
 # absent on purpose: an HS* token "signed" with the issuer's public key must never verify.
 _ASYMMETRIC: dict[str, tuple[str, str | None]] = {
-    "RS256": ("RSA", None), "RS384": ("RSA", None), "RS512": ("RSA", None),
-    "PS256": ("RSA", None), "PS384": ("RSA", None), "PS512": ("RSA", None),
-    "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "ES512": ("EC", "P-521"),
+    "RS256": ("RSA", None),
+    "RS384": ("RSA", None),
+    "RS512": ("RSA", None),
+    "PS256": ("RSA", None),
+    "PS384": ("RSA", None),
+    "PS512": ("RSA", None),
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "ES512": ("EC", "P-521"),
     "EdDSA": ("OKP", "Ed25519"),
 }
 # An Authorization header this long is an attack or a mistake; refuse before parsing anything.
@@ -94,10 +100,18 @@ class TokenValidator:
     refresh fails, the keys already cached keep being used.
     """
 
-    def __init__(self, *, issuer: str, audience: str | Sequence[str], http: httpx.AsyncClient,
-                 algorithms: Sequence[str] = ("RS256", "ES256"), leeway: float = 30,
-                 jwks_cache_ttl: float = 3600, jwks_min_refresh_interval: float = 10,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        http: httpx.AsyncClient,
+        algorithms: Sequence[str] = ("RS256", "ES256"),
+        leeway: float = 30,
+        jwks_cache_ttl: float = 3600,
+        jwks_min_refresh_interval: float = 10,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._issuer = issuer
         self._audience = [audience] if isinstance(audience, str) else list(audience)
         if not self._audience:
@@ -149,8 +163,12 @@ class TokenValidator:
                 audience=self._audience,
                 issuer=self._issuer,
                 # Time claims are checked below against the injected clock.
-                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                         "require": ["iss", "aud", "exp", "sub"]},
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "require": ["iss", "aud", "exp", "sub"],
+                },
             )
         except jwt.MissingRequiredClaimError as err:
             raise InvalidTokenError(f"missing {err.claim} claim") from err
@@ -203,8 +221,12 @@ class TokenValidator:
             try:
                 keys = await self._fetch_keys()
             except _FetchError as err:
-                log.warning("auth.jwks.refresh_failed", issuer=self._issuer, cause=str(err),
-                            cached_keys=0 if self._keys is None else len(self._keys))
+                log.warning(
+                    "auth.jwks.refresh_failed",
+                    issuer=self._issuer,
+                    cause=str(err),
+                    cached_keys=0 if self._keys is None else len(self._keys),
+                )
                 return
             finally:
                 self._generation += 1
@@ -281,8 +303,7 @@ def _parse_jwk(entry: object) -> _Jwk | None:
         return None
     if alg is not None and alg not in _ASYMMETRIC:
         return None
-    candidates = [alg] if alg is not None else [a for a, (t, c) in _ASYMMETRIC.items()
-                                                 if t == kty and c in (None, crv)]
+    candidates = [alg] if alg is not None else [a for a, (t, c) in _ASYMMETRIC.items() if t == kty and c in (None, crv)]
     if not candidates:
         return None  # symmetric ("oct") or unknown key types are ignored
     jwk = _Jwk(kid=kid, kty=str(kty), crv=crv if isinstance(crv, str) else None, alg=alg, data=entry)

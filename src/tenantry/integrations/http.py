@@ -12,9 +12,13 @@ from pathlib import Path
 import httpx
 
 
-def build_http_client(*, timeout: float = 10.0, ca_bundle: Path | None = None,
-                      transport: httpx.AsyncBaseTransport | None = None,
-                      max_connections: int = 100) -> httpx.AsyncClient:
+def build_http_client(
+    *,
+    timeout: float = 10.0,
+    ca_bundle: Path | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_connections: int = 100,
+) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for one upstream.
 
     ``ca_bundle`` adds a private CA (mkcert, a company CA) to the system trust store rather than replacing

@@ -31,8 +31,9 @@ _MIN_LIFETIME_SHARE = 0.5
 class OAuthError(Exception):
     """The token endpoint did not hand out an access token."""
 
-    def __init__(self, message: str, *, status: int | None = None, error: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, error: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -71,8 +72,14 @@ class ClientCredentialsAuth(httpx.Auth):
     requires_request_body = True
 
     def __init__(
-        self, token_url: str, client_id: str, client_secret: str, scope: str | None,
-        http: httpx.AsyncClient, refresh_margin: float = 30, clock: Callable[[], float] = time.time,
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None,
+        http: httpx.AsyncClient,
+        refresh_margin: float = 30,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._token_url = token_url
         self._client_id = client_id
@@ -95,7 +102,8 @@ class ClientCredentialsAuth(httpx.Auth):
         raise RuntimeError("ClientCredentialsAuth needs an httpx.AsyncClient")
 
     async def async_auth_flow(
-        self, request: httpx.Request,
+        self,
+        request: httpx.Request,
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self._token(stale=None)
         request.headers["Authorization"] = f"Bearer {token}"
@@ -120,19 +128,18 @@ class ClientCredentialsAuth(httpx.Auth):
         return cached.refresh_at is not None and self._clock() >= cached.refresh_at
 
     async def _fetch(self) -> _CachedToken:
-        form = {"grant_type": "client_credentials", "client_id": self._client_id,
-                "client_secret": self._client_secret}
+        form = {"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._client_secret}
         if self._scope:
             form["scope"] = self._scope
         started = self._clock()
         try:
-            response = await self._http.post(self._token_url, data=form,
-                                             headers={"Accept": "application/json"})
+            response = await self._http.post(self._token_url, data=form, headers={"Accept": "application/json"})
         except httpx.TimeoutException as err:
             raise OAuthTimeoutError(f"the token endpoint {self._token_url} did not answer in time") from err
         except httpx.TransportError as err:
             raise OAuthUnavailableError(
-                f"the token endpoint {self._token_url} is unreachable ({type(err).__name__})") from err
+                f"the token endpoint {self._token_url} is unreachable ({type(err).__name__})"
+            ) from err
         return self._parse(response, started)
 
     def _parse(self, response: httpx.Response, started: float) -> _CachedToken:
@@ -156,14 +163,13 @@ class ClientCredentialsAuth(httpx.Auth):
         where = f"the token endpoint {self._token_url}"
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
-            return OAuthUnavailableError(f"{where} failed with HTTP {status}{detail}", status=status,
-                                         error=code, retry_after=retry_after)
+            return OAuthUnavailableError(
+                f"{where} failed with HTTP {status}{detail}", status=status, error=code, retry_after=retry_after
+            )
         if status < 400:
-            return OAuthUnavailableError(f"{where} answered HTTP {status} without an access token",
-                                         status=status)
+            return OAuthUnavailableError(f"{where} answered HTTP {status} without an access token", status=status)
         if code == "invalid_client" or status == 401:
-            message = (f"{where} rejected the client credentials of client {self._client_id!r} "
-                       f"({code or status})")
+            message = f"{where} rejected the client credentials of client {self._client_id!r} ({code or status})"
         else:
             message = f"{where} refused the client_credentials grant ({code or f'HTTP {status}'})"
         return OAuthRejectedError(message + detail, status=status, error=code)

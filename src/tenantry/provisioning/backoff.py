@@ -8,8 +8,9 @@ MAX_RETRY_AFTER_SECONDS = 3600.0
 MAX_EXPONENT = 64
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float | None = None,
-                  rng: random.Random | None = None) -> float:
+def backoff_delay(
+    attempt: int, *, base: float, cap: float, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
     """Seconds to wait before attempt ``attempt + 1`` after ``attempt`` consecutive failures (1-based).
 
     "Equal jitter": half the exponential delay is fixed, half random, so retries of many tenants spread

@@ -17,7 +17,17 @@ import dns.rdtypes.txtbase
 import dns.ttl
 
 Purpose = Literal[
-    "MX", "SPF", "DKIM", "DMARC", "TLS-RPT", "MTA-STS", "AUTOCONFIG", "AUTODISCOVER", "SRV", "CAA", "TLSA",
+    "MX",
+    "SPF",
+    "DKIM",
+    "DMARC",
+    "TLS-RPT",
+    "MTA-STS",
+    "AUTOCONFIG",
+    "AUTODISCOVER",
+    "SRV",
+    "CAA",
+    "TLSA",
     "OTHER",
 ]
 PURPOSES: tuple[str, ...] = get_args(Purpose)
@@ -40,15 +50,19 @@ class DnsRecord:
     purpose: Purpose
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "value": self.value, "ttl": self.ttl,
-                "purpose": self.purpose}
+        return {"type": self.type, "name": self.name, "value": self.value, "ttl": self.ttl, "purpose": self.purpose}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DnsRecord:
         purpose = str(data.get("purpose") or "")
         record_type, name, value = str(data["type"]).upper(), str(data["name"]), str(data["value"])
-        return cls(type=record_type, name=name, value=value, ttl=int(data["ttl"]),
-                   purpose=purpose if purpose in PURPOSES else classify(record_type, name, value))  # type: ignore[arg-type]
+        return cls(
+            type=record_type,
+            name=name,
+            value=value,
+            ttl=int(data["ttl"]),
+            purpose=purpose if purpose in PURPOSES else classify(record_type, name, value),  # type: ignore[arg-type]
+        )
 
 
 _NAME_PURPOSES: tuple[tuple[frozenset[str], Purpose], ...] = (
@@ -178,8 +192,9 @@ def _directive(line: _Line, origin: dns.name.Name, default_ttl: int) -> tuple[dn
     raise DnsZoneError(f"line {line.number}: unsupported directive {directive}")
 
 
-def _parse_record(line: _Line, origin: dns.name.Name, last_owner: dns.name.Name | None,
-                  default_ttl: int) -> tuple[dns.name.Name, DnsRecord]:
+def _parse_record(
+    line: _Line, origin: dns.name.Name, last_owner: dns.name.Name | None, default_ttl: int
+) -> tuple[dns.name.Name, DnsRecord]:
     tokens = list(_TOKEN.finditer(line.text))
     index = 0
     if line.inherits_owner:
@@ -205,7 +220,7 @@ def _parse_record(line: _Line, origin: dns.name.Name, last_owner: dns.name.Name 
     if index >= len(tokens):
         raise DnsZoneError(f"line {line.number}: no record type")
     rdtype = dns.rdatatype.from_text(tokens[index].group())
-    rdata_text = line.text[tokens[index].end():].strip()
+    rdata_text = line.text[tokens[index].end() :].strip()
     rdata = dns.rdata.from_text(rdclass, rdtype, rdata_text, origin=origin, relativize=False)
     type_text = dns.rdatatype.to_text(rdtype)
     if isinstance(rdata, dns.rdtypes.txtbase.TXTBase):
@@ -213,8 +228,13 @@ def _parse_record(line: _Line, origin: dns.name.Name, last_owner: dns.name.Name 
     else:
         value = rdata.to_text()
     name = owner.to_text()
-    record = DnsRecord(type=type_text, name=name, value=value, ttl=default_ttl if ttl is None else ttl,
-                       purpose=classify(type_text, name, value))
+    record = DnsRecord(
+        type=type_text,
+        name=name,
+        value=value,
+        ttl=default_ttl if ttl is None else ttl,
+        purpose=classify(type_text, name, value),
+    )
     return owner, record
 
 
@@ -223,7 +243,7 @@ def _parse_record(line: _Line, origin: dns.name.Name, last_owner: dns.name.Name 
 
 def _quoted_chunks(value: str) -> str:
     data = value.encode("utf-8")
-    chunks = [data[i:i + _TXT_CHUNK] for i in range(0, len(data), _TXT_CHUNK)] or [b""]
+    chunks = [data[i : i + _TXT_CHUNK] for i in range(0, len(data), _TXT_CHUNK)] or [b""]
     # dnspython quotes and escapes each character-string the way BIND expects.
     return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks).to_text()
 
@@ -238,8 +258,7 @@ def render_zone(records: Iterable[DnsRecord], origin: str, default_ttl: int = 36
     lines = [f"$ORIGIN {zone_origin.to_text()}", f"$TTL {default_ttl}"]
     for record in records:
         owner = dns.name.from_text(record.name, zone_origin)
-        owner_text = owner.relativize(zone_origin).to_text() if owner.is_subdomain(zone_origin) \
-            else owner.to_text()
+        owner_text = owner.relativize(zone_origin).to_text() if owner.is_subdomain(zone_origin) else owner.to_text()
         value = _quoted_chunks(record.value) if record.type.upper() in {"TXT", "SPF"} else record.value
         lines.append(f"{owner_text} {record.ttl} IN {record.type.upper()} {value}")
     return "\n".join(lines) + "\n"

@@ -1,8 +1,8 @@
 """Domain errors a provisioning step raises; adapters translate their client's errors into these.
 
-    StepError
-    ├── TransientStepError   retried automatically with backoff (connection, timeout, 429, 5xx)
-    └── PermanentStepError   stops retrying; the message says what a human must fix (400, 401/403, conflicts)
+StepError
+├── TransientStepError   retried automatically with backoff (connection, timeout, 429, 5xx)
+└── PermanentStepError   stops retrying; the message says what a human must fix (400, 401/403, conflicts)
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ class StepError(Exception):
 class TransientStepError(StepError):
     """Worth retrying later; ``retry_after`` (seconds) is the upstream's own hint, if it gave one."""
 
-    def __init__(self, message: str, *, reason: str = "UpstreamUnavailable",
-                 retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, reason: str = "UpstreamUnavailable", retry_after: float | None = None) -> None:
         super().__init__(message, reason=reason)
         self.retry_after = retry_after
 

@@ -23,8 +23,13 @@ def _free(now: datetime) -> sa.ColumnElement[bool]:
 
 
 class LeaseManager:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, lease_seconds: float,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        lease_seconds: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._lease = timedelta(seconds=lease_seconds)
         self._clock = clock

@@ -59,8 +59,14 @@ class _Outcome:
 
 
 def tenant_spec(tenant: Tenant) -> TenantSpec:
-    return TenantSpec(id=tenant.id, slug=tenant.slug, name=tenant.name, generation=tenant.generation,
-                      mail_domain=tenant.mail_domain, quota_bytes=tenant.quota_bytes)
+    return TenantSpec(
+        id=tenant.id,
+        slug=tenant.slug,
+        name=tenant.name,
+        generation=tenant.generation,
+        mail_domain=tenant.mail_domain,
+        quota_bytes=tenant.quota_bytes,
+    )
 
 
 def roll_up(tenant: Tenant, statuses: Sequence[str]) -> str:
@@ -75,9 +81,16 @@ def roll_up(tenant: Tenant, statuses: Sequence[str]) -> str:
 
 
 class Reconciler:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], steps: Sequence[Step],
-                 leases: LeaseManager, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        steps: Sequence[Step],
+        leases: LeaseManager,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._steps = list(steps)
         self._leases = leases
@@ -105,14 +118,17 @@ class Reconciler:
                 spec = tenant_spec(tenant)
                 now = self._clock()
                 stored = {s.step: s for s in tenant.steps}
-                due = [step for step in self._steps
-                       if force or self._is_due(tenant, stored.get(step.name), now, step.configured)]
-                ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {}
-                       for step in due}
+                due = [
+                    step
+                    for step in self._steps
+                    if force or self._is_due(tenant, stored.get(step.name), now, step.configured)
+                ]
+                ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
             bound.info("reconcile.start", steps=[s.name for s in due], force=force)
             running: asyncio.Future[list[_Outcome]] = asyncio.ensure_future(
-                asyncio.gather(*(self._run_step(step, spec, ids[step.name], bound) for step in due)))
+                asyncio.gather(*(self._run_step(step, spec, ids[step.name], bound) for step in due))
+            )
             waiting: set[asyncio.Future[Any]] = {running, renewer}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():
@@ -132,8 +148,9 @@ class Reconciler:
                 await renewer
         written = await self._record(tenant_id, owner, spec.generation, outcomes)
         RECONCILES.labels("ok" if written else "lease_lost").inc()
-        bound.info("reconcile.done" if written else "reconcile.lease_lost",
-                   outcomes={o.step: o.status for o in outcomes})
+        bound.info(
+            "reconcile.done" if written else "reconcile.lease_lost", outcomes={o.step: o.status for o in outcomes}
+        )
         return written
 
     def _is_due(self, tenant: Tenant, step: TenantStep | None, now: datetime, configured: bool) -> bool:
@@ -156,14 +173,16 @@ class Reconciler:
             except Exception:  # a store hiccup must not discard the run; try again at the next interval
                 log.warning("reconcile.lease_renewal_failed", tenant_id=tenant_id, exc_info=True)
 
-    async def _run_step(self, step: Step, spec: TenantSpec, ids: dict[str, str],
-                        bound: structlog.typing.FilteringBoundLogger) -> _Outcome:
+    async def _run_step(
+        self, step: Step, spec: TenantSpec, ids: dict[str, str], bound: structlog.typing.FilteringBoundLogger
+    ) -> _Outcome:
         settings = self._settings
         if not step.configured:
             # Looked at again at resync: once the upstream is configured (a restart with new settings), the
             # step runs by itself instead of staying skipped for good.
-            return _Outcome(step.name, "skipped", "NotConfigured", step.not_configured_hint, False,
-                            settings.resync_interval_seconds)
+            return _Outcome(
+                step.name, "skipped", "NotConfigured", step.not_configured_hint, False, settings.resync_interval_seconds
+            )
         started = time.perf_counter()
         try:
             async with asyncio.timeout(settings.step_timeout_seconds):
@@ -176,27 +195,61 @@ class Reconciler:
         except StepError as err:
             outcome = _Outcome(step.name, "error", err.reason, err.message, True, None)
         except TimeoutError:
-            outcome = _Outcome(step.name, "error", "StepTimeout",
-                               f"{step.name} did not finish within {settings.step_timeout_seconds:g}s", True, None)
+            outcome = _Outcome(
+                step.name,
+                "error",
+                "StepTimeout",
+                f"{step.name} did not finish within {settings.step_timeout_seconds:g}s",
+                True,
+                None,
+            )
         except Exception as err:  # noqa: BLE001 - a bug in one step must not stop the others; it is retried and logged
             bound.exception("step.crashed", step=step.name)
-            outcome = _Outcome(step.name, "error", "InternalError",
-                               f"unexpected {type(err).__name__} in the {step.name} step; see the service log", True,
-                               None)
+            outcome = _Outcome(
+                step.name,
+                "error",
+                "InternalError",
+                f"unexpected {type(err).__name__} in the {step.name} step; see the service log",
+                True,
+                None,
+            )
         else:
             if result.state == "ok":
-                outcome = _Outcome(step.name, "ok", result.reason, result.message, True,
-                                   settings.resync_interval_seconds, result, list(result.events))
+                outcome = _Outcome(
+                    step.name,
+                    "ok",
+                    result.reason,
+                    result.message,
+                    True,
+                    settings.resync_interval_seconds,
+                    result,
+                    list(result.events),
+                )
             else:
-                outcome = _Outcome(step.name, "pending", result.reason, result.message, True,
-                                   settings.pending_poll_seconds, result, list(result.events))
+                outcome = _Outcome(
+                    step.name,
+                    "pending",
+                    result.reason,
+                    result.message,
+                    True,
+                    settings.pending_poll_seconds,
+                    result,
+                    list(result.events),
+                )
         elapsed = time.perf_counter() - started
         STEP_SECONDS.labels(step.name).observe(elapsed)
         STEP_RUNS.labels(step.name, outcome.status if outcome.retryable or outcome.status != "error" else "fatal").inc()
-        event = {"ok": "step.ok", "pending": "step.pending", "skipped": "step.skipped"}.get(outcome.status,
-                                                                                           "step.failed")
-        bound.info(event, step=step.name, status=outcome.status, reason=outcome.reason,
-                   message=outcome.message, seconds=round(elapsed, 4))
+        event = {"ok": "step.ok", "pending": "step.pending", "skipped": "step.skipped"}.get(
+            outcome.status, "step.failed"
+        )
+        bound.info(
+            event,
+            step=step.name,
+            status=outcome.status,
+            reason=outcome.reason,
+            message=outcome.message,
+            seconds=round(elapsed, 4),
+        )
         return outcome
 
     async def _record(self, tenant_id: str, owner: str, generation: int, outcomes: Sequence[_Outcome]) -> bool:
@@ -206,8 +259,11 @@ class Reconciler:
             # lease. It takes the row lock on PostgreSQL and the database write lock on SQLite, so nobody can
             # take the lease between this check and the commit.
             fenced = await session.execute(
-                sa.update(Tenant).where(Tenant.id == tenant_id, Tenant.lease_owner == owner)
-                .values(lease_expires_at=Tenant.lease_expires_at).execution_options(synchronize_session=False))
+                sa.update(Tenant)
+                .where(Tenant.id == tenant_id, Tenant.lease_owner == owner)
+                .values(lease_expires_at=Tenant.lease_expires_at)
+                .execution_options(synchronize_session=False)
+            )
             if not fenced.rowcount:  # type: ignore[attr-defined]
                 exists = await session.scalar(sa.select(sa.func.count()).where(Tenant.id == tenant_id))
                 return not exists  # a deleted tenant has nothing to record; otherwise the lease was lost
@@ -216,16 +272,31 @@ class Reconciler:
             for outcome in outcomes:
                 row = stored.get(outcome.step)
                 if row is None:
-                    row = TenantStep(step=outcome.step, status="pending", reason="Created", message="",
-                                     retryable=True, attempts=0, observed_generation=0, outputs={}, data={})
+                    row = TenantStep(
+                        step=outcome.step,
+                        status="pending",
+                        reason="Created",
+                        message="",
+                        retryable=True,
+                        attempts=0,
+                        observed_generation=0,
+                        outputs={},
+                        data={},
+                    )
                     tenant.steps.append(row)
                     stored[outcome.step] = row
                 self._apply(tenant, row, outcome, generation, now, session)
             tenant.status = roll_up(tenant, [stored[s.name].status for s in self._steps if s.name in stored])
             if tenant.status == "active" and tenant.activated_at is None:
                 tenant.activated_at = now
-                session.add(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.active",
-                                        message="every step is ok; the workspace is ready"))
+                session.add(
+                    TenantEvent(
+                        tenant_id=tenant.id,
+                        at=now,
+                        kind="tenant.active",
+                        message="every step is ok; the workspace is ready",
+                    )
+                )
             pending_times = [s.next_attempt_at for s in tenant.steps if s.next_attempt_at is not None]
             if tenant.generation != generation:  # changed while we ran: go again at once
                 pending_times.append(now)
@@ -234,8 +305,9 @@ class Reconciler:
             tenant.lease_expires_at = None
         return True
 
-    def _apply(self, tenant: Tenant, row: TenantStep, outcome: _Outcome, generation: int, now: datetime,
-               session: AsyncSession) -> None:
+    def _apply(
+        self, tenant: Tenant, row: TenantStep, outcome: _Outcome, generation: int, now: datetime, session: AsyncSession
+    ) -> None:
         settings = self._settings
         previous = (row.status, row.reason)
         fresh_streak = row.status in ("ok", "skipped") or row.observed_generation < generation
@@ -244,11 +316,20 @@ class Reconciler:
             row.attempts = 0
         row.last_attempt_at = now if outcome.status != "skipped" else row.last_attempt_at
         row.status, row.reason, row.message, row.retryable = (
-            outcome.status, outcome.reason, outcome.message, outcome.retryable)
+            outcome.status,
+            outcome.reason,
+            outcome.message,
+            outcome.retryable,
+        )
         row.observed_generation = generation
         if outcome.status == "error" and outcome.retryable:
-            delay = backoff_delay(row.attempts, base=settings.retry_base_seconds, cap=settings.retry_cap_seconds,
-                                  retry_after=outcome.next_in, rng=self._rng)
+            delay = backoff_delay(
+                row.attempts,
+                base=settings.retry_base_seconds,
+                cap=settings.retry_cap_seconds,
+                retry_after=outcome.next_in,
+                rng=self._rng,
+            )
             row.next_attempt_at = now + timedelta(seconds=delay)
         elif outcome.next_in is not None:
             row.next_attempt_at = now + timedelta(seconds=outcome.next_in)
@@ -263,7 +344,14 @@ class Reconciler:
         if (row.status, row.reason) != previous:
             row.last_transition_at = now
             kind = {"ok": "step.ok", "pending": "step.pending", "error": "step.failed", "skipped": "step.skipped"}
-            session.add(TenantEvent(tenant_id=tenant.id, at=now, step=row.step, kind=kind[row.status],
-                                    message=f"{row.reason}: {row.message}"))
+            session.add(
+                TenantEvent(
+                    tenant_id=tenant.id,
+                    at=now,
+                    step=row.step,
+                    kind=kind[row.status],
+                    message=f"{row.reason}: {row.message}",
+                )
+            )
         for note in outcome.events:
             session.add(TenantEvent(tenant_id=tenant.id, at=now, step=row.step, kind="step.change", message=note))

@@ -25,8 +25,16 @@ def worker_identity(kind: str) -> str:
 class Worker:
     """Claims due tenants in batches and reconciles them, at most ``concurrency`` at a time."""
 
-    def __init__(self, reconciler: Reconciler, leases: LeaseManager, *, poll_seconds: float, batch_size: int,
-                 concurrency: int, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        leases: LeaseManager,
+        *,
+        poll_seconds: float,
+        batch_size: int,
+        concurrency: int,
+        owner: str | None = None,
+    ) -> None:
         self._reconciler = reconciler
         self._leases = leases
         self._poll = poll_seconds
@@ -93,8 +101,14 @@ class ReconcileRunner:
     or another request in this one) holds the tenant, it waits for that lease and then runs itself.
     """
 
-    def __init__(self, reconciler: Reconciler, leases: LeaseManager, *, lease_wait_seconds: float,
-                 on_change: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        leases: LeaseManager,
+        *,
+        lease_wait_seconds: float,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self._reconciler = reconciler
         self._leases = leases
         self._lease_wait = lease_wait_seconds

@@ -42,8 +42,9 @@ class AuthentikSandbox:
         self.api_tokens = frozenset(api_tokens)
         self.accept_token = accept_token
         self.directory = Directory()
-        self._groups = GroupsEndpoint(self.directory, default_page_size=default_page_size,
-                                      max_page_size=max_page_size, insert_delay=insert_delay)
+        self._groups = GroupsEndpoint(
+            self.directory, default_page_size=default_page_size, max_page_size=max_page_size, insert_delay=insert_delay
+        )
         routes: list[BaseRoute] = [*self._groups.routes(API_PREFIX, self._guard), *extra_routes]
         self.controls = SandboxControls(Starlette(routes=routes), name="authentik")
         self.app = self.controls
@@ -85,18 +86,26 @@ class AuthentikSandbox:
         return self.accept_token is not None and self.accept_token(token)
 
     # -- out-of-band helpers for tests and the demo ---------------------------------------------------
-    def add_group(self, name: str, attributes: Mapping[str, Any] | None = None, *,
-                  is_superuser: bool = False) -> dict[str, Any]:
+    def add_group(
+        self, name: str, attributes: Mapping[str, Any] | None = None, *, is_superuser: bool = False
+    ) -> dict[str, Any]:
         """Create a group as an administrator would in the UI; the API's uniqueness rule still holds."""
         with self.directory.lock:
             if self.directory.group_named(name) is not None:
                 raise ValueError(f"a group named {name!r} already exists")
             record = self.directory.insert_group(
-                {"name": name, "attributes": dict(attributes or {}), "is_superuser": is_superuser})
+                {"name": name, "attributes": dict(attributes or {}), "is_superuser": is_superuser}
+            )
             return self.directory.serialize_group(record)
 
-    def update_group(self, pk: str, *, name: str | None = None, attributes: Mapping[str, Any] | None = None,
-                     is_superuser: bool | None = None) -> dict[str, Any]:
+    def update_group(
+        self,
+        pk: str,
+        *,
+        name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        is_superuser: bool | None = None,
+    ) -> dict[str, Any]:
         """Edit a group out of band (drift); only the given fields change."""
         with self.directory.lock:
             record = self._record(pk)

@@ -16,7 +16,7 @@ _FALSE = frozenset({"f", "n", "no", "false", "off", "0"})
 
 # What Django answers for an uncaught exception when DEBUG is off: HTML, never the API's JSON.
 _SERVER_ERROR_HTML = (
-    "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n"
+    '<!doctype html>\n<html lang="en">\n<head>\n  <title>Server Error (500)</title>\n</head>\n'
     "<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n"
 )
 
@@ -107,8 +107,9 @@ def _positive_int(raw: str | None) -> int | None:
     return value if value is not None and value > 0 else None
 
 
-def paginate(items: Sequence[Any], request: Request, *, default_size: int, max_size: int) -> tuple[
-        list[Any], dict[str, int]]:
+def paginate(
+    items: Sequence[Any], request: Request, *, default_size: int, max_size: int
+) -> tuple[list[Any], dict[str, int]]:
     """Slice ``items`` the way authentik's page-number pagination does and build its ``pagination`` block.
 
     A missing, zero or unparsable ``page_size`` falls back to the default and a larger one is clamped to
@@ -124,7 +125,7 @@ def paginate(items: Sequence[Any], request: Request, *, default_size: int, max_s
     if number is None or number > total_pages:
         raise ApiError(404, {"detail": "Invalid page."})
     start = (number - 1) * size
-    page = list(items[start:start + size])
+    page = list(items[start : start + size])
     block = {
         "next": number + 1 if number < total_pages else 0,
         "previous": number - 1 if number > 1 else 0,

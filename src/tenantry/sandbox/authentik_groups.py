@@ -40,8 +40,9 @@ _DEFAULT_ORDERING = ("name",)
 class GroupsEndpoint:
     """``GET|POST /core/groups/`` and ``GET|PUT|PATCH|DELETE /core/groups/{group_uuid}/``."""
 
-    def __init__(self, directory: Directory, *, default_page_size: int, max_page_size: int,
-                 insert_delay: float) -> None:
+    def __init__(
+        self, directory: Directory, *, default_page_size: int, max_page_size: int, insert_delay: float
+    ) -> None:
         self.directory = directory
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
@@ -77,8 +78,7 @@ class GroupsEndpoint:
     def _list(self, request: Request) -> Response:
         flags = query_flags(request, GROUP_INCLUDE_DEFAULTS)
         groups = _ordered(self._filtered(request), request.query_params.get("ordering", ""))
-        page, block = paginate(groups, request, default_size=self.default_page_size,
-                               max_size=self.max_page_size)
+        page, block = paginate(groups, request, default_size=self.default_page_size, max_size=self.max_page_size)
         results = [self.directory.serialize_group(g, flags) for g in page]
         # Without a search licence the autocomplete block carries no schema; the key is always there.
         return json_response(200, {"pagination": block, "results": results, "autocomplete": {}})
@@ -123,8 +123,7 @@ class GroupsEndpoint:
         return record
 
     # -- validation ---------------------------------------------------------------------------------
-    def _validate(self, body: Mapping[str, Any], *, partial: bool, current: GroupRecord | None) -> dict[
-            str, Any]:
+    def _validate(self, body: Mapping[str, Any], *, partial: bool, current: GroupRecord | None) -> dict[str, Any]:
         """The writable fields of a ``GroupRequest``, or a 400 with DRF's per-field messages."""
         directory = self.directory
         checks: dict[str, Callable[[Any], Any]] = {
@@ -189,13 +188,16 @@ class GroupsEndpoint:
             usernames = {str(u.get("username")): pk for pk, u in self.directory.users.items()}
             known = set(self.directory.users)
         pks: set[int] = set()
-        for param, values, resolve in (("members_by_pk", by_pk, _int_or_none),
-                                       ("members_by_username", by_name, usernames.get)):
+        for param, values, resolve in (
+            ("members_by_pk", by_pk, _int_or_none),
+            ("members_by_username", by_name, usernames.get),
+        ):
             for value in values:
                 pk = resolve(value)
                 if pk is None or pk not in known:
-                    raise ApiError(400, {param: [
-                        f"Select a valid choice. {value} is not one of the available choices."]})
+                    raise ApiError(
+                        400, {param: [f"Select a valid choice. {value} is not one of the available choices."]}
+                    )
                 pks.add(pk)
         return pks
 

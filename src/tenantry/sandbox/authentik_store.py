@@ -102,12 +102,12 @@ class Directory:
             return list(self.groups.values())
 
     # -- API shapes --------------------------------------------------------------------------------
-    def serialize_group(self, record: GroupRecord,
-                        flags: Mapping[str, bool] = GROUP_INCLUDE_DEFAULTS) -> dict[str, Any]:
+    def serialize_group(
+        self, record: GroupRecord, flags: Mapping[str, bool] = GROUP_INCLUDE_DEFAULTS
+    ) -> dict[str, Any]:
         """The ``Group`` schema; ``*_obj`` fields are null unless their ``include_*`` flag is set."""
         with self.lock:
-            children = sorted((g for g in self.groups.values() if record.pk in g.parents),
-                              key=lambda g: g.name)
+            children = sorted((g for g in self.groups.values() if record.pk in g.parents), key=lambda g: g.name)
             parents = [self.groups[pk] for pk in record.parents if pk in self.groups]
             return {
                 "pk": record.pk,
@@ -117,13 +117,17 @@ class Directory:
                 "parents": [g.pk for g in parents],
                 "parents_obj": [_related(g) for g in parents] if flags.get("include_parents") else None,
                 "users": list(record.users),
-                "users_obj": ([dict(self.users[pk]) for pk in record.users if pk in self.users]
-                              if flags.get("include_users", True) else None),
+                "users_obj": (
+                    [dict(self.users[pk]) for pk in record.users if pk in self.users]
+                    if flags.get("include_users", True)
+                    else None
+                ),
                 "attributes": _deep_copy(record.attributes),
                 "roles": list(record.roles),
                 "roles_obj": [dict(self.roles[pk]) for pk in record.roles if pk in self.roles],
-                "inherited_roles_obj": (self._inherited_roles(record)
-                                        if flags.get("include_inherited_roles") else None),
+                "inherited_roles_obj": (
+                    self._inherited_roles(record) if flags.get("include_inherited_roles") else None
+                ),
                 "children": [g.pk for g in children],
                 "children_obj": [_related(g) for g in children] if flags.get("include_children") else None,
             }
@@ -183,8 +187,13 @@ def _list_of_items(value: Any) -> Sequence[Any]:
 
 def _related(group: GroupRecord) -> dict[str, Any]:
     """The ``RelatedGroup`` schema (parents_obj / children_obj entries)."""
-    return {"pk": group.pk, "group_uuid": group.pk, "name": group.name, "is_superuser": group.is_superuser,
-            "attributes": _deep_copy(group.attributes)}
+    return {
+        "pk": group.pk,
+        "group_uuid": group.pk,
+        "name": group.name,
+        "is_superuser": group.is_superuser,
+        "attributes": _deep_copy(group.attributes),
+    }
 
 
 def _deep_copy(value: Any) -> Any:

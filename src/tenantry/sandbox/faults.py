@@ -47,10 +47,19 @@ CONTROL_PREFIX = "/_sandbox/"
 REDACTED = "<redacted>"
 # Body keys whose values never reach the log; compared case-insensitively, ignoring "_" and "-", so
 # ``clientSecret`` and ``client_secret`` are both caught.
-SECRET_KEYS: frozenset[str] = frozenset({
-    "client_secret", "password", "secret", "refresh_token", "access_token", "code", "code_verifier",
-    "device_code", "token",
-})
+SECRET_KEYS: frozenset[str] = frozenset(
+    {
+        "client_secret",
+        "password",
+        "secret",
+        "refresh_token",
+        "access_token",
+        "code",
+        "code_verifier",
+        "device_code",
+        "token",
+    }
+)
 _SECRET_KEYS = frozenset(re.sub(r"[-_]", "", k) for k in SECRET_KEYS)
 _SECRET_HEADERS = frozenset({"authorization", "cookie"})
 _METHOD = re.compile(r"^(\*|[A-Za-z]+)$")
@@ -85,8 +94,9 @@ class FaultRule:
             raise ValueError(f"invalid method {self.method!r}; expected an HTTP method or '*'")
         if isinstance(self.status, bool) or not isinstance(self.status, int) or not 100 <= self.status <= 599:
             raise ValueError(f"invalid status {self.status!r}; expected an integer from 100 to 599")
-        if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int)
-                                       or self.times < 0):
+        if self.times is not None and (
+            isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 0
+        ):
             raise ValueError(f"invalid times {self.times!r}; expected a non-negative integer or null")
         _non_negative("latency_ms", self.latency_ms)
         _non_negative("hang_seconds", self.hang_seconds)
@@ -135,10 +145,21 @@ class SandboxControls:
             self.rules.append(rule)
         return rule
 
-    def fail(self, path: str, status: int = 503, *, method: str = "*", times: int | None = None,
-             retry_after: float | None = None, body: Any = None) -> FaultRule:
-        return self.add_fault(FaultRule(kind="status", path=path, method=method, status=status,
-                                        times=times, retry_after=retry_after, body=body))
+    def fail(
+        self,
+        path: str,
+        status: int = 503,
+        *,
+        method: str = "*",
+        times: int | None = None,
+        retry_after: float | None = None,
+        body: Any = None,
+    ) -> FaultRule:
+        return self.add_fault(
+            FaultRule(
+                kind="status", path=path, method=method, status=status, times=times, retry_after=retry_after, body=body
+            )
+        )
 
     def set_latency(self, ms: float) -> None:
         """Add ``ms`` milliseconds to every request (0 turns it off); ValueError if negative or not a number."""
@@ -160,7 +181,8 @@ class SandboxControls:
         with self._lock:
             items = list(self.log)
         return [
-            r for r in items
+            r
+            for r in items
             if (method is None or r.method == method.upper()) and (path is None or re.search(path, r.path))
         ]
 
@@ -180,9 +202,14 @@ class SandboxControls:
         method: str = scope["method"]
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        entry = LoggedRequest(method=method, path=path, query=_redact_query(scope.get("query_string", b"").decode()),
-                              body=_logged_body(body, headers.get("content-type", "")),
-                              headers=_redact_headers(headers), started=time.monotonic())
+        entry = LoggedRequest(
+            method=method,
+            path=path,
+            query=_redact_query(scope.get("query_string", b"").decode()),
+            body=_logged_body(body, headers.get("content-type", "")),
+            headers=_redact_headers(headers),
+            started=time.monotonic(),
+        )
         with self._lock:
             self.log.append(entry)
             matching = [r for r in self.rules if r.matches(method, path)]
@@ -213,14 +240,18 @@ class SandboxControls:
             await asyncio.sleep(rule.hang_seconds)
             await self.app(scope, replay, recording_send)
         else:  # drop: promise a body, send part of it, then break the connection
-            await recording_send({"type": "http.response.start", "status": 200,
-                                  "headers": [(b"content-type", b"application/json"),
-                                              (b"content-length", b"64")]})
+            await recording_send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"partial":', "more_body": True})
             raise DroppedConnectionError(f"{self.name} sandbox dropped the connection (injected)")
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method, sub = scope["method"], scope["path"][len(CONTROL_PREFIX):].strip("/")
+        method, sub = scope["method"], scope["path"][len(CONTROL_PREFIX) :].strip("/")
         payload = _maybe_json(await _read_body(receive))
         status: int = 200
         out: Any = None
@@ -337,8 +368,14 @@ async def _send_fault(rule: FaultRule, send: Send, content_type: str) -> None:
     await _send_json(send, rule.status, body, headers, content_type=content_type)
 
 
-async def _send_json(send: Send, status: int, payload: Any, extra_headers: list[tuple[bytes, bytes]] | None = None,
-                     *, content_type: str = "application/json") -> None:
+async def _send_json(
+    send: Send,
+    status: int,
+    payload: Any,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    content_type: str = "application/json",
+) -> None:
     data = b"" if payload is None else json.dumps(payload).encode()
     headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})

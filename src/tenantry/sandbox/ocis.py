@@ -106,12 +106,17 @@ class OcisSandbox:
                 Route("/graph/v1.0/drives/{drive_id}", self._update_drive, methods=["PATCH"]),
                 Route("/graph/v1.0/drives/{drive_id}", self._delete_drive, methods=["DELETE"]),
                 Route("/graph/v1beta1/drives/{drive_id}/root/invite", self._invite, methods=["POST"]),
-                Route("/graph/v1beta1/drives/{drive_id}/root/permissions", self._list_permissions,
-                      methods=["GET"]),
-                Route("/graph/v1beta1/drives/{drive_id}/root/permissions/{perm_id}", self._update_permission,
-                      methods=["PATCH"]),
-                Route("/graph/v1beta1/drives/{drive_id}/root/permissions/{perm_id}", self._delete_permission,
-                      methods=["DELETE"]),
+                Route("/graph/v1beta1/drives/{drive_id}/root/permissions", self._list_permissions, methods=["GET"]),
+                Route(
+                    "/graph/v1beta1/drives/{drive_id}/root/permissions/{perm_id}",
+                    self._update_permission,
+                    methods=["PATCH"],
+                ),
+                Route(
+                    "/graph/v1beta1/drives/{drive_id}/root/permissions/{perm_id}",
+                    self._delete_permission,
+                    methods=["DELETE"],
+                ),
             ],
             exception_handlers={
                 GraphError: graph_error_response,
@@ -123,12 +128,24 @@ class OcisSandbox:
         self.app = self.controls
 
     # -- out-of-band helpers ----------------------------------------------------------------------------
-    def add_space(self, name: str, description: str | None = None, quota: int | None = None, *,
-                  drive_type: str = "project", manager: str | None = None) -> dict[str, Any]:
+    def add_space(
+        self,
+        name: str,
+        description: str | None = None,
+        quota: int | None = None,
+        *,
+        drive_type: str = "project",
+        manager: str | None = None,
+    ) -> dict[str, Any]:
         """Create a space without going through the API; ``manager`` (a username) gets the Manager role."""
-        space = Space(space_id=str(uuid.uuid4()), name=name, drive_type=drive_type,
-                      alias=default_alias(drive_type, name),
-                      quota_total=self.default_quota if quota is None else quota, description=description)
+        space = Space(
+            space_id=str(uuid.uuid4()),
+            name=name,
+            drive_type=drive_type,
+            alias=default_alias(drive_type, name),
+            quota_total=self.default_quota if quota is None else quota,
+            description=description,
+        )
         if manager is not None:
             grant = Grant("user", user_id_for(manager), manager, MANAGER)
             space.grants[grant.permission_id] = grant
@@ -220,8 +237,7 @@ class OcisSandbox:
     # -- drives -----------------------------------------------------------------------------------------
     async def _me(self, request: Request) -> Response:
         who = self._authenticate(request)
-        return JSONResponse({"id": who.user_id, "displayName": who.username,
-                             "onPremisesSamAccountName": who.username})
+        return JSONResponse({"id": who.user_id, "displayName": who.username, "onPremisesSamAccountName": who.username})
 
     async def _list_drives(self, request: Request) -> Response:
         return self._list(request, unified_roles=False)
@@ -234,15 +250,13 @@ class OcisSandbox:
         wanted = parse_drive_filter(request.query_params.get("$filter"))
         order = parse_order_by(request.query_params.get("$orderby"))
         with self._lock:
-            spaces = [s for s in self._spaces.values()
-                      if who.space_admin or f"u:{who.user_id}" in s.grants]
+            spaces = [s for s in self._spaces.values() if who.space_admin or f"u:{who.user_id}" in s.grants]
             if wanted is not None:
                 prop, value = wanted
                 spaces = [s for s in spaces if (s.drive_type if prop == "driveType" else s.drive_id) == value]
             if order is not None:
                 prop, descending = order
-                spaces.sort(key=lambda s: s.name if prop == "name" else rfc3339(s.modified),
-                            reverse=descending)
+                spaces.sort(key=lambda s: s.name if prop == "name" else rfc3339(s.modified), reverse=descending)
             value_list = [s.as_drive(self.public_url, unified_roles=unified_roles) for s in spaces]
         return JSONResponse({"value": value_list})
 
@@ -258,9 +272,14 @@ class OcisSandbox:
         quota = requested_quota(body)
         total = quota if quota is not None and quota >= 0 else self.default_quota
         self._check_max_quota(total)
-        space = Space(space_id=str(uuid.uuid4()), name=name, drive_type=drive_type,
-                      alias=body.get("driveAlias") or default_alias(drive_type, name),
-                      quota_total=total, description=body.get("description"))
+        space = Space(
+            space_id=str(uuid.uuid4()),
+            name=name,
+            drive_type=drive_type,
+            alias=body.get("driveAlias") or default_alias(drive_type, name),
+            quota_total=total,
+            description=body.get("description"),
+        )
         creator = Grant("user", who.user_id, who.username, MANAGER)
         space.grants[creator.permission_id] = creator
         with self._lock:

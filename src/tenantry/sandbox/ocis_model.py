@@ -32,8 +32,12 @@ class SpaceRole:
     weight: int
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "displayName": self.display_name, "description": self.description,
-                "@libre.graph.weight": self.weight}
+        return {
+            "id": self.id,
+            "displayName": self.display_name,
+            "description": self.description,
+            "@libre.graph.weight": self.weight,
+        }
 
 
 # Only the default-enabled roles carrying the space-root condition; "Space Editor without versions"
@@ -43,27 +47,57 @@ SPACE_ROLES: dict[str, SpaceRole] = {
     for role in (
         SpaceRole(SPACE_VIEWER, "Can view", "View and download.", "viewer", 1),
         SpaceRole(SPACE_EDITOR, "Can edit", "View, download, upload, edit, add and delete.", "editor", 2),
-        SpaceRole(MANAGER, "Can manage", "View, download, upload, edit, add, delete and manage members.",
-                  "manager", 3),
+        SpaceRole(MANAGER, "Can manage", "View, download, upload, edit, add, delete and manage members.", "manager", 3),
     )
 }
 
 ALLOWED_ACTIONS: tuple[str, ...] = tuple(
     f"libre.graph/driveItem/{action}"
     for action in (
-        "basic/read", "quota/read", "path/read", "path/update", "standard/delete", "children/read",
-        "children/create", "content/read", "upload/create", "permissions/create", "permissions/read",
-        "permissions/update", "permissions/delete", "permissions/deny", "versions/read", "versions/update",
-        "deleted/read", "deleted/update", "deleted/delete",
+        "basic/read",
+        "quota/read",
+        "path/read",
+        "path/update",
+        "standard/delete",
+        "children/read",
+        "children/create",
+        "content/read",
+        "upload/create",
+        "permissions/create",
+        "permissions/read",
+        "permissions/update",
+        "permissions/delete",
+        "permissions/deny",
+        "versions/read",
+        "versions/update",
+        "deleted/read",
+        "deleted/update",
+        "deleted/delete",
     )
 )
 
 # Every property of the LibreGraph driveUpdate/drive schemas: strict parsing rejects anything else.
-DRIVE_FIELDS = frozenset({
-    "id", "createdBy", "createdDateTime", "description", "eTag", "lastModifiedBy", "lastModifiedDateTime",
-    "name", "parentReference", "webUrl", "driveType", "driveAlias", "owner", "quota", "items", "root",
-    "special",
-})
+DRIVE_FIELDS = frozenset(
+    {
+        "id",
+        "createdBy",
+        "createdDateTime",
+        "description",
+        "eTag",
+        "lastModifiedBy",
+        "lastModifiedDateTime",
+        "name",
+        "parentReference",
+        "webUrl",
+        "driveType",
+        "driveAlias",
+        "owner",
+        "quota",
+        "items",
+        "root",
+        "special",
+    }
+)
 QUOTA_FIELDS = frozenset({"deleted", "remaining", "state", "total", "used"})
 FORBIDDEN_NAME_CHARS = '/\\.:?*"><|'
 MAX_NAME_LENGTH = 255
@@ -216,12 +250,12 @@ def validate_space_name(raw: Any) -> str:
     if not name:
         raise GraphError(400, "invalidRequest", "invalid spacename: spacename must not be empty")
     if len(name) > MAX_NAME_LENGTH:
-        raise GraphError(400, "invalidRequest",
-                         f"invalid spacename: spacename must be at most {MAX_NAME_LENGTH} characters")
+        raise GraphError(
+            400, "invalidRequest", f"invalid spacename: spacename must be at most {MAX_NAME_LENGTH} characters"
+        )
     if any(ch in FORBIDDEN_NAME_CHARS for ch in name):
         listed = " ".join(FORBIDDEN_NAME_CHARS)
-        raise GraphError(400, "invalidRequest",
-                         f"invalid spacename: spacenames must not contain any of {listed}")
+        raise GraphError(400, "invalidRequest", f"invalid spacename: spacenames must not contain any of {listed}")
     return name
 
 
@@ -323,8 +357,13 @@ def parse_single_role(roles: Any) -> str:
 
 def odata_error(status: int, code: str, message: str) -> JSONResponse:
     """The LibreGraph error body every non-401 failure carries."""
-    body = {"error": {"code": code, "message": message,
-                      "innererror": {"date": rfc3339(now()), "request-id": str(uuid.uuid4())}}}
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "innererror": {"date": rfc3339(now()), "request-id": str(uuid.uuid4())},
+        }
+    }
     return JSONResponse(body, status_code=status)
 
 

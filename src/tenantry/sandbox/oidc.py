@@ -27,8 +27,13 @@ def scope_claims(user: DemoUser, scope: Sequence[str]) -> dict[str, Any]:
     """The claims authentik's default scope mappings add for ``profile`` and ``email``."""
     claims: dict[str, Any] = {}
     if "profile" in scope:
-        claims.update(name=user.name, given_name=user.name, preferred_username=user.username,
-                      nickname=user.username, groups=list(user.groups))
+        claims.update(
+            name=user.name,
+            given_name=user.name,
+            preferred_username=user.username,
+            nickname=user.username,
+            groups=list(user.groups),
+        )
     if "email" in scope:
         claims.update(email=user.email, email_verified=False)
     return claims
@@ -44,11 +49,20 @@ class OidcIssuer:
     rotate on every use (the presented one stops working). ``routes()`` serves it over HTTP.
     """
 
-    def __init__(self, *, app_slug: str = "tenantry", public_url: str, clients: Sequence[OidcClient],
-                 users: Sequence[DemoUser], access_token_validity: float = 3600,
-                 clock: Callable[[], float] = time.time, refresh_token_validity: float = 30 * 86400,
-                 code_validity: float = 60, device_code_validity: float = 600,
-                 device_poll_interval: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        app_slug: str = "tenantry",
+        public_url: str,
+        clients: Sequence[OidcClient],
+        users: Sequence[DemoUser],
+        access_token_validity: float = 3600,
+        clock: Callable[[], float] = time.time,
+        refresh_token_validity: float = 30 * 86400,
+        code_validity: float = 60,
+        device_code_validity: float = 600,
+        device_poll_interval: int = 5,
+    ) -> None:
         self.app_slug = app_slug
         self.public_url = public_url.rstrip("/")
         self.access_token_validity = access_token_validity
@@ -87,14 +101,28 @@ class OidcIssuer:
             "jwks_uri": self.url(f"/application/o/{self.app_slug}/jwks/"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
-                                      DEVICE_CODE_GRANT],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "scopes_supported": scopes,
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce",
-                                 "name", "given_name", "preferred_username", "nickname", "groups",
-                                 "email", "email_verified"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "acr",
+                "amr",
+                "nonce",
+                "name",
+                "given_name",
+                "preferred_username",
+                "nickname",
+                "groups",
+                "email",
+                "email_verified",
+            ],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "request_parameter_supported": False,
@@ -143,10 +171,14 @@ class OidcIssuer:
 
     def service_account(self, client: OidcClient) -> DemoUser:
         """The ``ak-<name>-client_credentials`` account a confidential client acts as (NOTES §1 mode 3)."""
-        return DemoUser(username=client.service_account_username, password="",
-                        name=client.service_account_username, email="",
-                        groups=list(client.service_account_groups),
-                        sub=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.issuer}#{client.client_id}")))
+        return DemoUser(
+            username=client.service_account_username,
+            password="",
+            name=client.service_account_username,
+            email="",
+            groups=list(client.service_account_groups),
+            sub=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.issuer}#{client.client_id}")),
+        )
 
     def _known_principal(self, sub: str) -> DemoUser | None:
         user = next((u for u in list(self._users.values()) if u.sub == sub), None)
@@ -156,22 +188,38 @@ class OidcIssuer:
         return next((account for account in accounts if account.sub == sub), None)
 
     # -- tokens for tests and the other simulators ----------------------------------------------
-    def mint_token(self, *, sub: str, groups: Sequence[str] | None = None,
-                   audience: str | list[str] | None = None, expires_in: float | None = None,
-                   not_before: float | None = None, extra_claims: dict[str, Any] | None = None,
-                   kid: str | None = None, scope: str = "openid profile email") -> str:
+    def mint_token(
+        self,
+        *,
+        sub: str,
+        groups: Sequence[str] | None = None,
+        audience: str | list[str] | None = None,
+        expires_in: float | None = None,
+        not_before: float | None = None,
+        extra_claims: dict[str, Any] | None = None,
+        kid: str | None = None,
+        scope: str = "openid profile email",
+    ) -> str:
         """A signed access token without any flow; ``extra_claims`` override anything (for bad tokens)."""
         now = int(self._clock())
         known = self._known_principal(sub)
         default_client = next(iter(self._clients), self.app_slug)
         aud = audience if audience is not None else default_client
         claims: dict[str, Any] = {
-            "iss": self.issuer, "sub": sub, "aud": aud,
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": aud,
             "exp": now + int(self.access_token_validity if expires_in is None else expires_in),
-            "iat": now, "auth_time": now, "acr": ACR, "azp": aud if isinstance(aud, str) else default_client,
-            "uid": self._uid(sub), "jti": uuid.uuid4().hex, "scope": scope,
+            "iat": now,
+            "auth_time": now,
+            "acr": ACR,
+            "azp": aud if isinstance(aud, str) else default_client,
+            "uid": self._uid(sub),
+            "jti": uuid.uuid4().hex,
+            "scope": scope,
             "preferred_username": known.username if known else sub,
-            "name": known.name if known else sub, "email": known.email if known else "",
+            "name": known.name if known else sub,
+            "email": known.email if known else "",
             "groups": list(groups if groups is not None else (known.groups if known else [])),
         }
         if not_before is not None:
@@ -204,11 +252,15 @@ class OidcIssuer:
         groups = claims.get("groups")
         known = self._known_principal(sub)
         if known is not None:
-            return dataclasses.replace(
-                known, groups=list(groups) if isinstance(groups, list) else known.groups)
-        return DemoUser(username=str(claims.get("preferred_username") or sub), password="",
-                        name=str(claims.get("name") or ""), email=str(claims.get("email") or ""),
-                        groups=[str(g) for g in groups] if isinstance(groups, list) else [], sub=sub)
+            return dataclasses.replace(known, groups=list(groups) if isinstance(groups, list) else known.groups)
+        return DemoUser(
+            username=str(claims.get("preferred_username") or sub),
+            password="",
+            name=str(claims.get("name") or ""),
+            email=str(claims.get("email") or ""),
+            groups=[str(g) for g in groups] if isinstance(groups, list) else [],
+            sub=sub,
+        )
 
     def validate_access_token(self, token: str, *, audience: str | None = None) -> DemoUser | None:
         """The principal of a live access token this issuer signed, or None."""
@@ -218,7 +270,6 @@ class OidcIssuer:
     def userinfo(self, claims: dict[str, Any]) -> dict[str, Any]:
         user = self.principal(claims)
         return {"sub": user.sub, **scope_claims(user, str(claims.get("scope", "")).split())}
-
 
     # -- grants (called by the endpoints) -------------------------------------------------------
     def now(self) -> float:
@@ -231,15 +282,27 @@ class OidcIssuer:
             return tuple(client.scopes)
         return tuple(scope for scope in dict.fromkeys(wanted) if scope in client.scopes)
 
-    def authorization(self, client: OidcClient, user: DemoUser, scope: tuple[str, ...],
-                      nonce: str | None = None) -> Authorization:
-        return Authorization(client=client, user=user, scope=scope, auth_time=int(self._clock()),
-                             sid=secrets.token_hex(16), nonce=nonce or None)
+    def authorization(
+        self, client: OidcClient, user: DemoUser, scope: tuple[str, ...], nonce: str | None = None
+    ) -> Authorization:
+        return Authorization(
+            client=client,
+            user=user,
+            scope=scope,
+            auth_time=int(self._clock()),
+            sid=secrets.token_hex(16),
+            nonce=nonce or None,
+        )
 
     def issue_client_credentials(self, client: OidcClient, requested: str | None) -> dict[str, Any]:
-        auth = Authorization(client=client, user=self.service_account(client),
-                             scope=self.granted_scope(client, requested), auth_time=int(self._clock()),
-                             sid=secrets.token_hex(16), password_login=False)
+        auth = Authorization(
+            client=client,
+            user=self.service_account(client),
+            scope=self.granted_scope(client, requested),
+            auth_time=int(self._clock()),
+            sid=secrets.token_hex(16),
+            password_login=False,
+        )
         body, _ = self.issue_tokens(auth, refresh=False)
         return body
 
@@ -262,17 +325,29 @@ class OidcIssuer:
         """RFC 7662, limited like authentik to tokens issued to the asking client."""
         grant = self.grants.live_refresh(client, token)
         if grant is not None:
-            return {"active": True, "token_type": "refresh_token", "client_id": client.client_id,
-                    "scope": " ".join(grant.auth.scope), "sub": grant.auth.user.sub,
-                    "username": grant.auth.user.username, "exp": int(grant.expires_at)}
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "client_id": client.client_id,
+                "scope": " ".join(grant.auth.scope),
+                "sub": grant.auth.user.sub,
+                "username": grant.auth.user.username,
+                "exp": int(grant.expires_at),
+            }
         claims = self.decode_access_token(token, audience=client.client_id)
         if claims is None:
             return {"active": False}
-        return {**claims, "active": True, "token_type": "access_token", "client_id": client.client_id,
-                "username": claims.get("preferred_username", claims.get("sub"))}
+        return {
+            **claims,
+            "active": True,
+            "token_type": "access_token",
+            "client_id": client.client_id,
+            "username": claims.get("preferred_username", claims.get("sub")),
+        }
 
-    def issue_tokens(self, auth: Authorization, *, access_scope: tuple[str, ...] | None = None,
-                     refresh: bool | None = None) -> tuple[dict[str, Any], str]:
+    def issue_tokens(
+        self, auth: Authorization, *, access_scope: tuple[str, ...] | None = None, refresh: bool | None = None
+    ) -> tuple[dict[str, Any], str]:
         """The token response for ``auth`` and the access token's jti.
 
         ``refresh=None`` issues a refresh token when the scope holds offline_access and the client may
@@ -281,9 +356,16 @@ class OidcIssuer:
         scope = auth.scope if access_scope is None else access_scope
         now = int(self._clock())
         claims: dict[str, Any] = {
-            "iss": self.issuer, "sub": auth.user.sub, "aud": auth.client.client_id,
-            "exp": now + int(self.access_token_validity), "iat": now, "auth_time": auth.auth_time,
-            "acr": ACR, "sid": auth.sid, "azp": auth.client.client_id, "uid": self._uid(auth.user.sub),
+            "iss": self.issuer,
+            "sub": auth.user.sub,
+            "aud": auth.client.client_id,
+            "exp": now + int(self.access_token_validity),
+            "iat": now,
+            "auth_time": auth.auth_time,
+            "acr": ACR,
+            "sid": auth.sid,
+            "azp": auth.client.client_id,
+            "uid": self._uid(auth.user.sub),
         }
         if auth.password_login:
             claims["amr"] = ["pwd"]
@@ -296,8 +378,10 @@ class OidcIssuer:
         half = hashlib.sha256(access_token.encode()).digest()[:16]
         at_hash = base64.urlsafe_b64encode(half).rstrip(b"=").decode()
         body: dict[str, Any] = {
-            "access_token": access_token, "token_type": "Bearer",
-            "expires_in": int(self.access_token_validity), "scope": " ".join(scope),
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": int(self.access_token_validity),
+            "scope": " ".join(scope),
             "id_token": self._keys.sign({**claims, "at_hash": at_hash}),
         }
         if refresh is None:

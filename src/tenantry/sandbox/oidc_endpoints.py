@@ -20,8 +20,16 @@ if TYPE_CHECKING:
 
 AUTHORIZE_PATH = "/application/o/authorize/"
 DEVICE_VERIFY_PATH = "/application/o/device/verify/"
-_AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
-                     "code_challenge", "code_challenge_method")
+_AUTHORIZE_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _BAD_LOGIN = "Invalid username or password."
 
@@ -48,8 +56,11 @@ def _with_query(uri: str, params: Mapping[str, str]) -> str:
 
 def _bearer_error(error: str, description: str) -> JSONResponse:
     challenge = 'Bearer realm="authentik"' + (f', error="{error}"' if error == "invalid_token" else "")
-    return JSONResponse({"error": error, "error_description": description}, status_code=401,
-                        headers={**_NO_STORE, "WWW-Authenticate": challenge})
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=401,
+        headers={**_NO_STORE, "WWW-Authenticate": challenge},
+    )
 
 
 def _authorize_error(client: OidcClient, params: Mapping[str, str]) -> tuple[str, str] | None:
@@ -111,14 +122,17 @@ class OidcEndpoints:
         username = form.get("username", "")
         user = self.issuer.authenticate_user(username, form.get("password", ""))
         if user is None:
-            html = login_page(action=action, client_name=client.name, params=params, username=username,
-                              error=_BAD_LOGIN)
+            html = login_page(
+                action=action, client_name=client.name, params=params, username=username, error=_BAD_LOGIN
+            )
             return page(html, status=401)
-        auth = self.issuer.authorization(client, user, self.issuer.granted_scope(client, params["scope"]),
-                                         params["nonce"])
+        auth = self.issuer.authorization(
+            client, user, self.issuer.granted_scope(client, params["scope"]), params["nonce"]
+        )
         code = self.issuer.grants.create_code(auth, params["redirect_uri"], params["code_challenge"] or None)
-        return RedirectResponse(_with_query(params["redirect_uri"], {"code": code, "state": params["state"]}),
-                                status_code=302)
+        return RedirectResponse(
+            _with_query(params["redirect_uri"], {"code": code, "state": params["state"]}), status_code=302
+        )
 
     def _check_authorize(self, params: dict[str, str]) -> OidcClient | Response:
         client = self.issuer.client(params["client_id"])
@@ -154,8 +168,9 @@ class OidcEndpoints:
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", f"{grant_type} is not allowed for this client")
         if grant_type == "authorization_code":
-            return self.issuer.grants.redeem_code(client, _required(form, "code"), form.get("redirect_uri"),
-                                           form.get("code_verifier"))
+            return self.issuer.grants.redeem_code(
+                client, _required(form, "code"), form.get("redirect_uri"), form.get("code_verifier")
+            )
         if grant_type == "refresh_token":
             token = _required(form, "refresh_token")
             return self.issuer.grants.redeem_refresh_token(client, token, form.get("scope"))
@@ -163,8 +178,9 @@ class OidcEndpoints:
             return self.issuer.issue_client_credentials(client, form.get("scope"))
         return self.issuer.grants.poll_device(client, _required(form, "device_code"))
 
-    def _authenticate_client(self, request: Request, form: Mapping[str, str], *, grant: str | None = None,
-                             confidential: bool = False) -> OidcClient:
+    def _authenticate_client(
+        self, request: Request, form: Mapping[str, str], *, grant: str | None = None, confidential: bool = False
+    ) -> OidcClient:
         """client_secret_basic or client_secret_post; a public client only names itself.
 
         ``grant`` requires the client to be allowed that grant; ``confidential`` refuses public clients.
@@ -229,12 +245,17 @@ class OidcEndpoints:
             return err.response()
         grant = self.issuer.grants.start_device(client, self.issuer.granted_scope(client, form.get("scope")))
         verification_uri = self.issuer.url(DEVICE_VERIFY_PATH)
-        return JSONResponse({
-            "device_code": grant.device_code, "user_code": grant.user_code,
-            "verification_uri": verification_uri,
-            "verification_uri_complete": _with_query(verification_uri, {"code": grant.user_code}),
-            "expires_in": int(self.issuer.device_code_validity), "interval": grant.interval,
-        }, headers=_NO_STORE)
+        return JSONResponse(
+            {
+                "device_code": grant.device_code,
+                "user_code": grant.user_code,
+                "verification_uri": verification_uri,
+                "verification_uri_complete": _with_query(verification_uri, {"code": grant.user_code}),
+                "expires_in": int(self.issuer.device_code_validity),
+                "interval": grant.interval,
+            },
+            headers=_NO_STORE,
+        )
 
     async def device_verify(self, request: Request) -> Response:
         action = f"{request.scope.get('root_path', '')}{DEVICE_VERIFY_PATH}"
@@ -250,10 +271,15 @@ class OidcEndpoints:
         try:
             grant = self.issuer.grants.decide_device(user_code, user if approve else None)
         except OAuthError:
-            html = device_page(action=action, user_code=user_code, username=username,
-                               error="This code is unknown or has expired. Check the code on your device.")
+            html = device_page(
+                action=action,
+                user_code=user_code,
+                username=username,
+                error="This code is unknown or has expired. Check the code on your device.",
+            )
             return page(html, status=400)
         if not approve:
             return page(message_page("Request denied", "The device was not connected."))
-        return page(message_page("Device connected",
-                                 f"{grant.client.name} is now signed in. You can return to your device."))
+        return page(
+            message_page("Device connected", f"{grant.client.name} is now signed in. You can return to your device.")
+        )

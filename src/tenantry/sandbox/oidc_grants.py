@@ -50,12 +50,12 @@ class GrantStore:
         code = secrets.token_urlsafe(32)
         with self._lock:
             self._prune()
-            self._codes[code] = CodeGrant(auth, redirect_uri, code_challenge,
-                                          self._now() + self._issuer.code_validity)
+            self._codes[code] = CodeGrant(auth, redirect_uri, code_challenge, self._now() + self._issuer.code_validity)
         return code
 
-    def redeem_code(self, client: OidcClient, code: str, redirect_uri: str | None,
-                    verifier: str | None) -> dict[str, Any]:
+    def redeem_code(
+        self, client: OidcClient, code: str, redirect_uri: str | None, verifier: str | None
+    ) -> dict[str, Any]:
         # A code is good for one attempt: popping it first also stops guessing the PKCE verifier.
         with self._lock:
             grant = self._codes.pop(code, None)
@@ -76,8 +76,9 @@ class GrantStore:
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
         body, jti = self._issuer.issue_tokens(grant.auth)
         with self._lock:
-            self._spent_codes[code] = SpentCode(jti, body.get("refresh_token"),
-                                                self._now() + self._issuer.access_token_validity)
+            self._spent_codes[code] = SpentCode(
+                jti, body.get("refresh_token"), self._now() + self._issuer.access_token_validity
+            )
         return body
 
     # -- refresh tokens -------------------------------------------------------------------------
@@ -125,10 +126,14 @@ class GrantStore:
     # -- device codes (RFC 8628) ----------------------------------------------------------------
     def start_device(self, client: OidcClient, scope: tuple[str, ...]) -> DeviceGrant:
         raw = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
-        grant = DeviceGrant(device_code=secrets.token_urlsafe(32), user_code=f"{raw[:4]}-{raw[4:]}",
-                            client=client, scope=scope,
-                            expires_at=self._now() + self._issuer.device_code_validity,
-                            interval=self._issuer.device_poll_interval)
+        grant = DeviceGrant(
+            device_code=secrets.token_urlsafe(32),
+            user_code=f"{raw[:4]}-{raw[4:]}",
+            client=client,
+            scope=scope,
+            expires_at=self._now() + self._issuer.device_code_validity,
+            interval=self._issuer.device_poll_interval,
+        )
         with self._lock:
             self._prune()
             self._devices[grant.device_code] = grant
@@ -168,8 +173,9 @@ class GrantStore:
                 raise OAuthError("authorization_pending", "the user has not approved the request yet")
             self._drop_device(grant)
         assert grant.user is not None
-        auth = Authorization(client=client, user=grant.user, scope=grant.scope, auth_time=grant.auth_time,
-                             sid=secrets.token_hex(16))
+        auth = Authorization(
+            client=client, user=grant.user, scope=grant.scope, auth_time=grant.auth_time, sid=secrets.token_hex(16)
+        )
         body, _ = self._issuer.issue_tokens(auth)
         return body
 

@@ -36,14 +36,21 @@ class SigningKey:
     def generate(cls) -> SigningKey:
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
         numbers = private_key.public_key().public_numbers()
-        canonical = json.dumps({"e": _b64uint(numbers.e), "kty": "RSA", "n": _b64uint(numbers.n)},
-                               separators=(",", ":"), sort_keys=True)
+        canonical = json.dumps(
+            {"e": _b64uint(numbers.e), "kty": "RSA", "n": _b64uint(numbers.n)}, separators=(",", ":"), sort_keys=True
+        )
         return cls(kid=_b64url(hashlib.sha256(canonical.encode()).digest()), private_key=private_key)
 
     def public_jwk(self) -> dict[str, str]:
         numbers = self.private_key.public_key().public_numbers()
-        return {"kty": "RSA", "alg": ALGORITHM, "use": "sig", "kid": self.kid,
-                "n": _b64uint(numbers.n), "e": _b64uint(numbers.e)}
+        return {
+            "kty": "RSA",
+            "alg": ALGORITHM,
+            "use": "sig",
+            "kid": self.kid,
+            "n": _b64uint(numbers.n),
+            "e": _b64uint(numbers.e),
+        }
 
 
 class KeyRing:
@@ -98,9 +105,16 @@ class KeyRing:
             return None
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key.private_key.public_key(), algorithms=[ALGORITHM],
-                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                         "verify_aud": False, "verify_iss": False},
+                token,
+                key.private_key.public_key(),
+                algorithms=[ALGORITHM],
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                },
             )
         except jwt.PyJWTError:
             return None

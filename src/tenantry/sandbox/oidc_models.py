@@ -136,8 +136,9 @@ class OAuthError(Exception):
         headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="authentik"'
-        return JSONResponse({"error": self.error, "error_description": self.description},
-                            status_code=self.status, headers=headers)
+        return JSONResponse(
+            {"error": self.error, "error_description": self.description}, status_code=self.status, headers=headers
+        )
 
 
 def s256(verifier: str) -> str:

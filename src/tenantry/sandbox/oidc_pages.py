@@ -56,12 +56,14 @@ def page(html: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
-def login_page(*, action: str, client_name: str, params: Mapping[str, str], username: str = "",
-               error: str | None = None) -> str:
+def login_page(
+    *, action: str, client_name: str, params: Mapping[str, str], username: str = "", error: str | None = None
+) -> str:
     """The sign-in form; the authorization request travels along in hidden fields."""
     hidden = "".join(
         f'<input type="hidden" name="{escape(key)}" value="{escape(value)}">\n'
-        for key, value in params.items() if value
+        for key, value in params.items()
+        if value
     )
     body = (
         f"<p>Sign in to continue to <strong>{escape(client_name)}</strong>.</p>\n"

@@ -16,8 +16,18 @@ import uvicorn
 def _config(app: Any, host: str, port: int, tls: tuple[str, str] | None = None) -> uvicorn.Config:
     # log_config=None: the process's own logging configuration (JSON, redaction) applies to uvicorn too.
     certfile, keyfile = tls if tls else (None, None)
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
-                          lifespan="auto", timeout_graceful_shutdown=1, ssl_certfile=certfile, ssl_keyfile=keyfile)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+        lifespan="auto",
+        timeout_graceful_shutdown=1,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
 
 
 @dataclass
@@ -47,8 +57,9 @@ async def start_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> tup
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0,
-                    tls: tuple[str, str] | None = None) -> Iterator[str]:
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+) -> Iterator[str]:
     """Serve ``app`` from a daemon thread for the duration of the block; yields its base URL.
 
     ``tls`` is ``(certfile, keyfile)`` to serve HTTPS (tests of private-CA trust).

@@ -62,11 +62,18 @@ class StalwartSandbox:
     ``fast_dkim`` reuses one 1024-bit RSA key per process instead of generating RSA-2048 per domain.
     """
 
-    def __init__(self, *, api_keys: Collection[str] = (), basic_users: Mapping[str, str] | None = None,
-                 dkim_delay: float = 0.0, public_url: str | None = None, mail_host: str | None = None,
-                 clock: Callable[[], float] = time.monotonic, fast_dkim: bool = False) -> None:
-        self.store = StalwartStore(clock=clock, dkim_delay=dkim_delay, fast_dkim=fast_dkim,
-                                   mail_host=mail_host)
+    def __init__(
+        self,
+        *,
+        api_keys: Collection[str] = (),
+        basic_users: Mapping[str, str] | None = None,
+        dkim_delay: float = 0.0,
+        public_url: str | None = None,
+        mail_host: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        fast_dkim: bool = False,
+    ) -> None:
+        self.store = StalwartStore(clock=clock, dkim_delay=dkim_delay, fast_dkim=fast_dkim, mail_host=mail_host)
         self._api_keys = tuple(api_keys)
         self._users = {name.lower(): password for name, password in (basic_users or {}).items()}
         self._public_url = public_url.rstrip("/") if public_url else None
@@ -80,8 +87,9 @@ class StalwartSandbox:
             Route("/jmap/", self._api, methods=["POST"]),
             Route("/jmap", self._api, methods=["POST"]),
         ]
-        self.controls: SandboxControls = SandboxControls(Starlette(routes=routes), name="stalwart",
-                                                          fault_content_type="application/problem+json")
+        self.controls: SandboxControls = SandboxControls(
+            Starlette(routes=routes), name="stalwart", fault_content_type="application/problem+json"
+        )
         self.app = self.controls
 
     # -- HTTP ------------------------------------------------------------------------------------------
@@ -98,18 +106,26 @@ class StalwartSandbox:
             return JSONResponse({"capabilities": capabilities})
         base = self._public_url or str(request.base_url).rstrip("/")
         account_id = self._principals[principal]
-        return JSONResponse({
-            "capabilities": capabilities,
-            "accounts": {account_id: {"name": principal, "isPersonal": True, "isReadOnly": False,
-                                      "accountCapabilities": {STALWART: {}}}},
-            "primaryAccounts": {STALWART: account_id},
-            "username": principal,
-            "apiUrl": f"{base}/jmap/",
-            "downloadUrl": f"{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",
-            "uploadUrl": f"{base}/jmap/upload/{{accountId}}/",
-            "eventSourceUrl": f"{base}/jmap/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}",
-            "state": self._session_state,
-        })
+        return JSONResponse(
+            {
+                "capabilities": capabilities,
+                "accounts": {
+                    account_id: {
+                        "name": principal,
+                        "isPersonal": True,
+                        "isReadOnly": False,
+                        "accountCapabilities": {STALWART: {}},
+                    }
+                },
+                "primaryAccounts": {STALWART: account_id},
+                "username": principal,
+                "apiUrl": f"{base}/jmap/",
+                "downloadUrl": f"{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",
+                "uploadUrl": f"{base}/jmap/upload/{{accountId}}/",
+                "eventSourceUrl": f"{base}/jmap/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}",
+                "state": self._session_state,
+            }
+        )
 
     async def _api(self, request: Request) -> Response:
         try:
@@ -154,8 +170,11 @@ class StalwartSandbox:
 
     # -- JMAP --------------------------------------------------------------------------------------------
     def _execute(self, account_id: str, payload: Any) -> dict[str, Any]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("using"), list) \
-                or not isinstance(payload.get("methodCalls"), list):
+        if (
+            not isinstance(payload, dict)
+            or not isinstance(payload.get("using"), list)
+            or not isinstance(payload.get("methodCalls"), list)
+        ):
             raise RequestError.jmap("notRequest", "Expected a JMAP request with using and methodCalls")
         for urn in payload["using"]:
             if not isinstance(urn, str) or urn not in KNOWN_CAPABILITIES:
@@ -164,8 +183,13 @@ class StalwartSandbox:
         if len(calls) > MAX_CALLS:
             raise RequestError.limit("maxCallsInRequest", f"Too many method calls (maximum {MAX_CALLS})")
         for call in calls:
-            if not (isinstance(call, list) and len(call) == 3 and isinstance(call[0], str)
-                    and isinstance(call[1], dict) and isinstance(call[2], str)):
+            if not (
+                isinstance(call, list)
+                and len(call) == 3
+                and isinstance(call[0], str)
+                and isinstance(call[1], dict)
+                and isinstance(call[2], str)
+            ):
                 raise RequestError.jmap("notRequest", "Each method call must be [name, arguments, id]")
         given_created = payload.get("createdIds")
         if given_created is not None and not isinstance(given_created, dict):
@@ -221,11 +245,13 @@ class StalwartSandbox:
                 raise KeyError(domain_id)
             self.store.generate_dkim(domain_id)
 
-    def fail_requests(self, status: int = 503, *, retry_after: float | None = None,
-                      times: int | None = None) -> FaultRule:
+    def fail_requests(
+        self, status: int = 503, *, retry_after: float | None = None, times: int | None = None
+    ) -> FaultRule:
         """Answer the next JMAP API calls with a problem+json ``status`` (429/503...), optionally limited."""
-        return self.controls.fail(r"^/jmap/?$", status, method="POST", times=times, retry_after=retry_after,
-                                  body=problem(status))
+        return self.controls.fail(
+            r"^/jmap/?$", status, method="POST", times=times, retry_after=retry_after, body=problem(status)
+        )
 
     def _read_all(self, obj: str) -> list[dict[str, Any]]:
         with self._lock:

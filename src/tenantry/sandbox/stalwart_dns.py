@@ -18,8 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 ALGORITHM_NAMES = {"Dkim1Ed25519Sha256": "ed25519", "Dkim1RsaSha256": "rsa"}
 PUBLISHED_STAGES = frozenset({"active", "pending", "retiring"})
 _TXT_CHUNK = 255  # longest character-string a TXT record holds; BIND splits longer values
-_SRV = (("_jmap._tcp", 443), ("_imaps._tcp", 993), ("_submissions._tcp", 465), ("_pop3s._tcp", 995),
-        ("_caldavs._tcp", 443), ("_carddavs._tcp", 443))
+_SRV = (
+    ("_jmap._tcp", 443),
+    ("_imaps._tcp", 993),
+    ("_submissions._tcp", 465),
+    ("_pop3s._tcp", 995),
+    ("_caldavs._tcp", 443),
+    ("_carddavs._tcp", 443),
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,7 @@ def generate_key(algorithm: str, *, fast: bool = False) -> DkimKey:
 
 def _rsa_key(bits: int) -> DkimKey:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return DkimKey(_pkcs8(key), base64.b64encode(der).decode())
 
 
@@ -54,8 +59,9 @@ def _cached_rsa_key() -> DkimKey:
 
 
 def _pkcs8(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def expand_selector(template: str, algorithm: str, when: datetime) -> str:
@@ -70,14 +76,14 @@ def expand_selector(template: str, algorithm: str, when: datetime) -> str:
         if name == "algorithm":
             return short
         if name.startswith("date-"):
-            return when.strftime(name[len("date-"):])
+            return when.strftime(name[len("date-") :])
         return match.group(0)
 
     return re.sub(r"\{([^{}]+)\}", field, template)
 
 
 def _quoted(text: str) -> str:
-    chunks = [text[i:i + _TXT_CHUNK] for i in range(0, len(text), _TXT_CHUNK)] or [""]
+    chunks = [text[i : i + _TXT_CHUNK] for i in range(0, len(text), _TXT_CHUNK)] or [""]
     return " ".join(f'"{chunk}"' for chunk in chunks)
 
 

@@ -16,24 +16,54 @@ MAX_OBJECTS = 500
 MAX_QUERY = 5000
 MAX_SIZE_REQUEST = 10_000_000
 SESSION_LIMITS: Mapping[str, Any] = {
-    "maxSizeUpload": 50_000_000, "maxConcurrentUpload": 4, "maxSizeRequest": MAX_SIZE_REQUEST,
-    "maxConcurrentRequests": 4, "maxCallsInRequest": MAX_CALLS, "maxObjectsInGet": MAX_OBJECTS,
+    "maxSizeUpload": 50_000_000,
+    "maxConcurrentUpload": 4,
+    "maxSizeRequest": MAX_SIZE_REQUEST,
+    "maxConcurrentRequests": 4,
+    "maxCallsInRequest": MAX_CALLS,
+    "maxObjectsInGet": MAX_OBJECTS,
     "maxObjectsInSet": MAX_OBJECTS,
     "collationAlgorithms": ["i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap"],
 }
-KNOWN_CAPABILITIES = frozenset({
-    "urn:ietf:params:jmap:core", "urn:stalwart:jmap", "urn:ietf:params:jmap:mail",
-    "urn:ietf:params:jmap:submission", "urn:ietf:params:jmap:vacationresponse",
-    "urn:ietf:params:jmap:contacts", "urn:ietf:params:jmap:calendars", "urn:ietf:params:jmap:sieve",
-    "urn:ietf:params:jmap:blob", "urn:ietf:params:jmap:quota", "urn:ietf:params:jmap:principals",
-    "urn:ietf:params:jmap:websocket",
-})
-METHODS = frozenset({("Domain", "get"), ("Domain", "set"), ("Domain", "query"), ("Account", "get"),
-                     ("Account", "set"), ("Account", "query"), ("DkimSignature", "get"),
-                     ("DkimSignature", "query")})
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Unavailable", 504: "Gateway Timeout"}
+KNOWN_CAPABILITIES = frozenset(
+    {
+        "urn:ietf:params:jmap:core",
+        "urn:stalwart:jmap",
+        "urn:ietf:params:jmap:mail",
+        "urn:ietf:params:jmap:submission",
+        "urn:ietf:params:jmap:vacationresponse",
+        "urn:ietf:params:jmap:contacts",
+        "urn:ietf:params:jmap:calendars",
+        "urn:ietf:params:jmap:sieve",
+        "urn:ietf:params:jmap:blob",
+        "urn:ietf:params:jmap:quota",
+        "urn:ietf:params:jmap:principals",
+        "urn:ietf:params:jmap:websocket",
+    }
+)
+METHODS = frozenset(
+    {
+        ("Domain", "get"),
+        ("Domain", "set"),
+        ("Domain", "query"),
+        ("Account", "get"),
+        ("Account", "set"),
+        ("Account", "query"),
+        ("DkimSignature", "get"),
+        ("DkimSignature", "query"),
+    }
+)
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 _SET_ARGS = ("create", "update", "destroy")
 
 
@@ -91,8 +121,7 @@ def resolve_references(arguments: Mapping[str, Any], responses: list[list[Any]])
             continue
         if key[1:] in arguments:
             raise MethodError("invalidArguments", f"Both {key[1:]} and {key} were given")
-        if not (isinstance(value, dict) and all(isinstance(value.get(f), str)
-                                                for f in ("resultOf", "name", "path"))):
+        if not (isinstance(value, dict) and all(isinstance(value.get(f), str) for f in ("resultOf", "name", "path"))):
             raise MethodError("invalidResultReference", f"Malformed result reference {key}")
         source = next((r for r in responses if r[2] == value["resultOf"]), None)
         if source is None or source[0] != value["name"]:
@@ -127,8 +156,9 @@ def _walk(node: Any, parts: list[str], path: str) -> Any:
 
 
 # -- methods --------------------------------------------------------------------------------------------
-def call_method(store: StalwartStore, name: str, arguments: dict[str, Any], account_id: str,
-                created: dict[str, str]) -> dict[str, Any]:
+def call_method(
+    store: StalwartStore, name: str, arguments: dict[str, Any], account_id: str, created: dict[str, str]
+) -> dict[str, Any]:
     """Run one method call; raises :class:`MethodError` for method-level errors."""
     prefix, _, verb = name.partition("/")
     obj = prefix[2:] if prefix.startswith("x:") else ""
@@ -158,8 +188,7 @@ def _string_list(value: Any, name: str) -> list[str] | None:
     return value
 
 
-def _get(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
-         created: Mapping[str, str]) -> dict[str, Any]:
+def _get(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: Mapping[str, str]) -> dict[str, Any]:
     table = store.tables[obj]
     ids = _string_list(arguments.get("ids"), "ids")
     properties = _string_list(arguments.get("properties"), "properties")
@@ -181,11 +210,13 @@ def _get(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
     return {"list": found, "notFound": not_found}
 
 
-def _set(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
-         created: dict[str, str]) -> dict[str, Any]:
+def _set(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: dict[str, str]) -> dict[str, Any]:
     create, update, destroy = (arguments.get(k) for k in _SET_ARGS)
-    if not isinstance(create, dict | None) or not isinstance(update, dict | None) \
-            or not isinstance(destroy, list | None):
+    if (
+        not isinstance(create, dict | None)
+        or not isinstance(update, dict | None)
+        or not isinstance(destroy, list | None)
+    ):
         raise MethodError("invalidArguments", "create and update must be objects, destroy a list")
     create, update, destroy = create or {}, update or {}, destroy or []
     if len(create) + len(update) + len(destroy) > MAX_OBJECTS:
@@ -197,8 +228,9 @@ def _set(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
             raise SetError("invalidProperties", f"Unknown creation reference {value}")
         return real
 
-    out: dict[str, dict[str, Any]] = {name: {} for name in ("created", "updated", "notCreated", "notUpdated",
-                                                            "notDestroyed")}
+    out: dict[str, dict[str, Any]] = {
+        name: {} for name in ("created", "updated", "notCreated", "notUpdated", "notDestroyed")
+    }
     destroyed: list[str] = []
     for creation_id, value in create.items():
         new_id, error = _outcome(partial(_create_one, store, obj, value, resolve))
@@ -220,9 +252,14 @@ def _set(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
         else:
             destroyed.append(raw_id)
     # Empty results are null, as RFC 8620 allows; clients must cope with either.
-    return {"created": out["created"] or None, "updated": out["updated"] or None,
-            "destroyed": destroyed or None, "notCreated": out["notCreated"] or None,
-            "notUpdated": out["notUpdated"] or None, "notDestroyed": out["notDestroyed"] or None}
+    return {
+        "created": out["created"] or None,
+        "updated": out["updated"] or None,
+        "destroyed": destroyed or None,
+        "notCreated": out["notCreated"] or None,
+        "notUpdated": out["notUpdated"] or None,
+        "notDestroyed": out["notDestroyed"] or None,
+    }
 
 
 def _outcome(action: Callable[[], Any]) -> tuple[Any, dict[str, Any] | None]:
@@ -238,8 +275,9 @@ def _create_one(store: StalwartStore, obj: str, value: Any, resolve: Resolver) -
     return store.create(obj, value, resolve)
 
 
-def _update_one(store: StalwartStore, obj: str, raw_id: str, patch: Any, created: Mapping[str, str],
-                resolve: Resolver) -> None:
+def _update_one(
+    store: StalwartStore, obj: str, raw_id: str, patch: Any, created: Mapping[str, str], resolve: Resolver
+) -> None:
     real = _real_id(raw_id, created)
     if real is None:
         raise SetError("notFound", f"Unknown creation reference {raw_id}")
@@ -277,10 +315,11 @@ def _sort(ids: list[str], table: Mapping[str, Mapping[str, Any]], prop: str, *, 
     ids.sort(key=lambda object_id: str(table[object_id].get(prop) or ""), reverse=descending)
 
 
-def _query(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
-           created: Mapping[str, str]) -> dict[str, Any]:
-    conditions = [(k, _real_id(v, created) if isinstance(v, str) and k != "text" else v)
-                  for k, v in _conditions(arguments.get("filter"), obj, [])]
+def _query(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: Mapping[str, str]) -> dict[str, Any]:
+    conditions = [
+        (k, _real_id(v, created) if isinstance(v, str) and k != "text" else v)
+        for k, v in _conditions(arguments.get("filter"), obj, [])
+    ]
     ids = store.query(obj, conditions)
     sort = arguments.get("sort") or []
     if not isinstance(sort, list):
@@ -296,5 +335,10 @@ def _query(store: StalwartStore, obj: str, arguments: Mapping[str, Any],
     if not isinstance(position, int) or not isinstance(limit, int) or limit < 0:
         raise MethodError("invalidArguments", "position and limit must be integers")
     start = max(len(ids) + position, 0) if position < 0 else min(position, len(ids))
-    return {"queryState": store.state(obj), "canCalculateChanges": False, "position": start,
-            "ids": ids[start:start + min(limit, MAX_QUERY)], "total": len(ids)}
+    return {
+        "queryState": store.state(obj),
+        "canCalculateChanges": False,
+        "position": start,
+        "ids": ids[start : start + min(limit, MAX_QUERY)],
+        "total": len(ids),
+    }

@@ -67,14 +67,45 @@ SERVER_STRING, SERVER_TIME = _p("string", server_set=True), _p("datetime", serve
 STRING_SET = _p("set")
 
 DKIM_ALGORITHMS = frozenset({"Dkim1Ed25519Sha256", "Dkim1RsaSha256", "Dkim2Ed25519Sha256", "Dkim2RsaSha256"})
-DNS_RECORD_TYPES = frozenset({"dkim", "tlsa", "spf", "mx", "dmarc", "srv", "mtaSts", "tlsRpt", "caa",
-                              "autoConfig", "autoConfigLegacy", "autoDiscover"})
-STORAGE_QUOTAS = frozenset({
-    "maxEmails", "maxMailboxes", "maxEmailSubmissions", "maxEmailIdentities", "maxParticipantIdentities",
-    "maxSieveScripts", "maxPushSubscriptions", "maxCalendars", "maxCalendarEvents",
-    "maxCalendarEventNotifications", "maxAddressBooks", "maxContactCards", "maxFiles", "maxFolders",
-    "maxMaskedAddresses", "maxAppPasswords", "maxApiKeys", "maxPublicKeys", "maxDiskQuota",
-})
+DNS_RECORD_TYPES = frozenset(
+    {
+        "dkim",
+        "tlsa",
+        "spf",
+        "mx",
+        "dmarc",
+        "srv",
+        "mtaSts",
+        "tlsRpt",
+        "caa",
+        "autoConfig",
+        "autoConfigLegacy",
+        "autoDiscover",
+    }
+)
+STORAGE_QUOTAS = frozenset(
+    {
+        "maxEmails",
+        "maxMailboxes",
+        "maxEmailSubmissions",
+        "maxEmailIdentities",
+        "maxParticipantIdentities",
+        "maxSieveScripts",
+        "maxPushSubscriptions",
+        "maxCalendars",
+        "maxCalendarEvents",
+        "maxCalendarEventNotifications",
+        "maxAddressBooks",
+        "maxContactCards",
+        "maxFiles",
+        "maxFolders",
+        "maxMaskedAddresses",
+        "maxAppPasswords",
+        "maxApiKeys",
+        "maxPublicKeys",
+        "maxDiskQuota",
+    }
+)
 
 DKIM_AUTOMATIC_DEFAULTS: Mapping[str, Any] = {
     "algorithms": {"Dkim1Ed25519Sha256": True, "Dkim1RsaSha256": True},
@@ -92,22 +123,43 @@ DOMAIN: Mapping[str, Prop] = {
     "isEnabled": BOOL,
     "description": OPT_STRING,
     "catchAllAddress": OPT_STRING,
-    "subAddressing": _p("object", shape=Shape({"Enabled": {}, "Disabled": {},
-                                               "Custom": {"customRule": _p("json")}})),
+    "subAddressing": _p("object", shape=Shape({"Enabled": {}, "Disabled": {}, "Custom": {"customRule": _p("json")}})),
     "allowRelaying": BOOL,
     "reportAddressUri": OPT_STRING,
-    "certificateManagement": _p("object", shape=Shape({
-        "Manual": {}, "Automatic": {"acmeProviderId": _p("id"), "subjectAlternativeNames": STRING_SET}})),
-    "dkimManagement": _p("object", shape=Shape({
-        "Manual": {},
-        "Automatic": {"algorithms": _p("set", choices=DKIM_ALGORITHMS), "selectorTemplate": STRING,
-                      "rotateAfter": NUMBER, "retireAfter": NUMBER, "deleteAfter": NUMBER},
-    }, defaults={"Automatic": DKIM_AUTOMATIC_DEFAULTS})),
-    "dnsManagement": _p("object", shape=Shape({
-        "Manual": {},
-        "Automatic": {"dnsServerId": _p("id"), "origin": OPT_STRING,
-                      "publishRecords": _p("set", choices=DNS_RECORD_TYPES)},
-    }, defaults={"Automatic": {"publishRecords": dict.fromkeys(sorted(DNS_RECORD_TYPES), True)}})),
+    "certificateManagement": _p(
+        "object",
+        shape=Shape({"Manual": {}, "Automatic": {"acmeProviderId": _p("id"), "subjectAlternativeNames": STRING_SET}}),
+    ),
+    "dkimManagement": _p(
+        "object",
+        shape=Shape(
+            {
+                "Manual": {},
+                "Automatic": {
+                    "algorithms": _p("set", choices=DKIM_ALGORITHMS),
+                    "selectorTemplate": STRING,
+                    "rotateAfter": NUMBER,
+                    "retireAfter": NUMBER,
+                    "deleteAfter": NUMBER,
+                },
+            },
+            defaults={"Automatic": DKIM_AUTOMATIC_DEFAULTS},
+        ),
+    ),
+    "dnsManagement": _p(
+        "object",
+        shape=Shape(
+            {
+                "Manual": {},
+                "Automatic": {
+                    "dnsServerId": _p("id"),
+                    "origin": OPT_STRING,
+                    "publishRecords": _p("set", choices=DNS_RECORD_TYPES),
+                },
+            },
+            defaults={"Automatic": {"publishRecords": dict.fromkeys(sorted(DNS_RECORD_TYPES), True)}},
+        ),
+    ),
     "memberTenantId": _p("id", nullable=True),
     "directoryId": _p("id", nullable=True),
     "logo": OPT_STRING,
@@ -115,15 +167,27 @@ DOMAIN: Mapping[str, Prop] = {
     "dnsZoneFile": SERVER_STRING,
 }
 DOMAIN_DEFAULTS: Mapping[str, Any] = {
-    "aliases": {}, "isEnabled": True, "allowRelaying": False, "reportAddressUri": "mailto:postmaster",
-    "subAddressing": {"@type": "Enabled"}, "certificateManagement": {"@type": "Manual"},
-    "dkimManagement": {"@type": "Automatic"}, "dnsManagement": {"@type": "Manual"},
+    "aliases": {},
+    "isEnabled": True,
+    "allowRelaying": False,
+    "reportAddressUri": "mailto:postmaster",
+    "subAddressing": {"@type": "Enabled"},
+    "certificateManagement": {"@type": "Manual"},
+    "dkimManagement": {"@type": "Automatic"},
+    "dnsManagement": {"@type": "Manual"},
 }
 
-_EMAIL_ALIAS = Shape({"": {"name": STRING, "domainId": _p("id", target="Domain"), "enabled": BOOL,
-                           "description": OPT_STRING}}, defaults={"": {"enabled": True}})
-_PASSWORD = {"secret": _p("secret"), "expiresAt": _p("datetime", nullable=True), "allowedIps": STRING_SET,
-             "otpAuth": OPT_STRING, "credentialId": SERVER_STRING}
+_EMAIL_ALIAS = Shape(
+    {"": {"name": STRING, "domainId": _p("id", target="Domain"), "enabled": BOOL, "description": OPT_STRING}},
+    defaults={"": {"enabled": True}},
+)
+_PASSWORD = {
+    "secret": _p("secret"),
+    "expiresAt": _p("datetime", nullable=True),
+    "allowedIps": STRING_SET,
+    "otpAuth": OPT_STRING,
+    "credentialId": SERVER_STRING,
+}
 _ACCOUNT_COMMON: Mapping[str, Prop] = {
     "name": STRING,
     "domainId": _p("id", target="Domain"),
@@ -131,8 +195,7 @@ _ACCOUNT_COMMON: Mapping[str, Prop] = {
     "aliases": _p("list", shape=_EMAIL_ALIAS),
     "description": OPT_STRING,
     "memberTenantId": _p("id", nullable=True),
-    "permissions": _p("object", shape=Shape({"Inherit": {}, "Merge": _PERMISSION_LIST,
-                                             "Replace": _PERMISSION_LIST})),
+    "permissions": _p("object", shape=Shape({"Inherit": {}, "Merge": _PERMISSION_LIST, "Replace": _PERMISSION_LIST})),
     "quotas": _p("map", choices=STORAGE_QUOTAS),
     "locale": STRING,
     "timeZone": OPT_STRING,
@@ -144,26 +207,52 @@ USER: Mapping[str, Prop] = {
     "credentials": _p("list", shape=Shape({"Password": _PASSWORD})),
     "memberGroupIds": _p("set", target="Group"),
     "roles": _p("object", shape=Shape({"User": {}, "Admin": {}, "Custom": {"roleIds": _p("set")}})),
-    "encryptionAtRest": _p("object", shape=Shape({
-        "Disabled": {}, "Aes128": _ENCRYPTION, "Aes256": _ENCRYPTION, "Aes256Gcm": _ENCRYPTION,
-        "ChaCha20Poly1305": _ENCRYPTION})),
+    "encryptionAtRest": _p(
+        "object",
+        shape=Shape(
+            {
+                "Disabled": {},
+                "Aes128": _ENCRYPTION,
+                "Aes256": _ENCRYPTION,
+                "Aes256Gcm": _ENCRYPTION,
+                "ChaCha20Poly1305": _ENCRYPTION,
+            }
+        ),
+    ),
 }
 GROUP: Mapping[str, Prop] = {
     **_ACCOUNT_COMMON,
     "roles": _p("object", shape=Shape({"Default": {}, "Custom": {"roleIds": _p("set")}})),
 }
-_ACCOUNT_DEFAULTS = {"aliases": {}, "permissions": {"@type": "Inherit"}, "quotas": {}, "locale": "en_US",
-                     "usedDiskQuota": 0}
-USER_DEFAULTS: Mapping[str, Any] = {**_ACCOUNT_DEFAULTS, "credentials": {}, "memberGroupIds": {},
-                                    "roles": {"@type": "User"}, "encryptionAtRest": {"@type": "Disabled"}}
+_ACCOUNT_DEFAULTS = {
+    "aliases": {},
+    "permissions": {"@type": "Inherit"},
+    "quotas": {},
+    "locale": "en_US",
+    "usedDiskQuota": 0,
+}
+USER_DEFAULTS: Mapping[str, Any] = {
+    **_ACCOUNT_DEFAULTS,
+    "credentials": {},
+    "memberGroupIds": {},
+    "roles": {"@type": "User"},
+    "encryptionAtRest": {"@type": "Disabled"},
+}
 GROUP_DEFAULTS: Mapping[str, Any] = {**_ACCOUNT_DEFAULTS, "roles": {"@type": "Default"}}
 
 DKIM: Mapping[str, Prop] = {
     "domainId": _p("id", target="Domain"),
     "selector": STRING,
-    "privateKey": _p("object", shape=Shape({"Text": {"secret": _p("secret")},
-                                            "EnvironmentVariable": {"variableName": STRING},
-                                            "File": {"filePath": STRING}})),
+    "privateKey": _p(
+        "object",
+        shape=Shape(
+            {
+                "Text": {"secret": _p("secret")},
+                "EnvironmentVariable": {"variableName": STRING},
+                "File": {"filePath": STRING},
+            }
+        ),
+    ),
     "publicKey": SERVER_STRING,
     "stage": _p("string", choices=frozenset({"active", "pending", "retiring", "retired"})),
     "canonicalization": STRING,
@@ -178,7 +267,9 @@ DKIM: Mapping[str, Prop] = {
     "createdAt": SERVER_TIME,
 }
 DKIM_DEFAULTS: Mapping[str, Any] = {
-    "canonicalization": "relaxed/relaxed", "stage": "active", "report": True,
+    "canonicalization": "relaxed/relaxed",
+    "stage": "active",
+    "report": True,
     "headers": {"Date": True, "From": True, "Message-ID": True, "Subject": True, "To": True},
 }
 
@@ -199,7 +290,10 @@ def _is_unsigned(value: Any, prop: Prop) -> bool:
 
 
 _SCALARS: Mapping[str, Callable[[Any, Prop], bool]] = {
-    "string": _is_text, "secret": _is_text, "datetime": _is_text, "number": _is_unsigned,
+    "string": _is_text,
+    "secret": _is_text,
+    "datetime": _is_text,
+    "number": _is_unsigned,
     "boolean": lambda value, _: isinstance(value, bool),
     "id": lambda value, _: isinstance(value, str) and bool(value),
     "json": lambda _, __: True,
@@ -232,8 +326,7 @@ def coerce(prop: Prop, value: Any, path: str, resolve: Resolver) -> Any:
         if not all(re.fullmatch(r"\d+", key) for key in value):
             raise invalid_patch(path, f"List keys of property {path} must be indexes")
         items = sorted(((int(k), v) for k, v in value.items() if v is not None), key=lambda kv: kv[0])
-        return {str(i): coerce_shape(prop.shape, item, f"{path}/{i}", resolve)
-                for i, (_, item) in enumerate(items)}
+        return {str(i): coerce_shape(prop.shape, item, f"{path}/{i}", resolve) for i, (_, item) in enumerate(items)}
     return coerce_shape(prop.shape, value, path, resolve)
 
 

@@ -34,13 +34,59 @@ ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 # Reserved names accepted for development, plus common generic TLDs; any two-letter ccTLD is accepted too.
-_TLDS = frozenset({
-    "test", "local", "localhost", "internal", "example", "invalid", "com", "org", "net", "io", "dev", "app",
-    "info", "biz", "edu", "gov", "mil", "int", "eu", "email", "cloud", "online", "site", "tech", "xyz",
-    "me", "co", "ai", "page", "mail", "lan", "home", "arpa",
-})
-_COMMON_PASSWORDS = frozenset({"password", "password1", "12345678", "123456789", "1234567890", "qwertyui",
-                               "qwerty123", "iloveyou", "letmein1", "abcdefgh", "abc12345", "welcome1"})
+_TLDS = frozenset(
+    {
+        "test",
+        "local",
+        "localhost",
+        "internal",
+        "example",
+        "invalid",
+        "com",
+        "org",
+        "net",
+        "io",
+        "dev",
+        "app",
+        "info",
+        "biz",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "eu",
+        "email",
+        "cloud",
+        "online",
+        "site",
+        "tech",
+        "xyz",
+        "me",
+        "co",
+        "ai",
+        "page",
+        "mail",
+        "lan",
+        "home",
+        "arpa",
+    }
+)
+_COMMON_PASSWORDS = frozenset(
+    {
+        "password",
+        "password1",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "qwertyui",
+        "qwerty123",
+        "iloveyou",
+        "letmein1",
+        "abcdefgh",
+        "abc12345",
+        "welcome1",
+    }
+)
 
 
 def encode_id(number: int) -> str:
@@ -91,8 +137,9 @@ def _is_weak(secret: str) -> bool:
 class StalwartStore:
     """Domains, accounts and DKIM keys with upstream's validation, uniqueness and link rules."""
 
-    def __init__(self, *, clock: Callable[[], float], dkim_delay: float, fast_dkim: bool,
-                 mail_host: str | None) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float], dkim_delay: float, fast_dkim: bool, mail_host: str | None
+    ) -> None:
         self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in OBJECTS}
         self._clock = clock
         self._dkim_delay = dkim_delay
@@ -151,8 +198,9 @@ class StalwartStore:
                 self._dkim_due[new_id] = self._clock() + self._dkim_delay
         return new_id
 
-    def _build(self, props: Mapping[str, Prop], defaults: Mapping[str, Any], value: Mapping[str, Any],
-               resolve: Resolver) -> dict[str, Any]:
+    def _build(
+        self, props: Mapping[str, Prop], defaults: Mapping[str, Any], value: Mapping[str, Any], resolve: Resolver
+    ) -> dict[str, Any]:
         for key in value:
             self._check_settable(props, key)
         merged = {**copy.deepcopy(dict(defaults)), **{k: v for k, v in value.items() if k != "@type"}}
@@ -199,8 +247,9 @@ class StalwartStore:
                 working[head] = value
         if obj == "Domain":
             self._check_domain(working, object_id)
-            became_automatic = (working["dkimManagement"]["@type"] == "Automatic"
-                                and current["dkimManagement"]["@type"] != "Automatic")
+            became_automatic = (
+                working["dkimManagement"]["@type"] == "Automatic" and current["dkimManagement"]["@type"] != "Automatic"
+            )
             if became_automatic:
                 self._dkim_due[object_id] = self._clock() + self._dkim_delay
         else:
@@ -213,9 +262,12 @@ class StalwartStore:
         if object_id not in table:
             raise SetError("notFound", f"{obj} {object_id} does not exist")
         if obj == "Domain":
-            linked = [{"object": "Account", "id": aid} for aid, acc in self.tables["Account"].items()
-                      if acc.get("domainId") == object_id
-                      or any(a.get("domainId") == object_id for a in acc.get("aliases", {}).values())]
+            linked = [
+                {"object": "Account", "id": aid}
+                for aid, acc in self.tables["Account"].items()
+                if acc.get("domainId") == object_id
+                or any(a.get("domainId") == object_id for a in acc.get("aliases", {}).values())
+            ]
             if linked:
                 raise SetError("objectIsLinked", "Domain is in use by other objects", linkedObjects=linked)
             # Keys of a removed domain go with it; nothing else can use them.
@@ -232,8 +284,11 @@ class StalwartStore:
     # -- rules -------------------------------------------------------------------------------------
     def _check_domain(self, record: dict[str, Any], own_id: str | None) -> None:
         if "name" not in record:
-            raise SetError("validationFailed", "Missing required property",
-                           validationErrors=[{"type": "Required", "property": "name"}])
+            raise SetError(
+                "validationFailed",
+                "Missing required property",
+                validationErrors=[{"type": "Required", "property": "name"}],
+            )
         record["name"] = normalise_domain(record["name"])
         record["aliases"] = {normalise_domain(a, "aliases"): True for a in record.get("aliases", {})}
         for value in (record["name"], *record["aliases"]):
@@ -242,37 +297,60 @@ class StalwartStore:
                     continue
                 clash = "name" if other["name"] == value else "aliases" if value in other["aliases"] else None
                 if clash is not None:
-                    raise SetError("primaryKeyViolation", f"Domain {value} already exists", properties=[clash],
-                                   objectId={"object": "Domain", "id": other_id})
+                    raise SetError(
+                        "primaryKeyViolation",
+                        f"Domain {value} already exists",
+                        properties=[clash],
+                        objectId={"object": "Domain", "id": other_id},
+                    )
 
     def _check_account(self, record: dict[str, Any], own_id: str | None, before: Mapping[str, Any]) -> None:
         missing = [p for p in ("name", "domainId") if p not in record]
         if missing:
-            raise SetError("validationFailed", "Missing required properties",
-                           validationErrors=[{"type": "Required", "property": p} for p in missing])
+            raise SetError(
+                "validationFailed",
+                "Missing required properties",
+                validationErrors=[{"type": "Required", "property": p} for p in missing],
+            )
         record["name"] = normalise_local_part(record["name"])
         addresses = [(record["name"], record["domainId"], "domainId")]
         for alias in record.get("aliases", {}).values():
             if "name" not in alias or "domainId" not in alias:
-                raise SetError("validationFailed", "Missing required properties", validationErrors=[
-                    {"type": "Required", "property": f"aliases/{p}"} for p in ("name", "domainId")
-                    if p not in alias])
+                raise SetError(
+                    "validationFailed",
+                    "Missing required properties",
+                    validationErrors=[
+                        {"type": "Required", "property": f"aliases/{p}"} for p in ("name", "domainId") if p not in alias
+                    ],
+                )
             alias["name"] = normalise_local_part(alias["name"], "aliases")
             addresses.append((alias["name"], alias["domainId"], "aliases"))
         for _, domain_id, prop in addresses:
             if domain_id not in self.tables["Domain"]:
-                raise SetError("invalidForeignKey", f"Domain {domain_id} does not exist", properties=[prop],
-                               objectId={"object": "Domain", "id": domain_id})
+                raise SetError(
+                    "invalidForeignKey",
+                    f"Domain {domain_id} does not exist",
+                    properties=[prop],
+                    objectId={"object": "Domain", "id": domain_id},
+                )
         for group_id in record.get("memberGroupIds", {}):
             group = self.tables["Account"].get(group_id)
             if group is None or group["@type"] != "Group" or group_id == own_id:
-                raise SetError("invalidForeignKey", f"Group {group_id} does not exist",
-                               properties=["memberGroupIds"], objectId={"object": "Account", "id": group_id})
+                raise SetError(
+                    "invalidForeignKey",
+                    f"Group {group_id} does not exist",
+                    properties=["memberGroupIds"],
+                    objectId={"object": "Account", "id": group_id},
+                )
         for local, domain_id, _ in addresses:
             owner = self._address_owner(local, domain_id, own_id)
             if owner is not None:
-                raise SetError("primaryKeyViolation", "Email address already in use", properties=["email"],
-                               objectId={"object": "Account", "id": owner})
+                raise SetError(
+                    "primaryKeyViolation",
+                    "Email address already in use",
+                    properties=["email"],
+                    objectId={"object": "Account", "id": owner},
+                )
         self._check_credentials(record.get("credentials", {}), before.get("credentials", {}))
 
     def _address_owner(self, local: str, domain_id: str, own_id: str | None) -> str | None:
@@ -290,8 +368,7 @@ class StalwartStore:
         # A secret unchanged from the stored one (sent back as ``****``) is not checked again.
         old_secrets = {c.get("secret") for c in before.values()}
         if len(credentials) > 1:
-            raise SetError("invalidProperties", "Only one password credential is allowed",
-                           properties=["credentials"])
+            raise SetError("invalidProperties", "Only one password credential is allowed", properties=["credentials"])
         for credential in credentials.values():
             secret = credential.get("secret")
             if not isinstance(secret, str) or (secret not in old_secrets and _is_weak(secret)):
@@ -320,8 +397,11 @@ class StalwartStore:
     def query(self, obj: str, conditions: Iterable[tuple[str, Any]]) -> list[str]:
         """Ids matching every ``(property, value)`` condition, in creation order."""
         pairs = list(conditions)
-        return [object_id for object_id, record in self.tables[obj].items()
-                if all(self._matches(obj, object_id, record, k, v) for k, v in pairs)]
+        return [
+            object_id
+            for object_id, record in self.tables[obj].items()
+            if all(self._matches(obj, object_id, record, k, v) for k, v in pairs)
+        ]
 
     def _matches(self, obj: str, object_id: str, record: Mapping[str, Any], key: str, value: Any) -> bool:
         if key == "text":
@@ -359,9 +439,12 @@ class StalwartStore:
                 continue
             pair = generate_key(algorithm, fast=self._fast_dkim)
             record: dict[str, Any] = {
-                "@type": algorithm, **copy.deepcopy(dict(DKIM_DEFAULTS)), "domainId": domain_id,
+                "@type": algorithm,
+                **copy.deepcopy(dict(DKIM_DEFAULTS)),
+                "domainId": domain_id,
                 "selector": expand_selector(settings["selectorTemplate"], algorithm, now),
-                "privateKey": {"@type": "Text", "secret": pair.private_pem}, "publicKey": pair.public_b64,
+                "privateKey": {"@type": "Text", "secret": pair.private_pem},
+                "publicKey": pair.public_b64,
                 "createdAt": utc_text(now),
                 "nextTransitionAt": utc_text(now + timedelta(milliseconds=settings["rotateAfter"])),
             }
@@ -375,5 +458,4 @@ def _refuse_secondary_credentials(credentials: Any) -> None:
     if isinstance(credentials, dict) and any(
         isinstance(c, dict) and c.get("@type") in ("AppPassword", "ApiKey") for c in credentials.values()
     ):
-        raise SetError("invalidProperties", "Secondary credentials cannot be set directly.",
-                       properties=["credentials"])
+        raise SetError("invalidProperties", "Secondary credentials cannot be set directly.", properties=["credentials"])

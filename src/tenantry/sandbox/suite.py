@@ -51,43 +51,90 @@ class DemoCredentials:
 class SandboxSuite:
     """authentik (+ OIDC), Stalwart and oCIS sandboxes for one run, addressed by their public URLs."""
 
-    def __init__(self, *, authentik_url: str, stalwart_url: str, ocis_url: str, portal_url: str = "",
-                 credentials: DemoCredentials | None = None, dkim_delay: float = 0.5,
-                 fast_dkim: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        authentik_url: str,
+        stalwart_url: str,
+        ocis_url: str,
+        portal_url: str = "",
+        credentials: DemoCredentials | None = None,
+        dkim_delay: float = 0.5,
+        fast_dkim: bool = True,
+    ) -> None:
         creds = credentials or DemoCredentials()
         self.credentials = creds
-        self.urls = {"authentik": authentik_url.rstrip("/"), "stalwart": stalwart_url.rstrip("/"),
-                     "ocis": ocis_url.rstrip("/")}
-        self.admin_user = DemoUser(username="alice", password=creds.admin_password, name="Alice Admin",
-                                   email="alice@example.test", groups=[ADMIN_GROUP])
-        self.plain_user = DemoUser(username="bob", password=creds.user_password, name="Bob User",
-                                   email="bob@example.test", groups=["staff"])
+        self.urls = {
+            "authentik": authentik_url.rstrip("/"),
+            "stalwart": stalwart_url.rstrip("/"),
+            "ocis": ocis_url.rstrip("/"),
+        }
+        self.admin_user = DemoUser(
+            username="alice",
+            password=creds.admin_password,
+            name="Alice Admin",
+            email="alice@example.test",
+            groups=[ADMIN_GROUP],
+        )
+        self.plain_user = DemoUser(
+            username="bob", password=creds.user_password, name="Bob User", email="bob@example.test", groups=["staff"]
+        )
         redirect = [f"{portal_url.rstrip('/')}/auth/callback"] if portal_url else []
         clients = [
-            OidcClient(client_id=creds.admin_client_id, client_secret=creds.admin_client_secret,
-                       grant_types=("client_credentials",), name="tenantry-admin-machine",
-                       service_account_groups=(ADMIN_GROUP,)),
-            OidcClient(client_id=creds.user_client_id, client_secret=creds.user_client_secret,
-                       grant_types=("client_credentials",), name="tenantry-user-machine"),
-            OidcClient(client_id=creds.ocis_client_id, client_secret=creds.ocis_client_secret,
-                       grant_types=("client_credentials",), name="tenantry-ocis"),
-            OidcClient(client_id=creds.portal_client_id, client_secret=creds.portal_client_secret,
-                       redirect_uris=redirect, grant_types=("authorization_code", "refresh_token"),
-                       name="tenantry-portal"),
-            OidcClient(client_id=creds.cli_client_id, client_secret=None,
-                       grant_types=("urn:ietf:params:oauth:grant-type:device_code", "refresh_token"),
-                       name="tenantry-cli"),
+            OidcClient(
+                client_id=creds.admin_client_id,
+                client_secret=creds.admin_client_secret,
+                grant_types=("client_credentials",),
+                name="tenantry-admin-machine",
+                service_account_groups=(ADMIN_GROUP,),
+            ),
+            OidcClient(
+                client_id=creds.user_client_id,
+                client_secret=creds.user_client_secret,
+                grant_types=("client_credentials",),
+                name="tenantry-user-machine",
+            ),
+            OidcClient(
+                client_id=creds.ocis_client_id,
+                client_secret=creds.ocis_client_secret,
+                grant_types=("client_credentials",),
+                name="tenantry-ocis",
+            ),
+            OidcClient(
+                client_id=creds.portal_client_id,
+                client_secret=creds.portal_client_secret,
+                redirect_uris=redirect,
+                grant_types=("authorization_code", "refresh_token"),
+                name="tenantry-portal",
+            ),
+            OidcClient(
+                client_id=creds.cli_client_id,
+                client_secret=None,
+                grant_types=("urn:ietf:params:oauth:grant-type:device_code", "refresh_token"),
+                name="tenantry-cli",
+            ),
         ]
-        self.issuer = OidcIssuer(app_slug=APP_SLUG, public_url=self.urls["authentik"], clients=clients,
-                                 users=[self.admin_user, self.plain_user])
+        self.issuer = OidcIssuer(
+            app_slug=APP_SLUG,
+            public_url=self.urls["authentik"],
+            clients=clients,
+            users=[self.admin_user, self.plain_user],
+        )
         self.authentik = AuthentikSandbox([creds.authentik_token], extra_routes=self.issuer.routes())
-        self.stalwart = StalwartSandbox(api_keys=[creds.stalwart_api_key], dkim_delay=dkim_delay,
-                                        public_url=self.urls["stalwart"], fast_dkim=fast_dkim,
-                                        mail_host="mail.example.test")
+        self.stalwart = StalwartSandbox(
+            api_keys=[creds.stalwart_api_key],
+            dkim_delay=dkim_delay,
+            public_url=self.urls["stalwart"],
+            fast_dkim=fast_dkim,
+            mail_host="mail.example.test",
+        )
         ocis_service_account = clients[2].service_account_username
-        self.ocis = OcisSandbox(app_tokens={creds.ocis_username: creds.ocis_app_token},
-                                bearer_validator=self._ocis_user, public_url=self.urls["ocis"],
-                                space_admins={creds.ocis_username, ocis_service_account})
+        self.ocis = OcisSandbox(
+            app_tokens={creds.ocis_username: creds.ocis_app_token},
+            bearer_validator=self._ocis_user,
+            public_url=self.urls["ocis"],
+            space_admins={creds.ocis_username, ocis_service_account},
+        )
 
     def _ocis_user(self, token: str) -> str | None:
         user = self.issuer.validate_access_token(token)
@@ -102,17 +149,25 @@ class SandboxSuite:
         """``Settings`` keyword values that point Tenantry at this suite."""
         c = self.credentials
         values: dict[str, Any] = {
-            "authentik_url": self.urls["authentik"], "authentik_token": c.authentik_token,
-            "stalwart_url": self.urls["stalwart"], "stalwart_api_key": c.stalwart_api_key,
-            "ocis_url": self.urls["ocis"], "ocis_auth": ocis_auth,
-            "oidc_issuer": self.issuer.issuer, "oidc_audience": ",".join(self.audiences),
-            "admin_group": ADMIN_GROUP, "oidc_cli_client_id": c.cli_client_id,
+            "authentik_url": self.urls["authentik"],
+            "authentik_token": c.authentik_token,
+            "stalwart_url": self.urls["stalwart"],
+            "stalwart_api_key": c.stalwart_api_key,
+            "ocis_url": self.urls["ocis"],
+            "ocis_auth": ocis_auth,
+            "oidc_issuer": self.issuer.issuer,
+            "oidc_audience": ",".join(self.audiences),
+            "admin_group": ADMIN_GROUP,
+            "oidc_cli_client_id": c.cli_client_id,
         }
         if ocis_auth == "app-token":
             values.update(ocis_username=c.ocis_username, ocis_app_token=c.ocis_app_token)
         else:
-            values.update(ocis_token_url=f"{self.urls['authentik']}/application/o/token/",
-                          ocis_client_id=c.ocis_client_id, ocis_client_secret=c.ocis_client_secret)
+            values.update(
+                ocis_token_url=f"{self.urls['authentik']}/application/o/token/",
+                ocis_client_id=c.ocis_client_id,
+                ocis_client_secret=c.ocis_client_secret,
+            )
         return values
 
     def apps(self) -> dict[str, Any]:

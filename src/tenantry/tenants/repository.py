@@ -31,8 +31,9 @@ class TenantRepository:
         result = await self.session.execute(sa.select(sa.literal(1)).where(condition).limit(1))
         return result.first() is not None
 
-    async def page(self, *, status: str | None, managed_by: str | None, limit: int,
-                   offset: int) -> tuple[Sequence[Tenant], int]:
+    async def page(
+        self, *, status: str | None, managed_by: str | None, limit: int, offset: int
+    ) -> tuple[Sequence[Tenant], int]:
         """A page of tenants, optionally only those ``managed_by`` owns or administers."""
         conditions: list[sa.ColumnElement[bool]] = []
         if status is not None:
@@ -55,7 +56,9 @@ class TenantRepository:
 
     async def events(self, tenant_id: str, *, limit: int) -> Sequence[TenantEvent]:
         rows = await self.session.execute(
-            sa.select(TenantEvent).where(TenantEvent.tenant_id == tenant_id)
-            .order_by(TenantEvent.at.desc(), TenantEvent.id.desc()).limit(limit)
+            sa.select(TenantEvent)
+            .where(TenantEvent.tenant_id == tenant_id)
+            .order_by(TenantEvent.at.desc(), TenantEvent.id.desc())
+            .limit(limit)
         )
         return rows.scalars().all()

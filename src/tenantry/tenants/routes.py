@@ -63,8 +63,9 @@ def _runner(request: Request) -> ReconcileRunner:
     return runner
 
 
-async def _reconcile_and_reload(request: Request, session: AsyncSession, tenant_id: str, *,
-                                force: bool, wait: float) -> TenantOut:
+async def _reconcile_and_reload(
+    request: Request, session: AsyncSession, tenant_id: str, *, force: bool, wait: float
+) -> TenantOut:
     """Reconcile (in the background), wait up to ``wait`` seconds, and answer with the tenant as it stands."""
     await _runner(request).reconcile_now(tenant_id, force=force, wait=wait)
     session.expire_all()
@@ -75,11 +76,18 @@ async def _reconcile_and_reload(request: Request, session: AsyncSession, tenant_
     return present(tenant)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantOut,
-             responses={**ERRORS, 409: {"model": ErrorOut, "description": "Slug or mail domain taken"},
-                        })
-async def create_tenant(payload: TenantCreate, request: Request, response: Response, session: SessionDep,
-                        actor: ActorDep) -> TenantOut:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TenantOut,
+    responses={
+        **ERRORS,
+        409: {"model": ErrorOut, "description": "Slug or mail domain taken"},
+    },
+)
+async def create_tenant(
+    payload: TenantCreate, request: Request, response: Response, session: SessionDep, actor: ActorDep
+) -> TenantOut:
     """Create a workspace and drive its provisioning; answers once the first reconcile finishes or after
     the configured wait, whichever comes first."""
     settings = request.app.state.container.settings
@@ -91,10 +99,14 @@ async def create_tenant(payload: TenantCreate, request: Request, response: Respo
 
 
 @router.get("", response_model=TenantPage, responses=ERRORS)
-async def list_tenants(request: Request, session: SessionDep, actor: ActorDep,
-                       status_filter: Annotated[TenantStatus | None, Query(alias="status")] = None,
-                       limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                       offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> TenantPage:
+async def list_tenants(
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    status_filter: Annotated[TenantStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> TenantPage:
     """Tenants the caller may see, oldest first."""
     service = TenantService(session, request.app.state.container.settings)
     rows, total = await service.list(actor, status=status_filter, limit=limit, offset=offset)
@@ -107,11 +119,14 @@ async def get_tenant(slug: str, request: Request, session: SessionDep, actor: Ac
     return present(await service.get(slug, actor))
 
 
-@router.patch("/{slug}", response_model=TenantOut,
-              responses={**ERRORS, 409: {"model": ErrorOut,
-                                         "description": "Mail domain taken, or already provisioned"}})
-async def update_tenant(slug: str, payload: TenantUpdate, request: Request, session: SessionDep,
-                        actor: ActorDep) -> TenantOut:
+@router.patch(
+    "/{slug}",
+    response_model=TenantOut,
+    responses={**ERRORS, 409: {"model": ErrorOut, "description": "Mail domain taken, or already provisioned"}},
+)
+async def update_tenant(
+    slug: str, payload: TenantUpdate, request: Request, session: SessionDep, actor: ActorDep
+) -> TenantOut:
     """Change the desired state (name, quota); the next reconcile applies it upstream."""
     settings = request.app.state.container.settings
     service = TenantService(session, settings)
@@ -130,46 +145,68 @@ async def reconcile_tenant(slug: str, request: Request, session: SessionDep, act
     service = TenantService(session, settings)
     tenant = await service.request_reconcile(slug, actor)
     await session.commit()
-    return await _reconcile_and_reload(request, session, tenant.id, force=True,
-                                       wait=max(settings.create_wait_seconds, settings.step_timeout_seconds))
+    return await _reconcile_and_reload(
+        request, session, tenant.id, force=True, wait=max(settings.create_wait_seconds, settings.step_timeout_seconds)
+    )
 
 
 @router.get("/{slug}/events", response_model=list[TenantEventOut], responses=ERRORS)
-async def tenant_events(slug: str, request: Request, session: SessionDep, actor: ActorDep,
-                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[TenantEventOut]:
+async def tenant_events(
+    slug: str, request: Request, session: SessionDep, actor: ActorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[TenantEventOut]:
     """The tenant's timeline, newest first."""
     service = TenantService(session, request.app.state.container.settings)
     tenant = await service.get(slug, actor)
-    return [TenantEventOut(at=e.at, step=e.step, kind=e.kind, message=e.message, actor=e.actor)
-            for e in await service.repo.events(tenant.id, limit=limit)]
+    return [
+        TenantEventOut(at=e.at, step=e.step, kind=e.kind, message=e.message, actor=e.actor)
+        for e in await service.repo.events(tenant.id, limit=limit)
+    ]
 
 
-@router.get("/{slug}/dns", response_model=DnsRecordsOut,
-            responses={**ERRORS, 200: {"content": {"text/dns": {"schema": {"type": "string"}}},
-                                       "description": "JSON, or with ?format=zone a zone file"}})
-async def tenant_dns(slug: str, request: Request, session: SessionDep, actor: ActorDep,
-                     fmt: Annotated[Literal["json", "zone"], Query(alias="format")] = "json",
-                     ) -> Response | DnsRecordsOut:
+@router.get(
+    "/{slug}/dns",
+    response_model=DnsRecordsOut,
+    responses={
+        **ERRORS,
+        200: {
+            "content": {"text/dns": {"schema": {"type": "string"}}},
+            "description": "JSON, or with ?format=zone a zone file",
+        },
+    },
+)
+async def tenant_dns(
+    slug: str,
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    fmt: Annotated[Literal["json", "zone"], Query(alias="format")] = "json",
+) -> Response | DnsRecordsOut:
     """The DNS records to publish for the tenant's mail domain (from Stalwart), as JSON or a zone file."""
     service = TenantService(session, request.app.state.container.settings)
     tenant = await service.get(slug, actor)
     step = next((s for s in tenant.steps if s.step == "stalwart"), None)
     raw = (step.data or {}).get("dnsRecords", []) if step else []
-    records = [DnsRecord(type=r["type"], name=r["name"], value=r["value"], ttl=int(r["ttl"]), purpose=r["purpose"])
-               for r in raw]
+    records = [
+        DnsRecord(type=r["type"], name=r["name"], value=r["value"], ttl=int(r["ttl"]), purpose=r["purpose"])
+        for r in raw
+    ]
     if fmt == "zone":
         return PlainTextResponse(render_zone(records, tenant.mail_domain), media_type="text/dns")
-    return DnsRecordsOut(domain=tenant.mail_domain, status=step.status if step else "pending",
-                         records=[r.to_json() for r in records])
+    return DnsRecordsOut(
+        domain=tenant.mail_domain, status=step.status if step else "pending", records=[r.to_json() for r in records]
+    )
 
 
-SubPath = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^\S+$",
-                              description="The person's token subject (sub)")]
+SubPath = Annotated[
+    str, Path(min_length=1, max_length=255, pattern=r"^\S+$", description="The person's token subject (sub)")
+]
 
 
 def _admins(tenant: Tenant) -> TenantAdminsOut:
-    return TenantAdminsOut(owner=tenant.owner_sub, admins=[
-        TenantAdminOut(sub=a.sub, added_at=a.added_at, added_by=a.added_by) for a in tenant.admins])
+    return TenantAdminsOut(
+        owner=tenant.owner_sub,
+        admins=[TenantAdminOut(sub=a.sub, added_at=a.added_at, added_by=a.added_by) for a in tenant.admins],
+    )
 
 
 @router.get("/{slug}/admins", response_model=TenantAdminsOut, responses=ERRORS)
@@ -179,10 +216,14 @@ async def tenant_admins(slug: str, request: Request, session: SessionDep, actor:
     return _admins(await service.get(slug, actor))
 
 
-@router.put("/{slug}/admins/{sub}", response_model=TenantAdminsOut,
-            responses={**ERRORS, 201: {"model": TenantAdminsOut, "description": "Added"}})
-async def add_tenant_admin(slug: str, sub: SubPath, request: Request, response: Response, session: SessionDep,
-                           actor: ActorDep) -> TenantAdminsOut:
+@router.put(
+    "/{slug}/admins/{sub}",
+    response_model=TenantAdminsOut,
+    responses={**ERRORS, 201: {"model": TenantAdminsOut, "description": "Added"}},
+)
+async def add_tenant_admin(
+    slug: str, sub: SubPath, request: Request, response: Response, session: SessionDep, actor: ActorDep
+) -> TenantAdminsOut:
     """Let another person (by token ``sub``) manage the tenant; idempotent (201 when added, 200 if already)."""
     service = TenantService(session, request.app.state.container.settings)
     tenant, added = await service.add_admin(slug, sub, actor)
@@ -191,10 +232,14 @@ async def add_tenant_admin(slug: str, sub: SubPath, request: Request, response: 
     return _admins(tenant)
 
 
-@router.delete("/{slug}/admins/{sub}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={**ERRORS, 409: {"model": ErrorOut, "description": "The owner cannot be removed"}})
-async def remove_tenant_admin(slug: str, sub: SubPath, request: Request, session: SessionDep,
-                              actor: ActorDep) -> Response:
+@router.delete(
+    "/{slug}/admins/{sub}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**ERRORS, 409: {"model": ErrorOut, "description": "The owner cannot be removed"}},
+)
+async def remove_tenant_admin(
+    slug: str, sub: SubPath, request: Request, session: SessionDep, actor: ActorDep
+) -> Response:
     """Stop a person from managing the tenant."""
     service = TenantService(session, request.app.state.container.settings)
     await service.remove_admin(slug, sub, actor)

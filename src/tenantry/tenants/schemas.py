@@ -40,10 +40,18 @@ class TenantCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
-    slug: Annotated[str, Field(min_length=3, max_length=63, examples=["acme"],
-                               json_schema_extra={"pattern": SLUG_RE.pattern})]
-    name: Annotated[str, Field(min_length=1, max_length=200, examples=["Acme Corporation"],
-                               json_schema_extra={"pattern": DISPLAY_NAME_PATTERN})]
+    slug: Annotated[
+        str, Field(min_length=3, max_length=63, examples=["acme"], json_schema_extra={"pattern": SLUG_RE.pattern})
+    ]
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            examples=["Acme Corporation"],
+            json_schema_extra={"pattern": DISPLAY_NAME_PATTERN},
+        ),
+    ]
     mail_domain: Annotated[str | None, Field(default=None, description="Defaults to <slug>.<mail base domain>")]
     quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
 
@@ -52,8 +60,7 @@ class TenantCreate(BaseModel):
     def _slug(cls, value: str) -> str:
         if not SLUG_RE.match(value):
             raise ValueError(
-                "must be a lowercase DNS label: 3-63 characters of a-z, 0-9 and '-', "
-                "not starting or ending with '-'"
+                "must be a lowercase DNS label: 3-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
             )
         if value[2:4] == "--":
             # IDNA reserves "??--" labels (xn-- and its kin); the slug becomes part of the mail domain.
@@ -76,11 +83,15 @@ class TenantUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
-    name: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
-                                      json_schema_extra={"pattern": DISPLAY_NAME_PATTERN})]
+    name: Annotated[
+        str | None,
+        Field(default=None, min_length=1, max_length=200, json_schema_extra={"pattern": DISPLAY_NAME_PATTERN}),
+    ]
     quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
-    mail_domain: Annotated[str | None, Field(
-        default=None, description="Only while no mail domain is provisioned yet (e.g. Stalwart refused it)")]
+    mail_domain: Annotated[
+        str | None,
+        Field(default=None, description="Only while no mail domain is provisioned yet (e.g. Stalwart refused it)"),
+    ]
 
     @field_validator("name")
     @classmethod

@@ -63,23 +63,52 @@ class TenantService:
             raise ConflictError(f"the mail domain '{domain}' already belongs to another tenant")
         now = utcnow()
         tenant = Tenant(
-            id=str(uuid.uuid4()), slug=payload.slug, name=payload.name, status="pending", generation=1,
-            mail_domain=domain, quota_bytes=payload.quota_bytes or self.settings.default_quota_bytes,
-            owner_sub=actor.sub, created_at=now, created_by=actor.sub, updated_at=now, updated_by=actor.sub,
+            id=str(uuid.uuid4()),
+            slug=payload.slug,
+            name=payload.name,
+            status="pending",
+            generation=1,
+            mail_domain=domain,
+            quota_bytes=payload.quota_bytes or self.settings.default_quota_bytes,
+            owner_sub=actor.sub,
+            created_at=now,
+            created_by=actor.sub,
+            updated_at=now,
+            updated_by=actor.sub,
             next_reconcile_at=self._worker_due(now),
-            steps=[TenantStep(step=name, status="pending", reason="Created", message="waiting for the first attempt",
-                              retryable=True, attempts=0, observed_generation=0, outputs={}, data={},
-                              next_attempt_at=now, last_transition_at=now)
-                   for name in STEP_ORDER],
+            steps=[
+                TenantStep(
+                    step=name,
+                    status="pending",
+                    reason="Created",
+                    message="waiting for the first attempt",
+                    retryable=True,
+                    attempts=0,
+                    observed_generation=0,
+                    outputs={},
+                    data={},
+                    next_attempt_at=now,
+                    last_transition_at=now,
+                )
+                for name in STEP_ORDER
+            ],
         )
         try:
             await self.repo.add(tenant)
         except IntegrityError as err:  # lost a race with a concurrent create of the same slug or domain
             await self.session.rollback()
             raise ConflictError(
-                f"a tenant with slug '{payload.slug}' or mail domain '{domain}' already exists") from err
-        self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.created", actor=actor.sub,
-                                     message=f"created '{tenant.name}' with mail domain {domain}"))
+                f"a tenant with slug '{payload.slug}' or mail domain '{domain}' already exists"
+            ) from err
+        self.repo.record(
+            TenantEvent(
+                tenant_id=tenant.id,
+                at=now,
+                kind="tenant.created",
+                actor=actor.sub,
+                message=f"created '{tenant.name}' with mail domain {domain}",
+            )
+        )
         return tenant
 
     async def get(self, slug: str, actor: Actor) -> Tenant:
@@ -102,14 +131,22 @@ class TenantService:
             tenant.generation += 1
             tenant.updated_at, tenant.updated_by = now, actor.sub
             tenant.next_reconcile_at = self._worker_due(now)
-            self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.updated", actor=actor.sub,
-                                         message="changed " + ", ".join(sorted(changed))))
+            self.repo.record(
+                TenantEvent(
+                    tenant_id=tenant.id,
+                    at=now,
+                    kind="tenant.updated",
+                    actor=actor.sub,
+                    message="changed " + ", ".join(sorted(changed)),
+                )
+            )
             try:
                 await self.session.flush()
             except IntegrityError as err:  # another tenant took the domain between our check and this write
                 await self.session.rollback()
-                raise ConflictError(f"the mail domain '{changed.get('mail_domain')}' already belongs to "
-                                    "another tenant") from err
+                raise ConflictError(
+                    f"the mail domain '{changed.get('mail_domain')}' already belongs to another tenant"
+                ) from err
         return tenant
 
     async def _check_mail_domain_change(self, tenant: Tenant, domain: str) -> None:
@@ -118,8 +155,10 @@ class TenantService:
         mail = next((s for s in tenant.steps if s.step == "stalwart"), None)
         provisioned = mail.outputs.get("domainId") if mail is not None and mail.outputs else None
         if provisioned:
-            raise ConflictError(f"the mail domain {tenant.mail_domain} is already provisioned in Stalwart "
-                                f"(domain {provisioned}); it cannot be changed")
+            raise ConflictError(
+                f"the mail domain {tenant.mail_domain} is already provisioned in Stalwart "
+                f"(domain {provisioned}); it cannot be changed"
+            )
         if await self.repo.domain_taken(domain):
             raise ConflictError(f"the mail domain '{domain}' already belongs to another tenant")
 
@@ -127,8 +166,15 @@ class TenantService:
         tenant = await self.get(slug, actor)
         now = utcnow()
         tenant.next_reconcile_at = self._worker_due(now)
-        self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.reconcile_requested",
-                                     actor=actor.sub, message="reconcile requested"))
+        self.repo.record(
+            TenantEvent(
+                tenant_id=tenant.id,
+                at=now,
+                kind="tenant.reconcile_requested",
+                actor=actor.sub,
+                message="reconcile requested",
+            )
+        )
         await self.session.flush()
         return tenant
 
@@ -140,8 +186,15 @@ class TenantService:
         now = utcnow()
         tenant.admins.append(TenantAdmin(sub=sub, added_at=now, added_by=actor.sub))
         tenant.updated_at, tenant.updated_by = now, actor.sub
-        self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.admin_added", actor=actor.sub,
-                                     message=f"{sub} may now manage this tenant"))
+        self.repo.record(
+            TenantEvent(
+                tenant_id=tenant.id,
+                at=now,
+                kind="tenant.admin_added",
+                actor=actor.sub,
+                message=f"{sub} may now manage this tenant",
+            )
+        )
         await self.session.flush()
         return tenant, True
 
@@ -155,12 +208,18 @@ class TenantService:
         now = utcnow()
         tenant.admins.remove(admin)
         tenant.updated_at, tenant.updated_by = now, actor.sub
-        self.repo.record(TenantEvent(tenant_id=tenant.id, at=now, kind="tenant.admin_removed", actor=actor.sub,
-                                     message=f"{sub} no longer manages this tenant"))
+        self.repo.record(
+            TenantEvent(
+                tenant_id=tenant.id,
+                at=now,
+                kind="tenant.admin_removed",
+                actor=actor.sub,
+                message=f"{sub} no longer manages this tenant",
+            )
+        )
         await self.session.flush()
 
     async def list(self, actor: Actor, *, status: str | None, limit: int, offset: int) -> tuple[list[Tenant], int]:
         managed_by = None if actor.is_admin else (actor.sub or "")
         rows, total = await self.repo.page(status=status, managed_by=managed_by, limit=limit, offset=offset)
         return list(rows), total
-

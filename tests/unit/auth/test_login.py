@@ -32,8 +32,12 @@ from tests.support.clock import ManualClock
 ISSUER = "https://auth.example.test/application/o/tenantry/"
 TOKEN_URL = "https://auth.example.test/application/o/token/"
 DEVICE_URL = "https://auth.example.test/application/o/device/"
-METADATA = ProviderMetadata(issuer=ISSUER, token_endpoint=TOKEN_URL, device_authorization_endpoint=DEVICE_URL,
-                            authorization_endpoint="https://auth.example.test/application/o/authorize/")
+METADATA = ProviderMetadata(
+    issuer=ISSUER,
+    token_endpoint=TOKEN_URL,
+    device_authorization_endpoint=DEVICE_URL,
+    authorization_endpoint="https://auth.example.test/application/o/authorize/",
+)
 START = 1_800_000_000.0
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -67,10 +71,15 @@ def oauth_error(code: str, status: int = 400) -> httpx.Response:
     return httpx.Response(status, json={"error": code})
 
 
-def tokens_response(access: str = "access-1", refresh_token: str | None = None,
-                    expires_in: int = 600) -> httpx.Response:
-    body: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": expires_in,
-                            "scope": "openid goauthentik.io/api"}
+def tokens_response(
+    access: str = "access-1", refresh_token: str | None = None, expires_in: int = 600
+) -> httpx.Response:
+    body: dict[str, Any] = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": "openid goauthentik.io/api",
+    }
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
     return httpx.Response(200, json=body)
@@ -89,9 +98,16 @@ def client_for(handler: Handler) -> httpx.AsyncClient:
 async def discovery_http() -> AsyncIterator[httpx.AsyncClient]:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/application/o/tenantry/.well-known/openid-configuration"
-        return httpx.Response(200, json={
-            "issuer": ISSUER, "token_endpoint": TOKEN_URL, "device_authorization_endpoint": DEVICE_URL,
-            "authorization_endpoint": METADATA.authorization_endpoint, "jwks_uri": f"{ISSUER}jwks/"})
+        return httpx.Response(
+            200,
+            json={
+                "issuer": ISSUER,
+                "token_endpoint": TOKEN_URL,
+                "device_authorization_endpoint": DEVICE_URL,
+                "authorization_endpoint": METADATA.authorization_endpoint,
+                "jwks_uri": f"{ISSUER}jwks/",
+            },
+        )
 
     async with client_for(handler) as client:
         yield client
@@ -109,11 +125,16 @@ async def test_discover_refuses_a_document_naming_another_issuer(discovery_http:
 async def test_client_credentials_posts_the_grant_and_returns_an_expiring_token(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(tokens_response("machine-token", expires_in=3600))
     async with client_for(endpoint) as http:
-        tokens = await client_credentials_token(METADATA, "cli", "s3cret", "goauthentik.io/api", http,
-                                                clock=clock)
+        tokens = await client_credentials_token(METADATA, "cli", "s3cret", "goauthentik.io/api", http, clock=clock)
 
-    assert endpoint.forms == [{"grant_type": "client_credentials", "client_id": "cli",
-                               "client_secret": "s3cret", "scope": "goauthentik.io/api"}]
+    assert endpoint.forms == [
+        {
+            "grant_type": "client_credentials",
+            "client_id": "cli",
+            "client_secret": "s3cret",
+            "scope": "goauthentik.io/api",
+        }
+    ]
     assert tokens.access_token == "machine-token"
     assert tokens.refresh_token is None
     assert tokens.expires_at == START + 3600
@@ -139,10 +160,19 @@ async def test_unreachable_token_endpoint_raises_login_unavailable(clock: Manual
 
 
 async def test_start_device_login_returns_the_code_to_show(clock: ManualClock) -> None:
-    endpoint = TokenEndpoint(httpx.Response(200, json={
-        "device_code": "dev-123", "user_code": "ABCD-EFGH", "verification_uri": "https://auth.example.test/device",
-        "verification_uri_complete": "https://auth.example.test/device?code=ABCD-EFGH",
-        "expires_in": 600, "interval": 5}))
+    endpoint = TokenEndpoint(
+        httpx.Response(
+            200,
+            json={
+                "device_code": "dev-123",
+                "user_code": "ABCD-EFGH",
+                "verification_uri": "https://auth.example.test/device",
+                "verification_uri_complete": "https://auth.example.test/device?code=ABCD-EFGH",
+                "expires_in": 600,
+                "interval": 5,
+            },
+        )
+    )
     async with client_for(endpoint) as http:
         login = await start_device_login(METADATA, "cli", "openid profile", http, clock=clock)
 
@@ -160,22 +190,30 @@ async def test_start_device_login_needs_a_device_endpoint(clock: ManualClock) ->
 
 
 def device_login(clock: ManualClock, expires_in: float = 600) -> DeviceLogin:
-    return DeviceLogin(device_code="dev-123", user_code="ABCD-EFGH", verification_uri="https://x/device",
-                       verification_uri_complete=None, interval=5, expires_at=clock.now + expires_in)
+    return DeviceLogin(
+        device_code="dev-123",
+        user_code="ABCD-EFGH",
+        verification_uri="https://x/device",
+        verification_uri_complete=None,
+        interval=5,
+        expires_at=clock.now + expires_in,
+    )
 
 
 async def test_device_poll_waits_through_pending_and_slow_down_then_returns_tokens(clock: ManualClock) -> None:
-    endpoint = TokenEndpoint(oauth_error("authorization_pending"), oauth_error("slow_down"),
-                             oauth_error("authorization_pending"),
-                             tokens_response("person-token", "refresh-1"))
+    endpoint = TokenEndpoint(
+        oauth_error("authorization_pending"),
+        oauth_error("slow_down"),
+        oauth_error("authorization_pending"),
+        tokens_response("person-token", "refresh-1"),
+    )
     sleep = Sleeper(clock)
     async with client_for(endpoint) as http:
         tokens = await poll_device_login(METADATA, "cli", device_login(clock), http, sleep=sleep, clock=clock)
 
     assert sleep.calls == [5, 5, 10, 10]
     assert (tokens.access_token, tokens.refresh_token) == ("person-token", "refresh-1")
-    assert endpoint.forms[0] == {"grant_type": DEVICE_CODE_GRANT, "device_code": "dev-123",
-                                 "client_id": "cli"}
+    assert endpoint.forms[0] == {"grant_type": DEVICE_CODE_GRANT, "device_code": "dev-123", "client_id": "cli"}
 
 
 async def test_device_poll_backs_off_when_the_issuer_fails(clock: ManualClock) -> None:
@@ -190,16 +228,16 @@ async def test_device_poll_backs_off_when_the_issuer_fails(clock: ManualClock) -
 async def test_device_poll_raises_expired_when_the_issuer_says_so(clock: ManualClock) -> None:
     async with client_for(TokenEndpoint(oauth_error("expired_token"))) as http:
         with pytest.raises(DeviceLoginExpiredError):
-            await poll_device_login(METADATA, "cli", device_login(clock), http, sleep=Sleeper(clock),
-                                    clock=clock)
+            await poll_device_login(METADATA, "cli", device_login(clock), http, sleep=Sleeper(clock), clock=clock)
 
 
 async def test_device_poll_stops_at_the_local_expiry_without_asking_again(clock: ManualClock) -> None:
     endpoint = TokenEndpoint(*[oauth_error("authorization_pending")] * 10)
     async with client_for(endpoint) as http:
         with pytest.raises(DeviceLoginExpiredError):
-            await poll_device_login(METADATA, "cli", device_login(clock, expires_in=12), http,
-                                    sleep=Sleeper(clock), clock=clock)
+            await poll_device_login(
+                METADATA, "cli", device_login(clock, expires_in=12), http, sleep=Sleeper(clock), clock=clock
+            )
 
     assert len(endpoint.forms) == 2
 
@@ -207,8 +245,7 @@ async def test_device_poll_stops_at_the_local_expiry_without_asking_again(clock:
 async def test_device_poll_raises_denied_when_the_person_declines(clock: ManualClock) -> None:
     async with client_for(TokenEndpoint(oauth_error("access_denied"))) as http:
         with pytest.raises(DeviceLoginDeniedError):
-            await poll_device_login(METADATA, "cli", device_login(clock), http, sleep=Sleeper(clock),
-                                    clock=clock)
+            await poll_device_login(METADATA, "cli", device_login(clock), http, sleep=Sleeper(clock), clock=clock)
 
 
 async def test_refresh_keeps_the_old_refresh_token_when_none_is_returned(clock: ManualClock) -> None:
@@ -216,8 +253,7 @@ async def test_refresh_keeps_the_old_refresh_token_when_none_is_returned(clock: 
     async with client_for(endpoint) as http:
         tokens = await refresh(METADATA, "cli", "refresh-1", http, clock=clock)
 
-    assert endpoint.forms == [{"grant_type": "refresh_token", "client_id": "cli",
-                               "refresh_token": "refresh-1"}]
+    assert endpoint.forms == [{"grant_type": "refresh_token", "client_id": "cli", "refresh_token": "refresh-1"}]
     assert (tokens.access_token, tokens.refresh_token) == ("access-2", "refresh-1")
 
 
@@ -247,7 +283,8 @@ def test_token_cache_keeps_entries_per_issuer_and_client(tmp_path: Path, clock: 
 
 
 async def test_token_cache_reuses_a_still_valid_token_without_calling_the_issuer(
-        tmp_path: Path, clock: ManualClock) -> None:
+    tmp_path: Path, clock: ManualClock
+) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="cached", expires_at=START + 31, refresh_token="r"))
     endpoint = TokenEndpoint()
@@ -258,7 +295,8 @@ async def test_token_cache_reuses_a_still_valid_token_without_calling_the_issuer
 
 
 async def test_token_cache_refreshes_a_token_inside_the_margin_and_stores_the_result(
-        tmp_path: Path, clock: ManualClock) -> None:
+    tmp_path: Path, clock: ManualClock
+) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="old", expires_at=START + 29, refresh_token="refresh-1"))
     endpoint = TokenEndpoint(tokens_response("fresh", "refresh-2", expires_in=600))
@@ -291,8 +329,7 @@ async def test_token_cache_keeps_tokens_when_the_issuer_is_unreachable(tmp_path:
     assert cache.get(ISSUER, "cli") is not None
 
 
-async def test_token_cache_without_refresh_token_returns_none_once_expired(
-        tmp_path: Path, clock: ManualClock) -> None:
+async def test_token_cache_without_refresh_token_returns_none_once_expired(tmp_path: Path, clock: ManualClock) -> None:
     cache = TokenCache(tmp_path / "tokens.json", clock=clock)
     cache.put(ISSUER, "cli", TokenSet(access_token="old", expires_at=START + 10))
     async with client_for(TokenEndpoint()) as http:

@@ -42,7 +42,8 @@ class Signer:
 
     def public_pem(self) -> bytes:
         return self.key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
 
 @dataclass
@@ -69,8 +70,9 @@ class FakeIssuer:
             self.discovery_fetches += 1
             if self.status != 200:
                 return httpx.Response(self.status)
-            return httpx.Response(200, json={"issuer": self.discovery_issuer or self.issuer,
-                                             "jwks_uri": f"{self.issuer}jwks/"})
+            return httpx.Response(
+                200, json={"issuer": self.discovery_issuer or self.issuer, "jwks_uri": f"{self.issuer}jwks/"}
+            )
         if path.endswith("/jwks/"):
             self.jwks_fetches += 1
             keys = [s.jwk() for s in self.signers] + self.extra_keys
@@ -121,8 +123,14 @@ def validator(http: httpx.AsyncClient, clock: ManualClock) -> TokenValidator:
 
 def claims(clock: ManualClock, **overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "exp": clock.now + 300, "iat": clock.now,
-        "preferred_username": "alice", "email": "alice@example.test", "groups": ["acme-owners", "staff"],
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "user-1",
+        "exp": clock.now + 300,
+        "iat": clock.now,
+        "preferred_username": "alice",
+        "email": "alice@example.test",
+        "groups": ["acme-owners", "staff"],
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -143,7 +151,8 @@ async def refused(validator: TokenValidator, token: str) -> str:
 
 
 async def test_valid_token_yields_identity_with_groups_username_and_email(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
     identity = await validator.validate(signer.sign(claims(clock)))
 
     assert identity.sub == "user-1"
@@ -156,21 +165,24 @@ async def test_valid_token_yields_identity_with_groups_username_and_email(
 
 
 async def test_identity_repr_leaves_out_the_claims(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
     identity = await validator.validate(signer.sign(claims(clock, secret_hint="do-not-log")))
 
     assert "do-not-log" not in repr(identity)
 
 
 async def test_es256_token_is_accepted_with_an_ec_key(
-        validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: ManualClock) -> None:
+    validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: ManualClock
+) -> None:
     identity = await validator.validate(Signer("ec-1", ec_key, "ES256").sign(claims(clock)))
 
     assert identity.sub == "user-1"
 
 
 async def test_audience_list_containing_ours_is_accepted(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
     identity = await validator.validate(signer.sign(claims(clock, aud=["portal", AUDIENCE])))
 
     assert identity.sub == "user-1"
@@ -195,9 +207,9 @@ async def test_alg_none_is_refused(validator: TokenValidator, clock: ManualClock
 
 
 async def test_hs256_signed_with_the_rsa_public_key_is_refused_even_when_hs256_is_listed(
-        http: httpx.AsyncClient, signer: Signer, clock: ManualClock) -> None:
-    validator = TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock,
-                               algorithms=("RS256", "HS256"))
+    http: httpx.AsyncClient, signer: Signer, clock: ManualClock
+) -> None:
+    validator = TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock, algorithms=("RS256", "HS256"))
     signing_input = unsigned({"alg": "HS256", "typ": "JWT", "kid": "key-1"}, claims(clock))
     mac = hmac.new(signer.public_pem(), signing_input.encode(), hashlib.sha256).digest()
 
@@ -205,12 +217,14 @@ async def test_hs256_signed_with_the_rsa_public_key_is_refused_even_when_hs256_i
 
 
 async def test_algorithm_outside_the_allow_list_is_refused(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
     assert await refused(validator, signer.sign(claims(clock), alg="RS384")) == "algorithm not allowed"
 
 
 async def test_ec_algorithm_naming_an_rsa_key_is_refused(
-        validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: ManualClock) -> None:
+    validator: TokenValidator, ec_key: ec.EllipticCurvePrivateKey, clock: ManualClock
+) -> None:
     token = Signer("ec-1", ec_key, "ES256").sign(claims(clock), kid="key-1")
 
     assert await refused(validator, token) == "algorithm does not match key"
@@ -228,19 +242,20 @@ async def test_expired_token_is_refused(validator: TokenValidator, signer: Signe
 
 
 async def test_token_expired_within_the_leeway_is_accepted(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
     identity = await validator.validate(signer.sign(claims(clock, exp=clock.now - 10)))
 
     assert identity.sub == "user-1"
 
 
-async def test_token_not_yet_valid_is_refused(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+async def test_token_not_yet_valid_is_refused(validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
     assert await refused(validator, signer.sign(claims(clock, nbf=clock.now + 120))) == "not yet valid"
 
 
 async def test_token_issued_in_the_future_is_refused(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
     token = signer.sign(claims(clock, iat=clock.now + 120))
 
     assert await refused(validator, token) == "issued in the future"
@@ -257,7 +272,8 @@ async def test_wrong_audience_is_refused(validator: TokenValidator, signer: Sign
 
 @pytest.mark.parametrize("claim", ["sub", "exp", "aud", "iss"])
 async def test_token_without_a_required_claim_is_refused(
-        validator: TokenValidator, signer: Signer, clock: ManualClock, claim: str) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock, claim: str
+) -> None:
     token = signer.sign(claims(clock, **{claim: None}))
 
     assert await refused(validator, token) == f"missing {claim} claim"
@@ -268,7 +284,8 @@ async def test_empty_subject_is_refused(validator: TokenValidator, signer: Signe
 
 
 async def test_tampered_payload_is_refused_as_bad_signature(
-        validator: TokenValidator, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
     header, _, signature = signer.sign(claims(clock)).split(".")
     forged = b64(json.dumps(claims(clock, groups=["tenantry-admins"])).encode())
 
@@ -277,15 +294,16 @@ async def test_tampered_payload_is_refused_as_bad_signature(
 
 @pytest.mark.parametrize(("kid", "reason"), [("key-1", "bad signature"), ("other-1", "unknown key")])
 async def test_token_from_a_second_issuer_with_its_own_keys_is_refused(
-        validator: TokenValidator, rsa_key_2: rsa.RSAPrivateKey, clock: ManualClock, kid: str, reason: str) -> None:
+    validator: TokenValidator, rsa_key_2: rsa.RSAPrivateKey, clock: ManualClock, kid: str, reason: str
+) -> None:
     other = Signer(kid, rsa_key_2, "RS256")
 
     assert await refused(validator, other.sign(claims(clock, iss=OTHER_ISSUER))) == reason
 
 
 async def test_unknown_kid_triggers_exactly_one_jwks_refresh_then_is_refused(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey,
-        clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey, clock: ManualClock
+) -> None:
     await validator.validate(signer.sign(claims(clock)))
     clock.advance(60)
 
@@ -296,8 +314,8 @@ async def test_unknown_kid_triggers_exactly_one_jwks_refresh_then_is_refused(
 
 
 async def test_unknown_kids_in_quick_succession_cause_one_fetch(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey,
-        clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey, clock: ManualClock
+) -> None:
     await validator.validate(signer.sign(claims(clock)))
     clock.advance(60)
 
@@ -309,8 +327,8 @@ async def test_unknown_kids_in_quick_succession_cause_one_fetch(
 
 
 async def test_key_rotation_is_picked_up_without_recreating_the_validator(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey,
-        clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, rsa_key_2: rsa.RSAPrivateKey, clock: ManualClock
+) -> None:
     await validator.validate(signer.sign(claims(clock)))
     rotated = Signer("key-2", rsa_key_2, "RS256")
     issuer.signers.append(rotated)
@@ -324,7 +342,8 @@ async def test_key_rotation_is_picked_up_without_recreating_the_validator(
 
 
 async def test_jwks_is_reused_within_the_ttl_and_refetched_after(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock
+) -> None:
     await validator.validate(signer.sign(claims(clock)))
     clock.advance(1800)
     await validator.validate(signer.sign(claims(clock)))
@@ -337,7 +356,8 @@ async def test_jwks_is_reused_within_the_ttl_and_refetched_after(
 
 
 async def test_issuer_down_with_a_warm_cache_keeps_validating(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock
+) -> None:
     await validator.validate(signer.sign(claims(clock)))
     issuer.down = True
     clock.advance(3601)  # past the cache TTL, so a refresh is attempted and fails
@@ -349,7 +369,8 @@ async def test_issuer_down_with_a_warm_cache_keeps_validating(
 
 @pytest.mark.parametrize("outage", ["down", "http-500", "foreign-discovery", "jwks-without-keys"])
 async def test_cold_cache_with_issuer_unavailable_raises_issuer_unavailable(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock, outage: str) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock, outage: str
+) -> None:
     issuer.down = outage == "down"
     issuer.status = 500 if outage == "http-500" else 200
     issuer.discovery_issuer = OTHER_ISSUER if outage == "foreign-discovery" else None
@@ -360,7 +381,8 @@ async def test_cold_cache_with_issuer_unavailable_raises_issuer_unavailable(
 
 
 async def test_validation_recovers_once_the_issuer_is_back(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock
+) -> None:
     issuer.down = True
     with pytest.raises(IssuerUnavailableError):
         await validator.validate(signer.sign(claims(clock)))
@@ -371,7 +393,8 @@ async def test_validation_recovers_once_the_issuer_is_back(
 
 
 async def test_failed_jwks_fetch_rediscovers_the_jwks_uri_next_time(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock
+) -> None:
     issuer.jwks_status = 404
     with pytest.raises(IssuerUnavailableError):
         await validator.validate(signer.sign(claims(clock)))
@@ -384,9 +407,11 @@ async def test_failed_jwks_fetch_rediscovers_the_jwks_uri_next_time(
 
 @pytest.mark.parametrize("floor", [10.0, 0.0])
 async def test_concurrent_validations_on_a_cold_cache_fetch_once(
-        http: httpx.AsyncClient, issuer: FakeIssuer, signer: Signer, clock: ManualClock, floor: float) -> None:
-    validator = TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock,
-                               jwks_min_refresh_interval=floor)
+    http: httpx.AsyncClient, issuer: FakeIssuer, signer: Signer, clock: ManualClock, floor: float
+) -> None:
+    validator = TokenValidator(
+        issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock, jwks_min_refresh_interval=floor
+    )
     tokens = [signer.sign(claims(clock, sub=f"user-{i}")) for i in range(20)]
 
     identities = await asyncio.gather(*(validator.validate(t) for t in tokens))
@@ -396,7 +421,8 @@ async def test_concurrent_validations_on_a_cold_cache_fetch_once(
 
 
 async def test_symmetric_key_in_the_jwks_is_ignored(
-        validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock) -> None:
+    validator: TokenValidator, issuer: FakeIssuer, signer: Signer, clock: ManualClock
+) -> None:
     issuer.extra_keys.append({"kty": "oct", "kid": "hmac-1", "k": b64(b"shared-secret-of-some-length-32b")})
 
     assert await refused(validator, signer.sign(claims(clock), kid="hmac-1")) == "unknown key"

@@ -51,11 +51,13 @@ class TokenServer:
         return httpx.Response(200, json={"ok": True, "body": request.content.decode()})
 
 
-def make(server: TokenServer, clock: ManualClock | None = None, *, scope: str | None = "openid profile",
-         margin: float = 30) -> tuple[httpx.AsyncClient, ClientCredentialsAuth]:
+def make(
+    server: TokenServer, clock: ManualClock | None = None, *, scope: str | None = "openid profile", margin: float = 30
+) -> tuple[httpx.AsyncClient, ClientCredentialsAuth]:
     http = httpx.AsyncClient(transport=httpx.MockTransport(server))
-    auth = ClientCredentialsAuth(TOKEN_URL, "client-1", SECRET, scope, http, refresh_margin=margin,
-                                 clock=clock or ManualClock())
+    auth = ClientCredentialsAuth(
+        TOKEN_URL, "client-1", SECRET, scope, http, refresh_margin=margin, clock=clock or ManualClock()
+    )
     return http, auth
 
 
@@ -64,8 +66,14 @@ async def test_token_request_is_a_client_credentials_form_post_with_credentials_
     http, auth = make(server)
     async with http:
         assert await auth.token() == "tok-1"
-    assert server.forms == [{"grant_type": ["client_credentials"], "client_id": ["client-1"],
-                             "client_secret": [SECRET], "scope": ["openid profile"]}]
+    assert server.forms == [
+        {
+            "grant_type": ["client_credentials"],
+            "client_id": ["client-1"],
+            "client_secret": [SECRET],
+            "scope": ["openid profile"],
+        }
+    ]
 
 
 async def test_no_scope_is_sent_when_none_is_configured() -> None:
@@ -172,7 +180,8 @@ async def test_concurrent_401s_on_the_same_token_fetch_one_new_token() -> None:
 async def test_invalid_client_raises_a_rejected_error_that_never_shows_the_secret() -> None:
     server = TokenServer()
     server.token_answer = lambda _n: httpx.Response(
-        401, json={"error": "invalid_client", "error_description": f"Client authentication failed {SECRET}"})
+        401, json={"error": "invalid_client", "error_description": f"Client authentication failed {SECRET}"}
+    )
     http, auth = make(server)
     async with http:
         with pytest.raises(OAuthRejectedError) as info:
@@ -229,8 +238,11 @@ async def test_token_endpoint_timeout_is_a_timeout_error() -> None:
 
 async def test_answer_without_access_token_is_unavailable_not_cached() -> None:
     server = TokenServer()
-    server.token_answer = lambda n: (httpx.Response(200, text="<html>") if n == 1
-                                     else httpx.Response(200, json={"access_token": "late", "expires_in": 60}))
+    server.token_answer = lambda n: (
+        httpx.Response(200, text="<html>")
+        if n == 1
+        else httpx.Response(200, json={"access_token": "late", "expires_in": 60})
+    )
     http, auth = make(server)
     async with http:
         with pytest.raises(OAuthUnavailableError):
@@ -240,8 +252,10 @@ async def test_answer_without_access_token_is_unavailable_not_cached() -> None:
 
 def test_auth_refuses_a_sync_client() -> None:
     auth = ClientCredentialsAuth(TOKEN_URL, "client-1", SECRET, None, httpx.AsyncClient())
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as client, \
-            pytest.raises(RuntimeError, match="AsyncClient"):
+    with (
+        httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as client,
+        pytest.raises(RuntimeError, match="AsyncClient"),
+    ):
         client.get("https://files.test/x", auth=auth)
 
 

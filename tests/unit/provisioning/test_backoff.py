@@ -49,7 +49,8 @@ def test_an_attempt_count_below_one_is_treated_as_the_first(attempt: int) -> Non
 
 @pytest.mark.parametrize(("attempt", "low", "high"), [(1, 1.0, 2.0), (3, 4.0, 8.0), (12, 30.0, 60.0)])
 def test_jitter_stays_between_half_and_the_whole_exponential_delay_and_spreads_retries(
-        attempt: int, low: float, high: float) -> None:
+    attempt: int, low: float, high: float
+) -> None:
     rng = random.Random(20240601)
     delays = [backoff_delay(attempt, base=2.0, cap=60.0, rng=rng) for _ in range(500)]
 

@@ -71,11 +71,11 @@ async def set_row(store: Store, tenant_id: str, **values: object) -> None:
         await session.execute(sa.update(Tenant).where(Tenant.id == tenant_id).values(**values))
 
 
-async def lease_of(store: Store,
-                   tenant_id: str) -> tuple[str | None, datetime | None]:
+async def lease_of(store: Store, tenant_id: str) -> tuple[str | None, datetime | None]:
     async with store[1]() as session:
-        row = (await session.execute(sa.select(Tenant.lease_owner, Tenant.lease_expires_at)
-                                     .where(Tenant.id == tenant_id))).one()
+        row = (
+            await session.execute(sa.select(Tenant.lease_owner, Tenant.lease_expires_at).where(Tenant.id == tenant_id))
+        ).one()
         return row[0], row[1]
 
 
@@ -106,8 +106,7 @@ async def test_claiming_an_unknown_tenant_fails(store, clock) -> None:
     assert await manager(store, clock).claim("00000000-0000-0000-0000-000000000000", "a") is False
 
 
-async def test_an_expired_lease_can_be_claimed_by_another_owner_and_the_old_holder_learns_it_lost(
-        store, clock) -> None:
+async def test_an_expired_lease_can_be_claimed_by_another_owner_and_the_old_holder_learns_it_lost(store, clock) -> None:
     (tenant,) = await add_tenants(store, "acme")
     leases = manager(store, clock)
     assert await leases.claim(tenant, "a")

@@ -58,8 +58,11 @@ class GatedProvider(ScriptedProvider):
 
 
 def steps(identity: Any = None, mail: Any = None, files: Any = None) -> list[Step]:
-    return [IdentityStep(identity or ScriptedProvider("group")), MailStep(mail or ScriptedProvider("domain")),
-            FilesStep(files or ScriptedProvider("drive"))]
+    return [
+        IdentityStep(identity or ScriptedProvider("group")),
+        MailStep(mail or ScriptedProvider("domain")),
+        FilesStep(files or ScriptedProvider("drive")),
+    ]
 
 
 @pytest.fixture
@@ -199,8 +202,7 @@ async def test_a_step_exceeding_the_step_timeout_becomes_a_retryable_step_timeou
 
 
 async def test_retry_after_from_the_upstream_is_a_floor_for_the_next_attempt(wire: Any) -> None:
-    limited = ScriptedProvider("group", script=[TransientStepError("slow down", reason="RateLimited",
-                                                                   retry_after=120)])
+    limited = ScriptedProvider("group", script=[TransientStepError("slow down", reason="RateLimited", retry_after=120)])
     async with wire(steps(identity=limited), retry_base_seconds=0.05, retry_cap_seconds=0.5) as container:
         tenant_id = await add_tenant(container)
 
@@ -240,8 +242,11 @@ async def test_results_are_discarded_when_the_lease_was_lost_during_the_run(wire
         run = asyncio.create_task(reconcile(container, tenant_id))
         await wait_inside(gated)
         async with container.sessionmaker() as session, session.begin():  # the lease expired and was taken
-            await session.execute(sa.update(Tenant).where(Tenant.id == tenant_id).values(
-                lease_owner="worker:other", lease_expires_at=utcnow() + timedelta(seconds=60)))
+            await session.execute(
+                sa.update(Tenant)
+                .where(Tenant.id == tenant_id)
+                .values(lease_owner="worker:other", lease_expires_at=utcnow() + timedelta(seconds=60))
+            )
         gated.gate.set()
 
         written = await asyncio.wait_for(run, timeout=10)
@@ -249,8 +254,10 @@ async def test_results_are_discarded_when_the_lease_was_lost_during_the_run(wire
         tenant = await load(container, tenant_id)
         async with container.sessionmaker() as session:
             step_events = await session.scalar(
-                sa.select(sa.func.count()).select_from(TenantEvent)
-                .where(TenantEvent.tenant_id == tenant_id, TenantEvent.step.is_not(None)))
+                sa.select(sa.func.count())
+                .select_from(TenantEvent)
+                .where(TenantEvent.tenant_id == tenant_id, TenantEvent.step.is_not(None))
+            )
     assert written is False
     assert tenant.lease_owner == "worker:other"
     assert tenant.status == "pending"
@@ -328,8 +335,11 @@ async def test_a_run_that_loses_its_lease_stops_its_steps_instead_of_racing_the_
         run = asyncio.create_task(reconcile(container, tenant_id))
         await wait_inside(gated)
         async with container.sessionmaker() as session, session.begin():  # the lease expired and was taken
-            await session.execute(sa.update(Tenant).where(Tenant.id == tenant_id).values(
-                lease_owner="worker:other", lease_expires_at=utcnow() + timedelta(seconds=60)))
+            await session.execute(
+                sa.update(Tenant)
+                .where(Tenant.id == tenant_id)
+                .values(lease_owner="worker:other", lease_expires_at=utcnow() + timedelta(seconds=60))
+            )
 
         written = await asyncio.wait_for(run, timeout=10)
 

@@ -20,8 +20,9 @@ GROUPS = "/api/v3/core/groups/"
 
 def _client(sandbox: AuthentikSandbox, token: str | None = TOKEN) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url="http://authentik.test",
-                             headers=headers)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(sandbox.app), base_url="http://authentik.test", headers=headers
+    )
 
 
 @pytest.fixture
@@ -43,7 +44,8 @@ async def _names(client: httpx.AsyncClient, **params: str) -> list[str]:
 
 # -- pagination ------------------------------------------------------------------------------------------
 async def test_list_clamps_page_size_to_the_maximum_and_walks_every_page_by_next(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     for i in range(230):
         sandbox.add_group(f"g{i:03d}")
     seen: list[str] = []
@@ -56,14 +58,29 @@ async def test_list_clamps_page_size_to_the_maximum_and_walks_every_page_by_next
         page = body["pagination"]["next"]
     assert seen == [f"g{i:03d}" for i in range(230)]
     assert [len(b) for b in blocks] == [7, 7, 7]
-    assert blocks[0] == {"next": 2, "previous": 0, "count": 230, "current": 1, "total_pages": 3,
-                         "start_index": 1, "end_index": 100}
-    assert blocks[2] == {"next": 0, "previous": 2, "count": 230, "current": 3, "total_pages": 3,
-                         "start_index": 201, "end_index": 230}
+    assert blocks[0] == {
+        "next": 2,
+        "previous": 0,
+        "count": 230,
+        "current": 1,
+        "total_pages": 3,
+        "start_index": 1,
+        "end_index": 100,
+    }
+    assert blocks[2] == {
+        "next": 0,
+        "previous": 2,
+        "count": 230,
+        "current": 3,
+        "total_pages": 3,
+        "start_index": 201,
+        "end_index": 230,
+    }
 
 
 async def test_list_defaults_to_twenty_per_page_with_autocomplete_block(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     for i in range(21):
         sandbox.add_group(f"g{i:02d}")
     body = (await client.get(GROUPS)).json()
@@ -83,12 +100,22 @@ async def test_page_size_default_and_maximum_are_configurable() -> None:
 
 async def test_empty_list_is_one_empty_page(client: httpx.AsyncClient) -> None:
     body = (await client.get(GROUPS)).json()
-    assert body == {"pagination": {"next": 0, "previous": 0, "count": 0, "current": 1, "total_pages": 1,
-                                   "start_index": 0, "end_index": 0}, "results": [], "autocomplete": {}}
+    assert body == {
+        "pagination": {
+            "next": 0,
+            "previous": 0,
+            "count": 0,
+            "current": 1,
+            "total_pages": 1,
+            "start_index": 0,
+            "end_index": 0,
+        },
+        "results": [],
+        "autocomplete": {},
+    }
 
 
-async def test_page_past_the_end_is_404_invalid_page(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+async def test_page_past_the_end_is_404_invalid_page(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
     sandbox.add_group("only")
     response = await client.get(GROUPS, params={"page": 2})
     assert response.status_code == 404
@@ -96,8 +123,7 @@ async def test_page_past_the_end_is_404_invalid_page(
 
 
 # -- filters ---------------------------------------------------------------------------------------------
-async def test_name_filter_is_exact_and_case_sensitive(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+async def test_name_filter_is_exact_and_case_sensitive(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
     for name in ("Acme", "acme", "acme-2"):
         sandbox.add_group(name)
     assert await _names(client, name="acme") == ["acme"]
@@ -105,8 +131,7 @@ async def test_name_filter_is_exact_and_case_sensitive(
     assert await _names(client, name="ACME") == []
 
 
-async def test_attributes_filter_compares_json_types(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+async def test_attributes_filter_compares_json_types(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
     sandbox.add_group("int", {"n": 42, "flag": True})
     sandbox.add_group("str", {"n": "42", "flag": 1})
     sandbox.add_group("nested", {"meta": {"tier": "gold", "tags": ["a", "b"]}})
@@ -121,8 +146,7 @@ async def test_attributes_filter_compares_json_types(
 
 
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", "42"])
-async def test_attributes_filter_that_is_not_a_json_object_is_400(
-        client: httpx.AsyncClient, raw: str) -> None:
+async def test_attributes_filter_that_is_not_a_json_object_is_400(client: httpx.AsyncClient, raw: str) -> None:
     response = await client.get(GROUPS, params={"attributes": raw})
     assert response.status_code == 400
     body = response.json()
@@ -131,7 +155,8 @@ async def test_attributes_filter_that_is_not_a_json_object_is_400(
 
 
 async def test_search_is_case_insensitive_substring_and_ordering_can_reverse(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     for name in ("tenant-Acme", "tenant-beta", "other"):
         sandbox.add_group(name)
     assert await _names(client, search="TENANT") == ["tenant-Acme", "tenant-beta"]
@@ -140,19 +165,24 @@ async def test_search_is_case_insensitive_substring_and_ordering_can_reverse(
 
 
 async def test_include_flags_fill_or_null_the_related_objects(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     parent = sandbox.add_group("parent")
     created = await client.post(GROUPS, json={"name": "child", "parents": [parent["pk"]]})
     assert created.status_code == 201
     child = created.json()
     plain = (await client.get(f"{GROUPS}{parent['pk']}/")).json()
     assert (plain["users_obj"], plain["children"], plain["children_obj"]) == ([], [child["pk"]], None)
-    lean = (await client.get(f"{GROUPS}{parent['pk']}/", params={"include_users": "false",
-                                                                 "include_children": "true"})).json()
+    lean = (
+        await client.get(f"{GROUPS}{parent['pk']}/", params={"include_users": "false", "include_children": "true"})
+    ).json()
     assert lean["users_obj"] is None
     assert [c["name"] for c in lean["children_obj"]] == ["child"]
-    up = (await client.get(f"{GROUPS}{child['pk']}/", params={"include_parents": "true",
-                                                             "include_inherited_roles": "true"})).json()
+    up = (
+        await client.get(
+            f"{GROUPS}{child['pk']}/", params={"include_parents": "true", "include_inherited_roles": "true"}
+        )
+    ).json()
     assert [p["pk"] for p in up["parents_obj"]] == [parent["pk"]]
     assert up["inherited_roles_obj"] == []
     listed = (await client.get(GROUPS, params={"include_users": "false"})).json()["results"]
@@ -169,9 +199,12 @@ async def test_duplicate_name_is_400_but_another_case_is_a_new_group(client: htt
 
 
 async def test_create_reports_every_bad_field_and_stores_nothing(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
-    response = await client.post(GROUPS, json={"is_superuser": "maybe", "attributes": [1], "users": [99],
-                                               "parents": ["not-a-uuid"], "roles": "x"})
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        GROUPS,
+        json={"is_superuser": "maybe", "attributes": [1], "users": [99], "parents": ["not-a-uuid"], "roles": "x"},
+    )
     assert response.status_code == 400
     assert response.json() == {
         "name": ["This field is required."],
@@ -184,14 +217,18 @@ async def test_create_reports_every_bad_field_and_stores_nothing(
     assert sandbox.groups() == []
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"name": ""}, {"name": ["This field may not be blank."]}),
-    ({"name": None}, {"name": ["This field may not be null."]}),
-    ({"name": ["a"]}, {"name": ["Not a valid string."]}),
-    ([{"name": "a"}], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"name": ""}, {"name": ["This field may not be blank."]}),
+        ({"name": None}, {"name": ["This field may not be null."]}),
+        ({"name": ["a"]}, {"name": ["Not a valid string."]}),
+        ([{"name": "a"}], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+    ],
+)
 async def test_create_rejects_unusable_bodies_with_drf_messages(
-        client: httpx.AsyncClient, body: object, expected: dict[str, list[str]]) -> None:
+    client: httpx.AsyncClient, body: object, expected: dict[str, list[str]]
+) -> None:
     response = await client.post(GROUPS, json=body)
     assert response.status_code == 400
     assert response.json() == expected
@@ -204,10 +241,12 @@ async def test_create_with_malformed_json_is_400_with_detail(client: httpx.Async
 
 
 async def test_concurrent_creates_of_one_name_yield_one_group_and_a_non_json_500(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     sandbox.insert_delay = 0.05
-    first, second = await asyncio.gather(client.post(GROUPS, json={"name": "racy"}),
-                                         client.post(GROUPS, json={"name": "racy"}))
+    first, second = await asyncio.gather(
+        client.post(GROUPS, json={"name": "racy"}), client.post(GROUPS, json={"name": "racy"})
+    )
     by_status = {r.status_code: r for r in (first, second)}
     assert sorted(by_status) == [201, 500]
     failed = by_status[500]
@@ -218,7 +257,8 @@ async def test_concurrent_creates_of_one_name_yield_one_group_and_a_non_json_500
 
 
 async def test_a_create_after_the_first_finished_gets_the_400_not_the_500(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     sandbox.insert_delay = 0.01
     assert (await client.post(GROUPS, json={"name": "calm"})).status_code == 201
     assert (await client.post(GROUPS, json={"name": "calm"})).status_code == 400
@@ -253,8 +293,9 @@ async def test_extra_routes_are_served_beside_the_api_without_api_auth() -> None
     async def discovery(request: Request) -> JSONResponse:
         return JSONResponse({"issuer": "http://authentik.test/application/o/portal/"})
 
-    sandbox = AuthentikSandbox([TOKEN], extra_routes=[
-        Route("/application/o/portal/.well-known/openid-configuration", discovery)])
+    sandbox = AuthentikSandbox(
+        [TOKEN], extra_routes=[Route("/application/o/portal/.well-known/openid-configuration", discovery)]
+    )
     async with _client(sandbox, token=None) as c:
         response = await c.get("/application/o/portal/.well-known/openid-configuration")
     assert response.json() == {"issuer": "http://authentik.test/application/o/portal/"}
@@ -269,19 +310,20 @@ async def test_unknown_or_malformed_pk_is_404(client: httpx.AsyncClient, pk: str
 
 
 async def test_patch_replaces_attributes_wholesale_and_keeps_other_fields(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     group = sandbox.add_group("tenant-acme", {"tenant_id": "t1", "tenant_slug": "acme"}, is_superuser=True)
     response = await client.patch(f"{GROUPS}{group['pk']}/", json={"attributes": {"tenant_id": "t1"}})
     assert response.status_code == 200
     assert response.json()["attributes"] == {"tenant_id": "t1"}
     stored = sandbox.get_group(group["pk"])
     assert stored is not None
-    assert (stored["name"], stored["is_superuser"], stored["attributes"]) == ("tenant-acme", True,
-                                                                              {"tenant_id": "t1"})
+    assert (stored["name"], stored["is_superuser"], stored["attributes"]) == ("tenant-acme", True, {"tenant_id": "t1"})
 
 
 async def test_put_requires_a_name_renames_and_leaves_unsent_fields_alone(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     group = sandbox.add_group("old")
     sandbox.add_group("taken")
     missing = await client.put(f"{GROUPS}{group['pk']}/", json={"attributes": {}})
@@ -296,8 +338,7 @@ async def test_put_requires_a_name_renames_and_leaves_unsent_fields_alone(
     assert (renamed.json()["name"], renamed.json()["attributes"]) == ("new", {"a": 1})
 
 
-async def test_delete_is_204_then_the_group_is_404(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+async def test_delete_is_204_then_the_group_is_404(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
     group = sandbox.add_group("doomed")
     deleted = await client.delete(f"{GROUPS}{group['pk']}/")
     assert (deleted.status_code, deleted.content) == (204, b"")
@@ -307,7 +348,8 @@ async def test_delete_is_204_then_the_group_is_404(
 
 
 async def test_deleting_a_parent_unlinks_it_from_its_children(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     parent = sandbox.add_group("parent")
     child = (await client.post(GROUPS, json={"name": "child", "parents": [parent["pk"]]})).json()
     sandbox.delete_group(parent["pk"])
@@ -320,8 +362,7 @@ async def test_unsupported_method_is_a_json_405(sandbox: AuthentikSandbox, clien
 
 
 # -- out-of-band helpers ---------------------------------------------------------------------------------
-async def test_out_of_band_edits_show_through_the_api(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+async def test_out_of_band_edits_show_through_the_api(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
     group = sandbox.add_group("drifty", {"tenant_id": "t1"})
     sandbox.update_group(group["pk"], attributes={"tenant_id": "t2"})
     fetched = (await client.get(f"{GROUPS}{group['pk']}/")).json()
@@ -334,7 +375,8 @@ async def test_out_of_band_edits_show_through_the_api(
 
 # -- fault controls and request log -----------------------------------------------------------------------
 async def test_injected_fault_answers_twice_with_retry_after_then_the_api_answers(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     sandbox.controls.fail(r"/core/groups/", 503, times=2, retry_after=7)
     statuses = []
     for _ in range(3):
@@ -344,7 +386,8 @@ async def test_injected_fault_answers_twice_with_retry_after_then_the_api_answer
 
 
 async def test_injected_fault_without_retry_after_sends_no_header(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     sandbox.controls.fail(r"/core/groups/", 503, times=1)
     response = await client.get(GROUPS)
     assert response.status_code == 503
@@ -352,7 +395,8 @@ async def test_injected_fault_without_retry_after_sends_no_header(
 
 
 async def test_request_log_records_creates_with_status_and_redacted_token(
-        sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
     await client.post(GROUPS, json={"name": "logged", "attributes": {"tenant_id": "t1"}})
     await client.post(GROUPS, json={"name": "logged"})
     creates = sandbox.controls.requests("POST", r"/core/groups/$")

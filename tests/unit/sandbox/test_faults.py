@@ -26,8 +26,13 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
         if not message.get("more_body", False):
             break
     data = json.dumps({"path": scope["path"], "received": b"".join(chunks).decode()}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -61,7 +66,8 @@ def _secret_free(value: Any, *secrets: str) -> bool:
 
 # -- rule selection (Python API) ----------------------------------------------------------------------------
 async def test_status_rule_after_a_latency_rule_still_applies_together_with_the_latency(
-        controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     controls.add_fault(FaultRule(kind="latency", path=PATH, latency_ms=250))
     controls.fail(PATH, 503, retry_after=4)
 
@@ -73,7 +79,8 @@ async def test_status_rule_after_a_latency_rule_still_applies_together_with_the_
 
 
 async def test_timeout_and_drop_rules_after_a_latency_rule_still_apply(
-        controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     controls.add_fault(FaultRule(kind="latency", path=PATH, latency_ms=100))
     controls.add_fault(FaultRule(kind="timeout", path=PATH, method="GET", hang_seconds=7, times=1))
     controls.add_fault(FaultRule(kind="drop", path=PATH, method="POST", times=1))
@@ -87,7 +94,8 @@ async def test_timeout_and_drop_rules_after_a_latency_rule_still_apply(
 
 
 async def test_first_matching_non_latency_rule_wins(
-        controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     controls.add_fault(FaultRule(kind="latency", path=PATH, latency_ms=10))
     controls.fail(PATH, 429, times=1)
     controls.fail(PATH, 500)
@@ -98,7 +106,8 @@ async def test_first_matching_non_latency_rule_wins(
 
 
 async def test_latency_rules_add_to_the_global_latency_and_skip_other_paths(
-        controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     controls.set_latency(20)
     controls.add_fault(FaultRule(kind="latency", path=PATH, latency_ms=30))
     controls.add_fault(FaultRule(kind="latency", path=PATH, method="GET", latency_ms=50))
@@ -111,7 +120,8 @@ async def test_latency_rules_add_to_the_global_latency_and_skip_other_paths(
 
 
 async def test_latency_rule_counts_down_its_times_and_then_stops_applying(
-        controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     rule = controls.add_fault(FaultRule(kind="latency", path=PATH, latency_ms=40, times=2))
 
     statuses = [(await client.get(PATH)).status_code for _ in range(3)]
@@ -122,12 +132,16 @@ async def test_latency_rule_counts_down_its_times_and_then_stops_applying(
 
 
 async def test_status_and_latency_rules_each_count_down_only_when_they_apply(
-        controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     delay = controls.add_fault(FaultRule(kind="latency", path=PATH, latency_ms=10, times=3))
     failure = controls.fail(PATH, 503, method="POST", times=1)
 
-    statuses = [(await client.get(PATH)).status_code, (await client.post(PATH, json={})).status_code,
-                (await client.post(PATH, json={})).status_code]
+    statuses = [
+        (await client.get(PATH)).status_code,
+        (await client.post(PATH, json={})).status_code,
+        (await client.post(PATH, json={})).status_code,
+    ]
 
     assert statuses == [200, 503, 200]
     assert (delay.times, failure.times) == (0, 0)
@@ -135,17 +149,21 @@ async def test_status_and_latency_rules_each_count_down_only_when_they_apply(
 
 
 # -- validation (Python API) ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("rule", "complaint"), [
-    (FaultRule(kind="bogus"), "kind"),  # type: ignore[arg-type]
-    (FaultRule(kind="status", path="(unclosed"), "regex"),
-    (FaultRule(kind="status", method="GE T"), "method"),
-    (FaultRule(kind="status", status=42), "status"),
-    (FaultRule(kind="status", times=-1), "times"),
-    (FaultRule(kind="latency", latency_ms=-5), "latency_ms"),
-    (FaultRule(kind="timeout", hang_seconds=float("nan")), "hang_seconds"),
-])
+@pytest.mark.parametrize(
+    ("rule", "complaint"),
+    [
+        (FaultRule(kind="bogus"), "kind"),  # type: ignore[arg-type]
+        (FaultRule(kind="status", path="(unclosed"), "regex"),
+        (FaultRule(kind="status", method="GE T"), "method"),
+        (FaultRule(kind="status", status=42), "status"),
+        (FaultRule(kind="status", times=-1), "times"),
+        (FaultRule(kind="latency", latency_ms=-5), "latency_ms"),
+        (FaultRule(kind="timeout", hang_seconds=float("nan")), "hang_seconds"),
+    ],
+)
 async def test_add_fault_rejects_an_invalid_rule_and_later_requests_reach_the_app(
-        controls: SandboxControls, client: httpx.AsyncClient, rule: FaultRule, complaint: str) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, rule: FaultRule, complaint: str
+) -> None:
     with pytest.raises(ValueError, match=complaint):
         controls.add_fault(rule)
 
@@ -163,11 +181,14 @@ def test_set_latency_rejects_a_negative_delay(controls: SandboxControls) -> None
 
 # -- HTTP control API ---------------------------------------------------------------------------------------
 async def test_http_faults_endpoint_adds_rules_that_apply_and_lists_them_counted_down(
-        client: httpx.AsyncClient, sleeps: list[float]) -> None:
-    added = [await client.post("/_sandbox/faults", json={"kind": "latency", "path": PATH, "latency_ms": 30,
-                                                         "times": 2}),
-             await client.post("/_sandbox/faults", json={"kind": "status", "path": PATH, "status": 429,
-                                                         "retry_after": 2, "times": 1})]
+    client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
+    added = [
+        await client.post("/_sandbox/faults", json={"kind": "latency", "path": PATH, "latency_ms": 30, "times": 2}),
+        await client.post(
+            "/_sandbox/faults", json={"kind": "status", "path": PATH, "status": 429, "retry_after": 2, "times": 1}
+        ),
+    ]
 
     first, second = await client.get(PATH), await client.get(PATH)
     listed = (await client.get("/_sandbox/faults")).json()
@@ -180,7 +201,8 @@ async def test_http_faults_endpoint_adds_rules_that_apply_and_lists_them_counted
 
 
 async def test_http_faults_delete_clears_rules_and_latency(
-        controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     controls.fail(PATH, 500)
     controls.set_latency(5)
 
@@ -193,19 +215,23 @@ async def test_http_faults_delete_clears_rules_and_latency(
     assert (await client.get("/_sandbox/faults")).json() == []
 
 
-@pytest.mark.parametrize(("payload", "complaint"), [
-    ({"kind": "bogus", "path": PATH}, "kind"),
-    ({"kind": "status", "path": "([a-z"}, "regex"),
-    ({"kind": "status", "method": "G/ET"}, "method"),
-    ({"kind": "status", "status": "503"}, "status"),
-    ({"kind": "status", "times": "once"}, "times"),
-    ({"kind": "latency", "latency_ms": "slow"}, "latency_ms"),
-    ({"kind": "status", "colour": "red"}, "colour"),
-    ({"path": PATH}, "kind"),
-    ([{"kind": "status"}], "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("payload", "complaint"),
+    [
+        ({"kind": "bogus", "path": PATH}, "kind"),
+        ({"kind": "status", "path": "([a-z"}, "regex"),
+        ({"kind": "status", "method": "G/ET"}, "method"),
+        ({"kind": "status", "status": "503"}, "status"),
+        ({"kind": "status", "times": "once"}, "times"),
+        ({"kind": "latency", "latency_ms": "slow"}, "latency_ms"),
+        ({"kind": "status", "colour": "red"}, "colour"),
+        ({"path": PATH}, "kind"),
+        ([{"kind": "status"}], "JSON object"),
+    ],
+)
 async def test_http_faults_endpoint_answers_400_for_an_invalid_rule_and_keeps_serving(
-        client: httpx.AsyncClient, payload: Any, complaint: str) -> None:
+    client: httpx.AsyncClient, payload: Any, complaint: str
+) -> None:
     rejected = await client.post("/_sandbox/faults", json=payload)
     listed = await client.get("/_sandbox/faults")
     response = await client.get(PATH)
@@ -217,14 +243,12 @@ async def test_http_faults_endpoint_answers_400_for_an_invalid_rule_and_keeps_se
 
 
 async def test_http_faults_endpoint_answers_400_for_a_body_that_is_not_json(client: httpx.AsyncClient) -> None:
-    rejected = await client.post("/_sandbox/faults", content=b"kind=status",
-                                 headers={"content-type": "text/plain"})
+    rejected = await client.post("/_sandbox/faults", content=b"kind=status", headers={"content-type": "text/plain"})
     assert rejected.status_code == 400
     assert "detail" in rejected.json()
 
 
-async def test_http_latency_endpoint_sets_the_global_latency(
-        client: httpx.AsyncClient, sleeps: list[float]) -> None:
+async def test_http_latency_endpoint_sets_the_global_latency(client: httpx.AsyncClient, sleeps: list[float]) -> None:
     answer = await client.post("/_sandbox/latency", json={"ms": 20})
     await client.get(PATH)
 
@@ -234,7 +258,8 @@ async def test_http_latency_endpoint_sets_the_global_latency(
 
 @pytest.mark.parametrize("payload", [{"ms": -1}, {"ms": "fast"}, {"ms": True}, {"ms": None}, [20]])
 async def test_http_latency_endpoint_answers_400_for_an_invalid_value_and_keeps_the_old_one(
-        controls: SandboxControls, client: httpx.AsyncClient, payload: Any) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient, payload: Any
+) -> None:
     controls.set_latency(15)
 
     rejected = await client.post("/_sandbox/latency", json=payload)
@@ -250,10 +275,10 @@ async def test_unknown_control_answers_404(client: httpx.AsyncClient) -> None:
     assert "nothing" in response.json()["detail"]
 
 
-async def test_http_requests_endpoint_lists_the_log_redacted_and_delete_clears_it(
-        client: httpx.AsyncClient) -> None:
-    await client.post(PATH, json={"name": "acme", "password": "hunter2-json"},
-                      headers={"Authorization": "Bearer tok-in-header"})
+async def test_http_requests_endpoint_lists_the_log_redacted_and_delete_clears_it(client: httpx.AsyncClient) -> None:
+    await client.post(
+        PATH, json={"name": "acme", "password": "hunter2-json"}, headers={"Authorization": "Bearer tok-in-header"}
+    )
     await client.post(PATH, data={"grant_type": "client_credentials", "client_secret": "form-secret-1"})
 
     listed = (await client.get("/_sandbox/requests")).json()
@@ -271,10 +296,21 @@ async def test_http_requests_endpoint_lists_the_log_redacted_and_delete_clears_i
 
 # -- redaction of bodies ----------------------------------------------------------------------------------
 async def test_form_body_is_logged_as_a_dict_with_secrets_redacted_while_the_app_gets_it_intact(
-        controls: SandboxControls, client: httpx.AsyncClient) -> None:
-    form = {"grant_type": "authorization_code", "client_id": "portal", "client_secret": "cs-1", "code": "ac-2",
-            "code_verifier": "cv-3", "redirect_uri": "https://portal.test/cb", "refresh_token": "rt-4",
-            "device_code": "dc-5", "token": "tk-6", "password": "pw-7", "username": "alice"}
+    controls: SandboxControls, client: httpx.AsyncClient
+) -> None:
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": "portal",
+        "client_secret": "cs-1",
+        "code": "ac-2",
+        "code_verifier": "cv-3",
+        "redirect_uri": "https://portal.test/cb",
+        "refresh_token": "rt-4",
+        "device_code": "dc-5",
+        "token": "tk-6",
+        "password": "pw-7",
+        "username": "alice",
+    }
 
     response = await client.post(PATH, data=form)
 
@@ -286,29 +322,46 @@ async def test_form_body_is_logged_as_a_dict_with_secrets_redacted_while_the_app
 
 
 async def test_form_body_with_repeated_keys_keeps_every_value(
-        controls: SandboxControls, client: httpx.AsyncClient) -> None:
-    await client.post(PATH, content=b"scope=openid&scope=email&access_token=at-1&empty=",
-                      headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"})
+    controls: SandboxControls, client: httpx.AsyncClient
+) -> None:
+    await client.post(
+        PATH,
+        content=b"scope=openid&scope=email&access_token=at-1&empty=",
+        headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
 
     [logged] = controls.requests("POST", PATH)
     assert logged.body == {"scope": ["openid", "email"], "access_token": "<redacted>", "empty": ""}
 
 
 async def test_nested_json_secrets_are_redacted_at_every_depth_and_other_values_kept(
-        controls: SandboxControls, client: httpx.AsyncClient) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient
+) -> None:
     credential = {"@type": "Password", "secret": "pw-deep"}
-    body = {"using": ["urn:stalwart:jmap"], "clientSecret": "cs-camel",
-            "methodCalls": [["x:Account/set", {"create": {"n1": {"name": "bob", "credentials": {"0": credential}}}},
-                             "c0"]],
-            "session": {"Access-Token": "at-dash", "refresh_token": {"value": "rt-object"}}}
+    body = {
+        "using": ["urn:stalwart:jmap"],
+        "clientSecret": "cs-camel",
+        "methodCalls": [["x:Account/set", {"create": {"n1": {"name": "bob", "credentials": {"0": credential}}}}, "c0"]],
+        "session": {"Access-Token": "at-dash", "refresh_token": {"value": "rt-object"}},
+    }
 
     response = await client.post(PATH, json=body)
 
     [logged] = controls.requests("POST", PATH)
     assert logged.body == {
-        "using": ["urn:stalwart:jmap"], "clientSecret": "<redacted>",
-        "methodCalls": [["x:Account/set", {"create": {"n1": {"name": "bob", "credentials": {
-            "0": {"@type": "Password", "secret": "<redacted>"}}}}}, "c0"]],
+        "using": ["urn:stalwart:jmap"],
+        "clientSecret": "<redacted>",
+        "methodCalls": [
+            [
+                "x:Account/set",
+                {
+                    "create": {
+                        "n1": {"name": "bob", "credentials": {"0": {"@type": "Password", "secret": "<redacted>"}}}
+                    }
+                },
+                "c0",
+            ]
+        ],
         "session": {"Access-Token": "<redacted>", "refresh_token": "<redacted>"},
     }
     assert _secret_free(asdict(logged), "pw-deep", "cs-camel", "at-dash", "rt-object")
@@ -316,12 +369,12 @@ async def test_nested_json_secrets_are_redacted_at_every_depth_and_other_values_
 
 
 async def test_body_that_is_neither_json_nor_a_form_is_logged_as_text(
-        controls: SandboxControls, client: httpx.AsyncClient) -> None:
+    controls: SandboxControls, client: httpx.AsyncClient
+) -> None:
     await client.put(PATH, content=b"plain words", headers={"content-type": "text/plain"})
 
     [logged] = controls.requests("PUT")
     assert logged.body == "plain words"
-
 
 
 async def test_secret_query_parameters_are_redacted_in_the_log() -> None:

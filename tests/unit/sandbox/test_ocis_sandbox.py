@@ -33,8 +33,7 @@ def _sandbox(**kwargs: object) -> OcisSandbox:
 
 
 def _client(sandbox: OcisSandbox, auth: tuple[str, str] | None = ("svc", "svc-app-token")) -> Client:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://ocis.test",
-                             auth=auth)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://ocis.test", auth=auth)
 
 
 def _drive_path(drive_id: str) -> str:
@@ -87,8 +86,7 @@ async def test_create_returns_201_with_project_drive_and_creator_as_manager(clie
     assert root["id"] == drive["id"]
     assert root["webDavUrl"] == f"https://cloud.example.test/dav/spaces/{drive['id']}"
     assert root["permissions"] == [
-        {"grantedToIdentities": [{"user": {"id": user_id_for("svc"), "displayName": "svc"}}],
-         "roles": ["manager"]}
+        {"grantedToIdentities": [{"user": {"id": user_id_for("svc"), "displayName": "svc"}}], "roles": ["manager"]}
     ]
 
 
@@ -211,11 +209,14 @@ async def test_filter_on_name_is_silently_ignored(client: httpx.AsyncClient) -> 
     assert [d["name"] for d in response.json()["value"]] == ["One", "Two"]
 
 
-@pytest.mark.parametrize("expression", [
-    "driveType eq 'project' and name eq 'x'",
-    "driveType ne 'personal'",
-    "contains(name, 'x')",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "driveType eq 'project' and name eq 'x'",
+        "driveType ne 'personal'",
+        "contains(name, 'x')",
+    ],
+)
 async def test_unsupported_filter_answers_501(client: httpx.AsyncClient, expression: str) -> None:
     response = await client.get("/graph/v1.0/drives", params={"$filter": expression})
     assert response.status_code == 501
@@ -249,19 +250,27 @@ async def test_get_unknown_drive_is_404_drive_not_found(client: httpx.AsyncClien
 async def test_beta_listing_shows_unified_roles_in_granted_to_v2(client: httpx.AsyncClient) -> None:
     await _create(client)
     drive = (await client.get("/graph/v1beta1/drives")).json()["value"][0]
-    assert drive["root"]["permissions"] == [{
-        "id": f"u:{user_id_for('svc')}", "roles": [MANAGER],
-        "grantedToV2": {"user": {"id": user_id_for("svc"), "displayName": "svc"}},
-    }]
+    assert drive["root"]["permissions"] == [
+        {
+            "id": f"u:{user_id_for('svc')}",
+            "roles": [MANAGER],
+            "grantedToV2": {"user": {"id": user_id_for("svc"), "displayName": "svc"}},
+        }
+    ]
 
 
 # -- patch, disable, restore, purge -------------------------------------------------------------------------
 async def test_patch_updates_name_description_alias_and_quota(client: httpx.AsyncClient) -> None:
     drive = await _create(client)
-    response = await client.patch(_drive_path(str(drive["id"])), json={
-        "name": "Renamed", "description": "tenant:7", "driveAlias": "project/tenant-7",
-        "quota": {"total": 42},
-    })
+    response = await client.patch(
+        _drive_path(str(drive["id"])),
+        json={
+            "name": "Renamed",
+            "description": "tenant:7",
+            "driveAlias": "project/tenant-7",
+            "quota": {"total": 42},
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["name"] == "Renamed"
@@ -325,9 +334,7 @@ async def test_purge_enabled_space_is_400_and_keeps_it(client: Client, sandbox: 
 
 
 @pytest.mark.parametrize("header", ["T", "true", "1", "TRUE"])
-async def test_purge_disabled_space_removes_it(
-    client: httpx.AsyncClient, sandbox: OcisSandbox, header: str
-) -> None:
+async def test_purge_disabled_space_removes_it(client: httpx.AsyncClient, sandbox: OcisSandbox, header: str) -> None:
     drive = await _create(client)
     path = _drive_path(str(drive["id"]))
     await client.delete(path)
@@ -351,19 +358,27 @@ async def test_out_of_band_helpers_create_disable_and_purge(sandbox: OcisSandbox
 async def test_invite_list_patch_delete_member(client: httpx.AsyncClient, sandbox: OcisSandbox) -> None:
     drive = await _create(client)
     root = _root_path(str(drive["id"]))
-    invite = await client.post(f"{root}/invite", json={
-        "recipients": [{"@libre.graph.recipient.type": "user", "objectId": BOB}], "roles": [SPACE_EDITOR]})
+    invite = await client.post(
+        f"{root}/invite",
+        json={"recipients": [{"@libre.graph.recipient.type": "user", "objectId": BOB}], "roles": [SPACE_EDITOR]},
+    )
     assert invite.status_code == 200
-    assert invite.json() == {"value": [
-        {"id": f"u:{BOB}", "roles": [SPACE_EDITOR],
-         "grantedToV2": {"user": {"id": BOB, "displayName": "Bob"}}},
-    ]}
+    assert invite.json() == {
+        "value": [
+            {"id": f"u:{BOB}", "roles": [SPACE_EDITOR], "grantedToV2": {"user": {"id": BOB, "displayName": "Bob"}}},
+        ]
+    }
 
     listed = (await client.get(f"{root}/permissions")).json()
     assert {r["id"] for r in listed["@libre.graph.permissions.roles.allowedValues"]} == {
-        SPACE_VIEWER, SPACE_EDITOR, MANAGER}
+        SPACE_VIEWER,
+        SPACE_EDITOR,
+        MANAGER,
+    }
     assert {(p["id"], p["roles"][0]) for p in listed["value"]} == {
-        (f"u:{user_id_for('svc')}", MANAGER), (f"u:{BOB}", SPACE_EDITOR)}
+        (f"u:{user_id_for('svc')}", MANAGER),
+        (f"u:{BOB}", SPACE_EDITOR),
+    }
 
     patched = await client.patch(f"{root}/permissions/u:{BOB}", json={"roles": [SPACE_VIEWER]})
     assert patched.status_code == 200
@@ -376,8 +391,10 @@ async def test_invite_list_patch_delete_member(client: httpx.AsyncClient, sandbo
 
 async def test_group_invite_gets_g_prefixed_permission_id(client: httpx.AsyncClient) -> None:
     drive = await _create(client)
-    response = await client.post(f"{_root_path(str(drive['id']))}/invite", json={
-        "recipients": [{"@libre.graph.recipient.type": "group", "objectId": TEAM}], "roles": [MANAGER]})
+    response = await client.post(
+        f"{_root_path(str(drive['id']))}/invite",
+        json={"recipients": [{"@libre.graph.recipient.type": "group", "objectId": TEAM}], "roles": [MANAGER]},
+    )
     assert response.json()["value"][0]["id"] == f"g:{TEAM}"
     assert response.json()["value"][0]["grantedToV2"] == {"group": {"id": TEAM, "displayName": "Team"}}
 
@@ -391,17 +408,19 @@ async def test_reinviting_existing_member_is_409(client: httpx.AsyncClient) -> N
     assert _error(again)[0] == "nameAlreadyExists"
 
 
-@pytest.mark.parametrize("body", [
-    {"recipients": [], "roles": [SPACE_VIEWER]},
-    {"recipients": [{"objectId": BOB}, {"objectId": CAROL}], "roles": [SPACE_VIEWER]},
-    {"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER, SPACE_EDITOR]},
-    {"recipients": [{"objectId": BOB}], "roles": []},
-    {"recipients": [{"objectId": "unknown-user"}], "roles": [SPACE_VIEWER]},
-    {"recipients": [{"objectId": BOB, "@libre.graph.recipient.type": "robot"}], "roles": [SPACE_VIEWER]},
-    {"recipients": [{"objectId": BOB}], "roles": ["b1e2218d-eef8-4d4c-b82d-0f1a1b48f3b5"]},
-    {"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER],
-     "expirationDateTime": "2001-01-01T00:00:00Z"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"recipients": [], "roles": [SPACE_VIEWER]},
+        {"recipients": [{"objectId": BOB}, {"objectId": CAROL}], "roles": [SPACE_VIEWER]},
+        {"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER, SPACE_EDITOR]},
+        {"recipients": [{"objectId": BOB}], "roles": []},
+        {"recipients": [{"objectId": "unknown-user"}], "roles": [SPACE_VIEWER]},
+        {"recipients": [{"objectId": BOB, "@libre.graph.recipient.type": "robot"}], "roles": [SPACE_VIEWER]},
+        {"recipients": [{"objectId": BOB}], "roles": ["b1e2218d-eef8-4d4c-b82d-0f1a1b48f3b5"]},
+        {"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER], "expirationDateTime": "2001-01-01T00:00:00Z"},
+    ],
+)
 async def test_invalid_invite_is_400_and_adds_nobody(
     client: httpx.AsyncClient, sandbox: OcisSandbox, body: dict[str, object]
 ) -> None:
@@ -412,12 +431,11 @@ async def test_invalid_invite_is_400_and_adds_nobody(
     assert len(sandbox.permissions(str(drive["id"]))) == 1
 
 
-async def test_membership_on_non_project_space_is_unsupported(
-    client: httpx.AsyncClient, sandbox: OcisSandbox
-) -> None:
+async def test_membership_on_non_project_space_is_unsupported(client: httpx.AsyncClient, sandbox: OcisSandbox) -> None:
     drive = sandbox.add_space("Home", drive_type="personal")
-    response = await client.post(f"{_root_path(str(drive['id']))}/invite",
-                                 json={"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]})
+    response = await client.post(
+        f"{_root_path(str(drive['id']))}/invite", json={"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]}
+    )
     assert response.status_code == 400
     assert _error(response) == ("invalidRequest", "unsupported space type")
 
@@ -426,23 +444,24 @@ async def test_space_admin_who_is_not_manager_cannot_manage_members(
     client: httpx.AsyncClient, sandbox: OcisSandbox
 ) -> None:
     drive = sandbox.add_space("Adopted")
-    response = await client.post(f"{_root_path(str(drive['id']))}/invite",
-                                 json={"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]})
+    response = await client.post(
+        f"{_root_path(str(drive['id']))}/invite", json={"recipients": [{"objectId": BOB}], "roles": [SPACE_VIEWER]}
+    )
     assert response.status_code == 403
     assert sandbox.permissions(str(drive["id"])) == []
 
 
 async def test_select_returns_only_role_definitions(client: httpx.AsyncClient) -> None:
     drive = await _create(client)
-    response = await client.get(f"{_root_path(str(drive['id']))}/permissions",
-                                params={"$select": "@libre.graph.permissions.roles.allowedValues"})
+    response = await client.get(
+        f"{_root_path(str(drive['id']))}/permissions",
+        params={"$select": "@libre.graph.permissions.roles.allowedValues"},
+    )
     assert list(response.json()) == ["@libre.graph.permissions.roles.allowedValues"]
 
 
 # -- faults ------------------------------------------------------------------------------------------------
-async def test_injected_status_fault_applies_once_then_clears(
-    client: httpx.AsyncClient, sandbox: OcisSandbox
-) -> None:
+async def test_injected_status_fault_applies_once_then_clears(client: httpx.AsyncClient, sandbox: OcisSandbox) -> None:
     sandbox.controls.fail(r"^/graph/v1\.0/drives$", 429, method="POST", times=1, retry_after=3)
     throttled = await client.post("/graph/v1.0/drives", json={"name": "Acme"})
     created = await client.post("/graph/v1.0/drives", json={"name": "Acme"})

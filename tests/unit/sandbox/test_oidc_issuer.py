@@ -25,16 +25,25 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 PORTAL_CB = "https://portal.example.test/auth/callback"
 CLI_CB = "http://127.0.0.1:8765/callback"
 
-ALICE = DemoUser(username="alice", password="wonderland", name="Alice Liddell",
-                 email="alice@example.test", groups=["acme-owners", "platform-admins"],
-                 sub="5b0c3f3e-8f7e-4d0c-9d55-2d2f6a0d9f11")
-PORTAL = OidcClient("portal", "portal-secret", [PORTAL_CB], ["authorization_code", "refresh_token"],
-                    "Tenantry portal")
-CLI = OidcClient("tenantry-cli", None, [CLI_CB], ["authorization_code", "refresh_token", DEVICE_GRANT],
-                 "Tenantry CLI")
-WORKER = OidcClient("worker", "worker-secret", [], ["client_credentials"], "tenantry-worker",
-                    scopes=["openid", "profile", "goauthentik.io/api"],
-                    service_account_groups=["platform-admins"])
+ALICE = DemoUser(
+    username="alice",
+    password="wonderland",
+    name="Alice Liddell",
+    email="alice@example.test",
+    groups=["acme-owners", "platform-admins"],
+    sub="5b0c3f3e-8f7e-4d0c-9d55-2d2f6a0d9f11",
+)
+PORTAL = OidcClient("portal", "portal-secret", [PORTAL_CB], ["authorization_code", "refresh_token"], "Tenantry portal")
+CLI = OidcClient("tenantry-cli", None, [CLI_CB], ["authorization_code", "refresh_token", DEVICE_GRANT], "Tenantry CLI")
+WORKER = OidcClient(
+    "worker",
+    "worker-secret",
+    [],
+    ["client_credentials"],
+    "tenantry-worker",
+    scopes=["openid", "profile", "goauthentik.io/api"],
+    service_account_groups=["platform-admins"],
+)
 
 
 class FormParser(HTMLParser):
@@ -102,20 +111,33 @@ async def http(issuer: OidcIssuer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def sign_in(http: httpx.AsyncClient, client: OidcClient, *, challenge: str | None,
-                  scope: str = "openid profile email offline_access", password: str = "wonderland",
-                  nonce: str = "n-0S6_WzA2Mj") -> httpx.Response:
+async def sign_in(
+    http: httpx.AsyncClient,
+    client: OidcClient,
+    *,
+    challenge: str | None,
+    scope: str = "openid profile email offline_access",
+    password: str = "wonderland",
+    nonce: str = "n-0S6_WzA2Mj",
+) -> httpx.Response:
     """GET the authorize page, then submit its form as a browser would."""
-    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uris[0],
-              "scope": scope, "state": "st4te", "nonce": nonce}
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": client.redirect_uris[0],
+        "scope": scope,
+        "state": "st4te",
+        "nonce": nonce,
+    }
     if challenge is not None:
         params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
     page = await http.get("/application/o/authorize/", params=params)
     assert page.status_code == 200, page.text
     form = parse_form(page.text)
     assert form.action is not None
-    return await http.post(form.action, data={**form.fields, "username": "alice", "password": password,
-                                              "action": "login"})
+    return await http.post(
+        form.action, data={**form.fields, "username": "alice", "password": password, "action": "login"}
+    )
 
 
 async def code_for(http: httpx.AsyncClient, client: OidcClient, challenge: str | None, **kw: str) -> str:
@@ -126,16 +148,23 @@ async def code_for(http: httpx.AsyncClient, client: OidcClient, challenge: str |
     return query["code"]
 
 
-async def redeem(http: httpx.AsyncClient, code: str, verifier: str, *, client: OidcClient = CLI,
-                 redirect_uri: str | None = None) -> httpx.Response:
-    data = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-            "redirect_uri": redirect_uri or client.redirect_uris[0], "client_id": client.client_id}
+async def redeem(
+    http: httpx.AsyncClient, code: str, verifier: str, *, client: OidcClient = CLI, redirect_uri: str | None = None
+) -> httpx.Response:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": redirect_uri or client.redirect_uris[0],
+        "client_id": client.client_id,
+    }
     return await http.post("/application/o/token/", data=data)
 
 
 # -- discovery and keys ---------------------------------------------------------------------------------
 async def test_discovery_document_points_at_authentik_endpoints_and_allows_only_s256_and_rs256(
-        http: httpx.AsyncClient) -> None:
+    http: httpx.AsyncClient,
+) -> None:
     doc = (await http.get("/application/o/tenantry/.well-known/openid-configuration")).json()
 
     assert doc["issuer"] == ISSUER
@@ -148,7 +177,8 @@ async def test_discovery_document_points_at_authentik_endpoints_and_allows_only_
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_post", "client_secret_basic"}
     assert {"authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT} <= set(
-        doc["grant_types_supported"])
+        doc["grant_types_supported"]
+    )
     assert doc["response_types_supported"] == ["code"]
     assert {"openid", "profile", "email", "offline_access", "goauthentik.io/api"} <= set(doc["scopes_supported"])
 
@@ -159,7 +189,8 @@ async def test_discovery_and_jwks_of_another_application_slug_are_not_found(http
 
 
 async def test_jwks_publishes_the_current_kid_and_verifies_a_minted_token(
-        http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
     jwks = (await http.get("/application/o/tenantry/jwks/")).json()
     token = issuer.mint_token(sub=ALICE.sub, groups=["acme-admins"])
 
@@ -173,7 +204,8 @@ async def test_jwks_publishes_the_current_kid_and_verifies_a_minted_token(
 
 
 async def test_rotation_keeps_the_old_key_published_until_it_is_retired(
-        http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
     old_kid = issuer.current_kid
     old_token = issuer.mint_token(sub=ALICE.sub)
 
@@ -206,8 +238,15 @@ def test_rotation_without_keeping_unpublishes_the_old_key_at_once(issuer: OidcIs
 # -- authorization code + PKCE ----------------------------------------------------------------------------
 async def test_authorize_page_is_a_labelled_login_form_carrying_the_request(http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": "tenantry-cli", "redirect_uri": CLI_CB, "scope": "openid",
-              "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": "tenantry-cli",
+        "redirect_uri": CLI_CB,
+        "scope": "openid",
+        "state": "s",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
 
     page = await http.get("/application/o/authorize/", params=params)
     form = parse_form(page.text)
@@ -223,7 +262,8 @@ async def test_authorize_page_is_a_labelled_login_form_carrying_the_request(http
 
 
 async def test_code_flow_with_pkce_issues_tokens_carrying_authentik_claims(
-        http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
     verifier, challenge = pkce_pair()
     code = await code_for(http, CLI, challenge)
 
@@ -256,8 +296,9 @@ async def test_code_flow_with_pkce_issues_tokens_carrying_authentik_claims(
     id_token = verify_with_jwks(body["id_token"], jwks, audience="tenantry-cli")
     assert id_token["sub"] == ALICE.sub
     assert id_token["nonce"] == "n-0S6_WzA2Mj"
-    expected_at_hash = base64.urlsafe_b64encode(
-        hashlib.sha256(body["access_token"].encode()).digest()[:16]).rstrip(b"=").decode()
+    expected_at_hash = (
+        base64.urlsafe_b64encode(hashlib.sha256(body["access_token"].encode()).digest()[:16]).rstrip(b"=").decode()
+    )
     assert id_token["at_hash"] == expected_at_hash
 
 
@@ -287,7 +328,8 @@ async def test_code_exchange_with_a_wrong_verifier_is_rejected(http: httpx.Async
 
 
 async def test_a_code_redeems_once_and_a_replay_revokes_the_token_it_produced(
-        http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
     verifier, challenge = pkce_pair()
     code = await code_for(http, CLI, challenge)
     first = await redeem(http, code, verifier)
@@ -300,8 +342,14 @@ async def test_a_code_redeems_once_and_a_replay_revokes_the_token_it_produced(
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_grant"
     assert issuer.validate_access_token(access_token) is None
-    refreshed = await http.post("/application/o/token/", data={
-        "grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"], "client_id": "tenantry-cli"})
+    refreshed = await http.post(
+        "/application/o/token/",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": first.json()["refresh_token"],
+            "client_id": "tenantry-cli",
+        },
+    )
     assert refreshed.json()["error"] == "invalid_grant"
 
 
@@ -337,23 +385,37 @@ async def test_public_client_without_pkce_is_sent_back_with_invalid_request(http
 
 
 async def test_plain_pkce_method_is_refused(http: httpx.AsyncClient) -> None:
-    params = {"response_type": "code", "client_id": "tenantry-cli", "redirect_uri": CLI_CB,
-              "code_challenge": "x" * 43, "code_challenge_method": "plain"}
+    params = {
+        "response_type": "code",
+        "client_id": "tenantry-cli",
+        "redirect_uri": CLI_CB,
+        "code_challenge": "x" * 43,
+        "code_challenge_method": "plain",
+    }
 
     response = await http.get("/application/o/authorize/", params=params)
 
     assert location_query(response)["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize(("client_id", "redirect_uri"), [
-    ("tenantry-cli", "https://evil.example.test/cb"),
-    ("tenantry-cli", CLI_CB + "/"),
-    ("nobody", CLI_CB),
-])
+@pytest.mark.parametrize(
+    ("client_id", "redirect_uri"),
+    [
+        ("tenantry-cli", "https://evil.example.test/cb"),
+        ("tenantry-cli", CLI_CB + "/"),
+        ("nobody", CLI_CB),
+    ],
+)
 async def test_unknown_client_or_unregistered_redirect_uri_gets_an_error_page_not_a_redirect(
-        http: httpx.AsyncClient, client_id: str, redirect_uri: str) -> None:
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-              "code_challenge": "x" * 43, "code_challenge_method": "S256"}
+    http: httpx.AsyncClient, client_id: str, redirect_uri: str
+) -> None:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "code_challenge": "x" * 43,
+        "code_challenge_method": "S256",
+    }
 
     response = await http.get("/application/o/authorize/", params=params)
 
@@ -363,8 +425,14 @@ async def test_unknown_client_or_unregistered_redirect_uri_gets_an_error_page_no
 
 async def test_cancelling_the_login_redirects_with_access_denied(http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": "tenantry-cli", "redirect_uri": CLI_CB, "state": "s",
-              "code_challenge": challenge, "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": "tenantry-cli",
+        "redirect_uri": CLI_CB,
+        "state": "s",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     form = parse_form((await http.get("/application/o/authorize/", params=params)).text)
 
     response = await http.post("/application/o/authorize/", data={**form.fields, "action": "deny"})
@@ -375,14 +443,16 @@ async def test_cancelling_the_login_redirects_with_access_denied(http: httpx.Asy
 
 
 async def test_confidential_client_redeems_with_basic_auth_and_is_refused_without_its_secret(
-        http: httpx.AsyncClient) -> None:
+    http: httpx.AsyncClient,
+) -> None:
     code = await code_for(http, PORTAL, None, scope="openid profile")
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB}
 
     refused = await http.post("/application/o/token/", data={**data, "client_id": "portal"})
     code = await code_for(http, PORTAL, None, scope="openid profile")
-    accepted = await http.post("/application/o/token/", data={**data, "code": code},
-                               headers=basic("portal", "portal-secret"))
+    accepted = await http.post(
+        "/application/o/token/", data={**data, "code": code}, headers=basic("portal", "portal-secret")
+    )
 
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
@@ -393,7 +463,8 @@ async def test_confidential_client_redeems_with_basic_auth_and_is_refused_withou
 
 # -- refresh tokens -----------------------------------------------------------------------------------------
 async def test_refresh_token_rotates_and_the_presented_one_stops_working(
-        http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
     verifier, challenge = pkce_pair()
     first = (await redeem(http, await code_for(http, CLI, challenge), verifier)).json()
     data = {"grant_type": "refresh_token", "client_id": "tenantry-cli", "refresh_token": first["refresh_token"]}
@@ -408,11 +479,14 @@ async def test_refresh_token_rotates_and_the_presented_one_stops_working(
     assert issuer.validate_access_token(body["access_token"]) == ALICE
     assert reused.status_code == 400
     assert reused.json()["error"] == "invalid_grant"
-    narrowed = await http.post("/application/o/token/", data={**data, "refresh_token": body["refresh_token"],
-                                                              "scope": "openid"})
+    narrowed = await http.post(
+        "/application/o/token/", data={**data, "refresh_token": body["refresh_token"], "scope": "openid"}
+    )
     assert narrowed.json()["scope"] == "openid"
-    widened = await http.post("/application/o/token/", data={
-        **data, "refresh_token": narrowed.json()["refresh_token"], "scope": "openid goauthentik.io/api"})
+    widened = await http.post(
+        "/application/o/token/",
+        data={**data, "refresh_token": narrowed.json()["refresh_token"], "scope": "openid goauthentik.io/api"},
+    )
     assert widened.json()["error"] == "invalid_scope"
 
 
@@ -420,18 +494,28 @@ async def test_refresh_token_of_another_client_is_rejected(http: httpx.AsyncClie
     verifier, challenge = pkce_pair()
     first = (await redeem(http, await code_for(http, CLI, challenge), verifier)).json()
 
-    response = await http.post("/application/o/token/", headers=basic("portal", "portal-secret"),
-                               data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    response = await http.post(
+        "/application/o/token/",
+        headers=basic("portal", "portal-secret"),
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+    )
 
     assert response.json()["error"] == "invalid_grant"
 
 
 # -- client_credentials -------------------------------------------------------------------------------------
 async def test_client_credentials_act_as_the_service_account_with_intersected_scope(
-        http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
-    response = await http.post("/application/o/token/", data={
-        "grant_type": "client_credentials", "client_id": "worker", "client_secret": "worker-secret",
-        "scope": "openid profile goauthentik.io/api email admin:everything"})
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
+    response = await http.post(
+        "/application/o/token/",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "worker",
+            "client_secret": "worker-secret",
+            "scope": "openid profile goauthentik.io/api email admin:everything",
+        },
+    )
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -447,20 +531,22 @@ async def test_client_credentials_act_as_the_service_account_with_intersected_sc
 
 
 async def test_client_credentials_with_basic_auth_and_no_scope_grant_every_client_scope(
-        http: httpx.AsyncClient) -> None:
-    response = await http.post("/application/o/token/", data={"grant_type": "client_credentials"},
-                               headers=basic("worker", "worker-secret"))
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post(
+        "/application/o/token/", data={"grant_type": "client_credentials"}, headers=basic("worker", "worker-secret")
+    )
 
     assert response.json()["scope"] == "openid profile goauthentik.io/api"
 
 
 @pytest.mark.parametrize("auth", ["post", "basic"])
-async def test_client_credentials_with_a_wrong_secret_is_invalid_client_401(
-        http: httpx.AsyncClient, auth: str) -> None:
+async def test_client_credentials_with_a_wrong_secret_is_invalid_client_401(http: httpx.AsyncClient, auth: str) -> None:
     data = {"grant_type": "client_credentials"}
     if auth == "post":
-        response = await http.post("/application/o/token/", data={
-            **data, "client_id": "worker", "client_secret": "guess"})
+        response = await http.post(
+            "/application/o/token/", data={**data, "client_id": "worker", "client_secret": "guess"}
+        )
     else:
         response = await http.post("/application/o/token/", data=data, headers=basic("worker", "guess"))
 
@@ -471,8 +557,9 @@ async def test_client_credentials_with_a_wrong_secret_is_invalid_client_401(
 
 
 async def test_client_credentials_are_refused_to_a_public_client(http: httpx.AsyncClient) -> None:
-    response = await http.post("/application/o/token/", data={
-        "grant_type": "client_credentials", "client_id": "tenantry-cli"})
+    response = await http.post(
+        "/application/o/token/", data={"grant_type": "client_credentials", "client_id": "tenantry-cli"}
+    )
 
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"
@@ -480,15 +567,18 @@ async def test_client_credentials_are_refused_to_a_public_client(http: httpx.Asy
 
 
 async def test_a_grant_the_client_is_not_allowed_is_unauthorized_client(http: httpx.AsyncClient) -> None:
-    response = await http.post("/application/o/token/", headers=basic("portal", "portal-secret"),
-                               data={"grant_type": "client_credentials"})
+    response = await http.post(
+        "/application/o/token/", headers=basic("portal", "portal-secret"), data={"grant_type": "client_credentials"}
+    )
 
     assert response.json()["error"] == "unauthorized_client"
 
 
 async def test_an_unknown_grant_type_is_unsupported(http: httpx.AsyncClient) -> None:
-    response = await http.post("/application/o/token/", data={"grant_type": "password", "client_id": "worker",
-                                                              "client_secret": "worker-secret"})
+    response = await http.post(
+        "/application/o/token/",
+        data={"grant_type": "password", "client_id": "worker", "client_secret": "worker-secret"},
+    )
 
     assert response.status_code == 400
     assert response.json()["error"] == "unsupported_grant_type"
@@ -496,21 +586,22 @@ async def test_an_unknown_grant_type_is_unsupported(http: httpx.AsyncClient) -> 
 
 # -- device flow --------------------------------------------------------------------------------------------
 async def start_device(http: httpx.AsyncClient) -> dict[str, Any]:
-    response = await http.post("/application/o/device/", data={"client_id": "tenantry-cli",
-                                                               "scope": "openid profile"})
+    response = await http.post("/application/o/device/", data={"client_id": "tenantry-cli", "scope": "openid profile"})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
 async def poll(http: httpx.AsyncClient, device_code: object) -> httpx.Response:
-    return await http.post("/application/o/token/", data={"grant_type": DEVICE_GRANT,
-                                                           "device_code": device_code,
-                                                           "client_id": "tenantry-cli"})
+    return await http.post(
+        "/application/o/token/",
+        data={"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": "tenantry-cli"},
+    )
 
 
 async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_verify_page(
-        http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock) -> None:
+    http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock
+) -> None:
     device = await start_device(http)
     assert device["expires_in"] == 600
     assert device["interval"] == 5
@@ -528,12 +619,14 @@ async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_veri
     assert form.fields["user_code"] == device["user_code"]
     assert {"user_code", "username", "password"} <= form.labels
     assert form.action is not None
-    wrong = await http.post(form.action, data={**form.fields, "username": "alice", "password": "nope",
-                                               "action": "approve"})
+    wrong = await http.post(
+        form.action, data={**form.fields, "username": "alice", "password": "nope", "action": "approve"}
+    )
     assert wrong.status_code == 401
     typed = str(device["user_code"]).lower().replace("-", " ")  # users type codes sloppily
-    approved = await http.post(form.action, data={"user_code": typed, "username": "alice",
-                                                  "password": "wonderland", "action": "approve"})
+    approved = await http.post(
+        form.action, data={"user_code": typed, "username": "alice", "password": "wonderland", "action": "approve"}
+    )
     assert approved.status_code == 200
     assert "Tenantry CLI" in approved.text
 
@@ -546,30 +639,33 @@ async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_veri
 
 
 async def test_device_flow_denied_by_the_user_answers_access_denied(
-        http: httpx.AsyncClient, clock: ManualClock) -> None:
+    http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     device = await start_device(http)
 
-    denied = await http.post("/application/o/device/verify/", data={
-        "user_code": device["user_code"], "username": "alice", "password": "wonderland", "action": "deny"})
+    denied = await http.post(
+        "/application/o/device/verify/",
+        data={"user_code": device["user_code"], "username": "alice", "password": "wonderland", "action": "deny"},
+    )
 
     assert denied.status_code == 200
     assert (await poll(http, device["device_code"])).json()["error"] == "access_denied"
 
 
-async def test_device_flow_past_its_lifetime_answers_expired_token(
-        http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_device_flow_past_its_lifetime_answers_expired_token(http: httpx.AsyncClient, clock: ManualClock) -> None:
     device = await start_device(http)
     clock.advance(601)
 
-    late_approval = await http.post("/application/o/device/verify/", data={
-        "user_code": device["user_code"], "username": "alice", "password": "wonderland", "action": "approve"})
+    late_approval = await http.post(
+        "/application/o/device/verify/",
+        data={"user_code": device["user_code"], "username": "alice", "password": "wonderland", "action": "approve"},
+    )
 
     assert late_approval.status_code == 400
     assert (await poll(http, device["device_code"])).json()["error"] == "expired_token"
 
 
-async def test_device_authorization_is_refused_to_a_client_without_the_device_grant(
-        http: httpx.AsyncClient) -> None:
+async def test_device_authorization_is_refused_to_a_client_without_the_device_grant(http: httpx.AsyncClient) -> None:
     response = await http.post("/application/o/device/", headers=basic("portal", "portal-secret"))
 
     assert response.status_code == 400
@@ -581,15 +677,18 @@ async def test_userinfo_answers_profile_claims_for_a_valid_token(http: httpx.Asy
     verifier, challenge = pkce_pair()
     body = (await redeem(http, await code_for(http, CLI, challenge), verifier)).json()
 
-    response = await http.get("/application/o/userinfo/",
-                              headers={"Authorization": f"Bearer {body['access_token']}"})
-    posted = await http.post("/application/o/userinfo/",
-                             headers={"Authorization": f"Bearer {body['access_token']}"})
+    response = await http.get("/application/o/userinfo/", headers={"Authorization": f"Bearer {body['access_token']}"})
+    posted = await http.post("/application/o/userinfo/", headers={"Authorization": f"Bearer {body['access_token']}"})
 
     assert response.status_code == 200
     assert response.json() == {
-        "sub": ALICE.sub, "name": "Alice Liddell", "given_name": "Alice Liddell", "preferred_username": "alice",
-        "nickname": "alice", "groups": ["acme-owners", "platform-admins"], "email": "alice@example.test",
+        "sub": ALICE.sub,
+        "name": "Alice Liddell",
+        "given_name": "Alice Liddell",
+        "preferred_username": "alice",
+        "nickname": "alice",
+        "groups": ["acme-owners", "platform-admins"],
+        "email": "alice@example.test",
         "email_verified": False,
     }
     assert posted.json() == response.json()
@@ -606,7 +705,8 @@ async def test_userinfo_without_a_valid_bearer_token_is_401(http: httpx.AsyncCli
 
 
 async def test_userinfo_refuses_an_expired_token(
-        http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock) -> None:
+    http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock
+) -> None:
     token = issuer.mint_token(sub=ALICE.sub)
     clock.advance(3601)
 
@@ -617,9 +717,13 @@ async def test_userinfo_refuses_an_expired_token(
 
 
 async def test_revoked_access_token_stops_validating_and_introspects_inactive(
-        http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
-    token = (await http.post("/application/o/token/", headers=basic("worker", "worker-secret"),
-                             data={"grant_type": "client_credentials"})).json()["access_token"]
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
+    token = (
+        await http.post(
+            "/application/o/token/", headers=basic("worker", "worker-secret"), data={"grant_type": "client_credentials"}
+        )
+    ).json()["access_token"]
     auth = basic("worker", "worker-secret")
     before = (await http.post("/application/o/introspect/", headers=auth, data={"token": token})).json()
 
@@ -636,15 +740,19 @@ async def test_revoked_access_token_stops_validating_and_introspects_inactive(
 async def test_introspection_hides_tokens_of_other_clients(http: httpx.AsyncClient, issuer: OidcIssuer) -> None:
     token = issuer.mint_token(sub=ALICE.sub, audience="portal")
 
-    response = await http.post("/application/o/introspect/", headers=basic("worker", "worker-secret"),
-                               data={"token": token})
+    response = await http.post(
+        "/application/o/introspect/", headers=basic("worker", "worker-secret"), data={"token": token}
+    )
 
     assert response.json() == {"active": False}
 
 
 def test_validate_access_token_gives_the_token_groups_for_an_unregistered_subject(issuer: OidcIssuer) -> None:
-    token = issuer.mint_token(sub="0b8e6a4e-3c1f-4a57-9d7e-1f0f7f5a2c33", groups=["globex-admins"],
-                              extra_claims={"preferred_username": "bob", "email": "bob@example.test"})
+    token = issuer.mint_token(
+        sub="0b8e6a4e-3c1f-4a57-9d7e-1f0f7f5a2c33",
+        groups=["globex-admins"],
+        extra_claims={"preferred_username": "bob", "email": "bob@example.test"},
+    )
 
     principal = issuer.validate_access_token(token, audience="portal")
 
@@ -656,19 +764,28 @@ def test_validate_access_token_gives_the_token_groups_for_an_unregistered_subjec
 
 
 def test_validate_access_token_rejects_expired_early_foreign_and_misaddressed_tokens(
-        issuer: OidcIssuer, clock: ManualClock) -> None:
+    issuer: OidcIssuer, clock: ManualClock
+) -> None:
     other = OidcIssuer(public_url=PUBLIC_URL, clients=[PORTAL], users=[ALICE])
     now = clock()
 
     assert issuer.validate_access_token(issuer.mint_token(sub=ALICE.sub, expires_in=-1)) is None
     assert issuer.validate_access_token(issuer.mint_token(sub=ALICE.sub, not_before=now + 60)) is None
-    assert issuer.validate_access_token(
-        issuer.mint_token(sub=ALICE.sub, extra_claims={"iss": f"{PUBLIC_URL}/application/o/tenantry"})) is None
+    assert (
+        issuer.validate_access_token(
+            issuer.mint_token(sub=ALICE.sub, extra_claims={"iss": f"{PUBLIC_URL}/application/o/tenantry"})
+        )
+        is None
+    )
     assert issuer.validate_access_token(other.mint_token(sub=ALICE.sub)) is None
     assert issuer.validate_access_token(issuer.mint_token(sub=ALICE.sub), audience="worker") is None
     assert issuer.validate_access_token("not.a.jwt") is None
-    forged = jwt.encode({"iss": ISSUER, "sub": ALICE.sub, "exp": now + 60, "jti": "x"}, "k" * 32,
-                        algorithm="HS256", headers={"kid": issuer.current_kid})
+    forged = jwt.encode(
+        {"iss": ISSUER, "sub": ALICE.sub, "exp": now + 60, "jti": "x"},
+        "k" * 32,
+        algorithm="HS256",
+        headers={"kid": issuer.current_kid},
+    )
     assert issuer.validate_access_token(forged) is None
     valid = issuer.mint_token(sub=ALICE.sub, expires_in=60)
     assert issuer.validate_access_token(valid, audience="portal") == ALICE

@@ -24,14 +24,23 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def sandbox(clock: ManualClock) -> StalwartSandbox:
-    return StalwartSandbox(api_keys=[API_KEY], basic_users={"Admin2": "s3cret-pass"}, dkim_delay=30,
-                           clock=clock, fast_dkim=True, public_url="https://mail.example.test")
+    return StalwartSandbox(
+        api_keys=[API_KEY],
+        basic_users={"Admin2": "s3cret-pass"},
+        dkim_delay=30,
+        clock=clock,
+        fast_dkim=True,
+        public_url="https://mail.example.test",
+    )
 
 
 @pytest.fixture
 async def client(sandbox: StalwartSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url="http://stalwart.test",
-                                 headers={"Authorization": f"Bearer {API_KEY}"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(sandbox.app),
+        base_url="http://stalwart.test",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as c:
         yield c
 
 
@@ -50,8 +59,7 @@ async def _one(client: httpx.AsyncClient, name: str, args: dict[str, Any]) -> di
 
 
 # -- session and auth ------------------------------------------------------------------------------------
-async def test_well_known_redirects_to_the_session_which_lists_the_stalwart_account(
-        client: httpx.AsyncClient) -> None:
+async def test_well_known_redirects_to_the_session_which_lists_the_stalwart_account(client: httpx.AsyncClient) -> None:
     redirect = await client.get("/.well-known/jmap")
     assert redirect.status_code == 307
     assert redirect.headers["location"] == "/jmap/session"
@@ -73,11 +81,13 @@ async def test_session_without_credentials_has_capabilities_only(sandbox: Stalwa
     assert list(body) == ["capabilities"]
 
 
-async def test_basic_auth_username_is_case_insensitive_and_becomes_the_session_user(
-        sandbox: StalwartSandbox) -> None:
+async def test_basic_auth_username_is_case_insensitive_and_becomes_the_session_user(sandbox: StalwartSandbox) -> None:
     basic = base64.b64encode(b"ADMIN2:s3cret-pass").decode()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url="http://s.test",
-                                 headers={"Authorization": f"Basic {basic}"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(sandbox.app),
+        base_url="http://s.test",
+        headers={"Authorization": f"Basic {basic}"},
+    ) as c:
         session = (await c.get("/jmap/session")).json()
         answer = await c.post("/jmap/", json={"using": USING, "methodCalls": [["x:Domain/get", {}, "a"]]})
     assert session["username"] == "admin2"
@@ -85,30 +95,41 @@ async def test_basic_auth_username_is_case_insensitive_and_becomes_the_session_u
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-key", "Basic " + base64.b64encode(b"admin2:nope").decode()])
-async def test_api_without_valid_credentials_answers_401_problem(sandbox: StalwartSandbox,
-                                                                 header: str | None) -> None:
+async def test_api_without_valid_credentials_answers_401_problem(sandbox: StalwartSandbox, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url="http://s.test") as c:
         response = await c.post("/jmap/", json={"using": USING, "methodCalls": []}, headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json() == {"type": "about:blank", "status": 401, "title": "Unauthorized",
-                               "detail": "You have to authenticate first."}
+    assert response.json() == {
+        "type": "about:blank",
+        "status": 401,
+        "title": "Unauthorized",
+        "detail": "You have to authenticate first.",
+    }
 
 
 # -- request-level errors ----------------------------------------------------------------------------------
 async def test_non_json_content_type_is_refused_as_not_json(client: httpx.AsyncClient) -> None:
-    response = await client.post("/jmap/", content=b'{"using":[],"methodCalls":[]}',
-                                 headers={"Content-Type": "text/plain"})
+    response = await client.post(
+        "/jmap/", content=b'{"using":[],"methodCalls":[]}', headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:ietf:params:jmap:error:notJSON"
 
 
-@pytest.mark.parametrize("payload", [{"methodCalls": []}, {"using": USING, "methodCalls": [["x:Domain/get", {}]]},
-                                     {"using": ["urn:example:unknown"], "methodCalls": []}])
-async def test_malformed_request_or_unknown_capability_is_not_request(client: httpx.AsyncClient,
-                                                                      payload: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"methodCalls": []},
+        {"using": USING, "methodCalls": [["x:Domain/get", {}]]},
+        {"using": ["urn:example:unknown"], "methodCalls": []},
+    ],
+)
+async def test_malformed_request_or_unknown_capability_is_not_request(
+    client: httpx.AsyncClient, payload: dict[str, Any]
+) -> None:
     response = await client.post("/jmap/", json=payload)
     assert response.status_code == 400
     assert response.json()["type"] == "urn:ietf:params:jmap:error:notRequest"
@@ -122,8 +143,9 @@ async def test_more_than_sixteen_calls_hit_the_limit(client: httpx.AsyncClient) 
     assert response.json()["limit"] == "maxCallsInRequest"
 
 
-async def test_injected_fault_is_a_problem_json_with_retry_after(sandbox: StalwartSandbox,
-                                                                client: httpx.AsyncClient) -> None:
+async def test_injected_fault_is_a_problem_json_with_retry_after(
+    sandbox: StalwartSandbox, client: httpx.AsyncClient
+) -> None:
     sandbox.fail_requests(429, retry_after=3, times=1)
     limited = await client.post("/jmap/", json={"using": USING, "methodCalls": []})
     after = await client.post("/jmap/", json={"using": USING, "methodCalls": []})
@@ -136,8 +158,13 @@ async def test_injected_fault_is_a_problem_json_with_retry_after(sandbox: Stalwa
 
 # -- method-level behaviour ----------------------------------------------------------------------------------
 async def test_unknown_method_and_foreign_account_are_method_errors(client: httpx.AsyncClient) -> None:
-    responses = await _jmap(client, ["x:Foo/bar", {}, "a"], ["x:DkimSignature/set", {}, "b"],
-                            ["x:Domain/get", {"accountId": "zzz"}, "c"], ["x:Domain/get", {}, "d"])
+    responses = await _jmap(
+        client,
+        ["x:Foo/bar", {}, "a"],
+        ["x:DkimSignature/set", {}, "b"],
+        ["x:Domain/get", {"accountId": "zzz"}, "c"],
+        ["x:Domain/get", {}, "d"],
+    )
     assert responses[0] == ["error", {"type": "unknownMethod", "description": "x:Foo/bar"}, "a"]
     assert responses[1][:2] == ["error", {"type": "unknownMethod", "description": "x:DkimSignature/set"}]
     assert responses[2][0] == "error"
@@ -147,35 +174,59 @@ async def test_unknown_method_and_foreign_account_are_method_errors(client: http
 
 async def test_filter_on_unindexed_property_or_or_operator_is_unsupported(client: httpx.AsyncClient) -> None:
     responses = await _jmap(
-        client, ["x:Account/query", {"filter": {"emailAddress": "a@example.com"}}, "a"],
-        ["x:Domain/query", {"filter": {"operator": "OR", "conditions": [{"name": "a.test"}]}}, "b"])
+        client,
+        ["x:Account/query", {"filter": {"emailAddress": "a@example.com"}}, "a"],
+        ["x:Domain/query", {"filter": {"operator": "OR", "conditions": [{"name": "a.test"}]}}, "b"],
+    )
     assert [r[1]["type"] for r in responses] == ["unsupportedFilter", "unsupportedFilter"]
     assert "emailAddress" in responses[0][1]["description"]
 
 
-async def test_query_and_get_with_a_result_reference_in_one_request(sandbox: StalwartSandbox,
-                                                                   client: httpx.AsyncClient) -> None:
+async def test_query_and_get_with_a_result_reference_in_one_request(
+    sandbox: StalwartSandbox, client: httpx.AsyncClient
+) -> None:
     wanted = sandbox.add_domain("example.com")
     sandbox.add_domain("other.org")
     query, get = await _jmap(
-        client, ["x:Domain/query", {"filter": {"name": "example.com"}}, "q"],
-        ["x:Domain/get", {"#ids": {"resultOf": "q", "name": "x:Domain/query", "path": "/ids"},
-                          "properties": ["id", "name"]}, "g"])
+        client,
+        ["x:Domain/query", {"filter": {"name": "example.com"}}, "q"],
+        [
+            "x:Domain/get",
+            {"#ids": {"resultOf": "q", "name": "x:Domain/query", "path": "/ids"}, "properties": ["id", "name"]},
+            "g",
+        ],
+    )
     assert query[1]["ids"] == [wanted]
     assert query[1]["total"] == 1
     assert get[1]["list"] == [{"id": wanted, "name": "example.com"}]
 
 
-async def test_creation_reference_links_a_user_to_a_domain_and_group_created_earlier(
-        client: httpx.AsyncClient) -> None:
+async def test_creation_reference_links_a_user_to_a_domain_and_group_created_earlier(client: httpx.AsyncClient) -> None:
     domains, accounts, check = await _jmap(
-        client, ["x:Domain/set", {"create": {"dom": {"name": " Example.ORG "}}}, "0"],
-        ["x:Account/set", {"create": {
-            "grp": {"@type": "Group", "name": "sales", "domainId": "#dom"},
-            "usr": {"@type": "User", "name": " John Doe", "domainId": "#dom", "memberGroupIds": {"#grp": True},
-                    "credentials": {"0": {"@type": "Password", "secret": "correct horse battery"}}}}}, "1"],
-        ["x:Account/get", {"ids": ["#usr"], "properties": ["emailAddress", "domainId", "memberGroupIds",
-                                                          "credentials"]}, "2"])
+        client,
+        ["x:Domain/set", {"create": {"dom": {"name": " Example.ORG "}}}, "0"],
+        [
+            "x:Account/set",
+            {
+                "create": {
+                    "grp": {"@type": "Group", "name": "sales", "domainId": "#dom"},
+                    "usr": {
+                        "@type": "User",
+                        "name": " John Doe",
+                        "domainId": "#dom",
+                        "memberGroupIds": {"#grp": True},
+                        "credentials": {"0": {"@type": "Password", "secret": "correct horse battery"}},
+                    },
+                }
+            },
+            "1",
+        ],
+        [
+            "x:Account/get",
+            {"ids": ["#usr"], "properties": ["emailAddress", "domainId", "memberGroupIds", "credentials"]},
+            "2",
+        ],
+    )
     domain_id = domains[1]["created"]["dom"]["id"]
     group_id = accounts[1]["created"]["grp"]["id"]
     [user] = check[1]["list"]
@@ -186,10 +237,12 @@ async def test_creation_reference_links_a_user_to_a_domain_and_group_created_ear
 
 
 async def test_duplicate_domain_is_a_primary_key_violation_naming_the_existing_domain(
-        sandbox: StalwartSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: StalwartSandbox, client: httpx.AsyncClient
+) -> None:
     existing = sandbox.add_domain("example.com", aliases={"example.net": True})
-    result = await _one(client, "x:Domain/set", {"create": {"a": {"name": "EXAMPLE.com"},
-                                                           "b": {"name": "example.net"}}})
+    result = await _one(
+        client, "x:Domain/set", {"create": {"a": {"name": "EXAMPLE.com"}, "b": {"name": "example.net"}}}
+    )
     assert result["created"] is None
     assert result["notCreated"]["a"]["type"] == "primaryKeyViolation"
     assert result["notCreated"]["a"]["properties"] == ["name"]
@@ -198,17 +251,25 @@ async def test_duplicate_domain_is_a_primary_key_violation_naming_the_existing_d
 
 
 async def test_domain_without_a_known_tld_is_an_invalid_patch(client: httpx.AsyncClient) -> None:
-    result = await _one(client, "x:Domain/set", {"create": {"a": {"name": "intranet"},
-                                                           "b": {"name": "mail.notarealtld"}}})
+    result = await _one(
+        client, "x:Domain/set", {"create": {"a": {"name": "intranet"}, "b": {"name": "mail.notarealtld"}}}
+    )
     assert {e["type"] for e in result["notCreated"].values()} == {"invalidPatch"}
     assert result["notCreated"]["a"]["description"] == "Invalid domain name"
 
 
-async def test_accounts_are_unique_by_name_and_domain(sandbox: StalwartSandbox,
-                                                     client: httpx.AsyncClient) -> None:
+async def test_accounts_are_unique_by_name_and_domain(sandbox: StalwartSandbox, client: httpx.AsyncClient) -> None:
     first, second = sandbox.add_domain("one.test"), sandbox.add_domain("two.test")
-    made = await _one(client, "x:Account/set", {"create": {"a": {"@type": "Group", "name": "team", "domainId": first},
-                                                           "b": {"@type": "User", "name": "team", "domainId": second}}})
+    made = await _one(
+        client,
+        "x:Account/set",
+        {
+            "create": {
+                "a": {"@type": "Group", "name": "team", "domainId": first},
+                "b": {"@type": "User", "name": "team", "domainId": second},
+            }
+        },
+    )
     clash = await _one(client, "x:Account/set", {"create": {"c": {"@type": "User", "name": "TEAM", "domainId": first}}})
     assert set(made["created"]) == {"a", "b"}
     assert clash["notCreated"]["c"]["type"] == "primaryKeyViolation"
@@ -216,21 +277,34 @@ async def test_accounts_are_unique_by_name_and_domain(sandbox: StalwartSandbox,
     assert clash["notCreated"]["c"]["objectId"] == {"object": "Account", "id": made["created"]["a"]["id"]}
 
 
-async def test_account_without_domain_or_with_weak_password_is_refused(sandbox: StalwartSandbox,
-                                                                      client: httpx.AsyncClient) -> None:
+async def test_account_without_domain_or_with_weak_password_is_refused(
+    sandbox: StalwartSandbox, client: httpx.AsyncClient
+) -> None:
     domain = sandbox.add_domain("example.com")
-    result = await _one(client, "x:Account/set", {"create": {
-        "nodomain": {"@type": "User", "name": "x"},
-        "weak": {"@type": "User", "name": "y", "domainId": domain,
-                 "credentials": {"0": {"@type": "Password", "secret": "abc"}}}}})
+    result = await _one(
+        client,
+        "x:Account/set",
+        {
+            "create": {
+                "nodomain": {"@type": "User", "name": "x"},
+                "weak": {
+                    "@type": "User",
+                    "name": "y",
+                    "domainId": domain,
+                    "credentials": {"0": {"@type": "Password", "secret": "abc"}},
+                },
+            }
+        },
+    )
     assert result["notCreated"]["nodomain"]["type"] == "validationFailed"
     assert result["notCreated"]["nodomain"]["validationErrors"] == [{"type": "Required", "property": "domainId"}]
     assert result["notCreated"]["weak"]["type"] == "invalidProperties"
     assert result["notCreated"]["weak"]["properties"] == ["secret"]
 
 
-async def test_destroying_a_domain_still_used_by_accounts_is_object_is_linked(sandbox: StalwartSandbox,
-                                                                            client: httpx.AsyncClient) -> None:
+async def test_destroying_a_domain_still_used_by_accounts_is_object_is_linked(
+    sandbox: StalwartSandbox, client: httpx.AsyncClient
+) -> None:
     domain = sandbox.add_domain("example.com")
     made = await _one(client, "x:Account/set", {"create": {"u": {"@type": "User", "name": "u", "domainId": domain}}})
     user = made["created"]["u"]["id"]
@@ -246,27 +320,51 @@ async def test_destroying_a_domain_still_used_by_accounts_is_object_is_linked(sa
 
 
 @pytest.mark.parametrize("prop", ["id", "createdAt", "dnsZoneFile"])
-async def test_server_set_property_in_create_or_update_is_refused(sandbox: StalwartSandbox,
-                                                                 client: httpx.AsyncClient, prop: str) -> None:
+async def test_server_set_property_in_create_or_update_is_refused(
+    sandbox: StalwartSandbox, client: httpx.AsyncClient, prop: str
+) -> None:
     domain = sandbox.add_domain("example.com")
-    result = await _one(client, "x:Domain/set", {"create": {"a": {"name": "new.test", prop: "x"}},
-                                                 "update": {domain: {prop: "x"}}})
+    result = await _one(
+        client, "x:Domain/set", {"create": {"a": {"name": "new.test", prop: "x"}}, "update": {domain: {prop: "x"}}}
+    )
     for error in (result["notCreated"]["a"], result["notUpdated"][domain]):
         assert error["type"] == "invalidPatch"
         assert error["description"] == "Cannot modify server set property"
 
 
 async def test_update_with_pointer_keys_and_masked_secret_keeps_the_password(
-        sandbox: StalwartSandbox, client: httpx.AsyncClient) -> None:
+    sandbox: StalwartSandbox, client: httpx.AsyncClient
+) -> None:
     domain = sandbox.add_domain("example.com")
-    made = await _one(client, "x:Account/set", {"create": {
-        "g": {"@type": "Group", "name": "g", "domainId": domain},
-        "u": {"@type": "User", "name": "u", "domainId": domain,
-              "credentials": {"0": {"@type": "Password", "secret": "correct horse battery"}}}}})
+    made = await _one(
+        client,
+        "x:Account/set",
+        {
+            "create": {
+                "g": {"@type": "Group", "name": "g", "domainId": domain},
+                "u": {
+                    "@type": "User",
+                    "name": "u",
+                    "domainId": domain,
+                    "credentials": {"0": {"@type": "Password", "secret": "correct horse battery"}},
+                },
+            }
+        },
+    )
     group, user = made["created"]["g"]["id"], made["created"]["u"]["id"]
-    result = await _one(client, "x:Account/set", {"update": {user: {
-        f"memberGroupIds/{group}": True, "description": "U. Ser",
-        "credentials": {"0": {"@type": "Password", "secret": "****"}}}}})
+    result = await _one(
+        client,
+        "x:Account/set",
+        {
+            "update": {
+                user: {
+                    f"memberGroupIds/{group}": True,
+                    "description": "U. Ser",
+                    "credentials": {"0": {"@type": "Password", "secret": "****"}},
+                }
+            }
+        },
+    )
     assert result["updated"] == {user: None}
     stored = sandbox.store.tables["Account"][user]
     assert stored["credentials"]["0"]["secret"] == "correct horse battery"
@@ -287,8 +385,9 @@ async def test_get_defaults_match_a_bare_domain_create(sandbox: StalwartSandbox,
 
 
 # -- DKIM and DNS ---------------------------------------------------------------------------------------------
-async def test_dkim_keys_appear_only_after_the_delay(sandbox: StalwartSandbox, client: httpx.AsyncClient,
-                                                     clock: ManualClock) -> None:
+async def test_dkim_keys_appear_only_after_the_delay(
+    sandbox: StalwartSandbox, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
     domain = sandbox.add_domain("example.com")
     query = {"filter": {"domainId": domain}}
     before = await _one(client, "x:DkimSignature/query", query)
@@ -307,8 +406,9 @@ async def test_dkim_keys_appear_only_after_the_delay(sandbox: StalwartSandbox, c
     assert len(selectors[0].rsplit("-", 1)[1]) == 8
 
 
-async def test_zone_file_lists_records_and_adds_dkim_once_keys_exist(sandbox: StalwartSandbox,
-                                                                    client: httpx.AsyncClient) -> None:
+async def test_zone_file_lists_records_and_adds_dkim_once_keys_exist(
+    sandbox: StalwartSandbox, client: httpx.AsyncClient
+) -> None:
     domain = sandbox.add_domain("example.com")
     ask = {"ids": [domain], "properties": ["dnsZoneFile"]}
     early = (await _one(client, "x:Domain/get", ask))["list"][0]["dnsZoneFile"]
@@ -318,15 +418,23 @@ async def test_zone_file_lists_records_and_adds_dkim_once_keys_exist(sandbox: St
     assert "_domainkey" not in early
     assert "example.com. IN MX 10 mail.example.com." in early
     assert '_dmarc.example.com. IN TXT "v=DMARC1; p=reject; rua=mailto:postmaster@example.com"' in early
-    for fragment in ('IN TXT "v=spf1 mx -all"', "_smtp._tls.example.com. IN TXT", "mta-sts.example.com. IN CNAME",
-                     "_mta-sts.example.com. IN TXT", "autoconfig.example.com. IN CNAME",
-                     "autodiscover.example.com. IN CNAME", "_imaps._tcp.example.com. IN SRV 0 1 993",
-                     "_submissions._tcp.example.com. IN SRV", "_jmap._tcp.example.com. IN SRV"):
+    for fragment in (
+        'IN TXT "v=spf1 mx -all"',
+        "_smtp._tls.example.com. IN TXT",
+        "mta-sts.example.com. IN CNAME",
+        "_mta-sts.example.com. IN TXT",
+        "autoconfig.example.com. IN CNAME",
+        "autodiscover.example.com. IN CNAME",
+        "_imaps._tcp.example.com. IN SRV 0 1 993",
+        "_submissions._tcp.example.com. IN SRV",
+        "_jmap._tcp.example.com. IN SRV",
+    ):
         assert fragment in early
     keys = {k["@type"]: k for k in sandbox.dkim_keys(domain)}
     ed = keys["Dkim1Ed25519Sha256"]
-    assert (f'{ed["selector"]}._domainkey.example.com. IN TXT "v=DKIM1; k=ed25519; h=sha256; '
-            f'p={ed["publicKey"]}"') in late
+    assert (
+        f'{ed["selector"]}._domainkey.example.com. IN TXT "v=DKIM1; k=ed25519; h=sha256; p={ed["publicKey"]}"'
+    ) in late
     assert "k=rsa; h=sha256; p=" in late
 
 

@@ -12,10 +12,13 @@ MAIL_HOST = "mail.example.test."
 
 
 async def _zone(client: httpx.AsyncClient, domain_id: str) -> str:
-    response = await client.post("/jmap/", json={
-        "using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
-        "methodCalls": [["x:Domain/get", {"ids": [domain_id], "properties": ["dnsZoneFile"]}, "c"]],
-    })
+    response = await client.post(
+        "/jmap/",
+        json={
+            "using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
+            "methodCalls": [["x:Domain/get", {"ids": [domain_id], "properties": ["dnsZoneFile"]}, "c"]],
+        },
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()["methodResponses"][0][1]
     zone: str = result["list"][0]["dnsZoneFile"]
@@ -23,12 +26,16 @@ async def _zone(client: httpx.AsyncClient, domain_id: str) -> str:
 
 
 async def test_every_tenant_zone_points_mx_cname_and_srv_at_the_mail_servers_own_host() -> None:
-    suite = SandboxSuite(authentik_url="http://authentik.test", stalwart_url="http://stalwart.test",
-                         ocis_url="http://ocis.test")
+    suite = SandboxSuite(
+        authentik_url="http://authentik.test", stalwart_url="http://stalwart.test", ocis_url="http://ocis.test"
+    )
     first = suite.stalwart.add_domain("acme.mail.example.test")
     second = suite.stalwart.add_domain("globex.example.org")
-    async with httpx.AsyncClient(transport=suite.transports()["stalwart"], base_url="http://stalwart.test",
-                                 headers={"Authorization": f"Bearer {suite.credentials.stalwart_api_key}"}) as c:
+    async with httpx.AsyncClient(
+        transport=suite.transports()["stalwart"],
+        base_url="http://stalwart.test",
+        headers={"Authorization": f"Bearer {suite.credentials.stalwart_api_key}"},
+    ) as c:
         zones = {"acme.mail.example.test": await _zone(c, first), "globex.example.org": await _zone(c, second)}
 
     for name, zone in zones.items():

@@ -17,10 +17,16 @@ from tests.support.api import api_client
 from tests.support.fakes import ScriptedProvider
 
 
-def three_steps(identity: ScriptedProvider | None = None, mail: ScriptedProvider | None = None,
-                files: ScriptedProvider | None = None) -> list[Any]:
-    return [IdentityStep(identity or ScriptedProvider("group")), MailStep(mail or ScriptedProvider("domain")),
-            FilesStep(files or ScriptedProvider("drive"))]
+def three_steps(
+    identity: ScriptedProvider | None = None,
+    mail: ScriptedProvider | None = None,
+    files: ScriptedProvider | None = None,
+) -> list[Any]:
+    return [
+        IdentityStep(identity or ScriptedProvider("group")),
+        MailStep(mail or ScriptedProvider("domain")),
+        FilesStep(files or ScriptedProvider("drive")),
+    ]
 
 
 async def count_tenants(client_container: Any) -> int:
@@ -29,7 +35,8 @@ async def count_tenants(client_container: Any) -> int:
 
 
 async def test_create_answers_201_with_the_tenant_active_after_the_first_reconcile(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     async with api_client(make_settings(), steps=three_steps()) as (client, _):
         response = await client.post("/tenants", json={"slug": "acme", "name": "Acme Corp"})
     assert response.status_code == 201, response.text
@@ -46,7 +53,8 @@ async def test_create_answers_201_with_the_tenant_active_after_the_first_reconci
 
 
 async def test_create_answers_after_the_configured_wait_when_a_step_is_slow(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     slow = ScriptedProvider("drive", delay=1.0)
     async with api_client(make_settings(create_wait_seconds=0.1), steps=three_steps(files=slow)) as (client, _):
         response = await client.post("/tenants", json={"slug": "slowco", "name": "Slow"})
@@ -78,7 +86,8 @@ async def test_create_answers_after_the_configured_wait_when_a_step_is_slow(
     ],
 )
 async def test_invalid_input_is_refused_with_422_naming_the_field_and_nothing_is_written(
-        make_settings: Callable[..., Settings], payload: dict[str, Any], field: str) -> None:
+    make_settings: Callable[..., Settings], payload: dict[str, Any], field: str
+) -> None:
     async with api_client(make_settings(), steps=three_steps()) as (client, container):
         response = await client.post("/tenants", json=payload)
         assert response.status_code == 422, response.text
@@ -101,13 +110,15 @@ async def test_duplicate_slug_is_409_and_changes_nothing(make_settings: Callable
 
 
 async def test_a_custom_mail_domain_is_stored_in_ascii_and_cannot_be_taken_twice(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     async with api_client(make_settings(), steps=three_steps()) as (client, container):
         first = await client.post("/tenants", json={"slug": "bucher", "name": "Bücher", "mailDomain": "Bücher.Example"})
         assert first.status_code == 201, first.text
         assert first.json()["mailDomain"] == "xn--bcher-kva.example"
-        again = await client.post("/tenants",
-                                  json={"slug": "books", "name": "B", "mailDomain": "xn--bcher-kva.example"})
+        again = await client.post(
+            "/tenants", json={"slug": "books", "name": "B", "mailDomain": "xn--bcher-kva.example"}
+        )
         assert again.status_code == 409
         assert "xn--bcher-kva.example" in again.json()["detail"]
         assert await count_tenants(container) == 1
@@ -115,8 +126,11 @@ async def test_a_custom_mail_domain_is_stored_in_ascii_and_cannot_be_taken_twice
 
 async def test_unknown_tenant_is_404(make_settings: Callable[..., Settings]) -> None:
     async with api_client(make_settings(), steps=three_steps()) as (client, _):
-        for response in (await client.get("/tenants/nope"), await client.post("/tenants/nope/reconcile"),
-                         await client.patch("/tenants/nope", json={"name": "x"})):
+        for response in (
+            await client.get("/tenants/nope"),
+            await client.post("/tenants/nope/reconcile"),
+            await client.patch("/tenants/nope", json={"name": "x"}),
+        ):
             assert response.status_code == 404
             assert response.json()["error"] == "not_found"
 
@@ -137,9 +151,11 @@ async def test_list_is_paginated_and_filters_by_status(make_settings: Callable[.
 
 
 async def test_permanent_error_stops_retrying_until_reconcile_is_requested(
-        make_settings: Callable[..., Settings]) -> None:
-    identity = ScriptedProvider("group", script=[
-        PermanentStepError("authentik rejected the API token (403)", reason="AuthenticationFailed")])
+    make_settings: Callable[..., Settings],
+) -> None:
+    identity = ScriptedProvider(
+        "group", script=[PermanentStepError("authentik rejected the API token (403)", reason="AuthenticationFailed")]
+    )
     async with api_client(make_settings(), steps=three_steps(identity=identity)) as (client, _):
         created = (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()
         assert created["status"] == "pending"
@@ -161,10 +177,15 @@ async def test_permanent_error_stops_retrying_until_reconcile_is_requested(
 
 
 async def test_transient_errors_retry_by_themselves_with_backoff_and_then_succeed(
-        make_settings: Callable[..., Settings]) -> None:
-    identity = ScriptedProvider("group", script=[
-        TransientStepError("authentik answered 503", reason="UpstreamError"),
-        TransientStepError("authentik answered 503", reason="UpstreamError")])
+    make_settings: Callable[..., Settings],
+) -> None:
+    identity = ScriptedProvider(
+        "group",
+        script=[
+            TransientStepError("authentik answered 503", reason="UpstreamError"),
+            TransientStepError("authentik answered 503", reason="UpstreamError"),
+        ],
+    )
     async with api_client(make_settings(), steps=three_steps(identity=identity)) as (client, _):
         created = (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()
         assert created["provisioningStatus"]["authentik"] == "error"
@@ -176,7 +197,8 @@ async def test_transient_errors_retry_by_themselves_with_backoff_and_then_succee
 
 
 async def test_an_active_tenant_whose_step_fails_later_is_degraded_then_recovers(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     identity = ScriptedProvider("group")
     async with api_client(make_settings(), steps=three_steps(identity=identity)) as (client, _):
         assert (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()["status"] == "active"
@@ -204,8 +226,9 @@ async def test_patch_bumps_the_generation_and_the_steps_observe_it(make_settings
 
 
 async def test_a_pending_step_completes_by_itself(make_settings: Callable[..., Settings]) -> None:
-    mail = ScriptedProvider("domain", script=[StepResult(state="pending", reason="WaitingForDkim",
-                                                         message="DKIM keys not generated yet")])
+    mail = ScriptedProvider(
+        "domain", script=[StepResult(state="pending", reason="WaitingForDkim", message="DKIM keys not generated yet")]
+    )
     async with api_client(make_settings(), steps=three_steps(mail=mail)) as (client, _):
         created = (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()
         assert created["provisioningStatus"]["stalwart"] == "pending"
@@ -251,10 +274,20 @@ async def wait_for_status(client: Any, slug: str, status: str, timeout: float = 
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("payload", [{"name": "   "}, {"name": "bad\x07bell"}, {"name": "x" * 201},
-                                     {"quotaBytes": 0}, {"mailDomain": "not a domain"}, {"slug": "other"}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"name": "   "},
+        {"name": "bad\x07bell"},
+        {"name": "x" * 201},
+        {"quotaBytes": 0},
+        {"mailDomain": "not a domain"},
+        {"slug": "other"},
+    ],
+)
 async def test_patch_with_invalid_input_is_422_and_changes_nothing(
-        make_settings: Callable[..., Settings], payload: dict[str, Any]) -> None:
+    make_settings: Callable[..., Settings], payload: dict[str, Any]
+) -> None:
     async with api_client(make_settings(), steps=three_steps()) as (client, _):
         await client.post("/tenants", json={"slug": "acme", "name": "Acme"})
         response = await client.patch("/tenants/acme", json=payload)
@@ -265,7 +298,8 @@ async def test_patch_with_invalid_input_is_422_and_changes_nothing(
 
 
 async def test_the_worker_leaves_a_new_tenant_to_the_api_that_is_reconciling_it(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     import asyncio
 
     async with api_client(make_settings(), steps=three_steps()) as (client, container):
@@ -289,16 +323,19 @@ async def test_the_worker_leaves_a_new_tenant_to_the_api_that_is_reconciling_it(
 
 
 async def test_a_skipped_step_runs_by_itself_once_its_upstream_is_configured(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     settings = make_settings(resync_interval_seconds=0.3)
-    async with api_client(settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(None),
-                                           FilesStep(None)]) as (client, _):
+    async with api_client(
+        settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(None), FilesStep(None)]
+    ) as (client, _):
         body = (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()
         assert body["provisioningStatus"] == {"authentik": "ok", "stalwart": "skipped", "ocis": "skipped"}
     mail = ScriptedProvider("domain")
     # The same store after a restart with Stalwart configured.
-    async with api_client(settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(mail),
-                                           FilesStep(None)]) as (client, _):
+    async with api_client(
+        settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(mail), FilesStep(None)]
+    ) as (client, _):
         import asyncio
 
         loop = asyncio.get_running_loop()

@@ -29,21 +29,28 @@ def translate_error(err: AuthentikError) -> StepError:
     if isinstance(err, AuthentikAuthError):
         result = PermanentStepError(
             f"authentik rejected the API token ({err.status}): {err.detail}; check TENANTRY_AUTHENTIK_TOKEN",
-            reason="AuthenticationFailed")
+            reason="AuthenticationFailed",
+        )
     elif isinstance(err, AuthentikValidationError):
         fields = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in err.field_errors.items())
-        result = PermanentStepError(f"authentik refused the request (400): {fields or err.detail}",
-                                    reason="ValidationFailed")
+        result = PermanentStepError(
+            f"authentik refused the request (400): {fields or err.detail}", reason="ValidationFailed"
+        )
     elif isinstance(err, AuthentikNotFoundError):
-        result = PermanentStepError(f"authentik answered 404 where an object was expected: {err.detail}",
-                                    reason="NotFound")
+        result = PermanentStepError(
+            f"authentik answered 404 where an object was expected: {err.detail}", reason="NotFound"
+        )
     elif isinstance(err, AuthentikRateLimitError):
         hint = f"; retry after {err.retry_after:g}s" if err.retry_after is not None else ""
-        result = TransientStepError(f"authentik is rate limiting requests (429){hint}",
-                                    reason="RateLimited", retry_after=err.retry_after)
+        result = TransientStepError(
+            f"authentik is rate limiting requests (429){hint}", reason="RateLimited", retry_after=err.retry_after
+        )
     elif isinstance(err, AuthentikServerError):
-        result = TransientStepError(f"authentik answered {err.status} ({err.detail}); will retry",
-                                    reason="UpstreamError", retry_after=err.retry_after)
+        result = TransientStepError(
+            f"authentik answered {err.status} ({err.detail}); will retry",
+            reason="UpstreamError",
+            retry_after=err.retry_after,
+        )
     elif isinstance(err, AuthentikConnectionError):
         result = TransientStepError(str(err), reason="UpstreamUnreachable")
     elif isinstance(err, AuthentikTimeoutError):
@@ -108,18 +115,23 @@ class AuthentikIdentityProvider:
                 # marker naming another tenant means the id is not ours to touch.
                 if owner is None or owner == tenant.id:
                     current = await self._repair(current, tenant, events)
-                    return self._result("Ready", f"authentik group {current.name} ({current.pk}) is in place",
-                                        current, events)
-                events.append(f"stored group {stored} is marked for tenant {owner!r}, not this one; "
-                              "left it alone and looked for ours")
+                    return self._result(
+                        "Ready", f"authentik group {current.name} ({current.pk}) is in place", current, events
+                    )
+                events.append(
+                    f"stored group {stored} is marked for tenant {owner!r}, not this one; "
+                    "left it alone and looked for ours"
+                )
 
         group = await self._find_marked(tenant, events)
         if group is None:
             group = await self._find_by_name(tenant, name)
         if group is not None:
             if lost_pk:
-                events.append(f"group {name} ({lost_pk}) was deleted out of band; "
-                              f"adopted {group.name} ({group.pk}) marked for this tenant")
+                events.append(
+                    f"group {name} ({lost_pk}) was deleted out of band; "
+                    f"adopted {group.name} ({group.pk}) marked for this tenant"
+                )
             else:
                 events.append(f"adopted existing group {group.name} ({group.pk}) marked for this tenant")
             return await self._adopt(group, tenant, events)
@@ -148,8 +160,7 @@ class AuthentikIdentityProvider:
         marked.sort(key=lambda group: (group.name != name, group.pk))
         if len(marked) > 1:
             others = ", ".join(f"{group.name} ({group.pk})" for group in marked[1:])
-            events.append(f"{len(marked)} groups are marked for this tenant; using {marked[0].pk}, "
-                          f"not {others}")
+            events.append(f"{len(marked)} groups are marked for this tenant; using {marked[0].pk}, not {others}")
         return marked[0]
 
     async def _find_by_name(self, tenant: TenantSpec, name: str) -> Group | None:
@@ -166,7 +177,8 @@ class AuthentikIdentityProvider:
         raise PermanentStepError(
             f"authentik already has a group named {name!r} (pk {other.pk}) that {marker}; rename or delete "
             f"that group, or set its attribute tenant_id to {tenant.id!r} if it belongs to this tenant",
-            reason="NameConflict")
+            reason="NameConflict",
+        )
 
     async def _create(self, tenant: TenantSpec, name: str) -> tuple[Group, bool]:
         """Create the group; on a lost race adopt the winner's. Returns the group and whether it raced."""
@@ -210,11 +222,14 @@ class AuthentikIdentityProvider:
         if not changes:
             return group
         try:
-            updated = await self._client.update_group(group.pk, name=new_name, attributes=merged,
-                                                      is_superuser=superuser)
+            updated = await self._client.update_group(
+                group.pk, name=new_name, attributes=merged, is_superuser=superuser
+            )
         except AuthentikNotFoundError as err:
-            raise TransientStepError(f"group {group.name} ({group.pk}) disappeared while being repaired; "
-                                     "will look again", reason="UpstreamChanged") from err
+            raise TransientStepError(
+                f"group {group.name} ({group.pk}) disappeared while being repaired; will look again",
+                reason="UpstreamChanged",
+            ) from err
         events.append(f"repaired drift on group {updated.name} ({updated.pk}): {'; '.join(changes)}")
         return updated
 

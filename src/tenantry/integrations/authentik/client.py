@@ -56,8 +56,7 @@ class AuthentikClient:
         response = await self._request("GET", self._group_path(pk), params={"include_users": "false"})
         return self._parse(Group, response)
 
-    async def find_groups(self, *, name: str | None = None,
-                          attributes: Mapping[str, Any] | None = None) -> list[Group]:
+    async def find_groups(self, *, name: str | None = None, attributes: Mapping[str, Any] | None = None) -> list[Group]:
         """Every group matching the filters (all pages). ``name`` is exact and case-sensitive upstream."""
         params: dict[str, str] = {"include_users": "false", "page_size": str(PAGE_SIZE)}
         if name is not None:
@@ -79,15 +78,19 @@ class AuthentikClient:
                 raise self._shape_error(response, f"more than {MAX_PAGES} pages of groups")
             page = following
 
-    async def create_group(self, name: str, attributes: Mapping[str, Any],
-                           is_superuser: bool = False) -> Group:
+    async def create_group(self, name: str, attributes: Mapping[str, Any], is_superuser: bool = False) -> Group:
         body = {"name": name, "is_superuser": is_superuser, "attributes": dict(attributes)}
         response = await self._request("POST", "/core/groups/", json_body=body)
         return self._parse(Group, response)
 
-    async def update_group(self, pk: str, *, name: str | None = None,
-                           attributes: Mapping[str, Any] | None = None,
-                           is_superuser: bool | None = None) -> Group:
+    async def update_group(
+        self,
+        pk: str,
+        *,
+        name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        is_superuser: bool | None = None,
+    ) -> Group:
         """PATCH the given fields. ``attributes`` replaces the stored dict wholesale: send the merged one."""
         body: dict[str, Any] = {}
         if name is not None:
@@ -113,8 +116,14 @@ class AuthentikClient:
         # Stored ids come from our database; quoting keeps a malformed one from addressing another path.
         return f"/core/groups/{quote(pk, safe='')}/"
 
-    async def _request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                       json_body: Mapping[str, Any] | None = None) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
         """The only place doing HTTP: sends one request and maps every failure onto the error tree."""
         url = f"{self._base_url}{API_PREFIX}{path}"
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
@@ -122,12 +131,13 @@ class AuthentikClient:
             response = await self._http.request(method, url, params=params, json=json_body, headers=headers)
         except httpx.TimeoutException as err:
             raise AuthentikTimeoutError(
-                f"authentik at {self._base_url} did not answer {method} {path} in time",
-                url=self._base_url) from err
+                f"authentik at {self._base_url} did not answer {method} {path} in time", url=self._base_url
+            ) from err
         except httpx.TransportError as err:
             raise AuthentikConnectionError(
                 f"cannot reach authentik at {self._base_url}: {self._redact(str(err)) or type(err).__name__}",
-                url=self._base_url) from err
+                url=self._base_url,
+            ) from err
         if response.is_success:
             return response
         raise self._status_error(method, path, response)
@@ -143,8 +153,9 @@ class AuthentikClient:
         if status == 404:
             return AuthentikNotFoundError(message, status=status, detail=detail, retry_after=retry_after)
         if status == 400:
-            return AuthentikValidationError(message, status=status, detail=detail,
-                                            field_errors=self._field_errors(payload), retry_after=retry_after)
+            return AuthentikValidationError(
+                message, status=status, detail=detail, field_errors=self._field_errors(payload), retry_after=retry_after
+            )
         if status == 429:
             return AuthentikRateLimitError(message, status=status, detail=detail, retry_after=retry_after)
         if status >= 500:

@@ -61,8 +61,15 @@ class AuthentikNotFoundError(AuthentikResponseError):
 class AuthentikValidationError(AuthentikResponseError):
     """The request was refused as invalid; ``field_errors`` maps field names to their messages."""
 
-    def __init__(self, message: str, *, status: int, detail: str, field_errors: dict[str, list[str]],
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        detail: str,
+        field_errors: dict[str, list[str]],
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, status=status, detail=detail, retry_after=retry_after)
         self.field_errors = field_errors
 

@@ -64,8 +64,13 @@ def _clean_name(text: str) -> str:
 class OcisFileProvider:
     """:class:`~tenantry.integrations.ports.FileProvider` over an :class:`OcisClient`."""
 
-    def __init__(self, client: OcisClient, *, marker_prefix: str = "tenantry:tenant:",
-                 credentials_hint: str = "TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN") -> None:
+    def __init__(
+        self,
+        client: OcisClient,
+        *,
+        marker_prefix: str = "tenantry:tenant:",
+        credentials_hint: str = "TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN",
+    ) -> None:
         self._client = client
         self._marker_prefix = marker_prefix
         self._credentials_hint = credentials_hint  # what an operator should check after a 401
@@ -102,8 +107,7 @@ class OcisFileProvider:
                 drive = await self._adopt(tenant, events)
                 reason = "Adopted"
                 if drive is not None and lost_id is not None:
-                    events.append(f"space {lost_id} no longer exists; adopted space {drive.id} "
-                                  "carrying our marker")
+                    events.append(f"space {lost_id} no longer exists; adopted space {drive.id} carrying our marker")
             if drive is None:
                 drive = await self._create(tenant, events)
                 reason = "Created"
@@ -112,9 +116,13 @@ class OcisFileProvider:
             drive = await self._repair(drive, tenant, events)
         quota = drive.quota_total
         return StepResult(
-            state="ok", reason=reason,
+            state="ok",
+            reason=reason,
             message=f"space {drive.name!r} ({drive.id}) is ready with a quota of {quota} bytes",
-            ids={DRIVE_ID: drive.id}, data={"quotaBytes": quota, "webUrl": drive.web_url}, events=events)
+            ids={DRIVE_ID: drive.id},
+            data={"quotaBytes": quota, "webUrl": drive.web_url},
+            events=events,
+        )
 
     async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Disable the tenant's space (data kept); done when it is gone or already disabled."""
@@ -131,11 +139,11 @@ class OcisFileProvider:
                 events.append(f"disabled space {drive.id}")
         kept = {DRIVE_ID: targets[0].id} if targets else {}
         if not targets:
-            return StepResult(state="ok", reason="NotFound", message="the tenant has no space to disable",
-                              ids=kept)
+            return StepResult(state="ok", reason="NotFound", message="the tenant has no space to disable", ids=kept)
         reason = "Disabled" if events else "AlreadyDisabled"
-        return StepResult(state="ok", reason=reason, message=f"space {targets[0].id} is disabled",
-                          ids=kept, events=events)
+        return StepResult(
+            state="ok", reason=reason, message=f"space {targets[0].id} is disabled", ids=kept, events=events
+        )
 
     async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Delete the tenant's space for good, disabling it first if needed; done when it is gone."""
@@ -161,8 +169,7 @@ class OcisFileProvider:
 
     # -- steps of ensure ------------------------------------------------------------------------------
 
-    async def _by_stored_id(self, ids: Mapping[str, str],
-                            events: list[str]) -> tuple[Drive | None, str | None]:
+    async def _by_stored_id(self, ids: Mapping[str, str], events: list[str]) -> tuple[Drive | None, str | None]:
         """The space behind the stored id (restored if disabled), or ``(None, lost id)``."""
         drive_id = ids.get(DRIVE_ID)
         if not drive_id:
@@ -184,8 +191,10 @@ class OcisFileProvider:
         duplicates = [d.id for d in ours if d.id != kept.id]
         events.append(f"adopted existing space {kept.id} carrying our marker")
         if duplicates:
-            events.append(f"spaces {', '.join(duplicates)} also carry our marker; kept {kept.id}, "
-                          "left the others untouched for a human to remove")
+            events.append(
+                f"spaces {', '.join(duplicates)} also carry our marker; kept {kept.id}, "
+                "left the others untouched for a human to remove"
+            )
         if kept.disabled:
             kept = await self._client.restore_drive(kept.id)
             events.append(f"space {kept.id} was disabled; restored")
@@ -193,8 +202,9 @@ class OcisFileProvider:
 
     async def _create(self, tenant: TenantSpec, events: list[str]) -> Drive:
         name = self.space_name(tenant.name, fallback=tenant.slug)
-        drive = await self._client.create_drive(name, description=self.description(tenant),
-                                                quota_total=tenant.quota_bytes)
+        drive = await self._client.create_drive(
+            name, description=self.description(tenant), quota_total=tenant.quota_bytes
+        )
         events.append(f"created space {drive.id} {name!r} with a quota of {tenant.quota_bytes} bytes")
         return drive
 
@@ -206,8 +216,9 @@ class OcisFileProvider:
         new_description = self.description(tenant) if not self.is_ours(drive, tenant) else None
         if new_name is None and new_quota is None and new_description is None:
             return drive
-        updated = await self._client.update_drive(drive.id, name=new_name, description=new_description,
-                                                  quota_total=new_quota)
+        updated = await self._client.update_drive(
+            drive.id, name=new_name, description=new_description, quota_total=new_quota
+        )
         if new_name is not None:
             events.append(f"space name changed from {drive.name!r} to {new_name!r}")
         if new_quota is not None:
@@ -224,8 +235,7 @@ class OcisFileProvider:
             with suppress(OcisNotFoundError):
                 targets.append(await self._client.get_drive(drive_id))
         # Disabled spaces hide their description, so only live spaces can be found by marker.
-        targets += [d for d in await self._client.list_project_drives()
-                    if d.id != drive_id and self.is_ours(d, tenant)]
+        targets += [d for d in await self._client.list_project_drives() if d.id != drive_id and self.is_ours(d, tenant)]
         return targets
 
 
@@ -273,12 +283,14 @@ _TRANSIENT: tuple[tuple[type[OcisError], str], ...] = (
 def _step_error(action: str, err: OcisError, credentials_hint: str) -> PermanentStepError | TransientStepError:
     retry_after = err.retry_after if isinstance(err, OcisResponseError) else None
     if isinstance(err, OcisAuthError):
-        return PermanentStepError(f"oCIS rejected the credentials (401); check {credentials_hint}",
-                                  reason="AuthenticationFailed")
+        return PermanentStepError(
+            f"oCIS rejected the credentials (401); check {credentials_hint}", reason="AuthenticationFailed"
+        )
     if isinstance(err, OcisForbiddenError):
         return PermanentStepError(
             f"{action}: oCIS refused (403); the service user needs the Space Admin role ({err.message})",
-            reason="Forbidden")
+            reason="Forbidden",
+        )
     for cls, reason in _PERMANENT:
         if isinstance(err, cls):
             return PermanentStepError(f"{action}: {err.message}", reason=reason)
@@ -292,8 +304,7 @@ def _step_error(action: str, err: OcisError, credentials_hint: str) -> Permanent
 
 def _token_error(action: str, err: OAuthError, credentials_hint: str) -> PermanentStepError | TransientStepError:
     if isinstance(err, OAuthRejectedError):
-        return PermanentStepError(f"{action}: {err.message}; check {credentials_hint}",
-                                  reason="AuthenticationFailed")
+        return PermanentStepError(f"{action}: {err.message}; check {credentials_hint}", reason="AuthenticationFailed")
     if isinstance(err, OAuthTimeoutError):
         reason = "UpstreamTimeout"
     elif err.status is None:

@@ -25,7 +25,6 @@ _V1 = "/graph/v1.0"
 _BETA = "/graph/v1beta1"
 
 
-
 def _drive_body(*, name: str | None, description: str | None, quota_total: int | None) -> dict[str, Any]:
     """The drive fields a create or update sets, each only when given."""
     body: dict[str, Any] = {}
@@ -36,6 +35,7 @@ def _drive_body(*, name: str | None, description: str | None, quota_total: int |
     if quota_total is not None:
         body["quota"] = {"total": quota_total}
     return body
+
 
 def _segment(value: str) -> str:
     # Drive ids look like "<storage>$<space>" and permission ids like "u:<id>": escape everything.
@@ -51,8 +51,9 @@ class OcisClient:
     HTTP client's own timeout, which ``build_http_client`` always sets. The client never retries.
     """
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, auth: httpx.Auth, *,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, base_url: str, auth: httpx.Auth, *, timeout: float | None = None
+    ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._auth = auth
@@ -60,8 +61,14 @@ class OcisClient:
 
     # -- drives ---------------------------------------------------------------------------------------
 
-    async def create_drive(self, name: str, *, description: str | None = None,
-                           quota_total: int | None = None, drive_alias: str | None = None) -> Drive:
+    async def create_drive(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        quota_total: int | None = None,
+        drive_alias: str | None = None,
+    ) -> Drive:
         """Create a project space (``POST /v1.0/drives``); a name is not unique, so every call creates one."""
         # driveType is left out on purpose: oCIS treats a missing type as "project", and the spec marks
         # the property read-only.
@@ -85,8 +92,9 @@ class OcisClient:
         response = await self._request("GET", f"{_V1}/drives/{_segment(drive_id)}")
         return _parse(Drive, response)
 
-    async def update_drive(self, drive_id: str, *, name: str | None = None, description: str | None = None,
-                           quota_total: int | None = None) -> Drive:
+    async def update_drive(
+        self, drive_id: str, *, name: str | None = None, description: str | None = None, quota_total: int | None = None
+    ) -> Drive:
         """Change name, description and/or quota; fields left as None are not sent."""
         body = _drive_body(name=name, description=description, quota_total=quota_total)
         response = await self._request("PATCH", f"{_V1}/drives/{_segment(drive_id)}", json=body)
@@ -102,22 +110,25 @@ class OcisClient:
 
     async def restore_drive(self, drive_id: str) -> Drive:
         """Enable a disabled space again (``PATCH`` with ``Restore: T`` and an empty JSON object)."""
-        response = await self._request("PATCH", f"{_V1}/drives/{_segment(drive_id)}", json={},
-                                       headers={"Restore": "T"})
+        response = await self._request("PATCH", f"{_V1}/drives/{_segment(drive_id)}", json={}, headers={"Restore": "T"})
         return _parse(Drive, response)
 
     # -- space members (v1beta1) ----------------------------------------------------------------------
 
-    async def invite(self, drive_id: str, object_id: str, role_id: str,
-                     recipient_type: Literal["user", "group"] = "user") -> Permission:
+    async def invite(
+        self, drive_id: str, object_id: str, role_id: str, recipient_type: Literal["user", "group"] = "user"
+    ) -> Permission:
         """Grant ``role_id`` on the space root to one user or group (by oCIS id)."""
-        body = {"recipients": [{"@libre.graph.recipient.type": recipient_type, "objectId": object_id}],
-                "roles": [role_id]}
+        body = {
+            "recipients": [{"@libre.graph.recipient.type": recipient_type, "objectId": object_id}],
+            "roles": [role_id],
+        }
         response = await self._request("POST", f"{_BETA}/drives/{_segment(drive_id)}/root/invite", json=body)
         permissions = [_parse_value(Permission, item, response) for item in _collection(response)]
         if not permissions:
-            raise OcisResponseError("oCIS accepted the invitation but returned no permission",
-                                    status=response.status_code)
+            raise OcisResponseError(
+                "oCIS accepted the invitation but returned no permission", status=response.status_code
+            )
         return permissions[0]
 
     async def list_permissions(self, drive_id: str) -> list[Permission]:
@@ -128,30 +139,37 @@ class OcisClient:
     async def update_permission(self, drive_id: str, permission_id: str, *, role_id: str) -> Permission:
         """Change the role of a member (permission ids on space roots are ``u:<id>`` / ``g:<id>``)."""
         response = await self._request(
-            "PATCH", f"{_BETA}/drives/{_segment(drive_id)}/root/permissions/{_segment(permission_id)}",
-            json={"roles": [role_id]})
+            "PATCH",
+            f"{_BETA}/drives/{_segment(drive_id)}/root/permissions/{_segment(permission_id)}",
+            json={"roles": [role_id]},
+        )
         return _parse(Permission, response)
 
     async def delete_permission(self, drive_id: str, permission_id: str) -> None:
         """Remove a member from the space."""
-        await self._request(
-            "DELETE", f"{_BETA}/drives/{_segment(drive_id)}/root/permissions/{_segment(permission_id)}")
+        await self._request("DELETE", f"{_BETA}/drives/{_segment(drive_id)}/root/permissions/{_segment(permission_id)}")
 
     # -- the one place doing HTTP ---------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, *, json: Any = None,
-                       params: dict[str, str] | None = None,
-                       headers: dict[str, str] | None = None) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         url = f"{self._base_url}{path}"
         all_headers = {"Accept": "application/json", **(headers or {})}
         try:
-            response = await self._http.request(method, url, json=json, params=params, headers=all_headers,
-                                                auth=self._auth, timeout=self._timeout)
+            response = await self._http.request(
+                method, url, json=json, params=params, headers=all_headers, auth=self._auth, timeout=self._timeout
+            )
         except httpx.TimeoutException as err:
             raise OcisTimeoutError(f"oCIS did not answer {method} {path} in time") from err
         except httpx.TransportError as err:
-            raise OcisConnectionError(
-                f"oCIS is unreachable for {method} {path} ({type(err).__name__})") from err
+            raise OcisConnectionError(f"oCIS is unreachable for {method} {path} ({type(err).__name__})") from err
         if response.status_code >= 400:
             raise _response_error(response)
         return response
@@ -186,17 +204,20 @@ def _odata_error(response: httpx.Response) -> tuple[str | None, str | None, str 
     message = error.get("message")
     inner = error.get("innererror")
     request_id = inner.get("request-id") if isinstance(inner, dict) else None
-    return (code if isinstance(code, str) else None,
-            message if isinstance(message, str) else None,
-            request_id if isinstance(request_id, str) else None)
+    return (
+        code if isinstance(code, str) else None,
+        message if isinstance(message, str) else None,
+        request_id if isinstance(request_id, str) else None,
+    )
 
 
 def _body(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError as err:
-        raise OcisResponseError(f"oCIS answered {response.status_code} with a body that is not JSON",
-                                status=response.status_code) from err
+        raise OcisResponseError(
+            f"oCIS answered {response.status_code} with a body that is not JSON", status=response.status_code
+        ) from err
 
 
 def _collection(response: httpx.Response) -> list[Any]:
@@ -205,14 +226,16 @@ def _collection(response: httpx.Response) -> list[Any]:
     if body is None:
         return []
     if not isinstance(body, dict):
-        raise OcisResponseError("oCIS answered a collection request with something other than an object",
-                                status=response.status_code)
+        raise OcisResponseError(
+            "oCIS answered a collection request with something other than an object", status=response.status_code
+        )
     value = body.get("value")
     if value is None:
         return []
     if not isinstance(value, list):
-        raise OcisResponseError("oCIS answered with a collection whose value is not a list",
-                                status=response.status_code)
+        raise OcisResponseError(
+            "oCIS answered with a collection whose value is not a list", status=response.status_code
+        )
     return value
 
 
@@ -226,4 +249,5 @@ def _parse_value(model: type[_ModelT], value: Any, response: httpx.Response) -> 
     except ValidationError as err:
         raise OcisResponseError(
             f"oCIS answered with a {model.__name__} the client cannot read ({err.error_count()} problems)",
-            status=response.status_code) from err
+            status=response.status_code,
+        ) from err

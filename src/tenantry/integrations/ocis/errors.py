@@ -1,17 +1,17 @@
 """Errors the oCIS LibreGraph client raises.
 
-    OcisError
-    ├── OcisConnectionError            oCIS could not be reached (refused, reset, DNS, TLS)
-    ├── OcisTimeoutError               oCIS did not answer in time
-    └── OcisResponseError              an error answer: status, code, message, request_id, retry_after
-        ├── OcisInvalidRequestError    400 (bad name, unknown field, purge of an enabled space)
-        ├── OcisAuthError              401 (the proxy refused the credentials; usually an empty body)
-        ├── OcisForbiddenError         403 (missing permission, e.g. not a Space Admin)
-        ├── OcisNotFoundError          404 (missing, or hidden from this user)
-        ├── OcisConflictError          409 (nameAlreadyExists)
-        ├── OcisRateLimitError         429
-        ├── OcisNotSupportedError      501 (e.g. an unsupported $filter)
-        └── OcisServerError            other 5xx
+OcisError
+├── OcisConnectionError            oCIS could not be reached (refused, reset, DNS, TLS)
+├── OcisTimeoutError               oCIS did not answer in time
+└── OcisResponseError              an error answer: status, code, message, request_id, retry_after
+    ├── OcisInvalidRequestError    400 (bad name, unknown field, purge of an enabled space)
+    ├── OcisAuthError              401 (the proxy refused the credentials; usually an empty body)
+    ├── OcisForbiddenError         403 (missing permission, e.g. not a Space Admin)
+    ├── OcisNotFoundError          404 (missing, or hidden from this user)
+    ├── OcisConflictError          409 (nameAlreadyExists)
+    ├── OcisRateLimitError         429
+    ├── OcisNotSupportedError      501 (e.g. an unsupported $filter)
+    └── OcisServerError            other 5xx
 """
 
 from __future__ import annotations
@@ -40,8 +40,15 @@ class OcisResponseError(OcisError):
     finding the request in oCIS's logs; ``retry_after`` is the ``Retry-After`` hint in seconds.
     """
 
-    def __init__(self, message: str, *, status: int, code: str | None = None,
-                 request_id: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

@@ -58,8 +58,9 @@ def translate_error(err: StalwartError, *, credentials_setting: str) -> StepErro
     if isinstance(err, StalwartAuthError):
         what = "the API key" if credentials_setting.endswith("_API_KEY") else "the credentials"
         return PermanentStepError(
-            f"Stalwart rejected {what} ({err.status}): {err.detail or err.title}; "
-            f"check {credentials_setting}", reason="AuthenticationFailed")
+            f"Stalwart rejected {what} ({err.status}): {err.detail or err.title}; check {credentials_setting}",
+            reason="AuthenticationFailed",
+        )
     for kind, reason in _TRANSIENT:
         if isinstance(err, kind):
             retry_after = err.retry_after if isinstance(err, StalwartRequestError) else None
@@ -79,8 +80,9 @@ def _translate_method_error(err: StalwartMethodError) -> StepError:
         needed = f"; the API key needs the {permission} permission" if permission else ""
         return PermanentStepError(f"{err}{needed}", reason="Forbidden")
     if err.type == "unknownMethod":
-        return PermanentStepError(f"{err}; Tenantry needs Stalwart >= 0.16 (JMAP management)",
-                                  reason="UnsupportedUpstream")
+        return PermanentStepError(
+            f"{err}; Tenantry needs Stalwart >= 0.16 (JMAP management)", reason="UnsupportedUpstream"
+        )
     return PermanentStepError(str(err), reason="RequestRejected")
 
 
@@ -93,8 +95,9 @@ def _translate_set_error(err: StalwartSetError) -> StepError:
         return PermanentStepError(f"{err}{owner}", reason="DomainConflict")
     if err.is_validation_error or err.type == "invalidForeignKey":
         properties = ", ".join(err.invalid_properties) or "unknown properties"
-        return PermanentStepError(f"Stalwart refused {err.object_type} values ({properties}): {err}",
-                                  reason="ValidationFailed")
+        return PermanentStepError(
+            f"Stalwart refused {err.object_type} values ({properties}): {err}", reason="ValidationFailed"
+        )
     if err.is_over_quota:
         return PermanentStepError(str(err), reason="OverQuota")
     if err.is_object_linked:
@@ -129,8 +132,9 @@ class StalwartMailProvider:
     empty ``domain_base`` means no default domain: every adoption needs the marker.
     """
 
-    def __init__(self, client: StalwartClient, *, domain_base: str = "",
-                 credentials_setting: str = "TENANTRY_STALWART_API_KEY") -> None:
+    def __init__(
+        self, client: StalwartClient, *, domain_base: str = "", credentials_setting: str = "TENANTRY_STALWART_API_KEY"
+    ) -> None:
         self._client = client
         self._domain_base = domain_base.strip().strip(".").lower()
         self._credentials_setting = credentials_setting
@@ -152,8 +156,10 @@ class StalwartMailProvider:
             return
         raise PermanentStepError(
             f"{name} already exists in Stalwart (domain {domain.id}) and is not marked as tenant "
-            f"{tenant.slug}'s; an operator who wants it adopted can add \"{tenant_marker(tenant)}\" to its "
-            "description in Stalwart", reason="DomainConflict")
+            f'{tenant.slug}\'s; an operator who wants it adopted can add "{tenant_marker(tenant)}" to its '
+            "description in Stalwart",
+            reason="DomainConflict",
+        )
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -184,29 +190,44 @@ class StalwartMailProvider:
                 raise PermanentStepError(
                     f"{name} has no active DKIM key and its DKIM management in Stalwart is "
                     f"{management.type_}, so Stalwart will not generate one; add a DKIM key for {name} in "
-                    "Stalwart or switch its DKIM management to Automatic", reason="DkimNotManaged")
-            return StepResult(state="pending", reason="WaitingForDkim",
-                              message=f"Stalwart has not generated DKIM keys for {name} yet",
-                              ids={DOMAIN_ID: domain_id}, events=events)
+                    "Stalwart or switch its DKIM management to Automatic",
+                    reason="DkimNotManaged",
+                )
+            return StepResult(
+                state="pending",
+                reason="WaitingForDkim",
+                message=f"Stalwart has not generated DKIM keys for {name} yet",
+                ids={DOMAIN_ID: domain_id},
+                events=events,
+            )
         zone_file = state.domain.dns_zone_file if state.domain is not None else None
         if not zone_file:
-            return StepResult(state="pending", reason="WaitingForDnsRecords",
-                              message=f"Stalwart has no DNS records for {name} yet",
-                              ids={DOMAIN_ID: domain_id}, events=events)
+            return StepResult(
+                state="pending",
+                reason="WaitingForDnsRecords",
+                message=f"Stalwart has no DNS records for {name} yet",
+                ids={DOMAIN_ID: domain_id},
+                events=events,
+            )
         try:
             records = parse_zone_file(zone_file, name)
         except DnsZoneError as err:
-            raise PermanentStepError(f"could not read the DNS zone Stalwart gave for {name}: {err}",
-                                     reason="InvalidDnsZone") from err
+            raise PermanentStepError(
+                f"could not read the DNS zone Stalwart gave for {name}: {err}", reason="InvalidDnsZone"
+            ) from err
         return StepResult(
-            state="ok", reason="Ready",
+            state="ok",
+            reason="Ready",
             message=f"{name} is ready in Stalwart with DKIM selector(s) {', '.join(active)}; "
-                    f"publish its {len(records)} DNS records",
-            ids={DOMAIN_ID: domain_id}, data={"dnsRecords": [record.to_json() for record in records]},
-            events=events)
+            f"publish its {len(records)} DNS records",
+            ids={DOMAIN_ID: domain_id},
+            data={"dnsRecords": [record.to_json() for record in records]},
+            events=events,
+        )
 
-    async def _read_stored(self, name: str, stored_id: str | None,
-                           events: list[str]) -> tuple[str, DomainWithDkim] | None:
+    async def _read_stored(
+        self, name: str, stored_id: str | None, events: list[str]
+    ) -> tuple[str, DomainWithDkim] | None:
         """The domain with the stored id and its keys, or None (saying why) if it is gone or renamed."""
         if not stored_id:
             return None
@@ -215,14 +236,14 @@ class StalwartMailProvider:
         if found is not None and found.name == name:
             return found.id, state
         if found is not None:
-            events.append(f"Stalwart domain {stored_id} is now named {found.name}, not {name}; "
-                          f"looking {name} up by name")
+            events.append(
+                f"Stalwart domain {stored_id} is now named {found.name}, not {name}; looking {name} up by name"
+            )
         else:
             events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry")
         return None
 
-    async def _adopt_or_create(self, tenant: TenantSpec, name: str,
-                               events: list[str]) -> tuple[str, DomainWithDkim]:
+    async def _adopt_or_create(self, tenant: TenantSpec, name: str, events: list[str]) -> tuple[str, DomainWithDkim]:
         """The domain with the tenant's name if it is the tenant's (see the class), else a new one."""
         existing: Domain | None = await self._client.find_domain(name)
         if existing is not None:
@@ -235,8 +256,10 @@ class StalwartMailProvider:
             events.append(f"Created Stalwart domain {name} ({domain_id})")
             return domain_id, state
         if state.domain is None:
-            raise TransientStepError(f"{name} was created and deleted in Stalwart while Tenantry was creating "
-                                     "it; trying again", reason="UpstreamChanged")
+            raise TransientStepError(
+                f"{name} was created and deleted in Stalwart while Tenantry was creating it; trying again",
+                reason="UpstreamChanged",
+            )
         # The read-back carries the description: a concurrently created custom domain must be marked too.
         self._claim(tenant, name, state.domain)
         events.append(f"Adopted Stalwart domain {name} ({domain_id}) created concurrently")
@@ -246,13 +269,18 @@ class StalwartMailProvider:
         """The id of the domain created for ``tenant``, and whether someone else created it first."""
         try:
             domain_id = await self._client.create_domain(
-                DomainCreate(name=name, description=domain_description(tenant)))
+                DomainCreate(name=name, description=domain_description(tenant))
+            )
         except StalwartSetError as err:
             ref = err.object_id
             # Someone created the same name between our lookup and our create: the caller reads it back
             # and adopts it if it is ours. When only "aliases" clash, the name is another domain's alias.
-            if err.is_primary_key_violation and ref is not None and ref.object == "Domain" \
-                    and list(err.properties) != ["aliases"]:
+            if (
+                err.is_primary_key_violation
+                and ref is not None
+                and ref.object == "Domain"
+                and list(err.properties) != ["aliases"]
+            ):
                 return ref.id, True
             if not err.is_primary_key_violation:
                 raise
@@ -272,10 +300,14 @@ class StalwartMailProvider:
                 existing = await self._client.find_domain(name)
                 if existing is not None and not self._is_ours(tenant, name, existing):
                     # Never adopted, so never ours to delete (e.g. a custom domain refused as a conflict).
-                    return StepResult(state="ok", reason="Deleted",
-                                      message=f"{name} in Stalwart is not marked as this tenant's; left it alone",
-                                      events=[f"Left Stalwart domain {name} ({existing.id}) alone: it is not "
-                                              "marked as this tenant's"])
+                    return StepResult(
+                        state="ok",
+                        reason="Deleted",
+                        message=f"{name} in Stalwart is not marked as this tenant's; left it alone",
+                        events=[
+                            f"Left Stalwart domain {name} ({existing.id}) alone: it is not marked as this tenant's"
+                        ],
+                    )
                 domain_id = existing.id if existing is not None else None
             if domain_id is None:
                 return StepResult(state="ok", reason="Deleted", message=f"{name} does not exist in Stalwart")
@@ -283,16 +315,20 @@ class StalwartMailProvider:
                 await self._destroy(domain_id)
             except StalwartSetError as err:
                 if err.is_not_found:
-                    return StepResult(state="ok", reason="Deleted",
-                                      message=f"{name} was already gone from Stalwart")
+                    return StepResult(state="ok", reason="Deleted", message=f"{name} was already gone from Stalwart")
                 if err.is_object_linked:
                     linked = ", ".join(f"{r.object} {r.id}" for r in err.linked_objects) or "other objects"
                     raise PermanentStepError(
-                        f"Stalwart will not delete {name} while {linked} use it; delete the tenant's "
-                        "accounts first", reason="DomainInUse") from err
+                        f"Stalwart will not delete {name} while {linked} use it; delete the tenant's accounts first",
+                        reason="DomainInUse",
+                    ) from err
                 raise
-        return StepResult(state="ok", reason="Deleted", message=f"Deleted Stalwart domain {name}",
-                          events=[f"Deleted Stalwart domain {name} ({domain_id})"])
+        return StepResult(
+            state="ok",
+            reason="Deleted",
+            message=f"Deleted Stalwart domain {name}",
+            events=[f"Deleted Stalwart domain {name} ({domain_id})"],
+        )
 
     async def _destroy(self, domain_id: str) -> None:
         try:

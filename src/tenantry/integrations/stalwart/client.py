@@ -144,9 +144,16 @@ class DomainWithDkim:
 class StalwartClient:
     """Talks JMAP to one Stalwart server, authenticated with an API key (Bearer) or Basic credentials."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, *, api_key: str | None = None,
-                 username: str | None = None, password: str | None = None,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
         if api_key:
             self._authorization = f"Bearer {api_key}"
         elif username and password is not None:
@@ -166,25 +173,30 @@ class StalwartClient:
     async def _request(self, method: str, url: str, *, json: Any = None) -> Any:
         headers = {"Authorization": self._authorization, "Accept": "application/json"}
         try:
-            response = await self._http.request(method, url, json=json, headers=headers,
-                                                follow_redirects=True, **self._timeout_kwargs)
+            response = await self._http.request(
+                method, url, json=json, headers=headers, follow_redirects=True, **self._timeout_kwargs
+            )
         except httpx.TimeoutException as err:
             raise StalwartTimeoutError(f"Stalwart did not answer {method} {url} in time") from err
         except httpx.TransportError as err:
-            raise StalwartConnectionError(
-                f"could not reach Stalwart at {url}: {type(err).__name__}") from err
+            raise StalwartConnectionError(f"could not reach Stalwart at {url}: {type(err).__name__}") from err
         if response.status_code >= 400:
             try:
                 problem = response.json()
             except ValueError:
                 problem = None
-            raise request_error(response.status_code, problem, reason_phrase=response.reason_phrase,
-                                retry_after=response.headers.get("retry-after"))
+            raise request_error(
+                response.status_code,
+                problem,
+                reason_phrase=response.reason_phrase,
+                retry_after=response.headers.get("retry-after"),
+            )
         try:
             return response.json()
         except ValueError as err:
             raise StalwartProtocolError(
-                f"Stalwart answered {method} {url} with HTTP {response.status_code}, not JSON") from err
+                f"Stalwart answered {method} {url} with HTTP {response.status_code}, not JSON"
+            ) from err
 
     async def session(self, *, refresh: bool = False) -> Session:
         """The JMAP session (``/.well-known/jmap``, following its redirect), fetched once and cached."""
@@ -200,7 +212,8 @@ class StalwartClient:
                     session = Session.model_validate(body)
                 except ValidationError as err:
                     raise StalwartProtocolError(
-                        f"unexpected Stalwart session shape: {err.error_count()} errors") from err
+                        f"unexpected Stalwart session shape: {err.error_count()} errors"
+                    ) from err
                 self._session_url = urljoin(url, session.api_url)
                 self._session = session
             return self._session
@@ -211,8 +224,9 @@ class StalwartClient:
         which failure to report: a call that failed only because an earlier one did seldom says why)."""
         session = await self.session()
         assert self._session_url is not None
-        body = await self._request("POST", self._session_url,
-                                   json=request.to_wire(session.primary_accounts.get(MANAGEMENT_CAPABILITY)))
+        body = await self._request(
+            "POST", self._session_url, json=request.to_wire(session.primary_accounts.get(MANAGEMENT_CAPABILITY))
+        )
         responses = body.get("methodResponses") if isinstance(body, Mapping) else None
         if not isinstance(responses, list):
             raise StalwartProtocolError("the Stalwart JMAP response has no methodResponses")
@@ -224,9 +238,12 @@ class StalwartClient:
                 raise StalwartProtocolError("a Stalwart method response is not [name, arguments, callId]")
             name, args, call_id = entry
             if name == "error":
-                error = StalwartMethodError(method=names.get(str(call_id), "?"), call_id=str(call_id),
-                                            type_=str(args.get("type", "unknown")),
-                                            description=str(args.get("description") or ""))
+                error = StalwartMethodError(
+                    method=names.get(str(call_id), "?"),
+                    call_id=str(call_id),
+                    type_=str(args.get("type", "unknown")),
+                    description=str(args.get("description") or ""),
+                )
                 if raise_first_error:
                     raise error
                 errors.setdefault(str(call_id), error)
@@ -242,8 +259,9 @@ class StalwartClient:
         call = request.call(f"x:{object_name}/query", {"filter": dict(filter_ or {})})
         return _ids((await self.execute(request))[call])
 
-    async def _get(self, object_name: str, ids: Sequence[str],
-                   properties: Sequence[str] | None) -> list[Mapping[str, Any]]:
+    async def _get(
+        self, object_name: str, ids: Sequence[str], properties: Sequence[str] | None
+    ) -> list[Mapping[str, Any]]:
         request = JmapRequest()
         args: dict[str, Any] = {"ids": list(ids)}
         if properties is not None:
@@ -251,8 +269,9 @@ class StalwartClient:
         call = request.call(f"x:{object_name}/get", args)
         return _list((await self.execute(request))[call])
 
-    async def _query_get(self, object_name: str, filter_: Mapping[str, Any],
-                         properties: Sequence[str] | None) -> list[Mapping[str, Any]]:
+    async def _query_get(
+        self, object_name: str, filter_: Mapping[str, Any], properties: Sequence[str] | None
+    ) -> list[Mapping[str, Any]]:
         request = JmapRequest()
         query = request.call(f"x:{object_name}/query", {"filter": dict(filter_)})
         args: dict[str, Any] = {"ids": ref(query, "/ids")}
@@ -261,9 +280,14 @@ class StalwartClient:
         get = request.call(f"x:{object_name}/get", args)
         return _list((await self.execute(request))[get])
 
-    async def _set(self, object_name: str, *, create: Mapping[str, Any] | None = None,
-                   update: Mapping[str, Any] | None = None,
-                   destroy: Sequence[str] | None = None) -> Mapping[str, Any]:
+    async def _set(
+        self,
+        object_name: str,
+        *,
+        create: Mapping[str, Any] | None = None,
+        update: Mapping[str, Any] | None = None,
+        destroy: Sequence[str] | None = None,
+    ) -> Mapping[str, Any]:
         method = f"x:{object_name}/set"
         args: dict[str, Any] = {}
         if create is not None:
@@ -320,8 +344,9 @@ class StalwartClient:
         raw = await self._query_get("DkimSignature", {"domainId": domain_id}, DKIM_PROPERTIES)
         return _parse_each(DkimSignature, raw)
 
-    async def get_domain_with_dkim(self, domain_id: str,
-                                   properties: Sequence[str] = DOMAIN_ZONE_PROPERTIES) -> DomainWithDkim:
+    async def get_domain_with_dkim(
+        self, domain_id: str, properties: Sequence[str] = DOMAIN_ZONE_PROPERTIES
+    ) -> DomainWithDkim:
         """A domain and its DKIM signatures in one request (``domain`` is None when the id is gone).
 
         The keys are queried before the domain is read, so a zone file read together with an active key
@@ -329,8 +354,7 @@ class StalwartClient:
         """
         request = JmapRequest()
         query = request.call("x:DkimSignature/query", {"filter": {"domainId": domain_id}})
-        keys = request.call("x:DkimSignature/get",
-                            {"ids": ref(query, "/ids"), "properties": list(DKIM_PROPERTIES)})
+        keys = request.call("x:DkimSignature/get", {"ids": ref(query, "/ids"), "properties": list(DKIM_PROPERTIES)})
         domain = request.call("x:Domain/get", {"ids": [domain_id], "properties": list(properties)})
         response = await self.execute(request, raise_first_error=False)
         response.raise_for(domain, query, keys)
@@ -389,8 +413,7 @@ def _parse_each(model: type[_M], raw: list[Mapping[str, Any]]) -> list[_M]:
     try:
         return [model.model_validate(item) for item in raw]
     except ValidationError as err:
-        raise StalwartProtocolError(
-            f"unexpected Stalwart {model.__name__} shape: {err.error_count()} errors") from err
+        raise StalwartProtocolError(f"unexpected Stalwart {model.__name__} shape: {err.error_count()} errors") from err
 
 
 def _parse_accounts(raw: list[Mapping[str, Any]]) -> list[Account]:

@@ -44,8 +44,15 @@ class StalwartProtocolError(StalwartError):
 class StalwartRequestError(StalwartError):
     """The whole request was refused (HTTP status >= 400, usually with an RFC 7807 problem body)."""
 
-    def __init__(self, *, status: int, type_: str = "about:blank", title: str = "", detail: str = "",
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        status: int,
+        type_: str = "about:blank",
+        title: str = "",
+        detail: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         self.status = status
         self.type = type_
         self.title = title
@@ -112,11 +119,20 @@ class StalwartSetError(StalwartError):
     ``notFound``, ``overQuota`` ...
     """
 
-    def __init__(self, *, object_type: str, operation: SetOperation, key: str, type_: str,
-                 description: str = "", properties: tuple[str, ...] = (),
-                 object_id: ObjectRef | None = None, existing_id: str | None = None,
-                 linked_objects: tuple[ObjectRef, ...] = (),
-                 validation_errors: tuple[ValidationIssue, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        object_type: str,
+        operation: SetOperation,
+        key: str,
+        type_: str,
+        description: str = "",
+        properties: tuple[str, ...] = (),
+        object_id: ObjectRef | None = None,
+        existing_id: str | None = None,
+        linked_objects: tuple[ObjectRef, ...] = (),
+        validation_errors: tuple[ValidationIssue, ...] = (),
+    ) -> None:
         self.object_type = object_type
         self.operation = operation
         self.key = key
@@ -211,7 +227,9 @@ def parse_set_error(method: str, operation: SetOperation, key: str, raw: Any) ->
 
 
 _SET_FAILURES: tuple[tuple[SetOperation, str], ...] = (
-    ("create", "notCreated"), ("update", "notUpdated"), ("destroy", "notDestroyed"),
+    ("create", "notCreated"),
+    ("update", "notUpdated"),
+    ("destroy", "notDestroyed"),
 )
 
 
@@ -225,8 +243,9 @@ def first_set_error(method: str, result: Mapping[str, Any]) -> StalwartSetError 
     return None
 
 
-def request_error(status: int, body: Any, *, reason_phrase: str = "",
-                  retry_after: str | None = None) -> StalwartRequestError:
+def request_error(
+    status: int, body: Any, *, reason_phrase: str = "", retry_after: str | None = None
+) -> StalwartRequestError:
     """The error for an HTTP status >= 400 and its (problem+json, if any) body."""
     problem: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
     kwargs: dict[str, Any] = {

@@ -211,8 +211,16 @@ Account = Annotated[UserAccount | GroupAccount, Field(discriminator="type_")]
 ACCOUNTS: TypeAdapter[list[Account]] = TypeAdapter(list[Account])
 
 ACCOUNT_PROPERTIES: tuple[str, ...] = (
-    "id", "@type", "name", "domainId", "emailAddress", "description", "aliases", "quotas",
-    "usedDiskQuota", "memberGroupIds",
+    "id",
+    "@type",
+    "name",
+    "domainId",
+    "emailAddress",
+    "description",
+    "aliases",
+    "quotas",
+    "usedDiskQuota",
+    "memberGroupIds",
 )
 
 

@@ -37,8 +37,13 @@ class FakeAuthentik:
     def add(self, name: str, attributes: dict[str, Any] | None = None, *, is_superuser: bool = False) -> str:
         self._num += 1
         pk = str(uuid.uuid4())
-        self.groups[pk] = {"pk": pk, "num_pk": self._num, "name": name, "is_superuser": is_superuser,
-                           "attributes": dict(attributes or {})}
+        self.groups[pk] = {
+            "pk": pk,
+            "num_pk": self._num,
+            "name": name,
+            "is_superuser": is_superuser,
+            "attributes": dict(attributes or {}),
+        }
         return pk
 
     def by_name(self, name: str) -> list[dict[str, Any]]:
@@ -49,8 +54,18 @@ class FakeAuthentik:
 
     @staticmethod
     def render(group: dict[str, Any]) -> dict[str, Any]:
-        return {**group, "parents": [], "parents_obj": None, "users": [], "users_obj": None, "roles": [],
-                "roles_obj": [], "inherited_roles_obj": None, "children": [], "children_obj": None}
+        return {
+            **group,
+            "parents": [],
+            "parents_obj": None,
+            "users": [],
+            "users_obj": None,
+            "roles": [],
+            "roles_obj": [],
+            "inherited_roles_obj": None,
+            "children": [],
+            "children_obj": None,
+        }
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -74,8 +89,7 @@ class FakeAuthentik:
                 return httpx.Response(200, json=self.render(group))
             if request.method == "PATCH":
                 body = json.loads(request.content)
-                if "name" in body and any(g["name"] == body["name"] and g is not group
-                                          for g in self.groups.values()):
+                if "name" in body and any(g["name"] == body["name"] and g is not group for g in self.groups.values()):
                     return httpx.Response(400, json={"name": ["Group with this name already exists."]})
                 group.update(body)
                 return httpx.Response(200, json=self.render(group))
@@ -91,18 +105,25 @@ class FakeAuthentik:
             found = [group for group in found if group["name"] == params["name"]]
         if "attributes" in params and self.honour_attribute_filter:
             wanted = json.loads(params["attributes"])
-            found = [group for group in found
-                     if all(group["attributes"].get(key) == value for key, value in wanted.items())]
+            found = [
+                group for group in found if all(group["attributes"].get(key) == value for key, value in wanted.items())
+            ]
         size = min(int(params.get("page_size", "20")), self.max_page_size)
         page = int(params.get("page", "1"))
         total_pages = max(1, -(-len(found) // size))
-        chunk = found[(page - 1) * size: page * size]
-        pagination = {"next": page + 1 if page < total_pages else 0, "previous": page - 1 if page > 1 else 0,
-                      "count": len(found), "current": page, "total_pages": total_pages,
-                      "start_index": (page - 1) * size + 1 if chunk else 0,
-                      "end_index": (page - 1) * size + len(chunk)}
-        return httpx.Response(200, json={"pagination": pagination, "results": [self.render(g) for g in chunk],
-                                         "autocomplete": {}})
+        chunk = found[(page - 1) * size : page * size]
+        pagination = {
+            "next": page + 1 if page < total_pages else 0,
+            "previous": page - 1 if page > 1 else 0,
+            "count": len(found),
+            "current": page,
+            "total_pages": total_pages,
+            "start_index": (page - 1) * size + 1 if chunk else 0,
+            "end_index": (page - 1) * size + len(chunk),
+        }
+        return httpx.Response(
+            200, json={"pagination": pagination, "results": [self.render(g) for g in chunk], "autocomplete": {}}
+        )
 
     def _create(self, body: dict[str, Any]) -> httpx.Response:
         if self.by_name(body["name"]):
@@ -125,8 +146,14 @@ def once(method: str, respond: Callable[[httpx.Request], httpx.Response | None])
     return intercept
 
 
-TENANT = TenantSpec(id="7f3c0d1e-0000-4000-8000-000000000001", slug="acme", name="Acme", generation=1,
-                    mail_domain="acme.example", quota_bytes=10**9)
+TENANT = TenantSpec(
+    id="7f3c0d1e-0000-4000-8000-000000000001",
+    slug="acme",
+    name="Acme",
+    generation=1,
+    mail_domain="acme.example",
+    quota_bytes=10**9,
+)
 OURS = {"tenant_slug": "acme", "tenant_id": TENANT.id, "managed_by": "tenantry"}
 
 
@@ -142,7 +169,8 @@ async def provider(fake: FakeAuthentik) -> Any:
 
 
 async def test_ensure_without_ids_creates_group_named_by_slug_with_our_marker(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     result = await provider.ensure_tenant_group(TENANT, {})
 
     [group] = fake.groups.values()
@@ -163,7 +191,8 @@ async def test_custom_prefix_names_the_group(fake: FakeAuthentik) -> None:
 
 
 async def test_ensure_with_stored_pk_and_no_drift_is_ready_without_writes(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     pk = fake.add("tenant-acme", OURS)
 
     result = await provider.ensure_tenant_group(TENANT, {"groupPk": pk})
@@ -173,9 +202,9 @@ async def test_ensure_with_stored_pk_and_no_drift_is_ready_without_writes(
 
 
 async def test_drift_is_repaired_with_one_patch_that_keeps_foreign_attributes(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
-    pk = fake.add("Acme renamed", {"tenant_id": TENANT.id, "tenant_slug": "old", "color": "blue"},
-                  is_superuser=True)
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
+    pk = fake.add("Acme renamed", {"tenant_id": TENANT.id, "tenant_slug": "old", "color": "blue"}, is_superuser=True)
 
     result = await provider.ensure_tenant_group(TENANT, {"groupPk": pk})
 
@@ -189,7 +218,8 @@ async def test_drift_is_repaired_with_one_patch_that_keeps_foreign_attributes(
 
 
 async def test_stored_group_deleted_out_of_band_is_recreated_and_reported(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     gone = str(uuid.uuid4())
 
     result = await provider.ensure_tenant_group(TENANT, {"groupPk": gone})
@@ -200,7 +230,8 @@ async def test_stored_group_deleted_out_of_band_is_recreated_and_reported(
 
 
 async def test_group_marked_with_our_tenant_id_is_adopted_not_recreated(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     pk = fake.add("tenant-acme", {**OURS, "extra": 1})
 
     result = await provider.ensure_tenant_group(TENANT, {})
@@ -224,7 +255,8 @@ async def test_marker_is_rechecked_when_server_ignores_the_attribute_filter() ->
 
 @pytest.mark.parametrize("attributes", [{"tenant_id": "another-tenant"}, {}])
 async def test_same_named_group_that_is_not_ours_is_a_name_conflict(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider, attributes: dict[str, Any]) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider, attributes: dict[str, Any]
+) -> None:
     pk = fake.add("tenant-acme", attributes)
 
     with pytest.raises(PermanentStepError) as caught:
@@ -238,7 +270,8 @@ async def test_same_named_group_that_is_not_ours_is_a_name_conflict(
 
 
 async def test_stored_pk_of_another_tenants_group_is_left_alone(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     foreign = fake.add("tenant-globex", {"tenant_id": "globex-id", "tenant_slug": "globex"})
 
     result = await provider.ensure_tenant_group(TENANT, {"groupPk": foreign})
@@ -249,7 +282,8 @@ async def test_stored_pk_of_another_tenants_group_is_left_alone(
 
 
 async def test_create_race_lost_with_400_adopts_the_winners_group(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     def other_writer_wins(_: httpx.Request) -> None:
         fake.add("tenant-acme", OURS)  # lands between our lookup and our POST; the POST then gets a 400
 
@@ -263,7 +297,8 @@ async def test_create_race_lost_with_400_adopts_the_winners_group(
 
 
 async def test_create_race_lost_with_500_adopts_the_winners_group(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     def other_writer_wins(_: httpx.Request) -> httpx.Response:
         fake.add("tenant-acme", OURS)
         return httpx.Response(500, text="Internal Server Error")
@@ -278,7 +313,8 @@ async def test_create_race_lost_with_500_adopts_the_winners_group(
 
 
 async def test_create_500_with_nothing_created_is_transient(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     fake.interceptors.append(once("POST", lambda _: httpx.Response(500, text="boom")))
 
     with pytest.raises(TransientStepError) as caught:
@@ -289,9 +325,11 @@ async def test_create_500_with_nothing_created_is_transient(
 
 
 async def test_create_400_on_another_field_is_validation_failed(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
-    fake.interceptors.append(once("POST", lambda _: httpx.Response(
-        400, json={"attributes": ["Value must be valid JSON."]})))
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
+    fake.interceptors.append(
+        once("POST", lambda _: httpx.Response(400, json={"attributes": ["Value must be valid JSON."]}))
+    )
 
     with pytest.raises(PermanentStepError) as caught:
         await provider.ensure_tenant_group(TENANT, {})
@@ -307,13 +345,15 @@ async def test_rejected_token_is_permanent_and_names_the_setting_not_the_token(f
             await provider.ensure_tenant_group(TENANT, {})
 
     assert caught.value.reason == "AuthenticationFailed"
-    assert caught.value.message == ("authentik rejected the API token (403): Token invalid/expired; "
-                                    "check TENANTRY_AUTHENTIK_TOKEN")
+    assert caught.value.message == (
+        "authentik rejected the API token (403): Token invalid/expired; check TENANTRY_AUTHENTIK_TOKEN"
+    )
     assert "wrong-token-value" not in str(caught.value)
 
 
 async def test_503_is_transient_with_the_servers_retry_after(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     fake.interceptors.append(lambda _: httpx.Response(503, headers={"Retry-After": "30"}, text="maintenance"))
 
     with pytest.raises(TransientStepError) as caught:
@@ -323,10 +363,10 @@ async def test_503_is_transient_with_the_servers_retry_after(
     assert caught.value.message.startswith("authentik answered 503")
 
 
-async def test_429_is_transient_rate_limited(fake: FakeAuthentik,
-                                             provider: AuthentikIdentityProvider) -> None:
-    fake.interceptors.append(lambda _: httpx.Response(429, headers={"Retry-After": "7"},
-                                                      json={"detail": "Request was throttled."}))
+async def test_429_is_transient_rate_limited(fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake.interceptors.append(
+        lambda _: httpx.Response(429, headers={"Retry-After": "7"}, json={"detail": "Request was throttled."})
+    )
 
     with pytest.raises(TransientStepError) as caught:
         await provider.ensure_tenant_group(TENANT, {})
@@ -334,8 +374,9 @@ async def test_429_is_transient_rate_limited(fake: FakeAuthentik,
     assert (caught.value.reason, caught.value.retry_after) == ("RateLimited", 7.0)
 
 
-async def test_unreachable_server_is_transient_and_names_the_url(fake: FakeAuthentik,
-                                                                 provider: AuthentikIdentityProvider) -> None:
+async def test_unreachable_server_is_transient_and_names_the_url(
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
@@ -348,8 +389,7 @@ async def test_unreachable_server_is_transient_and_names_the_url(fake: FakeAuthe
     assert BASE_URL in caught.value.message
 
 
-async def test_timeout_is_transient_upstream_timeout(fake: FakeAuthentik,
-                                                     provider: AuthentikIdentityProvider) -> None:
+async def test_timeout_is_transient_upstream_timeout(fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
     def hang(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
@@ -362,7 +402,8 @@ async def test_timeout_is_transient_upstream_timeout(fake: FakeAuthentik,
 
 
 async def test_repair_of_a_group_that_vanished_meanwhile_is_transient(
-        fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     pk = fake.add("drifted", OURS)
 
     def vanish(_: httpx.Request) -> httpx.Response:
@@ -377,8 +418,7 @@ async def test_repair_of_a_group_that_vanished_meanwhile_is_transient(
     assert caught.value.reason == "UpstreamChanged"
 
 
-async def test_delete_by_stored_pk_removes_the_group(fake: FakeAuthentik,
-                                                     provider: AuthentikIdentityProvider) -> None:
+async def test_delete_by_stored_pk_removes_the_group(fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
     pk = fake.add("tenant-acme", OURS)
 
     result = await provider.delete_tenant_group(TENANT, {"groupPk": pk})
@@ -387,16 +427,18 @@ async def test_delete_by_stored_pk_removes_the_group(fake: FakeAuthentik,
     assert fake.groups == {}
 
 
-async def test_delete_of_an_already_gone_group_counts_as_done(fake: FakeAuthentik,
-                                                              provider: AuthentikIdentityProvider) -> None:
+async def test_delete_of_an_already_gone_group_counts_as_done(
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     result = await provider.delete_tenant_group(TENANT, {"groupPk": str(uuid.uuid4())})
 
     assert (result.state, result.reason) == ("ok", "Deleted")
     assert any("already gone" in event for event in result.events)
 
 
-async def test_delete_without_pk_removes_only_groups_marked_ours(fake: FakeAuthentik,
-                                                                 provider: AuthentikIdentityProvider) -> None:
+async def test_delete_without_pk_removes_only_groups_marked_ours(
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
     fake.add("tenant-acme", OURS)
     foreign = fake.add("tenant-globex", {"tenant_id": "globex-id"})
 
@@ -406,8 +448,7 @@ async def test_delete_without_pk_removes_only_groups_marked_ours(fake: FakeAuthe
     assert list(fake.groups) == [foreign]
 
 
-async def test_ping_succeeds_with_a_valid_token(fake: FakeAuthentik,
-                                                provider: AuthentikIdentityProvider) -> None:
+async def test_ping_succeeds_with_a_valid_token(fake: FakeAuthentik, provider: AuthentikIdentityProvider) -> None:
     await provider.ping()
 
     [request] = fake.requests

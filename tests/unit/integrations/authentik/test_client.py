@@ -30,14 +30,33 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def group_json(name: str = "tenant-acme", pk: str = PK, **extra: Any) -> dict[str, Any]:
-    return {"pk": pk, "num_pk": 1, "name": name, "is_superuser": False, "attributes": {"tenant_id": "t1"},
-            "users_obj": None, "children": [], "roles_obj": [], **extra}
+    return {
+        "pk": pk,
+        "num_pk": 1,
+        "name": name,
+        "is_superuser": False,
+        "attributes": {"tenant_id": "t1"},
+        "users_obj": None,
+        "children": [],
+        "roles_obj": [],
+        **extra,
+    }
 
 
 def page_json(results: list[dict[str, Any]], *, current: int, next_page: int) -> dict[str, Any]:
-    return {"pagination": {"next": next_page, "previous": max(0, current - 1), "count": 5, "current": current,
-                           "total_pages": 3, "start_index": 1, "end_index": 2},
-            "results": results, "autocomplete": {}}
+    return {
+        "pagination": {
+            "next": next_page,
+            "previous": max(0, current - 1),
+            "count": 5,
+            "current": current,
+            "total_pages": 3,
+            "start_index": 1,
+            "end_index": 2,
+        },
+        "results": results,
+        "autocomplete": {},
+    }
 
 
 class Recorder:
@@ -50,8 +69,9 @@ class Recorder:
         return self.handler(request)
 
 
-async def call(handler: Handler, action: Callable[[AuthentikClient], Any],
-               base_url: str = "https://auth.example.test") -> tuple[Any, list[httpx.Request]]:
+async def call(
+    handler: Handler, action: Callable[[AuthentikClient], Any], base_url: str = "https://auth.example.test"
+) -> tuple[Any, list[httpx.Request]]:
     recorder = Recorder(handler)
     async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http:
         result = await action(AuthentikClient(http, base_url, TOKEN))
@@ -59,8 +79,9 @@ async def call(handler: Handler, action: Callable[[AuthentikClient], Any],
 
 
 async def test_get_group_sends_bearer_token_and_excludes_users() -> None:
-    group, [request] = await call(lambda _: httpx.Response(200, json=group_json(unknown_field=[1, 2])),
-                                  lambda client: client.get_group(PK))
+    group, [request] = await call(
+        lambda _: httpx.Response(200, json=group_json(unknown_field=[1, 2])), lambda client: client.get_group(PK)
+    )
 
     assert request.method == "GET"
     assert request.url.path == f"/api/v3/core/groups/{PK}/"
@@ -70,15 +91,19 @@ async def test_get_group_sends_bearer_token_and_excludes_users() -> None:
 
 
 async def test_base_url_with_a_path_prefix_and_trailing_slash_is_joined_once() -> None:
-    _, [request] = await call(lambda _: httpx.Response(200, json=group_json()),
-                              lambda client: client.get_group(PK), base_url="https://proxy.test/sso/")
+    _, [request] = await call(
+        lambda _: httpx.Response(200, json=group_json()),
+        lambda client: client.get_group(PK),
+        base_url="https://proxy.test/sso/",
+    )
 
     assert str(request.url).startswith(f"https://proxy.test/sso/api/v3/core/groups/{PK}/")
 
 
 async def test_a_malformed_stored_pk_cannot_escape_the_groups_path() -> None:
-    _, [request] = await call(lambda _: httpx.Response(404, json={"detail": "nope"}),
-                              lambda client: _swallow(client.get_group("../users/1")))
+    _, [request] = await call(
+        lambda _: httpx.Response(404, json={"detail": "nope"}), lambda client: _swallow(client.get_group("../users/1"))
+    )
 
     assert request.url.raw_path.startswith(b"/api/v3/core/groups/..%2Fusers%2F1/")
 
@@ -89,9 +114,11 @@ async def _swallow(awaitable: Any) -> None:
 
 
 async def test_find_groups_follows_next_until_zero_even_when_page_size_is_clamped() -> None:
-    pages = {1: page_json([group_json("a", pk="1"), group_json("b", pk="2")], current=1, next_page=2),
-             2: page_json([group_json("c", pk="3"), group_json("d", pk="4")], current=2, next_page=3),
-             3: page_json([group_json("e", pk="5")], current=3, next_page=0)}
+    pages = {
+        1: page_json([group_json("a", pk="1"), group_json("b", pk="2")], current=1, next_page=2),
+        2: page_json([group_json("c", pk="3"), group_json("d", pk="4")], current=2, next_page=3),
+        3: page_json([group_json("e", pk="5")], current=3, next_page=0),
+    }
 
     def serve(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=pages[int(request.url.params["page"])])
@@ -105,9 +132,10 @@ async def test_find_groups_follows_next_until_zero_even_when_page_size_is_clampe
 
 
 async def test_find_groups_sends_exact_name_and_attributes_as_json() -> None:
-    _, [request] = await call(lambda _: httpx.Response(200, json=page_json([], current=1, next_page=0)),
-                              lambda client: client.find_groups(name="tenant-acme",
-                                                                attributes={"tenant_id": "t1"}))
+    _, [request] = await call(
+        lambda _: httpx.Response(200, json=page_json([], current=1, next_page=0)),
+        lambda client: client.find_groups(name="tenant-acme", attributes={"tenant_id": "t1"}),
+    )
 
     assert request.url.params["name"] == "tenant-acme"
     assert json.loads(request.url.params["attributes"]) == {"tenant_id": "t1"}
@@ -115,23 +143,31 @@ async def test_find_groups_sends_exact_name_and_attributes_as_json() -> None:
 
 async def test_find_groups_refuses_pagination_that_goes_backwards() -> None:
     with pytest.raises(AuthentikResponseError, match="pagination"):
-        await call(lambda _: httpx.Response(200, json=page_json([group_json()], current=1, next_page=1)),
-                   lambda client: client.find_groups())
+        await call(
+            lambda _: httpx.Response(200, json=page_json([group_json()], current=1, next_page=1)),
+            lambda client: client.find_groups(),
+        )
 
 
 async def test_create_group_posts_name_attributes_and_superuser_flag() -> None:
-    group, [request] = await call(lambda _: httpx.Response(201, json=group_json()),
-                                  lambda client: client.create_group("tenant-acme", {"tenant_id": "t1"}))
+    group, [request] = await call(
+        lambda _: httpx.Response(201, json=group_json()),
+        lambda client: client.create_group("tenant-acme", {"tenant_id": "t1"}),
+    )
 
     assert (request.method, request.url.path) == ("POST", "/api/v3/core/groups/")
-    assert json.loads(request.content) == {"name": "tenant-acme", "is_superuser": False,
-                                           "attributes": {"tenant_id": "t1"}}
+    assert json.loads(request.content) == {
+        "name": "tenant-acme",
+        "is_superuser": False,
+        "attributes": {"tenant_id": "t1"},
+    }
     assert group.pk == PK
 
 
 async def test_update_group_patches_only_the_fields_given() -> None:
-    _, [request] = await call(lambda _: httpx.Response(200, json=group_json()),
-                              lambda client: client.update_group(PK, attributes={"a": 1}))
+    _, [request] = await call(
+        lambda _: httpx.Response(200, json=group_json()), lambda client: client.update_group(PK, attributes={"a": 1})
+    )
 
     assert (request.method, request.url.path) == ("PATCH", f"/api/v3/core/groups/{PK}/")
     assert json.loads(request.content) == {"attributes": {"a": 1}}
@@ -146,24 +182,27 @@ async def test_delete_group_sends_delete_and_accepts_204() -> None:
 
 async def test_a_200_whose_body_is_not_a_group_is_a_response_error() -> None:
     with pytest.raises(AuthentikResponseError, match="Group") as caught:
-        await call(lambda _: httpx.Response(200, text="<html>login</html>"),
-                   lambda client: client.get_group(PK))
+        await call(lambda _: httpx.Response(200, text="<html>login</html>"), lambda client: client.get_group(PK))
 
     assert type(caught.value) is AuthentikResponseError
 
 
-@pytest.mark.parametrize(("status", "body", "expected"), [
-    (400, {"name": ["Group with this name already exists."]}, AuthentikValidationError),
-    (401, {"detail": "Authentication credentials were not provided."}, AuthentikAuthError),
-    (403, {"detail": "Token invalid/expired"}, AuthentikAuthError),
-    (404, {"detail": "No Group matches the given query."}, AuthentikNotFoundError),
-    (429, {"detail": "Request was throttled."}, AuthentikRateLimitError),
-    (500, None, AuthentikServerError),
-    (502, None, AuthentikServerError),
-    (503, None, AuthentikServerError),
-])
-async def test_each_error_status_maps_to_its_error_class(status: int, body: Any,
-                                                         expected: type[AuthentikResponseError]) -> None:
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, {"name": ["Group with this name already exists."]}, AuthentikValidationError),
+        (401, {"detail": "Authentication credentials were not provided."}, AuthentikAuthError),
+        (403, {"detail": "Token invalid/expired"}, AuthentikAuthError),
+        (404, {"detail": "No Group matches the given query."}, AuthentikNotFoundError),
+        (429, {"detail": "Request was throttled."}, AuthentikRateLimitError),
+        (500, None, AuthentikServerError),
+        (502, None, AuthentikServerError),
+        (503, None, AuthentikServerError),
+    ],
+)
+async def test_each_error_status_maps_to_its_error_class(
+    status: int, body: Any, expected: type[AuthentikResponseError]
+) -> None:
     response = httpx.Response(status, json=body) if body is not None else httpx.Response(status, text="oops")
 
     with pytest.raises(expected) as caught:
@@ -174,8 +213,7 @@ async def test_each_error_status_maps_to_its_error_class(status: int, body: Any,
 
 async def test_unlisted_status_is_a_plain_response_error() -> None:
     with pytest.raises(AuthentikResponseError) as caught:
-        await call(lambda _: httpx.Response(409, json={"detail": "conflict"}),
-                   lambda client: client.get_group(PK))
+        await call(lambda _: httpx.Response(409, json={"detail": "conflict"}), lambda client: client.get_group(PK))
 
     assert type(caught.value) is AuthentikResponseError
     assert (caught.value.status, caught.value.detail) == (409, "conflict")
@@ -185,17 +223,19 @@ async def test_validation_error_carries_field_errors_including_bare_strings() ->
     body = {"name": ["This field must be unique."], "non_field_errors": "No recovery flow set.", "code": "x"}
 
     with pytest.raises(AuthentikValidationError) as caught:
-        await call(lambda _: httpx.Response(400, json=body),
-                   lambda client: client.create_group("tenant-acme", {}))
+        await call(lambda _: httpx.Response(400, json=body), lambda client: client.create_group("tenant-acme", {}))
 
-    assert caught.value.field_errors == {"name": ["This field must be unique."],
-                                         "non_field_errors": ["No recovery flow set."]}
+    assert caught.value.field_errors == {
+        "name": ["This field must be unique."],
+        "non_field_errors": ["No recovery flow set."],
+    }
 
 
 async def test_403_detail_is_the_servers_own_message() -> None:
     with pytest.raises(AuthentikAuthError) as caught:
-        await call(lambda _: httpx.Response(403, json={"detail": "Token invalid/expired"}),
-                   lambda client: client.ping())
+        await call(
+            lambda _: httpx.Response(403, json={"detail": "Token invalid/expired"}), lambda client: client.ping()
+        )
 
     assert caught.value.detail == "Token invalid/expired"
 

@@ -17,8 +17,14 @@ from tenantry.integrations.ocis.client import OcisClient
 from tenantry.integrations.ports import TenantSpec
 from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 
-TENANT = TenantSpec(id="0b6f1c2e-1111-4222-8333-444455556666", slug="acme", name="Acme Corp", generation=1,
-                    mail_domain="acme.test", quota_bytes=10_000_000_000)
+TENANT = TenantSpec(
+    id="0b6f1c2e-1111-4222-8333-444455556666",
+    slug="acme",
+    name="Acme Corp",
+    generation=1,
+    mail_domain="acme.test",
+    quota_bytes=10_000_000_000,
+)
 MARKER = f"tenantry:tenant:{TENANT.id}"
 APP_TOKEN = "app-token-value-123"
 
@@ -32,19 +38,28 @@ class FakeOcis:
         self.fail: dict[tuple[str, str], httpx.Response] = {}
         self._ids = itertools.count(1)
 
-    def add(self, name: str, description: str | None = None, quota: int = 1, *,
-            disabled: bool = False) -> str:
+    def add(self, name: str, description: str | None = None, quota: int = 1, *, disabled: bool = False) -> str:
         drive_id = f"storage-users-1${next(self._ids):04d}"
-        self.drives[drive_id] = {"id": drive_id, "name": name, "driveType": "project",
-                                 "description": description, "quota": quota, "disabled": disabled}
+        self.drives[drive_id] = {
+            "id": drive_id,
+            "name": name,
+            "driveType": "project",
+            "description": description,
+            "quota": quota,
+            "disabled": disabled,
+        }
         return drive_id
 
     def view(self, drive_id: str) -> dict[str, Any]:
         d = self.drives[drive_id]
-        body: dict[str, Any] = {"id": d["id"], "name": d["name"], "driveType": "project",
-                                "quota": {"total": d["quota"], "used": 0, "remaining": d["quota"],
-                                          "state": "normal"},
-                                "webUrl": f"https://files.test/f/{d['id']}", "root": {"id": d["id"]}}
+        body: dict[str, Any] = {
+            "id": d["id"],
+            "name": d["name"],
+            "driveType": "project",
+            "quota": {"total": d["quota"], "used": 0, "remaining": d["quota"], "state": "normal"},
+            "webUrl": f"https://files.test/f/{d['id']}",
+            "root": {"id": d["id"]},
+        }
         if d["disabled"]:
             body["root"]["deleted"] = {"state": "trashed"}
         elif d["description"] is not None:
@@ -93,8 +108,9 @@ class FakeOcis:
             drive["disabled"] = True
             return httpx.Response(204)
         if not drive["disabled"]:
-            return httpx.Response(400, json={"error": {"code": "invalidRequest",
-                                                       "message": "can't purge enabled space"}})
+            return httpx.Response(
+                400, json={"error": {"code": "invalidRequest", "message": "can't purge enabled space"}}
+            )
         del self.drives[tail]
         return httpx.Response(204)
 
@@ -114,9 +130,10 @@ async def provider(fake: FakeOcis) -> AsyncIterator[OcisFileProvider]:
 
 
 async def test_creates_a_space_with_name_marker_and_quota_when_none_exists(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
     result = await provider.ensure_tenant_space(TENANT, {})
-    (drive_id, drive), = fake.drives.items()
+    ((drive_id, drive),) = fake.drives.items()
     assert (result.state, result.reason) == ("ok", "Created")
     assert result.ids == {"driveId": drive_id}
     assert drive["name"] == "Acme Corp"
@@ -127,7 +144,8 @@ async def test_creates_a_space_with_name_marker_and_quota_when_none_exists(
 
 
 async def test_rerun_with_the_stored_id_is_ready_and_changes_nothing(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
     first = await provider.ensure_tenant_space(TENANT, {})
     fake.calls.clear()
     second = await provider.ensure_tenant_space(TENANT, first.ids)
@@ -136,7 +154,8 @@ async def test_rerun_with_the_stored_id_is_ready_and_changes_nothing(
 
 
 async def test_adopts_the_space_carrying_our_marker_when_no_id_is_stored(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
     ours = fake.add("Acme Corp", f"Workspace files for Acme Corp [{MARKER}]", TENANT.quota_bytes)
     result = await provider.ensure_tenant_space(TENANT, {})
     assert (result.reason, result.ids) == ("Adopted", {"driveId": ours})
@@ -144,7 +163,8 @@ async def test_adopts_the_space_carrying_our_marker_when_no_id_is_stored(
 
 
 async def test_a_space_with_the_same_name_but_no_marker_is_never_adopted(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
     stranger = fake.add("Acme Corp", "someone else's space", TENANT.quota_bytes)
     result = await provider.ensure_tenant_space(TENANT, {})
     assert result.reason == "Created"
@@ -153,14 +173,16 @@ async def test_a_space_with_the_same_name_but_no_marker_is_never_adopted(
 
 
 async def test_a_marker_for_a_longer_tenant_id_does_not_count_as_ours(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
     fake.add("Other", f"[{MARKER}7]")
     result = await provider.ensure_tenant_space(TENANT, {})
     assert result.reason == "Created"
 
 
 async def test_several_marked_spaces_keep_the_first_and_report_the_duplicates(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
     first = fake.add("Acme Corp", f"[{MARKER}]", TENANT.quota_bytes)
     second = fake.add("Acme Corp", f"[{MARKER}]", TENANT.quota_bytes)
     result = await provider.ensure_tenant_space(TENANT, {})
@@ -184,8 +206,7 @@ async def test_a_renamed_tenant_renames_its_space(fake: FakeOcis, provider: Ocis
     assert "space name changed from 'Old Name' to 'Acme Corp'" in result.events
 
 
-async def test_a_lost_marker_on_our_stored_space_is_written_back(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+async def test_a_lost_marker_on_our_stored_space_is_written_back(fake: FakeOcis, provider: OcisFileProvider) -> None:
     drive_id = fake.add("Acme Corp", "edited by hand", TENANT.quota_bytes)
     await provider.ensure_tenant_space(TENANT, {"driveId": drive_id})
     assert MARKER in fake.drives[drive_id]["description"]
@@ -222,8 +243,7 @@ async def test_disable_of_a_missing_space_is_done(fake: FakeOcis, provider: Ocis
     assert (result.state, result.reason) == ("ok", "NotFound")
 
 
-async def test_disable_without_stored_id_finds_our_space_by_marker(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+async def test_disable_without_stored_id_finds_our_space_by_marker(fake: FakeOcis, provider: OcisFileProvider) -> None:
     drive_id = fake.add("Acme Corp", f"[{MARKER}]")
     stranger = fake.add("Acme Corp", "not ours")
     await provider.disable_tenant_space(TENANT, {})
@@ -231,8 +251,7 @@ async def test_disable_without_stored_id_finds_our_space_by_marker(
     assert fake.drives[stranger]["disabled"] is False
 
 
-async def test_purge_disables_first_then_purges_and_is_idempotent(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+async def test_purge_disables_first_then_purges_and_is_idempotent(fake: FakeOcis, provider: OcisFileProvider) -> None:
     drive_id = fake.add("Acme Corp", f"[{MARKER}]")
     first = await provider.purge_tenant_space(TENANT, {"driveId": drive_id})
     second = await provider.purge_tenant_space(TENANT, {"driveId": drive_id})
@@ -241,8 +260,7 @@ async def test_purge_disables_first_then_purges_and_is_idempotent(
     assert [a for a, _ in fake.calls if a in {"DELETE", "PURGE"}] == ["DELETE", "PURGE"]
 
 
-async def test_purge_of_an_already_disabled_space_purges_directly(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+async def test_purge_of_an_already_disabled_space_purges_directly(fake: FakeOcis, provider: OcisFileProvider) -> None:
     drive_id = fake.add("Acme Corp", f"[{MARKER}]", disabled=True)
     result = await provider.purge_tenant_space(TENANT, {"driveId": drive_id})
     assert result.reason == "Purged"
@@ -250,14 +268,17 @@ async def test_purge_of_an_already_disabled_space_purges_directly(
     assert drive_id not in fake.drives
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("Acme Corp", "Acme Corp"),
-    ("acme.com", "acme com"),
-    ('a/b\\c.d:e?f*g"h>i<j|k', "a b c d e f g h i j k"),
-    ("  lots   of \t space\n ", "lots of space"),
-    ("../..", "acme"),
-    ("", "acme"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Acme Corp", "Acme Corp"),
+        ("acme.com", "acme com"),
+        ('a/b\\c.d:e?f*g"h>i<j|k', "a b c d e f g h i j k"),
+        ("  lots   of \t space\n ", "lots of space"),
+        ("../..", "acme"),
+        ("", "acme"),
+    ],
+)
 def test_space_name_replaces_forbidden_characters_and_falls_back_to_the_slug(raw: str, expected: str) -> None:
     provider = OcisFileProvider(OcisClient(httpx.AsyncClient(), "https://x", httpx.BasicAuth("a", "b")))
     assert provider.space_name(raw, fallback="acme") == expected
@@ -276,8 +297,9 @@ def test_space_name_is_never_empty() -> None:
 
 
 async def test_unsafe_tenant_name_is_sanitised_when_creating(fake: FakeOcis, provider: OcisFileProvider) -> None:
-    tenant = TenantSpec(id=TENANT.id, slug="acme-com", name="acme.com", generation=1, mail_domain="acme.com",
-                        quota_bytes=5)
+    tenant = TenantSpec(
+        id=TENANT.id, slug="acme-com", name="acme.com", generation=1, mail_domain="acme.com", quota_bytes=5
+    )
     await provider.ensure_tenant_space(tenant, {})
     (drive,) = fake.drives.values()
     assert drive["name"] == "acme com"
@@ -292,10 +314,10 @@ async def test_401_is_a_permanent_authentication_failure(fake: FakeOcis, provide
     assert APP_TOKEN not in info.value.message
 
 
-async def test_403_is_permanent_and_names_the_space_admin_role(
-        fake: FakeOcis, provider: OcisFileProvider) -> None:
+async def test_403_is_permanent_and_names_the_space_admin_role(fake: FakeOcis, provider: OcisFileProvider) -> None:
     fake.fail[("POST", "/graph")] = httpx.Response(
-        403, json={"error": {"code": "notAllowed", "message": "insufficient permissions to create a space."}})
+        403, json={"error": {"code": "notAllowed", "message": "insufficient permissions to create a space."}}
+    )
     with pytest.raises(PermanentStepError) as info:
         await provider.ensure_tenant_space(TENANT, {})
     assert info.value.reason == "Forbidden"
@@ -304,7 +326,8 @@ async def test_403_is_permanent_and_names_the_space_admin_role(
 
 async def test_400_is_permanent_with_the_message_from_ocis(fake: FakeOcis, provider: OcisFileProvider) -> None:
     fake.fail[("POST", "/graph")] = httpx.Response(
-        400, json={"error": {"code": "invalidRequest", "message": "requested quota is higher than allowed"}})
+        400, json={"error": {"code": "invalidRequest", "message": "requested quota is higher than allowed"}}
+    )
     with pytest.raises(PermanentStepError) as info:
         await provider.ensure_tenant_space(TENANT, {})
     assert info.value.reason == "ValidationFailed"
@@ -325,10 +348,13 @@ async def test_429_is_transient_rate_limited(fake: FakeOcis, provider: OcisFileP
     assert (info.value.reason, info.value.retry_after) == ("RateLimited", 2.0)
 
 
-@pytest.mark.parametrize(("error", "reason"), [
-    (httpx.ConnectError("refused"), "UpstreamUnreachable"),
-    (httpx.ReadTimeout("slow"), "UpstreamTimeout"),
-])
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (httpx.ConnectError("refused"), "UpstreamUnreachable"),
+        (httpx.ReadTimeout("slow"), "UpstreamTimeout"),
+    ],
+)
 async def test_network_failures_are_transient(error: Exception, reason: str) -> None:
     def fail(_request: httpx.Request) -> httpx.Response:
         raise error
@@ -340,8 +366,9 @@ async def test_network_failures_are_transient(error: Exception, reason: str) -> 
     assert info.value.reason == reason
 
 
-async def test_ping_reads_the_service_identity_without_listing_spaces(fake: FakeOcis,
-                                                                       provider: OcisFileProvider) -> None:
+async def test_ping_reads_the_service_identity_without_listing_spaces(
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
     await provider.ping()
     assert fake.calls == [("GET", "/me")]
 

@@ -33,11 +33,17 @@ ESCAPED = "storage-users-1%24535aa42d-0000-4000-8000-000000000001"
 
 def drive_json(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": DRIVE_ID, "name": "Marketing", "driveType": "project", "driveAlias": "project/marketing",
-        "description": "Team files", "owner": {"user": {"id": "u1"}},
+        "id": DRIVE_ID,
+        "name": "Marketing",
+        "driveType": "project",
+        "driveAlias": "project/marketing",
+        "description": "Team files",
+        "owner": {"user": {"id": "u1"}},
         "quota": {"total": 5368709120, "used": 10, "remaining": 5368709110, "state": "normal"},
         "root": {"id": DRIVE_ID, "webDavUrl": f"{BASE}/dav/spaces/{DRIVE_ID}"},
-        "webUrl": f"{BASE}/f/{DRIVE_ID}", "lastModifiedDateTime": "2024-01-01T00:00:00Z", "special": [],
+        "webUrl": f"{BASE}/f/{DRIVE_ID}",
+        "lastModifiedDateTime": "2024-01-01T00:00:00Z",
+        "special": [],
     }
     body.update(overrides)
     return body
@@ -62,8 +68,9 @@ class Recorder:
         return json.loads(self.last.content)
 
 
-def client_for(answer: Callable[[httpx.Request], httpx.Response],
-               auth: httpx.Auth | None = None) -> tuple[OcisClient, Recorder]:
+def client_for(
+    answer: Callable[[httpx.Request], httpx.Response], auth: httpx.Auth | None = None
+) -> tuple[OcisClient, Recorder]:
     recorder = Recorder(answer)
     http = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
     return OcisClient(http, BASE + "/", auth or httpx.BasicAuth("svc-provisioner", "app-token")), recorder
@@ -77,8 +84,7 @@ async def test_create_drive_posts_name_description_and_quota_and_parses_the_driv
     client, rec = client_for(ok(201, drive_json()))
     drive = await client.create_drive("Marketing", description="Team files", quota_total=5368709120)
     assert (rec.last.method, rec.last.url.path) == ("POST", "/graph/v1.0/drives")
-    assert rec.last_json() == {"name": "Marketing", "description": "Team files",
-                               "quota": {"total": 5368709120}}
+    assert rec.last_json() == {"name": "Marketing", "description": "Team files", "quota": {"total": 5368709120}}
     assert drive.id == DRIVE_ID
     assert drive.drive_type == "project"
     assert drive.quota_total == 5368709120
@@ -108,8 +114,9 @@ async def test_list_project_drives_filters_on_the_project_type() -> None:
 
 @pytest.mark.parametrize("body", ["null", '{"value": null}', '{"value": []}', "{}"])
 async def test_list_project_drives_reads_a_null_or_empty_answer_as_no_drives(body: str) -> None:
-    client, _ = client_for(lambda _r: httpx.Response(200, content=body.encode(),
-                                                     headers={"Content-Type": "application/json"}))
+    client, _ = client_for(
+        lambda _r: httpx.Response(200, content=body.encode(), headers={"Content-Type": "application/json"})
+    )
     assert await client.list_project_drives() == []
 
 
@@ -163,15 +170,24 @@ async def test_restore_drive_patches_an_empty_object_with_the_restore_header() -
 
 
 async def test_invite_sends_one_recipient_with_its_type_and_one_role() -> None:
-    answer = {"value": [{"id": "g:grp-1", "roles": ["role-m"],
-                         "grantedToV2": {"group": {"id": "grp-1", "displayName": "Sales"}}}]}
+    answer = {
+        "value": [
+            {"id": "g:grp-1", "roles": ["role-m"], "grantedToV2": {"group": {"id": "grp-1", "displayName": "Sales"}}}
+        ]
+    }
     client, rec = client_for(ok(200, answer))
     permission = await client.invite(DRIVE_ID, "grp-1", "role-m", recipient_type="group")
     assert rec.last.url.raw_path.decode() == f"/graph/v1beta1/drives/{ESCAPED}/root/invite"
-    assert rec.last_json() == {"recipients": [{"@libre.graph.recipient.type": "group", "objectId": "grp-1"}],
-                               "roles": ["role-m"]}
+    assert rec.last_json() == {
+        "recipients": [{"@libre.graph.recipient.type": "group", "objectId": "grp-1"}],
+        "roles": ["role-m"],
+    }
     assert (permission.id, permission.recipient_type, permission.object_id, permission.role_id) == (
-        "g:grp-1", "group", "grp-1", "role-m")
+        "g:grp-1",
+        "group",
+        "grp-1",
+        "role-m",
+    )
 
 
 async def test_invite_with_an_empty_answer_is_a_response_error() -> None:
@@ -181,15 +197,20 @@ async def test_invite_with_an_empty_answer_is_a_response_error() -> None:
 
 
 async def test_list_permissions_reads_members_and_ignores_role_catalogue() -> None:
-    answer = {"@libre.graph.permissions.roles.allowedValues": [{"id": "r", "displayName": "Viewer"}],
-              "value": [{"id": "u:u1", "roles": ["r"], "grantedToV2": {"user": {"id": "u1",
-                                                                               "displayName": "Ann"}}},
-                        {"id": "link-1", "link": {"type": "view"}}]}
+    answer = {
+        "@libre.graph.permissions.roles.allowedValues": [{"id": "r", "displayName": "Viewer"}],
+        "value": [
+            {"id": "u:u1", "roles": ["r"], "grantedToV2": {"user": {"id": "u1", "displayName": "Ann"}}},
+            {"id": "link-1", "link": {"type": "view"}},
+        ],
+    }
     client, rec = client_for(ok(200, answer))
     permissions = await client.list_permissions(DRIVE_ID)
     assert rec.last.url.raw_path.decode() == f"/graph/v1beta1/drives/{ESCAPED}/root/permissions"
     assert [(p.id, p.recipient_type, p.object_id) for p in permissions] == [
-        ("u:u1", "user", "u1"), ("link-1", None, None)]
+        ("u:u1", "user", "u1"),
+        ("link-1", None, None),
+    ]
 
 
 async def test_update_permission_escapes_the_permission_id_and_sends_the_role() -> None:
@@ -233,23 +254,32 @@ async def test_client_credentials_mode_sends_a_bearer_token_from_the_token_endpo
 
 
 def odata(code: str, message: str, request_id: str = "req-1") -> dict[str, Any]:
-    return {"error": {"code": code, "message": message,
-                      "innererror": {"date": "2024-01-01T00:00:00Z", "request-id": request_id}}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "innererror": {"date": "2024-01-01T00:00:00Z", "request-id": request_id},
+        }
+    }
 
 
-@pytest.mark.parametrize(("status", "code", "cls"), [
-    (400, "invalidRequest", OcisInvalidRequestError),
-    (403, "notAllowed", OcisForbiddenError),
-    (404, "itemNotFound", OcisNotFoundError),
-    (409, "nameAlreadyExists", OcisConflictError),
-    (429, "activityLimitReached", OcisRateLimitError),
-    (500, "generalException", OcisServerError),
-    (501, "notSupported", OcisNotSupportedError),
-    (503, "serviceNotAvailable", OcisServerError),
-    (405, "notAllowed", OcisResponseError),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (400, "invalidRequest", OcisInvalidRequestError),
+        (403, "notAllowed", OcisForbiddenError),
+        (404, "itemNotFound", OcisNotFoundError),
+        (409, "nameAlreadyExists", OcisConflictError),
+        (429, "activityLimitReached", OcisRateLimitError),
+        (500, "generalException", OcisServerError),
+        (501, "notSupported", OcisNotSupportedError),
+        (503, "serviceNotAvailable", OcisServerError),
+        (405, "notAllowed", OcisResponseError),
+    ],
+)
 async def test_error_status_maps_to_its_error_class_with_the_odata_details(
-        status: int, code: str, cls: type[OcisResponseError]) -> None:
+    status: int, code: str, cls: type[OcisResponseError]
+) -> None:
     client, _ = client_for(ok(status, odata(code, "something went wrong")))
     with pytest.raises(cls) as info:
         await client.get_drive(DRIVE_ID)
@@ -329,8 +359,11 @@ async def test_an_explicit_timeout_overrides_the_http_clients_own() -> None:
 async def test_me_reads_the_service_identity_with_a_request_the_spec_allows() -> None:
     from tests.support.openapi import ocis_spec, validate_request, validate_response
 
-    answer = {"id": "4c510ada-c86b-4815-8820-42cdf82c3d51", "displayName": "Provisioner",
-              "onPremisesSamAccountName": "svc-provisioner"}
+    answer = {
+        "id": "4c510ada-c86b-4815-8820-42cdf82c3d51",
+        "displayName": "Provisioner",
+        "onPremisesSamAccountName": "svc-provisioner",
+    }
     client, rec = client_for(ok(200, answer))
     user = await client.me()
     assert (user.id, user.display_name, user.username) == (answer["id"], "Provisioner", "svc-provisioner")

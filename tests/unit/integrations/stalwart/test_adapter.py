@@ -18,10 +18,10 @@ from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 BASE = "https://mail.example.test"
 API_KEY = "API_dGhpcy1pcy1ub3QtYS1yZWFsLWtleQ"
 DOMAIN_BASE = "test"  # so TENANT's domain, acme.test, is its default domain
-TENANT = TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain="acme.test",
-                    quota_bytes=1 << 30)
-CUSTOM = TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain="mail.acme-corp.example",
-                    quota_bytes=1 << 30)
+TENANT = TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain="acme.test", quota_bytes=1 << 30)
+CUSTOM = TenantSpec(
+    id="t1", slug="acme", name="Acme", generation=1, mail_domain="mail.acme-corp.example", quota_bytes=1 << 30
+)
 MARKED = "Acme's mail [tenantry:tenant:t1]"
 
 
@@ -47,14 +47,26 @@ class FakeStalwart:
 
     def add_domain(self, name: str, **props: Any) -> str:
         domain_id = self.new_id()
-        self.domains[domain_id] = {"id": domain_id, "name": name, "aliases": {}, "isEnabled": True,
-                                   "dkimManagement": {"@type": "Automatic"}, **props}
+        self.domains[domain_id] = {
+            "id": domain_id,
+            "name": name,
+            "aliases": {},
+            "isEnabled": True,
+            "dkimManagement": {"@type": "Automatic"},
+            **props,
+        }
         return domain_id
 
     def add_dkim(self, domain_id: str, stage: str = "active") -> str:
         key_id = self.new_id()
-        self.dkim[key_id] = {"id": key_id, "@type": "Dkim1Ed25519Sha256", "domainId": domain_id,
-                             "selector": f"v1-ed25519-{key_id}", "stage": stage, "publicKey": "MCowBQYDK2VwAyEA"}
+        self.dkim[key_id] = {
+            "id": key_id,
+            "@type": "Dkim1Ed25519Sha256",
+            "domainId": domain_id,
+            "selector": f"v1-ed25519-{key_id}",
+            "stage": stage,
+            "publicKey": "MCowBQYDK2VwAyEA",
+        }
         return key_id
 
     def zone(self, domain: dict[str, Any]) -> str:
@@ -62,8 +74,11 @@ class FakeStalwart:
             return self.zone_override
         name = domain["name"]
         lines = [f"{name}. IN MX 10 mx1.{name}.", f'{name}. IN TXT "v=spf1 mx -all"']
-        lines += [f'{k["selector"]}._domainkey.{name}. IN TXT "v=DKIM1; k=ed25519; h=sha256; p={k["publicKey"]}"'
-                  for k in self.dkim.values() if k["domainId"] == domain["id"]]
+        lines += [
+            f'{k["selector"]}._domainkey.{name}. IN TXT "v=DKIM1; k=ed25519; h=sha256; p={k["publicKey"]}"'
+            for k in self.dkim.values()
+            if k["domainId"] == domain["id"]
+        ]
         lines.append(f'_dmarc.{name}. IN TXT "v=DMARC1; p=reject; rua=mailto:postmaster@{name}"')
         return "\n".join(lines) + "\n"
 
@@ -75,8 +90,9 @@ class FakeStalwart:
         if request.url.path == "/.well-known/jmap":
             return httpx.Response(307, headers={"Location": "/jmap/session"})
         if request.url.path == "/jmap/session":
-            return httpx.Response(200, json={"apiUrl": f"{BASE}/jmap/", "capabilities": {},
-                                             "primaryAccounts": {"urn:stalwart:jmap": "a"}})
+            return httpx.Response(
+                200, json={"apiUrl": f"{BASE}/jmap/", "capabilities": {}, "primaryAccounts": {"urn:stalwart:jmap": "a"}}
+            )
         body = json.loads(request.content)
         self.posts.append(body["methodCalls"])
         results: dict[str, Any] = {}
@@ -121,8 +137,11 @@ class FakeStalwart:
             return {"notCreated": {key: self.set_error}}
         clash = [d for d in self.domains.values() if d["name"] == body["name"]]
         if clash:
-            error = {"type": "primaryKeyViolation", "properties": ["name"],
-                     "objectId": {"object": "Domain", "id": clash[0]["id"]}}
+            error = {
+                "type": "primaryKeyViolation",
+                "properties": ["name"],
+                "objectId": {"object": "Domain", "id": clash[0]["id"]},
+            }
             return {"notCreated": {key: error}}
         self.creates += 1
         domain_id = self.add_domain(body["name"])
@@ -135,8 +154,9 @@ class FakeStalwart:
         for object_id in ids:
             linked = [{"object": "Account", "id": a} for a, d in self.accounts.items() if d == object_id]
             if name == "x:Domain/set":
-                linked += [{"object": "DkimSignature", "id": k} for k, v in self.dkim.items()
-                           if v["domainId"] == object_id]
+                linked += [
+                    {"object": "DkimSignature", "id": k} for k, v in self.dkim.items() if v["domainId"] == object_id
+                ]
             if object_id not in store:
                 failed[object_id] = {"type": "notFound"}
             elif linked:
@@ -147,15 +167,19 @@ class FakeStalwart:
         return {"destroyed": destroyed, "notDestroyed": failed}
 
 
-async def ensure(fake: FakeStalwart, ids: dict[str, str] | None = None, *, tenant: TenantSpec = TENANT,
-                 domain_base: str = DOMAIN_BASE) -> StepResult:
+async def ensure(
+    fake: FakeStalwart,
+    ids: dict[str, str] | None = None,
+    *,
+    tenant: TenantSpec = TENANT,
+    domain_base: str = DOMAIN_BASE,
+) -> StepResult:
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
         provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY), domain_base=domain_base)
         return await provider.ensure_tenant_domain(tenant, ids or {})
 
 
-async def delete(fake: FakeStalwart, ids: dict[str, str] | None = None, *,
-                 tenant: TenantSpec = TENANT) -> StepResult:
+async def delete(fake: FakeStalwart, ids: dict[str, str] | None = None, *, tenant: TenantSpec = TENANT) -> StepResult:
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
         provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY), domain_base=DOMAIN_BASE)
         return await provider.delete_tenant_domain(tenant, ids or {})
@@ -267,8 +291,11 @@ async def test_concurrently_created_marked_custom_domain_is_adopted() -> None:
 
 async def test_concurrently_created_domain_gone_again_before_the_read_back_is_retried() -> None:
     fake = FakeStalwart()
-    fake.set_error = {"type": "primaryKeyViolation", "properties": ["name"],
-                      "objectId": {"object": "Domain", "id": "fleeting"}}
+    fake.set_error = {
+        "type": "primaryKeyViolation",
+        "properties": ["name"],
+        "objectId": {"object": "Domain", "id": "fleeting"},
+    }
     with pytest.raises(TransientStepError) as caught:
         await ensure(fake, tenant=CUSTOM)
     assert caught.value.reason == "UpstreamChanged"
@@ -291,7 +318,8 @@ async def test_existing_unmarked_custom_domain_is_a_conflict_and_nothing_is_chan
     assert caught.value.reason == "DomainConflict"
     assert caught.value.message == (
         f"mail.acme-corp.example already exists in Stalwart (domain {domain_id}) and is not marked as tenant "
-        "acme's; an operator who wants it adopted can add \"tenantry:tenant:t1\" to its description in Stalwart")
+        'acme\'s; an operator who wants it adopted can add "tenantry:tenant:t1" to its description in Stalwart'
+    )
     assert fake.domains == before
     assert methods(fake) == [FIND]
 
@@ -306,8 +334,9 @@ async def test_existing_custom_domain_carrying_our_marker_is_adopted() -> None:
     assert any("Adopted existing" in event for event in result.events)
 
 
-@pytest.mark.parametrize("description", [
-    "[tenantry:tenant:t10]", "tenantry:tenant:t1-old", "x-tenantry:tenant:t1", "tenantry:tenant:", None])
+@pytest.mark.parametrize(
+    "description", ["[tenantry:tenant:t10]", "tenantry:tenant:t1-old", "x-tenantry:tenant:t1", "tenantry:tenant:", None]
+)
 async def test_a_marker_naming_another_tenant_or_none_does_not_count(description: str | None) -> None:
     fake = FakeStalwart()
     fake.add_domain("mail.acme-corp.example", description=description)
@@ -348,7 +377,8 @@ async def test_manual_dkim_domain_without_an_active_key_is_a_permanent_error() -
     assert caught.value.reason == "DkimNotManaged"
     assert caught.value.message == (
         "acme.test has no active DKIM key and its DKIM management in Stalwart is Manual, so Stalwart will not "
-        "generate one; add a DKIM key for acme.test in Stalwart or switch its DKIM management to Automatic")
+        "generate one; add a DKIM key for acme.test in Stalwart or switch its DKIM management to Automatic"
+    )
     assert methods(fake) == [READ_STORED]
 
 
@@ -378,8 +408,11 @@ async def test_domain_whose_dkim_management_is_not_reported_keeps_waiting() -> N
 
 async def test_name_taken_as_another_domains_alias_is_a_permanent_conflict() -> None:
     fake = FakeStalwart()
-    fake.set_error = {"type": "primaryKeyViolation", "properties": ["aliases"],
-                      "objectId": {"object": "Domain", "id": "other"}}
+    fake.set_error = {
+        "type": "primaryKeyViolation",
+        "properties": ["aliases"],
+        "objectId": {"object": "Domain", "id": "other"},
+    }
     with pytest.raises(PermanentStepError) as caught:
         await ensure(fake)
     assert caught.value.reason == "DomainConflict"
@@ -474,8 +507,10 @@ async def test_stored_domain_deleted_out_of_band_is_found_again_by_name_in_the_n
     result = await ensure(fake, {"domainId": "vanished"})
     assert (result.reason, result.ids) == ("Ready", {"domainId": domain_id})
     assert methods(fake) == [READ_STORED, FIND, READ_STORED]
-    assert result.events == ["Stalwart domain acme.test (vanished) was deleted outside Tenantry",
-                             f"Adopted existing Stalwart domain acme.test ({domain_id})"]
+    assert result.events == [
+        "Stalwart domain acme.test (vanished) was deleted outside Tenantry",
+        f"Adopted existing Stalwart domain acme.test ({domain_id})",
+    ]
 
 
 # --- error translation ---------------------------------------------------------------------------------
@@ -483,8 +518,15 @@ async def test_stored_domain_deleted_out_of_band_is_found_again_by_name_in_the_n
 
 async def test_rejected_api_key_is_permanent_and_names_the_setting_not_the_key() -> None:
     fake = FakeStalwart()
-    fake.fail_with = httpx.Response(401, json={"type": "about:blank", "status": 401, "title": "Unauthorized",
-                                               "detail": "You have to authenticate first."})
+    fake.fail_with = httpx.Response(
+        401,
+        json={
+            "type": "about:blank",
+            "status": 401,
+            "title": "Unauthorized",
+            "detail": "You have to authenticate first.",
+        },
+    )
     with pytest.raises(PermanentStepError) as caught:
         await ensure(fake)
     assert caught.value.reason == "AuthenticationFailed"

@@ -45,11 +45,21 @@ Responder = Callable[[Calls], httpx.Response | list[list[Any]]]
 def session_json(api_url: str = f"{BASE}/jmap/") -> dict[str, Any]:
     return {
         "capabilities": {"urn:ietf:params:jmap:core": {"maxCallsInRequest": 16}},
-        "accounts": {MGMT_ACCOUNT: {"name": "admin", "isPersonal": True, "isReadOnly": False,
-                                    "accountCapabilities": {"urn:stalwart:jmap": {}}}},
+        "accounts": {
+            MGMT_ACCOUNT: {
+                "name": "admin",
+                "isPersonal": True,
+                "isReadOnly": False,
+                "accountCapabilities": {"urn:stalwart:jmap": {}},
+            }
+        },
         "primaryAccounts": {"urn:stalwart:jmap": MGMT_ACCOUNT},
-        "username": "admin", "apiUrl": api_url, "downloadUrl": f"{BASE}/jmap/download/",
-        "uploadUrl": f"{BASE}/jmap/upload/", "eventSourceUrl": f"{BASE}/jmap/eventsource/", "state": "s1",
+        "username": "admin",
+        "apiUrl": api_url,
+        "downloadUrl": f"{BASE}/jmap/download/",
+        "uploadUrl": f"{BASE}/jmap/upload/",
+        "eventSourceUrl": f"{BASE}/jmap/eventsource/",
+        "state": "s1",
     }
 
 
@@ -92,10 +102,16 @@ async def run(server: FakeServer, action: Callable[[StalwartClient], Any], **aut
 
 
 def domain_json(**extra: Any) -> dict[str, Any]:
-    return {"id": "b", "name": "acme.test", "aliases": {"acme-mail.test": True, "old.test": False},
-            "isEnabled": True, "description": "Tenantry tenant acme",
-            "dkimManagement": {"@type": "Automatic", "selectorTemplate": "v{version}"}, "createdAt": "x",
-            **extra}
+    return {
+        "id": "b",
+        "name": "acme.test",
+        "aliases": {"acme-mail.test": True, "old.test": False},
+        "isEnabled": True,
+        "description": "Tenantry tenant acme",
+        "dkimManagement": {"@type": "Automatic", "selectorTemplate": "v{version}"},
+        "createdAt": "x",
+        **extra,
+    }
 
 
 def set_response(method: str, call_id: str, **result: Any) -> list[Any]:
@@ -124,8 +140,9 @@ async def test_requests_use_the_management_account_and_both_capabilities() -> No
     assert await run(server, lambda c: c.query_domains(name="acme.test")) == ["b"]
     body = server.bodies[0]
     assert body["using"] == ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
-    assert body["methodCalls"] == [["x:Domain/query", {"filter": {"name": "acme.test"},
-                                                       "accountId": MGMT_ACCOUNT}, "c0"]]
+    assert body["methodCalls"] == [
+        ["x:Domain/query", {"filter": {"name": "acme.test"}, "accountId": MGMT_ACCOUNT}, "c0"]
+    ]
     assert server.posts[0].headers["content-type"] == "application/json"
 
 
@@ -148,8 +165,7 @@ async def test_session_without_api_url_is_a_protocol_error() -> None:
 
 
 async def test_relative_api_url_resolves_against_the_session_url() -> None:
-    server = FakeServer(lambda calls: [[calls[0][0], {"ids": []}, calls[0][2]]],
-                        session=session_json(api_url="/jmap/"))
+    server = FakeServer(lambda calls: [[calls[0][0], {"ids": []}, calls[0][2]]], session=session_json(api_url="/jmap/"))
     await run(server, lambda c: c.query_domains())
     assert str(server.posts[0].url) == f"{BASE}/jmap/"
 
@@ -166,8 +182,15 @@ def test_request_builder_numbers_calls_and_encodes_back_references() -> None:
         "using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
         "methodCalls": [
             ["x:Domain/query", {"filter": {"name": "a.test"}, "accountId": "d"}, "c0"],
-            ["x:Domain/get", {"#ids": {"resultOf": "c0", "name": "x:Domain/query", "path": "/ids"},
-                              "properties": ["id"], "accountId": "d"}, "c1"],
+            [
+                "x:Domain/get",
+                {
+                    "#ids": {"resultOf": "c0", "name": "x:Domain/query", "path": "/ids"},
+                    "properties": ["id"],
+                    "accountId": "d",
+                },
+                "c1",
+            ],
         ],
     }
 
@@ -180,8 +203,10 @@ def test_request_without_management_account_omits_account_id() -> None:
 
 async def test_find_domain_queries_and_gets_in_one_request_by_lowercased_name() -> None:
     def responder(calls: Calls) -> list[list[Any]]:
-        return [["x:Domain/query", {"ids": ["b"]}, calls[0][2]],
-                ["x:Domain/get", {"list": [domain_json()], "notFound": []}, calls[1][2]]]
+        return [
+            ["x:Domain/query", {"ids": ["b"]}, calls[0][2]],
+            ["x:Domain/get", {"list": [domain_json()], "notFound": []}, calls[1][2]],
+        ]
 
     server = FakeServer(responder)
     domain = await run(server, lambda c: c.find_domain(" Acme.TEST "))
@@ -197,43 +222,81 @@ async def test_find_domain_queries_and_gets_in_one_request_by_lowercased_name() 
 
 
 async def test_find_domain_returns_none_when_nothing_matches() -> None:
-    server = FakeServer(lambda calls: [["x:Domain/query", {"ids": []}, calls[0][2]],
-                                       ["x:Domain/get", {"list": [], "notFound": []}, calls[1][2]]])
+    server = FakeServer(
+        lambda calls: [
+            ["x:Domain/query", {"ids": []}, calls[0][2]],
+            ["x:Domain/get", {"list": [], "notFound": []}, calls[1][2]],
+        ]
+    )
     assert await run(server, lambda c: c.find_domain("none.test")) is None
 
 
 async def test_get_domains_can_ask_for_the_zone_file() -> None:
-    server = FakeServer(lambda calls: [["x:Domain/get", {"list": [domain_json(dnsZoneFile="zone")],
-                                                         "notFound": ["zz"]}, calls[0][2]]])
+    server = FakeServer(
+        lambda calls: [["x:Domain/get", {"list": [domain_json(dnsZoneFile="zone")], "notFound": ["zz"]}, calls[0][2]]]
+    )
     domains = await run(server, lambda c: c.get_domains(["b", "zz"], ["id", "name", "dnsZoneFile"]))
     assert server.bodies[0]["methodCalls"][0][1]["ids"] == ["b", "zz"]
     assert [d.dns_zone_file for d in domains] == ["zone"]
 
 
 async def test_query_dkim_filters_by_domain_and_parses_signatures() -> None:
-    signature = {"id": "k1", "@type": "Dkim1Ed25519Sha256", "domainId": "b", "selector": "v1-ed25519",
-                 "stage": "active", "publicKey": "MCowBQ", "privateKey": {"@type": "Text", "secret": "****"}}
-    server = FakeServer(lambda calls: [["x:DkimSignature/query", {"ids": ["k1"]}, calls[0][2]],
-                                       ["x:DkimSignature/get", {"list": [signature]}, calls[1][2]]])
+    signature = {
+        "id": "k1",
+        "@type": "Dkim1Ed25519Sha256",
+        "domainId": "b",
+        "selector": "v1-ed25519",
+        "stage": "active",
+        "publicKey": "MCowBQ",
+        "privateKey": {"@type": "Text", "secret": "****"},
+    }
+    server = FakeServer(
+        lambda calls: [
+            ["x:DkimSignature/query", {"ids": ["k1"]}, calls[0][2]],
+            ["x:DkimSignature/get", {"list": [signature]}, calls[1][2]],
+        ]
+    )
     keys = await run(server, lambda c: c.query_dkim("b"))
     calls = server.bodies[0]["methodCalls"]
     assert calls[0][1]["filter"] == {"domainId": "b"}
     assert "privateKey" not in calls[1][1]["properties"]
     assert [(k.selector, k.type_, k.stage, k.public_key) for k in keys] == [
-        ("v1-ed25519", "Dkim1Ed25519Sha256", "active", "MCowBQ")]
+        ("v1-ed25519", "Dkim1Ed25519Sha256", "active", "MCowBQ")
+    ]
 
 
-KEY_JSON = {"id": "k1", "@type": "Dkim1Ed25519Sha256", "domainId": "b", "selector": "v1-ed25519",
-            "stage": "active", "publicKey": "MCowBQ"}
+KEY_JSON = {
+    "id": "k1",
+    "@type": "Dkim1Ed25519Sha256",
+    "domainId": "b",
+    "selector": "v1-ed25519",
+    "stage": "active",
+    "publicKey": "MCowBQ",
+}
 
 
 async def test_domain_with_dkim_reads_the_keys_then_the_domain_in_one_request() -> None:
     def responder(calls: Calls) -> list[list[Any]]:
-        return [["x:DkimSignature/query", {"ids": ["k1"]}, calls[0][2]],
-                ["x:DkimSignature/get", {"list": [KEY_JSON], "notFound": []}, calls[1][2]],
-                ["x:Domain/get", {"list": [{"id": "b", "name": "acme.test", "description": "ours",
-                                            "dkimManagement": {"@type": "Manual"}, "dnsZoneFile": "zone"}],
-                                  "notFound": []}, calls[2][2]]]
+        return [
+            ["x:DkimSignature/query", {"ids": ["k1"]}, calls[0][2]],
+            ["x:DkimSignature/get", {"list": [KEY_JSON], "notFound": []}, calls[1][2]],
+            [
+                "x:Domain/get",
+                {
+                    "list": [
+                        {
+                            "id": "b",
+                            "name": "acme.test",
+                            "description": "ours",
+                            "dkimManagement": {"@type": "Manual"},
+                            "dnsZoneFile": "zone",
+                        }
+                    ],
+                    "notFound": [],
+                },
+                calls[2][2],
+            ],
+        ]
 
     server = FakeServer(responder)
     state = await run(server, lambda c: c.get_domain_with_dkim("b"))
@@ -254,26 +317,38 @@ async def test_domain_with_dkim_reads_the_keys_then_the_domain_in_one_request() 
 
 
 async def test_domain_with_dkim_reports_a_missing_domain_as_none() -> None:
-    server = FakeServer(lambda calls: [["x:DkimSignature/query", {"ids": []}, calls[0][2]],
-                                       ["x:DkimSignature/get", {"list": [], "notFound": []}, calls[1][2]],
-                                       ["x:Domain/get", {"list": [], "notFound": ["b"]}, calls[2][2]]])
+    server = FakeServer(
+        lambda calls: [
+            ["x:DkimSignature/query", {"ids": []}, calls[0][2]],
+            ["x:DkimSignature/get", {"list": [], "notFound": []}, calls[1][2]],
+            ["x:Domain/get", {"list": [], "notFound": ["b"]}, calls[2][2]],
+        ]
+    )
     state = await run(server, lambda c: c.get_domain_with_dkim("b"))
     assert (state.domain, state.dkim) == (None, ())
 
 
 async def test_domain_with_dkim_raises_the_domains_error_before_the_keys_errors() -> None:
-    server = FakeServer(lambda calls: [["error", {"type": "forbidden"}, calls[0][2]],
-                                       ["error", {"type": "invalidResultReference"}, calls[1][2]],
-                                       ["error", {"type": "accountNotFound"}, calls[2][2]]])
+    server = FakeServer(
+        lambda calls: [
+            ["error", {"type": "forbidden"}, calls[0][2]],
+            ["error", {"type": "invalidResultReference"}, calls[1][2]],
+            ["error", {"type": "accountNotFound"}, calls[2][2]],
+        ]
+    )
     with pytest.raises(StalwartMethodError) as caught:
         await run(server, lambda c: c.get_domain_with_dkim("b"))
     assert (caught.value.method, caught.value.type) == ("x:Domain/get", "accountNotFound")
 
 
 async def test_domain_with_dkim_raises_the_key_query_error_rather_than_the_reference_it_broke() -> None:
-    server = FakeServer(lambda calls: [["error", {"type": "forbidden"}, calls[0][2]],
-                                       ["error", {"type": "invalidResultReference"}, calls[1][2]],
-                                       ["x:Domain/get", {"list": [], "notFound": ["b"]}, calls[2][2]]])
+    server = FakeServer(
+        lambda calls: [
+            ["error", {"type": "forbidden"}, calls[0][2]],
+            ["error", {"type": "invalidResultReference"}, calls[1][2]],
+            ["x:Domain/get", {"list": [], "notFound": ["b"]}, calls[2][2]],
+        ]
+    )
     with pytest.raises(StalwartMethodError) as caught:
         await run(server, lambda c: c.get_domain_with_dkim("b"))
     assert (caught.value.method, caught.value.type) == ("x:DkimSignature/query", "forbidden")
@@ -283,8 +358,9 @@ async def test_deferred_method_errors_are_raised_only_when_their_call_is_read() 
     request = JmapRequest()
     failing = request.call("x:Domain/query", {"filter": {"name": "a.test"}})
     fine = request.call("x:Account/query", {"filter": {}})
-    server = FakeServer(lambda calls: [["error", {"type": "forbidden"}, calls[0][2]],
-                                       ["x:Account/query", {"ids": ["u"]}, calls[1][2]]])
+    server = FakeServer(
+        lambda calls: [["error", {"type": "forbidden"}, calls[0][2]], ["x:Account/query", {"ids": ["u"]}, calls[1][2]]]
+    )
     response = await run(server, lambda c: c.execute(request, raise_first_error=False))
     assert response[fine]["ids"] == ["u"]
     with pytest.raises(StalwartMethodError) as caught:
@@ -296,13 +372,16 @@ async def test_deferred_method_errors_are_raised_only_when_their_call_is_read() 
 
 
 async def test_create_domain_sends_only_the_given_fields_and_returns_the_new_id() -> None:
-    server = FakeServer(lambda calls: [set_response("x:Domain/set", calls[0][2],
-                                                    created={"new": {"id": "c", "createdAt": "t"}})])
-    new_id = await run(server, lambda c: c.create_domain(
-        DomainCreate(name="acme.test", description="Tenantry tenant acme")))
+    server = FakeServer(
+        lambda calls: [set_response("x:Domain/set", calls[0][2], created={"new": {"id": "c", "createdAt": "t"}})]
+    )
+    new_id = await run(
+        server, lambda c: c.create_domain(DomainCreate(name="acme.test", description="Tenantry tenant acme"))
+    )
     assert new_id == "c"
     assert server.bodies[0]["methodCalls"][0][1]["create"] == {
-        "new": {"name": "acme.test", "description": "Tenantry tenant acme"}}
+        "new": {"name": "acme.test", "description": "Tenantry tenant acme"}
+    }
 
 
 async def test_update_and_destroy_domain_send_patch_and_id_list() -> None:
@@ -318,8 +397,7 @@ async def test_update_and_destroy_domain_send_patch_and_id_list() -> None:
         await client.destroy_domain("b")
 
     await run(server, both)
-    assert server.bodies[0]["methodCalls"][0][1]["update"] == {
-        "b": {"description": "new", "aliases": {"x.test": True}}}
+    assert server.bodies[0]["methodCalls"][0][1]["update"] == {"b": {"description": "new", "aliases": {"x.test": True}}}
     assert server.bodies[1]["methodCalls"][0][1]["destroy"] == ["b"]
 
 
@@ -336,8 +414,10 @@ async def test_primary_key_violation_carries_the_existing_object() -> None:
 
 
 async def test_object_is_linked_lists_the_linking_objects() -> None:
-    error = {"type": "objectIsLinked", "linkedObjects": [{"object": "Account", "id": "u1"},
-                                                         {"object": "Account", "id": "u2"}]}
+    error = {
+        "type": "objectIsLinked",
+        "linkedObjects": [{"object": "Account", "id": "u1"}, {"object": "Account", "id": "u2"}],
+    }
     server = FakeServer(lambda calls: [set_response("x:Domain/set", calls[0][2], notDestroyed={"b": error})])
     with pytest.raises(StalwartSetError) as caught:
         await run(server, lambda c: c.destroy_domain("b"))
@@ -346,8 +426,11 @@ async def test_object_is_linked_lists_the_linking_objects() -> None:
 
 
 async def test_validation_failed_names_every_invalid_property() -> None:
-    error = {"type": "validationFailed", "description": "Invalid object",
-             "validationErrors": [{"type": "Required", "property": "domainId"}]}
+    error = {
+        "type": "validationFailed",
+        "description": "Invalid object",
+        "validationErrors": [{"type": "Required", "property": "domainId"}],
+    }
     server = FakeServer(lambda calls: [set_response("x:Account/set", calls[0][2], notCreated={"new": error})])
     with pytest.raises(StalwartSetError) as caught:
         await run(server, lambda c: c.create_account(UserCreate(name="jdoe", domain_id="")))
@@ -356,12 +439,10 @@ async def test_validation_failed_names_every_invalid_property() -> None:
 
 
 async def test_weak_password_error_never_repeats_the_password() -> None:
-    error = {"type": "invalidProperties", "properties": ["credentials/0/secret"],
-             "description": "Password is too weak"}
+    error = {"type": "invalidProperties", "properties": ["credentials/0/secret"], "description": "Password is too weak"}
     server = FakeServer(lambda calls: [set_response("x:Account/set", calls[0][2], notCreated={"new": error})])
     with pytest.raises(StalwartSetError) as caught:
-        await run(server, lambda c: c.create_account(
-            UserCreate(name="jdoe", domain_id="b", password="hunter2")))
+        await run(server, lambda c: c.create_account(UserCreate(name="jdoe", domain_id="b", password="hunter2")))
     sent = server.bodies[0]["methodCalls"][0][1]["create"]["new"]
     assert sent["credentials"] == {"0": {"@type": "Password", "secret": "hunter2"}}
     assert "hunter2" not in str(caught.value)
@@ -369,13 +450,23 @@ async def test_weak_password_error_never_repeats_the_password() -> None:
 
 
 async def test_find_account_filters_by_local_part_and_domain_and_parses_the_variant() -> None:
-    user = {"@type": "User", "id": "u1", "name": "jdoe", "domainId": "b", "emailAddress": "jdoe@acme.test",
-            "memberGroupIds": {"g1": True}, "aliases": {"0": {"name": "john", "domainId": "b"}},
-            "credentials": {"0": {"@type": "Password", "secret": "****"}}}
+    user = {
+        "@type": "User",
+        "id": "u1",
+        "name": "jdoe",
+        "domainId": "b",
+        "emailAddress": "jdoe@acme.test",
+        "memberGroupIds": {"g1": True},
+        "aliases": {"0": {"name": "john", "domainId": "b"}},
+        "credentials": {"0": {"@type": "Password", "secret": "****"}},
+    }
     group = {"@type": "Group", "id": "g1", "name": "sales", "domainId": "b"}
-    server = FakeServer(lambda calls: [["x:Account/query", {"ids": ["u1"]}, calls[0][2]],
-                                       ["x:Account/get", {"list": [user]}, calls[1][2]],
-                                       ])
+    server = FakeServer(
+        lambda calls: [
+            ["x:Account/query", {"ids": ["u1"]}, calls[0][2]],
+            ["x:Account/get", {"list": [user]}, calls[1][2]],
+        ]
+    )
     found = await run(server, lambda c: c.find_account("JDoe", "b"))
     assert server.bodies[0]["methodCalls"][0][1]["filter"] == {"name": "jdoe", "domainId": "b"}
     assert isinstance(found, UserAccount)
@@ -389,18 +480,22 @@ async def test_find_account_filters_by_local_part_and_domain_and_parses_the_vari
 
 async def test_update_account_sends_list_and_set_encodings() -> None:
     server = FakeServer(lambda calls: [set_response("x:Account/set", calls[0][2], updated={"u1": None})])
-    await run(server, lambda c: c.update_account("u1", AccountUpdate(member_group_ids={"g2", "g1"},
-                                                                     quotas={"maxDiskQuota": 1024})))
+    await run(
+        server,
+        lambda c: c.update_account("u1", AccountUpdate(member_group_ids={"g2", "g1"}, quotas={"maxDiskQuota": 1024})),
+    )
     assert server.bodies[0]["methodCalls"][0][1]["update"] == {
-        "u1": {"memberGroupIds": {"g1": True, "g2": True}, "quotas": {"maxDiskQuota": 1024}}}
+        "u1": {"memberGroupIds": {"g1": True, "g2": True}, "quotas": {"maxDiskQuota": 1024}}
+    }
 
 
 # --- method-level errors ---------------------------------------------------------------------------------
 
 
 async def test_method_error_raises_with_type_description_and_method() -> None:
-    server = FakeServer(lambda calls: [["error", {"type": "forbidden",
-                                                  "description": "You are not authorized"}, calls[0][2]]])
+    server = FakeServer(
+        lambda calls: [["error", {"type": "forbidden", "description": "You are not authorized"}, calls[0][2]]]
+    )
     with pytest.raises(StalwartMethodError) as caught:
         await run(server, lambda c: c.query_domains())
     assert (caught.value.type, caught.value.method) == ("forbidden", "x:Domain/query")
@@ -408,9 +503,12 @@ async def test_method_error_raises_with_type_description_and_method() -> None:
 
 
 async def test_first_error_of_a_batch_is_the_one_raised() -> None:
-    server = FakeServer(lambda calls: [
-        ["error", {"type": "unsupportedFilter", "description": "Filter on property x"}, calls[0][2]],
-        ["error", {"type": "invalidResultReference"}, calls[1][2]]])
+    server = FakeServer(
+        lambda calls: [
+            ["error", {"type": "unsupportedFilter", "description": "Filter on property x"}, calls[0][2]],
+            ["error", {"type": "invalidResultReference"}, calls[1][2]],
+        ]
+    )
     with pytest.raises(StalwartMethodError) as caught:
         await run(server, lambda c: c.find_domain("a.test"))
     assert caught.value.type == "unsupportedFilter"
@@ -431,10 +529,14 @@ async def test_non_json_answer_is_a_protocol_error() -> None:
 # --- request-level errors --------------------------------------------------------------------------------
 
 
-def problem(status: int, title: str, detail: str, type_: str = "about:blank",
-            headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json={"type": type_, "status": status, "title": title, "detail": detail},
-                          headers={"content-type": "application/problem+json", **(headers or {})})
+def problem(
+    status: int, title: str, detail: str, type_: str = "about:blank", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.Response(
+        status,
+        json={"type": type_, "status": status, "title": title, "detail": detail},
+        headers={"content-type": "application/problem+json", **(headers or {})},
+    )
 
 
 async def test_401_is_an_auth_error_without_the_api_key_in_the_message() -> None:
@@ -450,12 +552,18 @@ async def test_401_is_an_auth_error_without_the_api_key_in_the_message() -> None
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(403, StalwartAuthError), (429, StalwartRateLimitError), (500, StalwartServerError),
-     (503, StalwartServerError), (400, StalwartRequestError)],
+    [
+        (403, StalwartAuthError),
+        (429, StalwartRateLimitError),
+        (500, StalwartServerError),
+        (503, StalwartServerError),
+        (400, StalwartRequestError),
+    ],
 )
 async def test_http_status_maps_to_its_error_class(status: int, expected: type[Exception]) -> None:
-    server = FakeServer(lambda calls: problem(status, "Some title", "Some detail",
-                                              type_="urn:ietf:params:jmap:error:notRequest"))
+    server = FakeServer(
+        lambda calls: problem(status, "Some title", "Some detail", type_="urn:ietf:params:jmap:error:notRequest")
+    )
     with pytest.raises(StalwartRequestError) as caught:
         await run(server, lambda c: c.query_domains())
     assert type(caught.value) is expected

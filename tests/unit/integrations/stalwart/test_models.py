@@ -64,11 +64,16 @@ def test_durations_are_integer_milliseconds() -> None:
 
 
 def test_domain_parses_stalwart_encodings_and_ignores_unknown_properties() -> None:
-    domain = Domain.model_validate({
-        "id": "b", "name": "acme.test", "aliases": {"alt.test": True, "old.test": False},
-        "dkimManagement": {"@type": "Manual"}, "certificateManagement": {"@type": "Manual"},
-        "somethingNew": 1,
-    })
+    domain = Domain.model_validate(
+        {
+            "id": "b",
+            "name": "acme.test",
+            "aliases": {"alt.test": True, "old.test": False},
+            "dkimManagement": {"@type": "Manual"},
+            "certificateManagement": {"@type": "Manual"},
+            "somethingNew": 1,
+        }
+    )
     assert domain.aliases == frozenset({"alt.test"})
     assert domain.dkim_management == DkimManagement(type_="Manual")
     assert domain.is_enabled is True
@@ -83,25 +88,37 @@ def test_domain_with_a_non_object_set_is_rejected() -> None:
 def test_domain_create_sends_only_what_was_given_and_no_server_set_property() -> None:
     body = DomainCreate(name="acme.test", description="Tenantry tenant acme").to_wire()
     assert body == {"name": "acme.test", "description": "Tenantry tenant acme"}
-    full = DomainCreate(name="a.test", aliases={"b.test"}, is_enabled=True,
-                        dkim_management=DkimManagement()).to_wire()
-    assert full == {"name": "a.test", "aliases": {"b.test": True}, "isEnabled": True,
-                    "dkimManagement": {"@type": "Automatic"}}
+    full = DomainCreate(name="a.test", aliases={"b.test"}, is_enabled=True, dkim_management=DkimManagement()).to_wire()
+    assert full == {
+        "name": "a.test",
+        "aliases": {"b.test": True},
+        "isEnabled": True,
+        "dkimManagement": {"@type": "Automatic"},
+    }
     assert not SERVER_SET & (set(body) | set(full))
 
 
 def test_domain_update_can_clear_the_description_and_omits_the_rest() -> None:
     assert DomainUpdate(description=None).to_wire() == {"description": None}
     assert DomainUpdate(dkim_management=DkimManagement(type_="Manual")).to_wire() == {
-        "dkimManagement": {"@type": "Manual"}}
+        "dkimManagement": {"@type": "Manual"}
+    }
 
 
 def test_accounts_are_parsed_into_user_or_group_by_type() -> None:
-    accounts = ACCOUNTS.validate_python([
-        {"@type": "User", "id": "u", "name": "jdoe", "domainId": "b", "memberGroupIds": {"g": True},
-         "aliases": {"1": {"name": "second", "domainId": "b"}, "0": {"name": "first", "domainId": "b"}}},
-        {"@type": "Group", "id": "g", "name": "sales", "domainId": "b", "quotas": {"maxDiskQuota": 10}},
-    ])
+    accounts = ACCOUNTS.validate_python(
+        [
+            {
+                "@type": "User",
+                "id": "u",
+                "name": "jdoe",
+                "domainId": "b",
+                "memberGroupIds": {"g": True},
+                "aliases": {"1": {"name": "second", "domainId": "b"}, "0": {"name": "first", "domainId": "b"}},
+            },
+            {"@type": "Group", "id": "g", "name": "sales", "domainId": "b", "quotas": {"maxDiskQuota": 10}},
+        ]
+    )
     user, group = accounts
     assert isinstance(user, UserAccount)
     assert [alias.name for alias in user.aliases] == ["first", "second"]
@@ -115,24 +132,32 @@ def test_unknown_account_type_is_rejected() -> None:
 
 
 def test_user_create_puts_the_password_in_a_password_credential_only_on_the_wire() -> None:
-    user = UserCreate(name="jdoe", domain_id="b", password="correct horse battery",
-                      aliases=[EmailAlias(name="john", domain_id="b")], member_group_ids={"g"},
-                      quotas={"maxDiskQuota": 1024})
+    user = UserCreate(
+        name="jdoe",
+        domain_id="b",
+        password="correct horse battery",
+        aliases=[EmailAlias(name="john", domain_id="b")],
+        member_group_ids={"g"},
+        quotas={"maxDiskQuota": 1024},
+    )
     assert "correct horse" not in repr(user)
     assert user.to_wire() == {
-        "@type": "User", "name": "jdoe", "domainId": "b",
+        "@type": "User",
+        "name": "jdoe",
+        "domainId": "b",
         "aliases": {"0": {"name": "john", "domainId": "b", "enabled": True}},
-        "memberGroupIds": {"g": True}, "quotas": {"maxDiskQuota": 1024},
+        "memberGroupIds": {"g": True},
+        "quotas": {"maxDiskQuota": 1024},
         "credentials": {"0": {"@type": "Password", "secret": "correct horse battery"}},
     }
 
 
 def test_group_create_has_the_group_type() -> None:
-    assert GroupCreate(name="sales", domain_id="b").to_wire() == {"@type": "Group", "name": "sales",
-                                                                  "domainId": "b"}
+    assert GroupCreate(name="sales", domain_id="b").to_wire() == {"@type": "Group", "name": "sales", "domainId": "b"}
 
 
 def test_dkim_signature_defaults_to_active_and_reads_the_public_key() -> None:
-    key = DkimSignature.model_validate({"id": "k", "@type": "Dkim1RsaSha256", "domainId": "b",
-                                        "selector": "v1-rsa", "publicKey": "MIIB"})
+    key = DkimSignature.model_validate(
+        {"id": "k", "@type": "Dkim1RsaSha256", "domainId": "b", "selector": "v1-rsa", "publicKey": "MIIB"}
+    )
     assert (key.stage, key.public_key, key.type_) == ("active", "MIIB", "Dkim1RsaSha256")

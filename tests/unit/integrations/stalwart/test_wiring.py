@@ -17,12 +17,12 @@ from tests.unit.integrations.stalwart.test_adapter import BASE, FakeStalwart
 
 PASSWORD = "correct-horse-battery-staple"
 API_KEY = "API_c29tZS1zdGFsd2FydC1rZXk"
-UNAUTHORIZED = httpx.Response(401, json={"status": 401, "title": "Unauthorized",
-                                         "detail": "You have to authenticate first."})
+UNAUTHORIZED = httpx.Response(
+    401, json={"status": 401, "title": "Unauthorized", "detail": "You have to authenticate first."}
+)
 
 
-async def mail_provider_call(settings: Settings, fake: FakeStalwart,
-                             call: Callable[[MailProvider], Any]) -> Any:
+async def mail_provider_call(settings: Settings, fake: FakeStalwart, call: Callable[[MailProvider], Any]) -> Any:
     container = build_container(settings, transports={"stalwart": httpx.MockTransport(fake)})
     try:
         (step,) = [s for s in container.steps if isinstance(s, MailStep)]
@@ -33,7 +33,8 @@ async def mail_provider_call(settings: Settings, fake: FakeStalwart,
 
 
 async def test_rejected_basic_credentials_name_the_username_and_password_settings(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     fake = FakeStalwart()
     fake.fail_with = UNAUTHORIZED
     settings = make_settings(stalwart_url=BASE, stalwart_username="tenantry", stalwart_password=PASSWORD)
@@ -46,11 +47,13 @@ async def test_rejected_basic_credentials_name_the_username_and_password_setting
 
 
 async def test_rejected_api_key_names_the_api_key_setting_even_with_basic_credentials_set(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     fake = FakeStalwart()
     fake.fail_with = UNAUTHORIZED
-    settings = make_settings(stalwart_url=BASE, stalwart_api_key=API_KEY, stalwart_username="tenantry",
-                             stalwart_password=PASSWORD)
+    settings = make_settings(
+        stalwart_url=BASE, stalwart_api_key=API_KEY, stalwart_username="tenantry", stalwart_password=PASSWORD
+    )
     with pytest.raises(PermanentStepError) as caught:
         await mail_provider_call(settings, fake, lambda provider: provider.ping())
     assert "check TENANTRY_STALWART_API_KEY" in caught.value.message
@@ -58,7 +61,8 @@ async def test_rejected_api_key_names_the_api_key_setting_even_with_basic_creden
 
 
 async def test_the_mail_base_domain_setting_decides_which_domain_is_adopted_by_name(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     fake = FakeStalwart()
     default_id = fake.add_domain("acme.mail.example.test")
     fake.add_domain("acme.other.example")
@@ -68,9 +72,11 @@ async def test_the_mail_base_domain_setting_decides_which_domain_is_adopted_by_n
         return TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain=domain, quota_bytes=1)
 
     adopted: StepResult = await mail_provider_call(
-        settings, fake, lambda provider: provider.ensure_tenant_domain(tenant("acme.mail.example.test"), {}))
+        settings, fake, lambda provider: provider.ensure_tenant_domain(tenant("acme.mail.example.test"), {})
+    )
     assert adopted.ids == {"domainId": default_id}
     with pytest.raises(PermanentStepError) as caught:
         await mail_provider_call(
-            settings, fake, lambda provider: provider.ensure_tenant_domain(tenant("acme.other.example"), {}))
+            settings, fake, lambda provider: provider.ensure_tenant_domain(tenant("acme.other.example"), {})
+        )
     assert caught.value.reason == "DomainConflict"

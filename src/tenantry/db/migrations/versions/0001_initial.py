@@ -62,8 +62,9 @@ def upgrade() -> None:
         sa.Column("observed_generation", sa.Integer(), nullable=False),
         sa.Column("outputs", JSON, nullable=False),
         sa.Column("data", JSON, nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
-                                name=op.f("fk_tenant_steps_tenant_id_tenants")),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], ondelete="CASCADE", name=op.f("fk_tenant_steps_tenant_id_tenants")
+        ),
         sa.PrimaryKeyConstraint("tenant_id", "step", name=op.f("pk_tenant_steps")),
     )
 
@@ -76,8 +77,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("actor", sa.String(255), nullable=True),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
-                                name=op.f("fk_tenant_events_tenant_id_tenants")),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], ondelete="CASCADE", name=op.f("fk_tenant_events_tenant_id_tenants")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenant_events")),
     )
     op.create_index(op.f("ix_tenant_events_tenant_id"), "tenant_events", ["tenant_id"])

@@ -23,8 +23,9 @@ def upgrade() -> None:
         sa.Column("sub", sa.String(255), nullable=False),
         sa.Column("added_at", UTCDateTime(), nullable=False),
         sa.Column("added_by", sa.String(255), nullable=True),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
-                                name=op.f("fk_tenant_admins_tenant_id_tenants")),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], ondelete="CASCADE", name=op.f("fk_tenant_admins_tenant_id_tenants")
+        ),
         sa.PrimaryKeyConstraint("tenant_id", "sub", name=op.f("pk_tenant_admins")),
     )
     op.create_index(op.f("ix_tenant_admins_sub"), "tenant_admins", ["sub"])
