@@ -19,7 +19,7 @@ from tenantry.config import Settings
 from tenantry.container import Container, build_container
 from tenantry.db.migrate import ensure_up_to_date
 from tenantry.errors import AppError
-from tenantry.provisioning.errors import StepError
+from tenantry.integrations.errors import StepError
 from tenantry.provisioning.worker import ReconcileRunner, Worker
 from tenantry.tenants.routes import router as tenants_router
 from tenantry.tenants.service import SYSTEM, Actor

@@ -12,7 +12,7 @@ from openapi_core.validation.response.exceptions import ResponseValidationError
 
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
 from tenantry.integrations.authentik.client import AuthentikClient
-from tenantry.provisioning.errors import PermanentStepError
+from tenantry.integrations.errors import PermanentStepError
 from tests.support.openapi import authentik_spec, validate_request, validate_response
 from tests.unit.integrations.authentik.test_adapter import OURS, TENANT, TOKEN, FakeAuthentik, once
 

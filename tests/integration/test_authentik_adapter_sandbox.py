@@ -10,8 +10,8 @@ import pytest
 
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
 from tenantry.integrations.authentik.client import AuthentikClient
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import TenantSpec
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 from tenantry.sandbox.authentik import AuthentikSandbox
 
 TOKEN = "sandbox-api-token"

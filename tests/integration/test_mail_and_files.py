@@ -9,7 +9,7 @@ import dns.rdtypes.txtbase
 import dns.zone
 
 from tenantry.config import Settings
-from tenantry.provisioning.dns import PURPOSES
+from tenantry.integrations.dns import Purpose
 from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.models import TenantStep
 from tests.integration.test_full_stack import sandbox_suite, tenant_events, wait_for_tenant
@@ -94,7 +94,7 @@ async def test_dns_records_come_as_json_and_as_a_zone_file_that_dnspython_reads(
     records = body["records"]
     assert {r["type"] for r in records} >= {"MX", "TXT", "CNAME", "SRV"}
     assert {"MX", "SPF", "DKIM", "DMARC"} <= {r["purpose"] for r in records}
-    assert all(r["purpose"] in PURPOSES for r in records)
+    assert all(r["purpose"] in {p.value for p in Purpose} for r in records)
     assert all(isinstance(r["ttl"], int) and r["ttl"] > 0 for r in records)
     mx = next(r for r in records if r["purpose"] == "MX")
     assert (mx["type"], mx["name"]) == ("MX", f"{ACME_DOMAIN}.")

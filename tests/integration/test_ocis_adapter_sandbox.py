@@ -8,10 +8,10 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ocis.adapter import OcisFileProvider
 from tenantry.integrations.ocis.client import OcisClient
 from tenantry.integrations.ports import TenantSpec
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 from tenantry.sandbox.ocis import OcisSandbox
 
 SERVICE_USER = "svc-provisioner"

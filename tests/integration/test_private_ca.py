@@ -15,8 +15,8 @@ from cryptography.x509.oid import NameOID
 from tenantry.auth.tokens import TokenValidator
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
 from tenantry.integrations.authentik.client import AuthentikClient
+from tenantry.integrations.errors import TransientStepError
 from tenantry.integrations.http import build_http_client
-from tenantry.provisioning.errors import TransientStepError
 from tenantry.sandbox.server import serve_in_thread
 from tenantry.sandbox.suite import SandboxSuite
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import TenantSpec
 from tenantry.integrations.stalwart.adapter import StalwartMailProvider
 from tenantry.integrations.stalwart.client import StalwartClient
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 from tenantry.sandbox.stalwart import StalwartSandbox
 from tests.support.clock import ManualClock
 

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tenantry.integrations.errors import StepError
 from tenantry.integrations.ports import StepResult, TenantSpec
-from tenantry.provisioning.errors import StepError
 
 
 @dataclass

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tenantry.provisioning.dns import DnsRecord, DnsZoneError, classify, parse_zone_file, render_zone
+from tenantry.integrations.dns import DnsRecord, classify
+from tenantry.integrations.stalwart.zone import DnsZoneError, parse_zone_file
+from tenantry.tenants.zone import render_zone
 
 TLSA_HASH = "ab" * 32
 STALWART_ZONE = f"""\

@@ -1,7 +1,7 @@
 """The ports: one typing.Protocol per upstream kind, and the values that cross them.
 
 Adapters (``integrations/<upstream>/adapter.py``) implement these over their wire clients and raise only
-:mod:`tenantry.provisioning.errors`; the reconciler never sees an upstream's own errors or payloads.
+:mod:`tenantry.integrations.errors`; the reconciler never sees an upstream's own errors or payloads.
 """
 
 from __future__ import annotations

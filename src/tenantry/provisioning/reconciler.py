@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantry.config import Settings
 from tenantry.db.base import utcnow
+from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.provisioning.backoff import backoff_delay
-from tenantry.provisioning.errors import PermanentStepError, StepError, TransientStepError
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.steps import Step
 from tenantry.tenants.models import Tenant, TenantEvent, TenantStep

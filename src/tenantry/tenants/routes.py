@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.provisioning.dns import DnsRecord, render_zone
+from tenantry.integrations.dns import DnsRecord
 from tenantry.provisioning.worker import ReconcileRunner
 from tenantry.tenants.models import Tenant
 from tenantry.tenants.presenter import present
@@ -27,6 +27,7 @@ from tenantry.tenants.schemas import (
     ValidationErrorOut,
 )
 from tenantry.tenants.service import Actor, TenantService
+from tenantry.tenants.zone import render_zone
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from tenantry.config import Settings
 from tenantry.container import Container, build_container
 from tenantry.db.base import utcnow
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 from tenantry.provisioning.reconciler import roll_up
 from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep, Step
 from tenantry.tenants.models import Tenant, TenantEvent

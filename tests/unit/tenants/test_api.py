@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from tenantry.config import Settings
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import StepResult
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep
 from tenantry.tenants.models import Tenant
 from tests.support.api import api_client

@@ -16,8 +16,8 @@ from tenantry.integrations.authentik.errors import (
     AuthentikValidationError,
 )
 from tenantry.integrations.authentik.models import Group
+from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
-from tenantry.provisioning.errors import PermanentStepError, StepError, TransientStepError
 
 MANAGED_BY = "tenantry"
 GROUP_PK = "groupPk"

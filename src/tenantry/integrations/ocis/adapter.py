@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.oauth import OAuthError, OAuthRejectedError, OAuthTimeoutError
 from tenantry.integrations.ocis.client import OcisClient
 from tenantry.integrations.ocis.errors import (
@@ -40,7 +41,6 @@ from tenantry.integrations.ocis.errors import (
 )
 from tenantry.integrations.ocis.models import Drive
 from tenantry.integrations.ports import StepResult, TenantSpec
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 
 DRIVE_ID = "driveId"
 # oCIS refuses these in space names (and names longer than 255 bytes, or empty after trimming).

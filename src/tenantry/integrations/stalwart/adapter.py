@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from tenantry.hostnames import normalise_hostname
+from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
-from tenantry.provisioning.dns import DnsZoneError, parse_zone_file
-from tenantry.provisioning.errors import PermanentStepError, StepError, TransientStepError
+from tenantry.integrations.stalwart.zone import DnsZoneError, parse_zone_file
 
 from .client import DomainWithDkim, StalwartClient
 from .errors import (

@@ -13,8 +13,8 @@ import pytest
 
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
 from tenantry.integrations.authentik.client import AuthentikClient
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import IdentityProvider, TenantSpec
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 
 TOKEN = "s3cret-api-token-value"
 BASE_URL = "https://auth.example.test"

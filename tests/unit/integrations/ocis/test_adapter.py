@@ -11,11 +11,11 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.oauth import ClientCredentialsAuth
 from tenantry.integrations.ocis.adapter import OcisFileProvider
 from tenantry.integrations.ocis.client import OcisClient
 from tenantry.integrations.ports import TenantSpec
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 
 TENANT = TenantSpec(
     id="0b6f1c2e-1111-4222-8333-444455556666",

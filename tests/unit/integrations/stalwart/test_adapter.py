@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.integrations.stalwart.adapter import StalwartMailProvider
 from tenantry.integrations.stalwart.client import StalwartClient
-from tenantry.provisioning.errors import PermanentStepError, TransientStepError
 
 BASE = "https://mail.example.test"
 API_KEY = "API_dGhpcy1pcy1ub3QtYS1yZWFsLWtleQ"

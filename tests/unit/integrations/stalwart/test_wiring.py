@@ -10,8 +10,8 @@ import pytest
 
 from tenantry.config import Settings
 from tenantry.container import build_container
+from tenantry.integrations.errors import PermanentStepError
 from tenantry.integrations.ports import MailProvider, StepResult, TenantSpec
-from tenantry.provisioning.errors import PermanentStepError
 from tenantry.provisioning.steps import MailStep
 from tests.unit.integrations.stalwart.test_adapter import BASE, FakeStalwart
 

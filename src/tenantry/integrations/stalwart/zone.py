@@ -1,100 +1,26 @@
-"""DNS records a tenant must publish: parsed from an upstream's BIND zone text, classified, rendered back."""
+"""Stalwart's DNS zone text (BIND format) read into typed records."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
 
 import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.ANY.TXT
 import dns.rdtypes.txtbase
 import dns.ttl
 
-Purpose = Literal[
-    "MX",
-    "SPF",
-    "DKIM",
-    "DMARC",
-    "TLS-RPT",
-    "MTA-STS",
-    "AUTOCONFIG",
-    "AUTODISCOVER",
-    "SRV",
-    "CAA",
-    "TLSA",
-    "OTHER",
-]
-PURPOSES: tuple[str, ...] = get_args(Purpose)
-_TXT_CHUNK = 255  # the longest character-string a TXT record can hold (RFC 1035 3.3)
+from tenantry.integrations.dns import DnsRecord, classify
+
 _CLASSES = {"IN", "CH", "HS", "ANY", "NONE"}
 
 
 class DnsZoneError(ValueError):
     """Zone text that cannot be read as BIND records; the message names the offending line."""
-
-
-@dataclass(frozen=True)
-class DnsRecord:
-    """One resource record. ``name`` is absolute (trailing dot); a TXT ``value`` is its joined text."""
-
-    type: str
-    name: str
-    value: str
-    ttl: int
-    purpose: Purpose
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "value": self.value, "ttl": self.ttl, "purpose": self.purpose}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> DnsRecord:
-        purpose = str(data.get("purpose") or "")
-        record_type, name, value = str(data["type"]).upper(), str(data["name"]), str(data["value"])
-        return cls(
-            type=record_type,
-            name=name,
-            value=value,
-            ttl=int(data["ttl"]),
-            purpose=purpose if purpose in PURPOSES else classify(record_type, name, value),  # type: ignore[arg-type]
-        )
-
-
-_NAME_PURPOSES: tuple[tuple[frozenset[str], Purpose], ...] = (
-    (frozenset({"_dmarc"}), "DMARC"),
-    (frozenset({"mta-sts", "_mta-sts"}), "MTA-STS"),
-    (frozenset({"autodiscover", "_autodiscover"}), "AUTODISCOVER"),
-    (frozenset({"autoconfig", "_autoconfig", "ua-auto-config", "_ua-auto-config"}), "AUTOCONFIG"),
-)
-_TYPE_PURPOSES: dict[str, Purpose] = {"MX": "MX", "SRV": "SRV", "CAA": "CAA", "TLSA": "TLSA"}
-
-
-def classify(record_type: str, name: str, value: str) -> Purpose:
-    """What a record is for, from its type, owner name and value."""
-    record_type = record_type.upper()
-    labels = name.lower().rstrip(".").split(".")
-    purpose: Purpose = "OTHER"
-    if record_type == "MX":
-        purpose = "MX"
-    elif record_type == "TXT" and value.strip().lower().startswith("v=spf1"):
-        purpose = "SPF"
-    elif "_domainkey" in labels:
-        purpose = "DKIM"
-    elif labels[:2] == ["_smtp", "_tls"]:
-        purpose = "TLS-RPT"
-    else:
-        # Owner-name conventions first (an _autodiscover SRV is about autodiscovery), then the bare type.
-        by_name = [p for first_labels, p in _NAME_PURPOSES if labels[0] in first_labels]
-        purpose = by_name[0] if by_name else _TYPE_PURPOSES.get(record_type, "OTHER")
-    return purpose
-
-
-# --- parsing ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -236,29 +162,3 @@ def _parse_record(
         purpose=classify(type_text, name, value),
     )
     return owner, record
-
-
-# --- rendering --------------------------------------------------------------------------------------------
-
-
-def _quoted_chunks(value: str) -> str:
-    data = value.encode("utf-8")
-    chunks = [data[i : i + _TXT_CHUNK] for i in range(0, len(data), _TXT_CHUNK)] or [b""]
-    # dnspython quotes and escapes each character-string the way BIND expects.
-    return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks).to_text()
-
-
-def render_zone(records: Iterable[DnsRecord], origin: str, default_ttl: int = 3600) -> str:
-    """A BIND zone fragment to paste: ``$ORIGIN``, ``$TTL``, then one record per line.
-
-    Names inside the origin are written relative to it (``@`` for the apex); TXT values are re-split into
-    quoted strings of at most 255 bytes.
-    """
-    zone_origin = dns.name.from_text(origin)
-    lines = [f"$ORIGIN {zone_origin.to_text()}", f"$TTL {default_ttl}"]
-    for record in records:
-        owner = dns.name.from_text(record.name, zone_origin)
-        owner_text = owner.relativize(zone_origin).to_text() if owner.is_subdomain(zone_origin) else owner.to_text()
-        value = _quoted_chunks(record.value) if record.type.upper() in {"TXT", "SPF"} else record.value
-        lines.append(f"{owner_text} {record.ttl} IN {record.type.upper()} {value}")
-    return "\n".join(lines) + "\n"
