@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import ssl
-import time
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -31,24 +27,3 @@ def build_http_client(
         verify = context
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, transport=transport, limits=limits)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
-
-    ``now`` is the current time as a Unix timestamp (defaults to the clock), used for the date form.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        # RFC 9110 dates are always GMT; a zone-less parse result means exactly that.
-        timestamp = when.timestamp() if when.tzinfo is not None else when.replace(tzinfo=UTC).timestamp()
-        seconds = timestamp - (time.time() if now is None else now)
-    return max(0.0, seconds) if math.isfinite(seconds) else None

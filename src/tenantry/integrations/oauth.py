@@ -14,14 +14,15 @@ No message ever carries the client secret or a token.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-
-from tenantry.integrations.http import parse_retry_after
 
 # Refresh at the latest after this share of a token's lifetime, so a short-lived token (lifetime shorter
 # than the refresh margin) is still reused for a while instead of being fetched for every request.
@@ -185,3 +186,25 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
+
+    ``now`` is the current Unix time (the clock by default), for the date form. Repeated in each upstream
+    package on purpose, so that the package depends on nothing else in the project.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        # RFC 9110 dates are always GMT; a zone-less parse result means exactly that.
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None

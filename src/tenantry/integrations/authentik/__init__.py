@@ -1,8 +1,11 @@
-"""authentik: the wire client for its admin REST API and the identity-step adapter over it."""
+"""authentik: a wire client for its admin REST API (groups), publishable on its own.
 
-from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider, translate_error
-from tenantry.integrations.authentik.client import AuthentikClient
-from tenantry.integrations.authentik.errors import (
+``client``, ``models`` and ``errors`` use nothing else from Tenantry; ``adapter`` maps them onto the
+identity port and is imported from there, not from this package.
+"""
+
+from .client import AuthentikClient
+from .errors import (
     AuthentikAuthError,
     AuthentikConnectionError,
     AuthentikError,
@@ -13,14 +16,13 @@ from tenantry.integrations.authentik.errors import (
     AuthentikTimeoutError,
     AuthentikValidationError,
 )
-from tenantry.integrations.authentik.models import Group
+from .models import Group
 
 __all__ = [
     "AuthentikAuthError",
     "AuthentikClient",
     "AuthentikConnectionError",
     "AuthentikError",
-    "AuthentikIdentityProvider",
     "AuthentikNotFoundError",
     "AuthentikRateLimitError",
     "AuthentikResponseError",
@@ -28,5 +30,4 @@ __all__ = [
     "AuthentikTimeoutError",
     "AuthentikValidationError",
     "Group",
-    "translate_error",
 ]

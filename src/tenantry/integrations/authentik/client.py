@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import pydantic
 
-from tenantry.integrations.authentik.errors import (
+from .errors import (
     AuthentikAuthError,
     AuthentikConnectionError,
     AuthentikNotFoundError,
@@ -20,8 +24,7 @@ from tenantry.integrations.authentik.errors import (
     AuthentikTimeoutError,
     AuthentikValidationError,
 )
-from tenantry.integrations.authentik.models import Group, GroupPage
-from tenantry.integrations.http import parse_retry_after
+from .models import Group, GroupPage
 
 API_PREFIX = "/api/v3"
 # authentik clamps page_size to its configured maximum (100 by default) without saying so; we ask for the
@@ -210,3 +213,25 @@ class AuthentikClient:
         path = response.request.url.path
         detail = f"unexpected response from {response.request.method} {path}: {what}"
         return AuthentikResponseError(f"authentik {detail}", status=response.status_code, detail=detail)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
+
+    ``now`` is the current Unix time (the clock by default), for the date form. Repeated in each upstream
+    package on purpose, so that the package depends on nothing else in the project.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        # RFC 9110 dates are always GMT; a zone-less parse result means exactly that.
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -1,7 +1,11 @@
-"""oCIS (files): a LibreGraph client for project spaces and the adapter for the files step."""
+"""oCIS (files): a LibreGraph client for project spaces and their members, publishable on its own.
 
-from tenantry.integrations.ocis.adapter import OcisFileProvider
-from tenantry.integrations.ocis.client import OcisClient
-from tenantry.integrations.ocis.models import Drive, Permission
+``client``, ``models`` and ``errors`` use nothing else from Tenantry; ``adapter`` maps them onto the
+files port and is imported from there, not from this package.
+"""
 
-__all__ = ["Drive", "OcisClient", "OcisFileProvider", "Permission"]
+from .client import OcisClient
+from .errors import OcisError
+from .models import Drive, Permission
+
+__all__ = ["Drive", "OcisClient", "OcisError", "Permission"]

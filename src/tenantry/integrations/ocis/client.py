@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from tenantry.integrations.http import parse_retry_after
-from tenantry.integrations.ocis.errors import (
+from .errors import (
     OcisAuthError,
     OcisConnectionError,
     OcisResponseError,
     OcisTimeoutError,
     error_class_for,
 )
-from tenantry.integrations.ocis.models import Drive, Permission, User
+from .models import Drive, Permission, User
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -251,3 +253,25 @@ def _parse_value(model: type[_ModelT], value: Any, response: httpx.Response) -> 
             f"oCIS answered with a {model.__name__} the client cannot read ({err.error_count()} problems)",
             status=response.status_code,
         ) from err
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
+
+    ``now`` is the current Unix time (the clock by default), for the date form. Repeated in each upstream
+    package on purpose, so that the package depends on nothing else in the project.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        # RFC 9110 dates are always GMT; a zone-less parse result means exactly that.
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None

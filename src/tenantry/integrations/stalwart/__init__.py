@@ -1,7 +1,10 @@
-"""Stalwart (mail): JMAP management client, its models and errors, and the mail-step adapter."""
+"""Stalwart (mail): a JMAP management client, its models and errors, publishable on its own.
 
-from .adapter import StalwartMailProvider
+``jmap``, ``client``, ``models`` and ``errors`` use nothing else from Tenantry; ``adapter`` (with ``zone``)
+maps them onto the mail port and is imported from there, not from this package.
+"""
+
 from .client import JmapRequest, StalwartClient, ref
 from .errors import StalwartError
 
-__all__ = ["JmapRequest", "StalwartClient", "StalwartError", "StalwartMailProvider", "ref"]
+__all__ = ["JmapRequest", "StalwartClient", "StalwartError", "ref"]

@@ -16,11 +16,13 @@ Messages are built from what the server said about the request; they never carry
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
-
-from tenantry.integrations.http import parse_retry_after
 
 SetOperation = Literal["create", "update", "destroy"]
 
@@ -262,3 +264,25 @@ def request_error(
     if status >= 500:
         return StalwartServerError(**kwargs)
     return StalwartRequestError(**kwargs)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
+
+    ``now`` is the current Unix time (the clock by default), for the date form. Repeated in each upstream
+    package on purpose, so that the package depends on nothing else in the project.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        # RFC 9110 dates are always GMT; a zone-less parse result means exactly that.
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
