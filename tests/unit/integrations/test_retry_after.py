@@ -10,13 +10,13 @@ import pytest
 from tenantry.integrations import oauth
 from tenantry.integrations.authentik import client as authentik_client
 from tenantry.integrations.ocis import client as ocis_client
-from tenantry.integrations.stalwart import errors as stalwart_errors
+from tenantry.integrations.stalwart import jmap as stalwart_jmap
 
 NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC).timestamp()
 Parser = Callable[..., float | None]
 COPIES: dict[str, Parser] = {
     "authentik": authentik_client.parse_retry_after,
-    "stalwart": stalwart_errors.parse_retry_after,
+    "stalwart": stalwart_jmap.parse_retry_after,
     "ocis": ocis_client.parse_retry_after,
     "oauth": oauth.parse_retry_after,
 }

@@ -4,7 +4,8 @@
 maps them onto the mail port and is imported from there, not from this package.
 """
 
-from .client import JmapRequest, StalwartClient, ref
+from .client import StalwartClient
 from .errors import StalwartError
+from .jmap import JmapRequest, ref
 
 __all__ = ["JmapRequest", "StalwartClient", "StalwartError", "ref"]

@@ -16,13 +16,8 @@ Messages are built from what the server said about the request; they never carry
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Literal
 
 SetOperation = Literal["create", "update", "destroy"]
 
@@ -182,107 +177,3 @@ class StalwartSetError(StalwartError):
         named = list(self.properties)
         named.extend(issue.property for issue in self.validation_errors if issue.property not in named)
         return tuple(named)
-
-
-# --- building errors from what the server sent -------------------------------------------------------
-
-
-def _object_name(method: str) -> str:
-    # "x:Domain/set" -> "Domain", the name Stalwart uses in SetError objectId/linkedObjects.
-    return method.split("/", 1)[0].removeprefix("x:")
-
-
-def _as_str_tuple(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list):
-        return tuple(str(item) for item in value)
-    return ()
-
-
-def _object_ref(value: Any) -> ObjectRef | None:
-    if isinstance(value, Mapping) and "object" in value and "id" in value:
-        return ObjectRef(object=str(value["object"]), id=str(value["id"]))
-    return None
-
-
-def parse_set_error(method: str, operation: SetOperation, key: str, raw: Any) -> StalwartSetError:
-    """A ``notCreated``/``notUpdated``/``notDestroyed`` entry as a :class:`StalwartSetError`."""
-    body = raw if isinstance(raw, Mapping) else {}
-    linked = body.get("linkedObjects")
-    issues = body.get("validationErrors")
-    existing = body.get("existingId")
-    return StalwartSetError(
-        object_type=_object_name(method),
-        operation=operation,
-        key=key,
-        type_=str(body.get("type", "unknown")),
-        description=str(body.get("description") or ""),
-        properties=_as_str_tuple(body.get("properties")),
-        object_id=_object_ref(body.get("objectId")),
-        existing_id=str(existing) if existing is not None else None,
-        linked_objects=tuple(r for r in map(_object_ref, linked if isinstance(linked, list) else []) if r),
-        validation_errors=tuple(
-            ValidationIssue(type=str(issue.get("type", "")), property=str(issue.get("property", "")))
-            for issue in (issues if isinstance(issues, list) else [])
-            if isinstance(issue, Mapping)
-        ),
-    )
-
-
-_SET_FAILURES: tuple[tuple[SetOperation, str], ...] = (
-    ("create", "notCreated"),
-    ("update", "notUpdated"),
-    ("destroy", "notDestroyed"),
-)
-
-
-def first_set_error(method: str, result: Mapping[str, Any]) -> StalwartSetError | None:
-    """The first failure a ``/set`` response reports (Stalwart answers HTTP 200 even when all failed)."""
-    for operation, key_name in _SET_FAILURES:
-        failures = result.get(key_name)
-        if isinstance(failures, Mapping) and failures:
-            key, raw = next(iter(failures.items()))
-            return parse_set_error(method, operation, str(key), raw)
-    return None
-
-
-def request_error(
-    status: int, body: Any, *, reason_phrase: str = "", retry_after: str | None = None
-) -> StalwartRequestError:
-    """The error for an HTTP status >= 400 and its (problem+json, if any) body."""
-    problem: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "type_": str(problem.get("type") or "about:blank"),
-        "title": str(problem.get("title") or reason_phrase or ""),
-        "detail": str(problem.get("detail") or ""),
-        "retry_after": parse_retry_after(retry_after),
-    }
-    if status in (401, 403):
-        return StalwartAuthError(**kwargs)
-    if status == 429:
-        return StalwartRateLimitError(**kwargs)
-    if status >= 500:
-        return StalwartServerError(**kwargs)
-    return StalwartRequestError(**kwargs)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
-
-    ``now`` is the current Unix time (the clock by default), for the date form. Repeated in each upstream
-    package on purpose, so that the package depends on nothing else in the project.
-    """
-    text = (value or "").strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        # RFC 9110 dates are always GMT; a zone-less parse result means exactly that.
-        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantry.integrations.stalwart.client import JmapRequest, StalwartClient, ref
+from tenantry.integrations.stalwart.client import StalwartClient
 from tenantry.integrations.stalwart.errors import (
     ObjectRef,
     StalwartAuthError,
@@ -25,6 +25,7 @@ from tenantry.integrations.stalwart.errors import (
     StalwartSetError,
     StalwartTimeoutError,
 )
+from tenantry.integrations.stalwart.jmap import JmapRequest, ref
 from tenantry.integrations.stalwart.models import (
     AccountUpdate,
     DomainCreate,
