@@ -1,0 +1,1 @@
+"""Mail domains: which names a tenant may use, DNS lookups, live checks of published records, ownership proof."""
