@@ -1,11 +1,19 @@
-"""Domain errors a provisioning step raises; adapters translate their client's errors into these.
+"""Step errors, their shared reasons, and the one way adapters translate their client's errors into them.
 
 StepError
 ├── TransientStepError   retried automatically with backoff (connection, timeout, 429, 5xx)
 └── PermanentStepError   stops retrying; the message says what a human must fix (400, 401/403, conflicts)
+
+Each adapter has one pure ``translate_error(err) -> StepError`` over its client's error tree and applies it
+with :func:`translated`; the same situation gets the same :class:`Reason` whichever upstream it comes from.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import TypeVar
 
 
 class StepError(Exception):
@@ -14,7 +22,8 @@ class StepError(Exception):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.message = message
-        self.reason = reason
+        # A plain str, so that a Reason member is stored and compared like any other reason.
+        self.reason = str(reason)
 
 
 class TransientStepError(StepError):
@@ -27,3 +36,34 @@ class TransientStepError(StepError):
 
 class PermanentStepError(StepError):
     """Retrying will not help until someone changes the configuration or the upstream."""
+
+
+class Reason(StrEnum):
+    """Reasons every adapter gives for the same situation; an upstream's own ones (DomainConflict) come on top."""
+
+    # Permanent: a human must act.
+    AUTHENTICATION_FAILED = "AuthenticationFailed"  # the credentials were refused (401; authentik's 403)
+    FORBIDDEN = "Forbidden"  # the credentials are valid but lack a permission
+    VALIDATION_FAILED = "ValidationFailed"  # the upstream refused the values sent (400)
+    NOT_FOUND = "NotFound"  # a 404 where an object or endpoint must exist
+    NAME_CONFLICT = "NameConflict"  # the name is taken by an object that is not ours
+    UNSUPPORTED_UPSTREAM = "UnsupportedUpstream"  # the upstream lacks a feature or version Tenantry needs
+    UNEXPECTED_RESPONSE = "UnexpectedResponse"  # another status, or an answer the client cannot read
+    # Transient: retried with backoff.
+    RATE_LIMITED = "RateLimited"  # 429, with the upstream's retry_after
+    UPSTREAM_ERROR = "UpstreamError"  # 5xx
+    UPSTREAM_TIMEOUT = "UpstreamTimeout"  # no answer in time
+    UPSTREAM_UNREACHABLE = "UpstreamUnreachable"  # the connection failed
+    UPSTREAM_CHANGED = "UpstreamChanged"  # an object changed or vanished between two calls of one step
+
+
+_E = TypeVar("_E", bound=Exception)
+
+
+@contextmanager
+def translated(errors: type[_E] | tuple[type[_E], ...], translate: Callable[[_E], StepError]) -> Iterator[None]:
+    """Within the block, a client error of type ``errors`` leaves as ``translate(err)``, chained to it."""
+    try:
+        yield
+    except errors as err:
+        raise translate(err) from err

@@ -2,63 +2,87 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
-from tenantry.integrations.authentik.client import AuthentikClient
-from tenantry.integrations.authentik.errors import (
+from tenantry.integrations.errors import (
+    PermanentStepError,
+    Reason,
+    StepError,
+    TransientStepError,
+    translated,
+)
+from tenantry.integrations.ports import StepResult, TenantSpec
+
+from .client import AuthentikClient
+from .errors import (
     AuthentikAuthError,
     AuthentikConnectionError,
     AuthentikError,
+    AuthentikForbiddenError,
     AuthentikNotFoundError,
     AuthentikRateLimitError,
     AuthentikServerError,
     AuthentikTimeoutError,
     AuthentikValidationError,
 )
-from tenantry.integrations.authentik.models import Group
-from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
-from tenantry.integrations.ports import StepResult, TenantSpec
+from .models import Group
 
 MANAGED_BY = "tenantry"
 GROUP_PK = "groupPk"
+_GROUP_PERMISSIONS = "authentik_core add_group, change_group, view_group and delete_group"
 
 
-def translate_error(err: AuthentikError) -> StepError:
-    """The one place authentik client errors become domain errors the reconciler understands."""
-    result: StepError
-    if isinstance(err, AuthentikAuthError):
-        result = PermanentStepError(
-            f"authentik rejected the API token ({err.status}): {err.detail}; check TENANTRY_AUTHENTIK_TOKEN",
-            reason="AuthenticationFailed",
-        )
-    elif isinstance(err, AuthentikValidationError):
-        fields = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in err.field_errors.items())
-        result = PermanentStepError(
-            f"authentik refused the request (400): {fields or err.detail}", reason="ValidationFailed"
-        )
-    elif isinstance(err, AuthentikNotFoundError):
-        result = PermanentStepError(
-            f"authentik answered 404 where an object was expected: {err.detail}", reason="NotFound"
-        )
-    elif isinstance(err, AuthentikRateLimitError):
-        hint = f"; retry after {err.retry_after:g}s" if err.retry_after is not None else ""
-        result = TransientStepError(
-            f"authentik is rate limiting requests (429){hint}", reason="RateLimited", retry_after=err.retry_after
-        )
-    elif isinstance(err, AuthentikServerError):
-        result = TransientStepError(
-            f"authentik answered {err.status} ({err.detail}); will retry",
-            reason="UpstreamError",
-            retry_after=err.retry_after,
-        )
-    elif isinstance(err, AuthentikConnectionError):
-        result = TransientStepError(str(err), reason="UpstreamUnreachable")
-    elif isinstance(err, AuthentikTimeoutError):
-        result = TransientStepError(str(err), reason="UpstreamTimeout")
-    else:
-        # Another status, or a body that is not what the API documents: retrying the same call won't help.
-        result = PermanentStepError(str(err), reason="UnexpectedResponse")
-    return result
+def translate_error(  # noqa: PLR0911 - one case per error class reads best
+    err: AuthentikError, *, credentials: str = "TENANTRY_AUTHENTIK_TOKEN"
+) -> StepError:
+    """The one place authentik client errors become step errors: what is retried, what a human must fix."""
+    match err:
+        case AuthentikForbiddenError():
+            return PermanentStepError(
+                f"{err}; give the token's user a role with the permissions {_GROUP_PERMISSIONS}",
+                reason=Reason.FORBIDDEN,
+            )
+        case AuthentikAuthError():
+            return PermanentStepError(
+                f"authentik rejected the API token ({err.status}): {err.detail}; check {credentials}",
+                reason=Reason.AUTHENTICATION_FAILED,
+            )
+        case AuthentikValidationError():
+            fields = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in err.field_errors.items())
+            return PermanentStepError(
+                f"authentik refused the request (400): {fields or err.detail}", reason=Reason.VALIDATION_FAILED
+            )
+        case AuthentikNotFoundError():
+            return PermanentStepError(
+                f"authentik answered 404 where an object was expected: {err.detail}; "
+                "check that the configured authentik URL is the server's root",
+                reason=Reason.NOT_FOUND,
+            )
+        case AuthentikRateLimitError():
+            hint = f"; retry after {err.retry_after:g}s" if err.retry_after is not None else ""
+            return TransientStepError(
+                f"authentik is rate limiting requests (429){hint}",
+                reason=Reason.RATE_LIMITED,
+                retry_after=err.retry_after,
+            )
+        case AuthentikServerError():
+            return TransientStepError(
+                f"authentik answered {err.status} ({err.detail}); will retry",
+                reason=Reason.UPSTREAM_ERROR,
+                retry_after=err.retry_after,
+            )
+        case AuthentikConnectionError():
+            return TransientStepError(str(err), reason=Reason.UPSTREAM_UNREACHABLE)
+        case AuthentikTimeoutError():
+            return TransientStepError(str(err), reason=Reason.UPSTREAM_TIMEOUT)
+        case _:
+            # Another status, or a body that is not what the API documents: retrying the same call won't help.
+            return PermanentStepError(
+                f"{err}; check that the configured authentik URL is the server's root and its release is supported",
+                reason=Reason.UNEXPECTED_RESPONSE,
+            )
 
 
 class AuthentikIdentityProvider:
@@ -68,9 +92,16 @@ class AuthentikIdentityProvider:
     its ``attributes.tenant_id`` is the tenant's id. Attribute keys we do not own are left untouched.
     """
 
-    def __init__(self, client: AuthentikClient, *, group_prefix: str = "tenant-") -> None:
+    def __init__(
+        self,
+        client: AuthentikClient,
+        *,
+        group_prefix: str = "tenant-",
+        credentials_setting: str = "TENANTRY_AUTHENTIK_TOKEN",
+    ) -> None:
         self._client = client
         self._prefix = group_prefix
+        self._credentials = credentials_setting  # what an operator should check after a refused token
 
     def group_name(self, tenant: TenantSpec) -> str:
         return f"{self._prefix}{tenant.slug}"
@@ -79,23 +110,20 @@ class AuthentikIdentityProvider:
     def group_attributes(tenant: TenantSpec) -> dict[str, str]:
         return {"tenant_slug": tenant.slug, "tenant_id": tenant.id, "managed_by": MANAGED_BY}
 
+    def _translated(self) -> AbstractContextManager[None]:
+        return translated(AuthentikError, functools.partial(translate_error, credentials=self._credentials))
+
     async def ensure_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
-        try:
+        with self._translated():
             return await self._ensure(tenant, ids)
-        except AuthentikError as err:
-            raise translate_error(err) from err
 
     async def delete_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
-        try:
+        with self._translated():
             return await self._delete(tenant, ids)
-        except AuthentikError as err:
-            raise translate_error(err) from err
 
     async def ping(self) -> None:
-        try:
+        with self._translated():
             await self._client.ping()
-        except AuthentikError as err:
-            raise translate_error(err) from err
 
     # -- ensure -------------------------------------------------------------------------------------
 
@@ -177,7 +205,7 @@ class AuthentikIdentityProvider:
         raise PermanentStepError(
             f"authentik already has a group named {name!r} (pk {other.pk}) that {marker}; rename or delete "
             f"that group, or set its attribute tenant_id to {tenant.id!r} if it belongs to this tenant",
-            reason="NameConflict",
+            reason=Reason.NAME_CONFLICT,
         )
 
     async def _create(self, tenant: TenantSpec, name: str) -> tuple[Group, bool]:
@@ -228,7 +256,7 @@ class AuthentikIdentityProvider:
         except AuthentikNotFoundError as err:
             raise TransientStepError(
                 f"group {group.name} ({group.pk}) disappeared while being repaired; will look again",
-                reason="UpstreamChanged",
+                reason=Reason.UPSTREAM_CHANGED,
             ) from err
         events.append(f"repaired drift on group {updated.name} ({updated.pk}): {'; '.join(changes)}")
         return updated

@@ -17,6 +17,7 @@ import pydantic
 from .errors import (
     AuthentikAuthError,
     AuthentikConnectionError,
+    AuthentikForbiddenError,
     AuthentikNotFoundError,
     AuthentikRateLimitError,
     AuthentikResponseError,
@@ -34,7 +35,15 @@ PAGE_SIZE = 100
 MAX_PAGES = 10_000
 _DETAIL_LIMIT = 300
 _REDACTED = "[redacted]"
+# DRF's PermissionDenied: the token was accepted, its user lacks the permission (a bad token says otherwise).
+_NO_PERMISSION = "You do not have permission to perform this action."
 _M = TypeVar("_M", bound=pydantic.BaseModel)
+_BY_STATUS: dict[int, type[AuthentikResponseError]] = {
+    401: AuthentikAuthError,
+    403: AuthentikAuthError,  # authentik's answer to a bad or missing token
+    404: AuthentikNotFoundError,
+    429: AuthentikRateLimitError,
+}
 
 
 class AuthentikClient:
@@ -151,19 +160,18 @@ class AuthentikClient:
         detail = self._detail(payload, response)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         message = f"authentik answered {status} to {method} {path}: {detail}"
-        if status in (401, 403):
-            return AuthentikAuthError(message, status=status, detail=detail, retry_after=retry_after)
-        if status == 404:
-            return AuthentikNotFoundError(message, status=status, detail=detail, retry_after=retry_after)
         if status == 400:
             return AuthentikValidationError(
                 message, status=status, detail=detail, field_errors=self._field_errors(payload), retry_after=retry_after
             )
-        if status == 429:
-            return AuthentikRateLimitError(message, status=status, detail=detail, retry_after=retry_after)
-        if status >= 500:
-            return AuthentikServerError(message, status=status, detail=detail, retry_after=retry_after)
-        return AuthentikResponseError(message, status=status, detail=detail, retry_after=retry_after)
+        kind: type[AuthentikResponseError]
+        if status == 403 and detail == _NO_PERMISSION:
+            kind = AuthentikForbiddenError
+        elif status >= 500:
+            kind = AuthentikServerError
+        else:
+            kind = _BY_STATUS.get(status, AuthentikResponseError)
+        return kind(message, status=status, detail=detail, retry_after=retry_after)
 
     @staticmethod
     def _json_or_none(response: httpx.Response) -> Any:

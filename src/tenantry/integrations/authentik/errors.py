@@ -5,6 +5,7 @@
     ├── AuthentikTimeoutError         no answer within the HTTP client's timeout
     └── AuthentikResponseError        an unexpected status or body (status, detail, retry_after)
         ├── AuthentikAuthError        403 (authentik's answer to a bad or missing token), 401 alike
+        │   └── AuthentikForbiddenError   403 to a valid token whose user lacks the permission
         ├── AuthentikNotFoundError    404
         ├── AuthentikValidationError  400, with the per-field errors
         ├── AuthentikRateLimitError   429
@@ -52,6 +53,10 @@ class AuthentikResponseError(AuthentikError):
 
 class AuthentikAuthError(AuthentikResponseError):
     """The API token is missing, invalid, expired or lacks a permission."""
+
+
+class AuthentikForbiddenError(AuthentikAuthError):
+    """The API token is valid, but its user lacks the permission for this call."""
 
 
 class AuthentikNotFoundError(AuthentikResponseError):

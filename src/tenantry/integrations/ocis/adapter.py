@@ -19,13 +19,21 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, suppress
 
-from tenantry.integrations.errors import PermanentStepError, TransientStepError
+from tenantry.integrations.errors import (
+    PermanentStepError,
+    Reason,
+    StepError,
+    TransientStepError,
+    translated,
+)
 from tenantry.integrations.oauth import OAuthError, OAuthRejectedError, OAuthTimeoutError
-from tenantry.integrations.ocis.client import OcisClient
-from tenantry.integrations.ocis.errors import (
+from tenantry.integrations.ports import StepResult, TenantSpec
+
+from .client import OcisClient
+from .errors import (
     OcisAuthError,
     OcisConflictError,
     OcisConnectionError,
@@ -35,12 +43,10 @@ from tenantry.integrations.ocis.errors import (
     OcisNotFoundError,
     OcisNotSupportedError,
     OcisRateLimitError,
-    OcisResponseError,
     OcisServerError,
     OcisTimeoutError,
 )
-from tenantry.integrations.ocis.models import Drive
-from tenantry.integrations.ports import StepResult, TenantSpec
+from .models import Drive
 
 DRIVE_ID = "driveId"
 # oCIS refuses these in space names (and names longer than 255 bytes, or empty after trimming).
@@ -97,10 +103,15 @@ class OcisFileProvider:
 
     # -- the port -------------------------------------------------------------------------------------
 
+    def _translated(self) -> AbstractContextManager[None]:
+        return translated(
+            (OcisError, OAuthError), functools.partial(translate_error, credentials=self._credentials_hint)
+        )
+
     async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Find the tenant's space by stored id, else by marker, else create it; then repair drift."""
         events: list[str] = []
-        with _translated("ensuring the tenant's space", self._credentials_hint):
+        with self._translated():
             drive, lost_id = await self._by_stored_id(ids, events)
             reason = "Ready"
             if drive is None:
@@ -127,7 +138,7 @@ class OcisFileProvider:
     async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Disable the tenant's space (data kept); done when it is gone or already disabled."""
         events: list[str] = []
-        with _translated("disabling the tenant's space", self._credentials_hint):
+        with self._translated():
             targets = await self._teardown_targets(tenant, ids)
             for drive in targets:
                 if drive.disabled:
@@ -148,7 +159,7 @@ class OcisFileProvider:
     async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Delete the tenant's space for good, disabling it first if needed; done when it is gone."""
         events: list[str] = []
-        with _translated("purging the tenant's space", self._credentials_hint):
+        with self._translated():
             for drive in await self._teardown_targets(tenant, ids):
                 try:
                     if not drive.disabled:
@@ -164,7 +175,7 @@ class OcisFileProvider:
 
     async def ping(self) -> None:
         """An authenticated ``/me``: proves reachability and credentials without listing every space."""
-        with _translated("checking oCIS", self._credentials_hint):
+        with self._translated():
             await self._client.me()
 
     # -- steps of ensure ------------------------------------------------------------------------------
@@ -179,7 +190,8 @@ class OcisFileProvider:
         except OcisNotFoundError:
             return None, drive_id
         if drive.disabled:
-            drive = await self._client.restore_drive(drive.id)
+            with _vanished(drive):
+                drive = await self._client.restore_drive(drive.id)
             events.append(f"space {drive.id} was disabled; restored")
         return drive, None
 
@@ -196,7 +208,8 @@ class OcisFileProvider:
                 "left the others untouched for a human to remove"
             )
         if kept.disabled:
-            kept = await self._client.restore_drive(kept.id)
+            with _vanished(kept):
+                kept = await self._client.restore_drive(kept.id)
             events.append(f"space {kept.id} was disabled; restored")
         return kept
 
@@ -216,9 +229,10 @@ class OcisFileProvider:
         new_description = self.description(tenant) if not self.is_ours(drive, tenant) else None
         if new_name is None and new_quota is None and new_description is None:
             return drive
-        updated = await self._client.update_drive(
-            drive.id, name=new_name, description=new_description, quota_total=new_quota
-        )
+        with _vanished(drive):
+            updated = await self._client.update_drive(
+                drive.id, name=new_name, description=new_description, quota_total=new_quota
+            )
         if new_name is not None:
             events.append(f"space name changed from {drive.name!r} to {new_name!r}")
         if new_quota is not None:
@@ -253,62 +267,69 @@ def _oldest(drives: list[Drive]) -> Drive:
     return drives[0]
 
 
-@contextmanager
-def _translated(action: str, credentials_hint: str) -> Iterator[None]:
-    """Turn client and token errors into step errors that say whether retrying can help."""
-    try:
-        yield
-    except OcisError as err:
-        raise _step_error(action, err, credentials_hint) from err
-    except OAuthError as err:
-        raise _token_error(action, err, credentials_hint) from err
+def translate_error(  # noqa: PLR0911 - one case per error class reads best
+    err: OcisError | OAuthError, *, credentials: str
+) -> StepError:
+    """The one place oCIS client (and token) errors become step errors: what is retried, what a human must fix."""
+    match err:
+        case OAuthError():
+            return _token_error(err, credentials=credentials)
+        case OcisAuthError():
+            return PermanentStepError(
+                f"oCIS rejected the credentials (401); check {credentials}", reason=Reason.AUTHENTICATION_FAILED
+            )
+        case OcisForbiddenError():
+            return PermanentStepError(
+                f"{err.message}; the service user needs the oCIS Space Admin role", reason=Reason.FORBIDDEN
+            )
+        case OcisInvalidRequestError():
+            return PermanentStepError(err.message, reason=Reason.VALIDATION_FAILED)
+        case OcisNotFoundError():
+            return PermanentStepError(
+                f"{err.message}; check that the configured oCIS URL is the server's origin", reason=Reason.NOT_FOUND
+            )
+        case OcisConflictError():
+            return PermanentStepError(err.message, reason=Reason.NAME_CONFLICT)
+        case OcisNotSupportedError():
+            return PermanentStepError(
+                f"{err.message}; this oCIS release lacks a feature Tenantry needs", reason=Reason.UNSUPPORTED_UPSTREAM
+            )
+        case OcisRateLimitError():
+            return TransientStepError(err.message, reason=Reason.RATE_LIMITED, retry_after=err.retry_after)
+        case OcisServerError():
+            return TransientStepError(err.message, reason=Reason.UPSTREAM_ERROR, retry_after=err.retry_after)
+        case OcisTimeoutError():
+            return TransientStepError(err.message, reason=Reason.UPSTREAM_TIMEOUT)
+        case OcisConnectionError():
+            return TransientStepError(err.message, reason=Reason.UPSTREAM_UNREACHABLE)
+        case _:
+            # Another status, or a body the client cannot read: retrying the same call won't help.
+            return PermanentStepError(
+                f"{err.message}; check that the configured oCIS URL is the origin of a supported oCIS release",
+                reason=Reason.UNEXPECTED_RESPONSE,
+            )
 
 
-# Client errors by how a step should treat them; the first matching class wins.
-_PERMANENT: tuple[tuple[type[OcisError], str], ...] = (
-    (OcisInvalidRequestError, "ValidationFailed"),
-    (OcisConflictError, "Conflict"),
-    (OcisNotSupportedError, "NotSupported"),
-)
-_TRANSIENT: tuple[tuple[type[OcisError], str], ...] = (
-    (OcisRateLimitError, "RateLimited"),
-    (OcisServerError, "UpstreamError"),
-    # Found a moment ago and gone now: the next attempt starts from scratch and repairs it.
-    (OcisNotFoundError, "NotFound"),
-    (OcisTimeoutError, "UpstreamTimeout"),
-    (OcisConnectionError, "UpstreamUnreachable"),
-)
-
-
-def _step_error(action: str, err: OcisError, credentials_hint: str) -> PermanentStepError | TransientStepError:
-    retry_after = err.retry_after if isinstance(err, OcisResponseError) else None
-    if isinstance(err, OcisAuthError):
-        return PermanentStepError(
-            f"oCIS rejected the credentials (401); check {credentials_hint}", reason="AuthenticationFailed"
-        )
-    if isinstance(err, OcisForbiddenError):
-        return PermanentStepError(
-            f"{action}: oCIS refused (403); the service user needs the Space Admin role ({err.message})",
-            reason="Forbidden",
-        )
-    for cls, reason in _PERMANENT:
-        if isinstance(err, cls):
-            return PermanentStepError(f"{action}: {err.message}", reason=reason)
-    for cls, reason in _TRANSIENT:
-        if isinstance(err, cls):
-            return TransientStepError(f"{action}: {err.message}", reason=reason, retry_after=retry_after)
-    if isinstance(err, OcisResponseError) and 400 <= err.status < 500:
-        return PermanentStepError(f"{action}: {err.message}", reason="UpstreamRejected")
-    return TransientStepError(f"{action}: {err.message}", reason="UpstreamError", retry_after=retry_after)
-
-
-def _token_error(action: str, err: OAuthError, credentials_hint: str) -> PermanentStepError | TransientStepError:
+def _token_error(err: OAuthError, *, credentials: str) -> StepError:
+    # The token module has already sorted its errors into "refused" (permanent) and "unavailable" (retry).
     if isinstance(err, OAuthRejectedError):
-        return PermanentStepError(f"{action}: {err.message}; check {credentials_hint}", reason="AuthenticationFailed")
+        return PermanentStepError(f"{err.message}; check {credentials}", reason=Reason.AUTHENTICATION_FAILED)
     if isinstance(err, OAuthTimeoutError):
-        reason = "UpstreamTimeout"
+        reason = Reason.UPSTREAM_TIMEOUT
     elif err.status is None:
-        reason = "UpstreamUnreachable"
+        reason = Reason.UPSTREAM_UNREACHABLE
     else:
-        reason = "RateLimited" if err.status == 429 else "UpstreamError"
-    return TransientStepError(f"{action}: {err.message}", reason=reason, retry_after=err.retry_after)
+        reason = Reason.RATE_LIMITED if err.status == 429 else Reason.UPSTREAM_ERROR
+    return TransientStepError(err.message, reason=reason, retry_after=err.retry_after)
+
+
+def _vanished(drive: Drive) -> AbstractContextManager[None]:
+    """A 404 from a space just read: it vanished meanwhile (or oCIS now hides it), so look again next time."""
+    return translated(
+        OcisNotFoundError,
+        lambda _err: TransientStepError(
+            f"space {drive.id} answered 404 while being changed: it was deleted meanwhile, or the service user "
+            "may no longer change it; will look again",
+            reason=Reason.UPSTREAM_CHANGED,
+        ),
+    )

@@ -15,6 +15,7 @@ from tenantry.integrations.authentik.errors import (
     AuthentikAuthError,
     AuthentikConnectionError,
     AuthentikError,
+    AuthentikForbiddenError,
     AuthentikNotFoundError,
     AuthentikRateLimitError,
     AuthentikResponseError,
@@ -193,6 +194,7 @@ async def test_a_200_whose_body_is_not_a_group_is_a_response_error() -> None:
         (400, {"name": ["Group with this name already exists."]}, AuthentikValidationError),
         (401, {"detail": "Authentication credentials were not provided."}, AuthentikAuthError),
         (403, {"detail": "Token invalid/expired"}, AuthentikAuthError),
+        (403, {"detail": "You do not have permission to perform this action."}, AuthentikForbiddenError),
         (404, {"detail": "No Group matches the given query."}, AuthentikNotFoundError),
         (429, {"detail": "Request was throttled."}, AuthentikRateLimitError),
         (500, None, AuthentikServerError),
@@ -208,7 +210,7 @@ async def test_each_error_status_maps_to_its_error_class(
     with pytest.raises(expected) as caught:
         await call(lambda _: response, lambda client: client.get_group(PK))
 
-    assert caught.value.status == status
+    assert (type(caught.value), caught.value.status) == (expected, status)
 
 
 async def test_unlisted_status_is_a_plain_response_error() -> None:
