@@ -1,21 +1,29 @@
-"""Shared fixtures: a migrated database per test on SQLite and, when configured, on PostgreSQL."""
+"""Shared fixtures: a fresh migrated database per test on SQLite and, when configured, on PostgreSQL.
+
+Both stores are migrated once per session: SQLite tests copy a migrated template file, PostgreSQL tests
+share one migrated database that is emptied before each test.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tenantry.config import Settings
+from tenantry.db.base import Base
 from tenantry.db.engine import create_engine
 from tenantry.db.migrate import upgrade
 
 PG_ENV = "TENANTRY_TEST_POSTGRES_URL"
-TABLES = ("tenant_events", "tenant_admins", "tenant_steps", "tenants")
 
 
 def _pg_admin_url() -> str | None:
@@ -39,6 +47,13 @@ async def _migrate(url: str) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+def _tables() -> str:
+    """Every table the models declare, for TRUNCATE; the migrations' env.py has imported the models by now."""
+    names = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    assert names, "no tables in Base.metadata: migrate (which imports the models) before truncating"
+    return ", ".join(names)
 
 
 @pytest.fixture(autouse=True)
@@ -70,15 +85,25 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "tenantry.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # the file alone must hold everything: fold the WAL in
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test runs once on a fresh SQLite file and once on the run's PostgreSQL database (emptied)."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/tenantry.db"
-        asyncio.run(_migrate(url))
-        return url
+        path = tmp_path / "tenantry.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
-    asyncio.run(_admin(url, "TRUNCATE " + ", ".join(TABLES) + " CASCADE"))
+    asyncio.run(_admin(url, f"TRUNCATE {_tables()} CASCADE"))
     return url
 
 
