@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -17,11 +18,23 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "upstream"
 
 
+def running_in_ci() -> bool:
+    """Whether the CI environment variable says so (CI=true, as CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
 def shared_file(*parts: str) -> Path:
-    """Path of a file under ../shared/upstream; skips the test when the folder is absent."""
+    """Path of a file under ../shared/upstream.
+
+    When it is missing, the test is skipped in a local clone without ../shared, but fails under CI: there
+    the contract tests must run, and a silent skip would hide that they did not.
+    """
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"upstream spec {path} is not available (expected beside the checkout in ../shared)")
+        reason = f"upstream spec {path} is not available (expected beside the checkout in ../shared)"
+        if running_in_ci():
+            pytest.fail(f"{reason}; under CI (CI=true) the contract tests must run, not be skipped", pytrace=False)
+        pytest.skip(reason)
     return path
 
 
