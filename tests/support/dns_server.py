@@ -46,20 +46,23 @@ def _rdata(rdtype: dns.rdatatype.RdataType, value: str) -> dns.rdata.Rdata:
         raw = value.encode()
         chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
         return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks)
-    return dns.rdata.from_text(dns.rdataclass.IN, rdtype, value)
+    # Names in record data are taken as absolute, with or without their trailing dot.
+    return dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=dns.name.root, relativize=False)
 
 
 class DnsTestServer:
     """Answers with the AA flag from an in-memory store: NXDOMAIN for unknown names, NODATA for missing types.
 
     It follows nothing (a CNAME is answered as is), and can be told to fail (SERVFAIL, REFUSED) or to stay
-    silent (the client times out) for a name. ``queries`` records every question, for assertions.
+    silent (the client times out) for a name. ``queries`` records every question, for assertions; ``errors``
+    every exception raised while answering (answered SERVFAIL).
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = 0
         self.queries: list[Query] = []
+        self.errors: list[Exception] = []
         self._store: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], _Records] = {}
         self._failures: dict[dns.name.Name, dns.rcode.Rcode] = {}
         self._silent: set[dns.name.Name] = set()
@@ -142,10 +145,20 @@ class DnsTestServer:
         return response
 
     def wire(self, request_bytes: bytes, transport: str, limit: int) -> bytes | None:
+        """The response to a query in wire format, or None to stay silent."""
         try:
             request = dns.message.from_wire(request_bytes)
         except dns.exception.DNSException:
             return None  # not DNS: a real server drops it too
+        try:
+            return self._reply(request, transport, limit)
+        except Exception as err:  # a bug in a test's data: kept for the fixture to report, answered SERVFAIL
+            self.errors.append(err)
+            failure = dns.message.make_response(request)
+            failure.set_rcode(dns.rcode.SERVFAIL)
+            return failure.to_wire()
+
+    def _reply(self, request: dns.message.Message, transport: str, limit: int) -> bytes | None:
         response = self.answer(request, transport)
         if response is None:
             return None

@@ -17,6 +17,7 @@ LOOKUP_TIMEOUT = 0.4
 async def dns_server() -> AsyncIterator[DnsTestServer]:
     async with DnsTestServer() as server:
         yield server
+    assert not server.errors, f"the test DNS server failed to answer: {server.errors}"
 
 
 @pytest.fixture
