@@ -157,13 +157,7 @@ async def product(settings: Settings, workers: int) -> AsyncIterator[str]:
     def container() -> Container:
         built = build_container(settings)
         for _ in range(workers - 1):  # the API runs the first worker loop itself
-            worker = Worker(
-                built.reconciler,
-                built.leases,
-                poll_seconds=settings.worker_poll_seconds,
-                batch_size=settings.worker_batch_size,
-                concurrency=settings.worker_concurrency,
-            )
+            worker = built.worker()
             extra.append((worker, asyncio.create_task(worker.run())))
         return built
 

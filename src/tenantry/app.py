@@ -15,14 +15,16 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tenantry.auth.actor import SYSTEM, Actor
 from tenantry.config import Settings
 from tenantry.container import Container, build_container
 from tenantry.db.migrate import ensure_up_to_date
 from tenantry.errors import AppError
 from tenantry.integrations.errors import StepError
-from tenantry.provisioning.worker import ReconcileRunner, Worker
+from tenantry.integrations.null import NotConfiguredError
+from tenantry.provisioning.steps import Step
+from tenantry.provisioning.worker import Worker
 from tenantry.tenants.routes import router as tenants_router
-from tenantry.tenants.service import SYSTEM, Actor
 
 log = structlog.get_logger("tenantry.app")
 
@@ -50,20 +52,9 @@ def create_app(
         try:
             await ensure_up_to_date(container.engine)
             if settings.run_worker_in_api:
-                worker = Worker(
-                    container.reconciler,
-                    container.leases,
-                    poll_seconds=settings.worker_poll_seconds,
-                    batch_size=settings.worker_batch_size,
-                    concurrency=settings.worker_concurrency,
-                )
+                worker = container.worker()
                 worker_task = asyncio.create_task(worker.run())
-            runner = ReconcileRunner(
-                container.reconciler,
-                container.leases,
-                lease_wait_seconds=settings.lease_seconds,
-                on_change=worker.wake if worker else None,
-            )
+            runner = container.runner(on_change=worker.wake if worker else None)
             app.state.container = container
             app.state.runner = runner
             app.state.worker = worker
@@ -146,13 +137,13 @@ def _install_ops_routes(app: FastAPI) -> None:
         except Exception as err:  # noqa: BLE001 - readiness reports any failure instead of raising
             checks["store"] = {"status": "unavailable", "message": type(err).__name__}
 
-        async def ping(step: Any) -> tuple[str, dict[str, str]]:
-            if not step.configured:
-                return step.name, {"status": "skipped", "message": step.not_configured_hint}
+        async def ping(step: Step) -> tuple[str, dict[str, str]]:
             try:
                 async with asyncio.timeout(5):
                     await step.ping()
                 return step.name, {"status": "ok"}
+            except NotConfiguredError as err:
+                return step.name, {"status": "skipped", "message": err.message}
             except StepError as err:
                 return step.name, {"status": "unavailable", "message": err.message}
             except TimeoutError:

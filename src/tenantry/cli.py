@@ -108,16 +108,9 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Tenants reconci
 
 async def _run_worker(settings: Settings) -> None:
     from tenantry.container import build_container
-    from tenantry.provisioning.worker import Worker
 
     container = build_container(settings)
-    loop_worker = Worker(
-        container.reconciler,
-        container.leases,
-        poll_seconds=settings.worker_poll_seconds,
-        batch_size=settings.worker_batch_size,
-        concurrency=settings.worker_concurrency,
-    )
+    loop_worker = container.worker()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, loop_worker.stop)

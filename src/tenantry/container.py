@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tenantry.config import Settings
 from tenantry.db.engine import create_engine, create_sessionmaker
 from tenantry.integrations.http import build_http_client
+from tenantry.integrations.null import NotConfigured
 from tenantry.integrations.ports import FileProvider, IdentityProvider, MailProvider
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.reconciler import Reconciler
-from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep, Step
+from tenantry.provisioning.steps import Step, build_steps
+from tenantry.provisioning.worker import ReconcileRunner, Worker
 
 HttpFactory = Callable[[str], httpx.AsyncClient]
 
@@ -43,6 +45,24 @@ class Container:
         )
         self.http_clients.append(client)
         return client
+
+    def worker(self, *, owner: str | None = None) -> Worker:
+        """The worker loop as every process runs it (``serve``'s in-process worker, ``worker``, the benchmark)."""
+        settings = self.settings
+        return Worker(
+            self.reconciler,
+            self.leases,
+            poll_seconds=settings.worker_poll_seconds,
+            batch_size=settings.worker_batch_size,
+            concurrency=settings.worker_concurrency,
+            owner=owner,
+        )
+
+    def runner(self, *, on_change: Callable[[], None] | None = None) -> ReconcileRunner:
+        """Reconciles on request in the API process; ``on_change`` wakes a worker when the runner gives up."""
+        return ReconcileRunner(
+            self.reconciler, self.leases, lease_wait_seconds=self.settings.lease_seconds, on_change=on_change
+        )
 
     async def aclose(self) -> None:
         for client in self.http_clients:
@@ -72,20 +92,23 @@ def build_container(
     steps = (
         list(steps)
         if steps is not None
-        else [
-            IdentityStep(_identity_provider(settings, http)),
-            MailStep(_mail_provider(settings, http)),
-            FilesStep(_file_provider(settings, http)),
-        ]
+        else build_steps(
+            _identity_provider(settings, http), _mail_provider(settings, http), _file_provider(settings, http)
+        )
     )
     leases = LeaseManager(sessionmaker, lease_seconds=settings.lease_seconds)
     reconciler = Reconciler(sessionmaker, steps, leases, settings)
     return Container(settings, engine, sessionmaker, steps, leases, reconciler, clients, transports)
 
 
-def _identity_provider(settings: Settings, http: HttpFactory) -> IdentityProvider | None:
+AUTHENTIK_UNSET = "authentik is not configured (set TENANTRY_AUTHENTIK_URL and TENANTRY_AUTHENTIK_TOKEN)"
+STALWART_UNSET = "Stalwart is not configured (set TENANTRY_STALWART_URL and an API key)"
+OCIS_UNSET = "oCIS is not configured (set TENANTRY_OCIS_URL and its credentials)"
+
+
+def _identity_provider(settings: Settings, http: HttpFactory) -> IdentityProvider:
     if not settings.authentik_url or settings.authentik_token is None:
-        return None
+        return NotConfigured(AUTHENTIK_UNSET)
     from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
     from tenantry.integrations.authentik.client import AuthentikClient
 
@@ -93,11 +116,11 @@ def _identity_provider(settings: Settings, http: HttpFactory) -> IdentityProvide
     return AuthentikIdentityProvider(client, group_prefix=settings.authentik_group_prefix)
 
 
-def _mail_provider(settings: Settings, http: HttpFactory) -> MailProvider | None:
+def _mail_provider(settings: Settings, http: HttpFactory) -> MailProvider:
     if not settings.stalwart_url:
-        return None
+        return NotConfigured(STALWART_UNSET)
     if settings.stalwart_api_key is None and (settings.stalwart_username is None or settings.stalwart_password is None):
-        return None
+        return NotConfigured(STALWART_UNSET)
     from tenantry.integrations.stalwart.adapter import StalwartMailProvider
     from tenantry.integrations.stalwart.client import StalwartClient
 
@@ -116,9 +139,9 @@ def _mail_provider(settings: Settings, http: HttpFactory) -> MailProvider | None
     return StalwartMailProvider(client, domain_base=settings.mail_domain_base, credentials_setting=credentials)
 
 
-def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider | None:
+def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider:
     if not settings.ocis_url:
-        return None
+        return NotConfigured(OCIS_UNSET)
     from tenantry.integrations.oauth import ClientCredentialsAuth
     from tenantry.integrations.ocis.adapter import OcisFileProvider
     from tenantry.integrations.ocis.client import OcisClient
@@ -127,11 +150,11 @@ def _file_provider(settings: Settings, http: HttpFactory) -> FileProvider | None
     hint = "TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN"
     if settings.ocis_auth == "app-token":
         if not settings.ocis_username or settings.ocis_app_token is None:
-            return None
+            return NotConfigured(OCIS_UNSET)
         auth = httpx.BasicAuth(settings.ocis_username, settings.ocis_app_token.get_secret_value())
     else:
         if not (settings.ocis_token_url and settings.ocis_client_id and settings.ocis_client_secret):
-            return None
+            return NotConfigured(OCIS_UNSET)
         auth = ClientCredentialsAuth(
             settings.ocis_token_url,
             settings.ocis_client_id,

@@ -13,7 +13,7 @@ import pytest
 from tenantry.app import create_app
 from tenantry.config import Settings
 from tenantry.container import build_container
-from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep
+from tenantry.provisioning.steps import build_steps
 from tenantry.sandbox.server import serve_in_thread
 from tests.support.fakes import ScriptedProvider
 
@@ -28,11 +28,7 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
     if not database_url.startswith("sqlite"):
         pytest.skip("the API surface is the same on both stores; fuzzed once, on SQLite")
     settings = make_settings(create_wait_seconds=1)
-    steps = [
-        IdentityStep(ScriptedProvider("group")),
-        MailStep(ScriptedProvider("domain")),
-        FilesStep(ScriptedProvider("drive")),
-    ]
+    steps = build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), ScriptedProvider("drive"))
     app = create_app(settings, container_factory=lambda: build_container(settings, steps=steps))
     with serve_in_thread(app) as url:
         result = subprocess.run(

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tenantry.auth.actor import SYSTEM
 from tenantry.config import Settings
 from tenantry.db.engine import create_engine, create_sessionmaker
 from tenantry.sandbox.faults import FaultRule, LoggedRequest
@@ -28,7 +29,7 @@ from tenantry.sandbox.server import serve_in_thread
 from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.models import Tenant
 from tenantry.tenants.schemas import TenantCreate
-from tenantry.tenants.service import SYSTEM, TenantService
+from tenantry.tenants.service import TenantService
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -11,7 +11,7 @@ import httpx
 from tenantry.app import ActorResolver
 from tenantry.config import Settings
 from tenantry.container import Container
-from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep, Step
+from tenantry.provisioning.steps import Step, build_steps
 from tenantry.sandbox.suite import SandboxSuite
 from tests.support.api import api_client
 from tests.support.fakes import ScriptedProvider
@@ -27,11 +27,7 @@ def sandbox_suite() -> SandboxSuite:
 
 
 def scripted_steps() -> list[Step]:
-    return [
-        IdentityStep(ScriptedProvider("group")),
-        MailStep(ScriptedProvider("domain")),
-        FilesStep(ScriptedProvider("drive")),
-    ]
+    return build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), ScriptedProvider("drive"))
 
 
 def auth_settings(make_settings: Settings_, suite: SandboxSuite, **overrides: Any) -> Settings:

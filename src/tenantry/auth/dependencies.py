@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import Request
 
+from tenantry.auth.actor import Actor
 from tenantry.auth.tokens import (
     InvalidTokenError,
     IssuerUnavailableError,
@@ -17,7 +18,6 @@ from tenantry.auth.tokens import (
 from tenantry.config import Settings
 from tenantry.container import Container
 from tenantry.errors import AppError, UnavailableError
-from tenantry.tenants.service import Actor
 
 log = structlog.get_logger("tenantry.auth")
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from tenantry.integrations.dns import DnsRecord
+
 
 @dataclass(frozen=True)
 class TenantSpec:
@@ -28,15 +30,17 @@ class StepResult:
     """What an ``ensure_*``/teardown call achieved.
 
     ``ids`` are the upstream ids the step owns (stored on the tenant and passed back next time);
-    ``data`` is anything else worth storing (e.g. DNS records); ``events`` are human-readable notes of
+    ``dns_records`` the records the tenant must publish (mail); ``data`` other facts worth showing (quota,
+    web URL); ``events`` are human-readable notes of
     what changed upstream (created, adopted, repaired drift) for the tenant's timeline.
     """
 
-    state: Literal["ok", "pending"]
+    state: Literal["ok", "pending", "skipped"]
     reason: str
     message: str
     ids: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    dns_records: tuple[DnsRecord, ...] | None = None
     events: list[str] = field(default_factory=list)
 
 

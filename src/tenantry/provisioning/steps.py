@@ -2,82 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
 
+from tenantry.integrations.null import NotConfigured
 from tenantry.integrations.ports import FileProvider, IdentityProvider, MailProvider, StepResult, TenantSpec
+from tenantry.states import StepName
 
-StepName = Literal["authentik", "stalwart", "ocis"]
-STEP_ORDER: tuple[StepName, ...] = ("authentik", "stalwart", "ocis")
+Ensure = Callable[[TenantSpec, Mapping[str, str]], Awaitable[StepResult]]
 
 
-class Step(Protocol):
+@dataclass(frozen=True)
+class Step:
+    """A named ``ensure`` over one upstream's adapter; ``configured`` is False for the null adapter."""
+
     name: StepName
-
-    @property
-    def configured(self) -> bool: ...
-
-    @property
-    def not_configured_hint(self) -> str: ...
-
-    async def ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
-
-    async def ping(self) -> None: ...
+    ensure: Ensure
+    ping: Callable[[], Awaitable[None]]
+    configured: bool
 
 
-@dataclass
-class IdentityStep:
-    provider: IdentityProvider | None
-    name: StepName = "authentik"
-    not_configured_hint: str = "authentik is not configured (set TENANTRY_AUTHENTIK_URL and TENANTRY_AUTHENTIK_TOKEN)"
-
-    @property
-    def configured(self) -> bool:
-        return self.provider is not None
-
-    async def ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
-        assert self.provider is not None
-        return await self.provider.ensure_tenant_group(tenant, ids)
-
-    async def ping(self) -> None:
-        assert self.provider is not None
-        await self.provider.ping()
+def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvider) -> list[Step]:
+    """The steps in their order, over the adapters a process was given (null adapters where unconfigured)."""
+    return [
+        Step(StepName.AUTHENTIK, identity.ensure_tenant_group, identity.ping, _configured(identity)),
+        Step(StepName.STALWART, mail.ensure_tenant_domain, mail.ping, _configured(mail)),
+        Step(StepName.OCIS, files.ensure_tenant_space, files.ping, _configured(files)),
+    ]
 
 
-@dataclass
-class MailStep:
-    provider: MailProvider | None
-    name: StepName = "stalwart"
-    not_configured_hint: str = "Stalwart is not configured (set TENANTRY_STALWART_URL and an API key)"
-
-    @property
-    def configured(self) -> bool:
-        return self.provider is not None
-
-    async def ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
-        assert self.provider is not None
-        return await self.provider.ensure_tenant_domain(tenant, ids)
-
-    async def ping(self) -> None:
-        assert self.provider is not None
-        await self.provider.ping()
-
-
-@dataclass
-class FilesStep:
-    provider: FileProvider | None
-    name: StepName = "ocis"
-    not_configured_hint: str = "oCIS is not configured (set TENANTRY_OCIS_URL and its credentials)"
-
-    @property
-    def configured(self) -> bool:
-        return self.provider is not None
-
-    async def ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
-        assert self.provider is not None
-        return await self.provider.ensure_tenant_space(tenant, ids)
-
-    async def ping(self) -> None:
-        assert self.provider is not None
-        await self.provider.ping()
+def _configured(provider: object) -> bool:
+    return not isinstance(provider, NotConfigured)

@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tenantry.db.base import Base, JSONType, UTCDateTime, utcnow
+from tenantry.db.base import Base, JSONType, StrEnumType, UTCDateTime, utcnow
+from tenantry.states import StepName, StepStatus, TenantStatus
 
 
 class Tenant(Base):
@@ -17,7 +18,9 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    status: Mapped[TenantStatus] = mapped_column(
+        StrEnumType(TenantStatus, 16), default=TenantStatus.PENDING, index=True
+    )
     generation: Mapped[int] = mapped_column(sa.Integer, default=1)
     mail_domain: Mapped[str] = mapped_column(sa.String(253), unique=True)
     quota_bytes: Mapped[int] = mapped_column(sa.BigInteger)
@@ -53,8 +56,8 @@ class TenantStep(Base):
     __tablename__ = "tenant_steps"
 
     tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    step: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    step: Mapped[StepName] = mapped_column(StrEnumType(StepName, 32), primary_key=True)
+    status: Mapped[StepStatus] = mapped_column(StrEnumType(StepStatus, 16), default=StepStatus.PENDING)
     reason: Mapped[str] = mapped_column(sa.String(64), default="Created")
     message: Mapped[str] = mapped_column(sa.Text, default="")
     retryable: Mapped[bool] = mapped_column(sa.Boolean, default=True)
@@ -89,7 +92,7 @@ class TenantEvent(Base):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    step: Mapped[str | None] = mapped_column(sa.String(32))
+    step: Mapped[StepName | None] = mapped_column(StrEnumType(StepName, 32))
     kind: Mapped[str] = mapped_column(sa.String(64))
     message: Mapped[str] = mapped_column(sa.Text)
     actor: Mapped[str | None] = mapped_column(sa.String(255))

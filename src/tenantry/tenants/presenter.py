@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenantry.provisioning.steps import STEP_ORDER
+from tenantry.states import STEP_ORDER, StepStatus
 from tenantry.tenants.models import Tenant, TenantStep
 from tenantry.tenants.schemas import StepCondition, TenantOut
 
@@ -34,7 +34,7 @@ def present(tenant: Tenant) -> TenantOut:
         mail_domain=tenant.mail_domain,
         quota_bytes=tenant.quota_bytes,
         provisioning_status={s.step: s.status for s in steps},
-        provisioning_errors={s.step: s.message for s in steps if s.status == "error"},
+        provisioning_errors={s.step: s.message for s in steps if s.status == StepStatus.ERROR},
         conditions={s.step: condition(s) for s in steps},
         owner=tenant.owner_sub,
         created_at=tenant.created_at,

@@ -10,10 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from tenantry.hostnames import normalise_hostname
-
-StepName = Literal["authentik", "stalwart", "ocis"]
-StepStatus = Literal["ok", "skipped", "error", "pending"]
-TenantStatus = Literal["pending", "active", "degraded", "suspended", "deleting", "deleted"]
+from tenantry.integrations.dns import Purpose
+from tenantry.states import StepName, StepStatus, TenantStatus
 
 # Documents clean_display_name in the OpenAPI schema: no control characters, not blank.
 DISPLAY_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
@@ -126,9 +124,9 @@ class TenantOut(CamelModel):
     generation: int
     mail_domain: str
     quota_bytes: int
-    provisioning_status: dict[str, StepStatus]
-    provisioning_errors: dict[str, str]
-    conditions: dict[str, StepCondition]
+    provisioning_status: dict[StepName, StepStatus]
+    provisioning_errors: dict[StepName, str]
+    conditions: dict[StepName, StepCondition]
     owner: str | None
     created_at: datetime
     created_by: str | None
@@ -146,7 +144,7 @@ class TenantPage(CamelModel):
 
 class TenantEventOut(CamelModel):
     at: datetime
-    step: str | None
+    step: StepName | None
     kind: str
     message: str
     actor: str | None
@@ -157,7 +155,7 @@ class DnsRecordOut(CamelModel):
     name: str
     value: str
     ttl: int
-    purpose: str
+    purpose: Purpose
 
 
 class DnsRecordsOut(CamelModel):

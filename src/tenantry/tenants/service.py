@@ -3,41 +3,134 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tenantry.auth.actor import Actor
 from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from tenantry.hostnames import normalise_hostname
-from tenantry.provisioning.steps import STEP_ORDER
+from tenantry.integrations.dns import DnsRecord
+from tenantry.states import STEP_ORDER, StepName, StepStatus, TenantStatus
 from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 
 
+class Provisioner(Protocol):
+    """Reconciles a tenant now (the provisioning runner); True when it finished within ``wait`` seconds."""
+
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool: ...
+
+
 @dataclass(frozen=True)
-class Actor:
-    """Who is asking: the token's ``sub`` and whether they are a platform admin."""
+class Settling:
+    """A change the request's unit of work will commit, and how to wait for its first reconcile afterwards.
 
-    sub: str | None
-    is_admin: bool
+    ``tenant`` is the staged state; ``settle()``, called only once the change is committed (the reconciler
+    reads committed state), reconciles and answers with the tenant as that run left it.
+    """
 
-    def can_manage(self, tenant: Tenant) -> bool:
-        return self.is_admin or (self.sub is not None and tenant.is_managed_by(self.sub))
+    tenant: Tenant
+    settle: Callable[[], Awaitable[Tenant]]
 
 
-SYSTEM = Actor(sub=None, is_admin=True)
+@dataclass(frozen=True)
+class TenantDns:
+    domain: str
+    status: StepStatus
+    records: list[DnsRecord]
+
+
+DNS_RECORDS = "dnsRecords"  # where the mail step keeps the records to publish, in its step data
 
 
 class TenantService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    """The tenant use cases. Works in the caller's unit of work (``session``): flushes, never commits.
+
+    ``provisioner`` and ``sessions`` are needed only by the operations that wait for a reconcile after the
+    commit (create, update, reconcile); that wait reads the outcome in a session of its own.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        *,
+        provisioner: Provisioner | None = None,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self.session = session
         self.repo = TenantRepository(session)
         self.settings = settings
+        self._provisioner = provisioner
+        self._sessions = sessions
+
+    def _settling(self, tenant: Tenant, *, force: bool, wait: float) -> Settling:
+        provisioner, sessions = self._provisioner, self._sessions
+        if provisioner is None or sessions is None:
+            raise RuntimeError("this TenantService was built without a provisioner; it cannot wait for a reconcile")
+        tenant_id = tenant.id
+
+        async def settle() -> Tenant:
+            await provisioner.reconcile_now(tenant_id, force=force, wait=wait)
+            async with sessions() as session:
+                settled = await TenantRepository(session).by_id(tenant_id)
+            if settled is None:
+                raise NotFoundError("the tenant was deleted meanwhile")
+            return settled
+
+        return Settling(tenant, settle)
+
+    @staticmethod
+    def _settled(tenant: Tenant) -> Settling:
+        async def settle() -> Tenant:
+            return tenant
+
+        return Settling(tenant, settle)
+
+    async def create_and_wait(self, payload: TenantCreate, actor: Actor) -> Settling:
+        """Create a workspace; once committed, reconcile it and wait for that first run (at most the
+        configured wait), so the answer shows how far provisioning got."""
+        tenant = await self.create(payload, actor)
+        return self._settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+
+    async def update_and_wait(self, slug: str, payload: TenantUpdate, actor: Actor) -> Settling:
+        """Change the desired state; a change that bumps the generation is reconciled and waited for."""
+        tenant = await self.get(slug, actor)
+        before = tenant.generation
+        tenant = await self.update(slug, payload, actor)
+        if tenant.generation == before:
+            return self._settled(tenant)
+        return self._settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+
+    async def reconcile_and_wait(self, slug: str, actor: Actor) -> Settling:
+        """Run every step now, including ones stopped by a permanent error, and wait for the run."""
+        tenant = await self.request_reconcile(slug, actor)
+        wait = max(self.settings.create_wait_seconds, self.settings.step_timeout_seconds)
+        return self._settling(tenant, force=True, wait=wait)
+
+    async def events(self, slug: str, actor: Actor, *, limit: int) -> Sequence[TenantEvent]:
+        """The tenant's timeline, newest first."""
+        tenant = await self.get(slug, actor)
+        return await self.repo.events(tenant.id, limit=limit)
+
+    async def dns(self, slug: str, actor: Actor) -> TenantDns:
+        """The DNS records to publish for the tenant's mail domain, as the mail step last stored them."""
+        tenant = await self.get(slug, actor)
+        step = _step(tenant, StepName.STALWART)
+        raw = (step.data or {}).get(DNS_RECORDS, []) if step is not None else []
+        return TenantDns(
+            domain=tenant.mail_domain,
+            status=step.status if step is not None else StepStatus.PENDING,
+            records=[DnsRecord.from_json(record) for record in raw],
+        )
 
     def _worker_due(self, now: datetime) -> datetime:
         """When workers should pick up a change the API itself reconciles at once: only after the API's
@@ -66,7 +159,7 @@ class TenantService:
             id=str(uuid.uuid4()),
             slug=payload.slug,
             name=payload.name,
-            status="pending",
+            status=TenantStatus.PENDING,
             generation=1,
             mail_domain=domain,
             quota_bytes=payload.quota_bytes or self.settings.default_quota_bytes,
@@ -79,7 +172,7 @@ class TenantService:
             steps=[
                 TenantStep(
                     step=name,
-                    status="pending",
+                    status=StepStatus.PENDING,
                     reason="Created",
                     message="waiting for the first attempt",
                     retryable=True,
@@ -96,7 +189,6 @@ class TenantService:
         try:
             await self.repo.add(tenant)
         except IntegrityError as err:  # lost a race with a concurrent create of the same slug or domain
-            await self.session.rollback()
             raise ConflictError(
                 f"a tenant with slug '{payload.slug}' or mail domain '{domain}' already exists"
             ) from err
@@ -143,7 +235,6 @@ class TenantService:
             try:
                 await self.session.flush()
             except IntegrityError as err:  # another tenant took the domain between our check and this write
-                await self.session.rollback()
                 raise ConflictError(
                     f"the mail domain '{changed.get('mail_domain')}' already belongs to another tenant"
                 ) from err
@@ -152,7 +243,7 @@ class TenantService:
     async def _check_mail_domain_change(self, tenant: Tenant, domain: str) -> None:
         """A mail domain can be corrected only until one is provisioned: moving a live domain (its mailboxes,
         DKIM keys and published DNS records) is not something to do as a side effect of a PATCH."""
-        mail = next((s for s in tenant.steps if s.step == "stalwart"), None)
+        mail = _step(tenant, StepName.STALWART)
         provisioned = mail.outputs.get("domainId") if mail is not None and mail.outputs else None
         if provisioned:
             raise ConflictError(
@@ -219,7 +310,13 @@ class TenantService:
         )
         await self.session.flush()
 
-    async def list(self, actor: Actor, *, status: str | None, limit: int, offset: int) -> tuple[list[Tenant], int]:
+    async def list(
+        self, actor: Actor, *, status: TenantStatus | None, limit: int, offset: int
+    ) -> tuple[list[Tenant], int]:
         managed_by = None if actor.is_admin else (actor.sub or "")
         rows, total = await self.repo.page(status=status, managed_by=managed_by, limit=limit, offset=offset)
         return list(rows), total
+
+
+def _step(tenant: Tenant, name: StepName) -> TenantStep | None:
+    return next((s for s in tenant.steps if s.step == name), None)

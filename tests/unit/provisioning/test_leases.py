@@ -10,13 +10,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tenantry.auth.actor import SYSTEM
 from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.db.engine import create_engine, create_sessionmaker
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.tenants.models import Tenant
 from tenantry.tenants.schemas import TenantCreate
-from tenantry.tenants.service import SYSTEM, TenantService
+from tenantry.tenants.service import TenantService
 
 LEASE = 30.0
 

@@ -11,16 +11,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tenantry.auth.actor import SYSTEM
 from tenantry.config import Settings
 from tenantry.container import Container, build_container
 from tenantry.db.base import utcnow
 from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
-from tenantry.provisioning.reconciler import roll_up
-from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep, Step
+from tenantry.provisioning.outcomes import roll_up
+from tenantry.provisioning.steps import Step, build_steps
+from tenantry.states import StepStatus, TenantStatus
 from tenantry.tenants.models import Tenant, TenantEvent
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
-from tenantry.tenants.service import SYSTEM, TenantService
+from tenantry.tenants.service import TenantService
 from tests.support.fakes import ScriptedProvider
 
 OWNER = "worker:test"
@@ -58,11 +60,9 @@ class GatedProvider(ScriptedProvider):
 
 
 def steps(identity: Any = None, mail: Any = None, files: Any = None) -> list[Step]:
-    return [
-        IdentityStep(identity or ScriptedProvider("group")),
-        MailStep(mail or ScriptedProvider("domain")),
-        FilesStep(files or ScriptedProvider("drive")),
-    ]
+    return build_steps(
+        identity or ScriptedProvider("group"), mail or ScriptedProvider("domain"), files or ScriptedProvider("drive")
+    )
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ WHEN = datetime(2024, 1, 1, tzinfo=UTC)
     ],
 )
 def test_roll_up(status: str, activated_at: datetime | None, steps_now: list[str], expected: str) -> None:
-    assert roll_up(Tenant(status=status, activated_at=activated_at), steps_now) == expected
+    assert roll_up(TenantStatus(status), activated_at is not None, [StepStatus(s) for s in steps_now]) == expected
 
 
 # -- runs ------------------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from tenantry.config import Settings
+from tenantry.container import OCIS_UNSET, STALWART_UNSET
 from tenantry.integrations.errors import PermanentStepError, TransientStepError
+from tenantry.integrations.null import NotConfigured
 from tenantry.integrations.ports import StepResult
-from tenantry.provisioning.steps import FilesStep, IdentityStep, MailStep
+from tenantry.provisioning.steps import build_steps
 from tenantry.tenants.models import Tenant
 from tests.support.api import api_client
 from tests.support.fakes import ScriptedProvider
@@ -22,11 +24,9 @@ def three_steps(
     mail: ScriptedProvider | None = None,
     files: ScriptedProvider | None = None,
 ) -> list[Any]:
-    return [
-        IdentityStep(identity or ScriptedProvider("group")),
-        MailStep(mail or ScriptedProvider("domain")),
-        FilesStep(files or ScriptedProvider("drive")),
-    ]
+    return build_steps(
+        identity or ScriptedProvider("group"), mail or ScriptedProvider("domain"), files or ScriptedProvider("drive")
+    )
 
 
 async def count_tenants(client_container: Any) -> int:
@@ -238,7 +238,7 @@ async def test_a_pending_step_completes_by_itself(make_settings: Callable[..., S
 
 
 async def test_unconfigured_steps_are_skipped_with_a_hint(make_settings: Callable[..., Settings]) -> None:
-    steps = [IdentityStep(ScriptedProvider("group")), MailStep(None), FilesStep(None)]
+    steps = build_steps(ScriptedProvider("group"), NotConfigured(STALWART_UNSET), NotConfigured(OCIS_UNSET))
     async with api_client(make_settings(), steps=steps) as (client, _):
         body = (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()
     assert body["status"] == "active"
@@ -248,7 +248,7 @@ async def test_unconfigured_steps_are_skipped_with_a_hint(make_settings: Callabl
 
 
 async def test_health_and_readiness_name_each_dependency(make_settings: Callable[..., Settings]) -> None:
-    steps = [IdentityStep(ScriptedProvider("group")), MailStep(None), FilesStep(None)]
+    steps = build_steps(ScriptedProvider("group"), NotConfigured(STALWART_UNSET), NotConfigured(OCIS_UNSET))
     async with api_client(make_settings(), steps=steps) as (client, _):
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
@@ -327,15 +327,16 @@ async def test_a_skipped_step_runs_by_itself_once_its_upstream_is_configured(
 ) -> None:
     settings = make_settings(resync_interval_seconds=0.3)
     async with api_client(
-        settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(None), FilesStep(None)]
+        settings, steps=build_steps(ScriptedProvider("group"), NotConfigured(STALWART_UNSET), NotConfigured(OCIS_UNSET))
     ) as (client, _):
         body = (await client.post("/tenants", json={"slug": "acme", "name": "Acme"})).json()
         assert body["provisioningStatus"] == {"authentik": "ok", "stalwart": "skipped", "ocis": "skipped"}
     mail = ScriptedProvider("domain")
     # The same store after a restart with Stalwart configured.
-    async with api_client(
-        settings, steps=[IdentityStep(ScriptedProvider("group")), MailStep(mail), FilesStep(None)]
-    ) as (client, _):
+    async with api_client(settings, steps=build_steps(ScriptedProvider("group"), mail, NotConfigured(OCIS_UNSET))) as (
+        client,
+        _,
+    ):
         import asyncio
 
         loop = asyncio.get_running_loop()

@@ -11,8 +11,9 @@ import pytest
 from tenantry.config import Settings
 from tenantry.container import build_container
 from tenantry.integrations.errors import PermanentStepError
-from tenantry.integrations.ports import MailProvider, StepResult, TenantSpec
-from tenantry.provisioning.steps import MailStep
+from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.provisioning.steps import Step
+from tenantry.states import StepName
 from tests.unit.integrations.stalwart.test_adapter import BASE, FakeStalwart
 
 PASSWORD = "correct-horse-battery-staple"
@@ -22,12 +23,11 @@ UNAUTHORIZED = httpx.Response(
 )
 
 
-async def mail_provider_call(settings: Settings, fake: FakeStalwart, call: Callable[[MailProvider], Any]) -> Any:
+async def mail_provider_call(settings: Settings, fake: FakeStalwart, call: Callable[[Step], Any]) -> Any:
     container = build_container(settings, transports={"stalwart": httpx.MockTransport(fake)})
     try:
-        (step,) = [s for s in container.steps if isinstance(s, MailStep)]
-        assert step.provider is not None
-        return await call(step.provider)
+        (step,) = [s for s in container.steps if s.name == StepName.STALWART]
+        return await call(step)
     finally:
         await container.aclose()
 
@@ -39,7 +39,7 @@ async def test_rejected_basic_credentials_name_the_username_and_password_setting
     fake.fail_with = UNAUTHORIZED
     settings = make_settings(stalwart_url=BASE, stalwart_username="tenantry", stalwart_password=PASSWORD)
     with pytest.raises(PermanentStepError) as caught:
-        await mail_provider_call(settings, fake, lambda provider: provider.ping())
+        await mail_provider_call(settings, fake, lambda step: step.ping())
     assert caught.value.reason == "AuthenticationFailed"
     assert "check TENANTRY_STALWART_USERNAME and TENANTRY_STALWART_PASSWORD" in caught.value.message
     assert "API_KEY" not in caught.value.message
@@ -55,7 +55,7 @@ async def test_rejected_api_key_names_the_api_key_setting_even_with_basic_creden
         stalwart_url=BASE, stalwart_api_key=API_KEY, stalwart_username="tenantry", stalwart_password=PASSWORD
     )
     with pytest.raises(PermanentStepError) as caught:
-        await mail_provider_call(settings, fake, lambda provider: provider.ping())
+        await mail_provider_call(settings, fake, lambda step: step.ping())
     assert "check TENANTRY_STALWART_API_KEY" in caught.value.message
     assert API_KEY not in caught.value.message
 
@@ -72,11 +72,9 @@ async def test_the_mail_base_domain_setting_decides_which_domain_is_adopted_by_n
         return TenantSpec(id="t1", slug="acme", name="Acme", generation=1, mail_domain=domain, quota_bytes=1)
 
     adopted: StepResult = await mail_provider_call(
-        settings, fake, lambda provider: provider.ensure_tenant_domain(tenant("acme.mail.example.test"), {})
+        settings, fake, lambda step: step.ensure(tenant("acme.mail.example.test"), {})
     )
     assert adopted.ids == {"domainId": default_id}
     with pytest.raises(PermanentStepError) as caught:
-        await mail_provider_call(
-            settings, fake, lambda provider: provider.ensure_tenant_domain(tenant("acme.other.example"), {})
-        )
+        await mail_provider_call(settings, fake, lambda step: step.ensure(tenant("acme.other.example"), {}))
     assert caught.value.reason == "DomainConflict"

@@ -1,0 +1,97 @@
+"""All provisioning SQL: claiming tenants, the lease fence, and reading and writing what a run works on.
+
+Repositories flush at most; the caller (the lease manager, the reconciler) owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.provisioning.outcomes import Note
+from tenantry.tenants.models import Tenant, TenantEvent
+
+
+def _free(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(Tenant.lease_owner.is_(None), Tenant.lease_expires_at < now)
+
+
+class ProvisioningRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim_due(self, owner: str, limit: int, *, now: datetime, lease: timedelta) -> list[str]:
+        """Lease up to ``limit`` tenants whose reconcile is due and that nobody holds; returns their ids.
+
+        On PostgreSQL the candidates are locked with ``SKIP LOCKED`` so workers polling at once skip each
+        other's rows instead of queueing; the compare-and-set update is what makes the claim safe everywhere.
+        """
+        due = (
+            sa.select(Tenant.id)
+            .where(Tenant.next_reconcile_at <= now, _free(now))
+            .order_by(Tenant.next_reconcile_at)
+            .limit(limit)
+        )
+        if self.session.bind.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        result = await self.session.execute(
+            sa.update(Tenant)
+            .where(Tenant.id.in_(due.scalar_subquery()), _free(now))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+            .returning(Tenant.id)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.scalars())
+
+    async def claim(self, tenant_id: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        """Lease one tenant, due or not; False when someone else holds it."""
+        return await self._set_lease(
+            tenant_id, sa.or_(_free(now), Tenant.lease_owner == owner), owner=owner, expires=now + lease
+        )
+
+    async def renew(self, tenant_id: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        """Extend a lease ``owner`` holds; False means it was lost (expired and taken by someone else)."""
+        return await self._set_lease(tenant_id, Tenant.lease_owner == owner, owner=owner, expires=now + lease)
+
+    async def release(self, tenant_id: str, owner: str) -> None:
+        await self._set_lease(tenant_id, Tenant.lease_owner == owner, owner=None, expires=None)
+
+    async def _set_lease(
+        self, tenant_id: str, condition: sa.ColumnElement[bool], *, owner: str | None, expires: datetime | None
+    ) -> bool:
+        result = await self.session.execute(
+            sa.update(Tenant)
+            .where(Tenant.id == tenant_id, condition)
+            .values(lease_owner=owner, lease_expires_at=expires)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def fence(self, tenant_id: str, owner: str) -> bool:
+        """Whether ``owner`` still holds the tenant's lease, checked with a write so that it also locks the row.
+
+        As a transaction's first statement this takes the row lock on PostgreSQL and the database write lock
+        on SQLite, so nobody can take the lease between this check and the commit.
+        """
+        fenced = await self.session.execute(
+            sa.update(Tenant)
+            .where(Tenant.id == tenant_id, Tenant.lease_owner == owner)
+            .values(lease_expires_at=Tenant.lease_expires_at)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(fenced.rowcount)  # type: ignore[attr-defined]
+
+    async def exists(self, tenant_id: str) -> bool:
+        return bool(await self.session.scalar(sa.select(sa.func.count()).where(Tenant.id == tenant_id)))
+
+    async def load(self, tenant_id: str) -> Tenant | None:
+        """The tenant with its steps, read afresh."""
+        return (await self.session.execute(sa.select(Tenant).where(Tenant.id == tenant_id))).scalar_one_or_none()
+
+    def record(self, tenant_id: str, notes: list[Note], *, at: datetime) -> None:
+        for note in notes:
+            self.session.add(
+                TenantEvent(tenant_id=tenant_id, at=at, step=note.step, kind=note.kind, message=note.message)
+            )

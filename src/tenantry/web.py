@@ -1,0 +1,74 @@
+"""What every route shares: the request's unit of work, the caller, and answers made after the commit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Receive, Scope, Send
+
+from tenantry.auth.actor import Actor
+from tenantry.errors import ConflictError
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler succeeds, rolled back when it raises.
+
+    Handlers and services only flush. The dependency is function-scoped, so the commit happens before the
+    answer is sent and a failing commit still turns into an error answer.
+    """
+    async with request.app.state.container.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        try:
+            await session.commit()
+        except IntegrityError as err:  # a concurrent request changed the same rows between flush and commit
+            await session.rollback()
+            raise ConflictError("a concurrent change to the same tenant won; read it again and retry") from err
+
+
+async def current_actor(request: Request) -> Actor:
+    resolver = request.app.state.actor_resolver
+    actor: Actor = await resolver(request)
+    return actor
+
+
+SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+class AfterCommit(Response):
+    """An answer whose body is made only after the request's unit of work has committed.
+
+    For use cases that hand their change to the reconciler (which reads committed state) and answer with
+    what it did: ``render`` runs when the answer is sent, which FastAPI does after function-scoped
+    dependencies, the commit among them, have finished. If the commit fails, ``render`` never runs.
+    """
+
+    def __init__(
+        self,
+        render: Callable[[], Awaitable[BaseModel]],
+        *,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers)
+        self._render = render
+        self._extra_headers = headers or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        model = await self._render()
+        answer = JSONResponse(
+            model.model_dump(mode="json", by_alias=True),
+            status_code=self.status_code,
+            headers=self._extra_headers,
+        )
+        await answer(scope, receive, send)
