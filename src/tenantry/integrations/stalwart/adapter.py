@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
 from tenantry.hostnames import normalise_hostname
-from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
+from tenantry.integrations.errors import (
+    PermanentStepError,
+    Reason,
+    StepError,
+    TransientStepError,
+    translated,
+)
 from tenantry.integrations.ports import StepResult, TenantSpec
-from tenantry.integrations.stalwart.zone import DnsZoneError, parse_zone_file
 
 from .client import DomainWithDkim, StalwartClient
 from .errors import (
@@ -17,7 +23,6 @@ from .errors import (
     StalwartConnectionError,
     StalwartError,
     StalwartMethodError,
-    StalwartProtocolError,
     StalwartRateLimitError,
     StalwartRequestError,
     StalwartServerError,
@@ -25,11 +30,15 @@ from .errors import (
     StalwartTimeoutError,
 )
 from .models import Domain, DomainCreate
+from .zone import DnsZoneError, parse_zone_file
 
 DOMAIN_ID = "domainId"
 MARKER_PREFIX = "tenantry:tenant:"
 _TRANSIENT_METHOD_ERRORS = {"serverUnavailable", "serverPartialFail", "serverFail"}
 _OPERATION_PERMISSION = {"create": "Create", "update": "Update", "destroy": "Destroy"}
+# SetErrors that Stalwart's own words explain, by type.
+_SET_ERROR_REASONS = {"notFound": Reason.NOT_FOUND, "overQuota": "OverQuota", "objectIsLinked": "DomainInUse"}
+_SUPPORTED = "Tenantry needs Stalwart >= 0.16 (JMAP management) reached directly at its configured URL"
 
 
 def _permission(object_type: str, action: str) -> str:
@@ -43,66 +52,64 @@ def _method_permission(method: str) -> str | None:
     return _permission(object_part.removeprefix("x:"), action) if action else None
 
 
-_TRANSIENT: tuple[tuple[type[StalwartError], str], ...] = (
-    (StalwartRateLimitError, "RateLimited"),
-    (StalwartServerError, "UpstreamError"),
-    (StalwartTimeoutError, "UpstreamTimeout"),
-    (StalwartConnectionError, "UpstreamUnreachable"),
-    # A non-JMAP answer is most often a proxy error page; it tends to go away by itself.
-    (StalwartProtocolError, "UpstreamError"),
-)
+def translate_error(  # noqa: PLR0911 - one case per error class reads best
+    err: StalwartError, *, credentials: str
+) -> StepError:
+    """The one place Stalwart client errors become step errors: what is retried, what a human must fix."""
+    match err:
+        case StalwartAuthError():
+            what = "the API key" if credentials.endswith("_API_KEY") else "the credentials"
+            return PermanentStepError(
+                f"Stalwart rejected {what} ({err.status}): {err.detail or err.title}; check {credentials}",
+                reason=Reason.AUTHENTICATION_FAILED,
+            )
+        case StalwartRateLimitError():
+            return TransientStepError(str(err), reason=Reason.RATE_LIMITED, retry_after=err.retry_after)
+        case StalwartServerError():
+            return TransientStepError(str(err), reason=Reason.UPSTREAM_ERROR, retry_after=err.retry_after)
+        case StalwartRequestError(status=404):
+            return PermanentStepError(
+                f"{err}; check that the configured Stalwart URL is the server's root", reason=Reason.NOT_FOUND
+            )
+        case StalwartTimeoutError():
+            return TransientStepError(str(err), reason=Reason.UPSTREAM_TIMEOUT)
+        case StalwartConnectionError():
+            return TransientStepError(str(err), reason=Reason.UPSTREAM_UNREACHABLE)
+        case StalwartMethodError():
+            return _method_error(err)
+        case StalwartSetError():
+            return _set_error(err)
+        case _:
+            # A refused request, or an answer that is not JMAP (a proxy's login page, another server, an
+            # older release): retrying the same call won't help.
+            return PermanentStepError(f"{err}; {_SUPPORTED}", reason=Reason.UNEXPECTED_RESPONSE)
 
 
-def translate_error(err: StalwartError, *, credentials_setting: str) -> StepError:
-    """A client error as the step error the reconciler understands (what to retry, what to tell a human)."""
-    if isinstance(err, StalwartAuthError):
-        what = "the API key" if credentials_setting.endswith("_API_KEY") else "the credentials"
-        return PermanentStepError(
-            f"Stalwart rejected {what} ({err.status}): {err.detail or err.title}; check {credentials_setting}",
-            reason="AuthenticationFailed",
-        )
-    for kind, reason in _TRANSIENT:
-        if isinstance(err, kind):
-            retry_after = err.retry_after if isinstance(err, StalwartRequestError) else None
-            return TransientStepError(str(err), reason=reason, retry_after=retry_after)
-    if isinstance(err, StalwartMethodError):
-        return _translate_method_error(err)
-    if isinstance(err, StalwartSetError):
-        return _translate_set_error(err)
-    return PermanentStepError(str(err), reason="RequestRejected")
-
-
-def _translate_method_error(err: StalwartMethodError) -> StepError:
+def _method_error(err: StalwartMethodError) -> StepError:
     if err.type in _TRANSIENT_METHOD_ERRORS:
-        return TransientStepError(str(err), reason="UpstreamError")
+        return TransientStepError(str(err), reason=Reason.UPSTREAM_ERROR)
     if err.type == "forbidden":
         permission = _method_permission(err.method)
         needed = f"; the API key needs the {permission} permission" if permission else ""
-        return PermanentStepError(f"{err}{needed}", reason="Forbidden")
+        return PermanentStepError(f"{err}{needed}", reason=Reason.FORBIDDEN)
     if err.type == "unknownMethod":
-        return PermanentStepError(
-            f"{err}; Tenantry needs Stalwart >= 0.16 (JMAP management)", reason="UnsupportedUpstream"
-        )
-    return PermanentStepError(str(err), reason="RequestRejected")
+        return PermanentStepError(f"{err}; {_SUPPORTED}", reason=Reason.UNSUPPORTED_UPSTREAM)
+    return PermanentStepError(f"{err}; {_SUPPORTED}", reason=Reason.UNEXPECTED_RESPONSE)
 
 
-def _translate_set_error(err: StalwartSetError) -> StepError:
+def _set_error(err: StalwartSetError) -> StepError:
     if err.is_forbidden:
         permission = _permission(err.object_type, _OPERATION_PERMISSION[err.operation])
-        return PermanentStepError(f"{err}; the API key needs the {permission} permission", reason="Forbidden")
+        return PermanentStepError(f"{err}; the API key needs the {permission} permission", reason=Reason.FORBIDDEN)
     if err.is_primary_key_violation:
         owner = f" (owned by {err.object_id.object} {err.object_id.id})" if err.object_id else ""
         return PermanentStepError(f"{err}{owner}", reason="DomainConflict")
     if err.is_validation_error or err.type == "invalidForeignKey":
         properties = ", ".join(err.invalid_properties) or "unknown properties"
         return PermanentStepError(
-            f"Stalwart refused {err.object_type} values ({properties}): {err}", reason="ValidationFailed"
+            f"Stalwart refused {err.object_type} values ({properties}): {err}", reason=Reason.VALIDATION_FAILED
         )
-    if err.is_over_quota:
-        return PermanentStepError(str(err), reason="OverQuota")
-    if err.is_object_linked:
-        return PermanentStepError(str(err), reason="DomainInUse")
-    return PermanentStepError(str(err), reason="RequestRejected")
+    return PermanentStepError(str(err), reason=_SET_ERROR_REASONS.get(err.type, Reason.UNEXPECTED_RESPONSE))
 
 
 def tenant_marker(tenant: TenantSpec) -> str:
@@ -161,12 +168,8 @@ class StalwartMailProvider:
             reason="DomainConflict",
         )
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except StalwartError as err:
-            raise translate_error(err, credentials_setting=self._credentials_setting) from err
+    def _translated(self) -> AbstractContextManager[None]:
+        return translated(StalwartError, functools.partial(translate_error, credentials=self._credentials_setting))
 
     async def ping(self) -> None:
         with self._translated():
@@ -258,7 +261,7 @@ class StalwartMailProvider:
         if state.domain is None:
             raise TransientStepError(
                 f"{name} was created and deleted in Stalwart while Tenantry was creating it; trying again",
-                reason="UpstreamChanged",
+                reason=Reason.UPSTREAM_CHANGED,
             )
         # The read-back carries the description: a concurrently created custom domain must be marked too.
         self._claim(tenant, name, state.domain)

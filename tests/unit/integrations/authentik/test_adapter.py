@@ -351,6 +351,20 @@ async def test_rejected_token_is_permanent_and_names_the_setting_not_the_token(f
     assert "wrong-token-value" not in str(caught.value)
 
 
+async def test_token_without_the_group_permission_is_forbidden_and_names_the_permissions(
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
+    denied = {"detail": "You do not have permission to perform this action."}
+    fake.interceptors.append(lambda _: httpx.Response(403, json=denied))
+
+    with pytest.raises(PermanentStepError) as caught:
+        await provider.ensure_tenant_group(TENANT, {})
+
+    assert caught.value.reason == "Forbidden"
+    assert "view_group" in caught.value.message
+    assert TOKEN not in caught.value.message
+
+
 async def test_503_is_transient_with_the_servers_retry_after(
     fake: FakeAuthentik, provider: AuthentikIdentityProvider
 ) -> None:

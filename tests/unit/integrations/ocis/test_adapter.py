@@ -348,6 +348,25 @@ async def test_429_is_transient_rate_limited(fake: FakeOcis, provider: OcisFileP
     assert (info.value.reason, info.value.retry_after) == ("RateLimited", 2.0)
 
 
+async def test_a_space_that_vanishes_while_being_repaired_is_looked_for_again(
+    fake: FakeOcis, provider: OcisFileProvider
+) -> None:
+    drive_id = fake.add("Old name", MARKER, quota=TENANT.quota_bytes)
+    fake.fail[("PATCH", "/graph")] = httpx.Response(404, json={"error": {"code": "itemNotFound", "message": "gone"}})
+    with pytest.raises(TransientStepError) as info:
+        await provider.ensure_tenant_space(TENANT, {"driveId": drive_id})
+    assert info.value.reason == "UpstreamChanged"
+    assert drive_id in info.value.message
+
+
+async def test_a_404_from_the_drives_endpoint_itself_is_permanent(fake: FakeOcis, provider: OcisFileProvider) -> None:
+    fake.fail[("GET", "/graph")] = httpx.Response(404, text="404 page not found")
+    with pytest.raises(PermanentStepError) as info:
+        await provider.ensure_tenant_space(TENANT, {})
+    assert info.value.reason == "NotFound"
+    assert "oCIS URL" in info.value.message
+
+
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
