@@ -9,13 +9,9 @@ a no-op keeps teardown idempotent).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tenantry.sandbox.faults import SandboxControls
+from tenantry.sandbox.ocis_auth import Principal, authenticate, user_id_for
 from tenantry.sandbox.ocis_model import (
     ALLOWED_ACTIONS,
     MANAGER,
@@ -51,22 +48,8 @@ from tenantry.sandbox.ocis_model import (
     validate_space_name,
 )
 
-# Users the sandbox authenticates get a stable id derived from their username.
-_USER_NAMESPACE = uuid.UUID("8f0c1d2e-5b7a-4c1e-9d3f-2a6b4e8c0f17")
 _ROLES_KEY = "@libre.graph.permissions.roles.allowedValues"
 _ACTIONS_KEY = "@libre.graph.permissions.actions.allowedValues"
-
-
-def user_id_for(username: str) -> str:
-    """The oCIS user id the sandbox gives an authenticated username."""
-    return str(uuid.uuid5(_USER_NAMESPACE, username))
-
-
-@dataclass(frozen=True)
-class _Principal:
-    username: str
-    user_id: str
-    space_admin: bool
 
 
 class OcisSandbox:
@@ -185,47 +168,30 @@ class OcisSandbox:
             return [g.as_permission() for g in self._spaces[drive_id].grants.values()]
 
     # -- auth -------------------------------------------------------------------------------------------
-    def _authenticate(self, request: Request) -> _Principal:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        username: str | None = None
-        if scheme.lower() == "basic":
-            username = self._check_app_token(credentials.strip())
-        elif scheme.lower() == "bearer" and self.bearer_validator is not None and credentials.strip():
-            username = self.bearer_validator(credentials.strip())
-        if not username:
-            raise UnauthorizedError
-        user_id = user_id_for(username)
+    def _authenticate(self, request: Request) -> Principal:
+        who = authenticate(
+            request, app_tokens=self.app_tokens, bearer_validator=self.bearer_validator, space_admins=self.space_admins
+        )
         with self._lock:
-            self.users.setdefault(user_id, username)
-        return _Principal(username, user_id, username in self.space_admins)
-
-    def _check_app_token(self, credentials: str) -> str | None:
-        try:
-            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        username, sep, token = decoded.partition(":")
-        expected = self.app_tokens.get(username)
-        if not sep or expected is None or not hmac.compare_digest(expected.encode(), token.encode()):
-            return None
-        return username
+            self.users.setdefault(who.user_id, who.username)
+        return who
 
     # -- lookups ----------------------------------------------------------------------------------------
-    def _visible_space(self, who: _Principal, drive_id: str) -> Space:
+    def _visible_space(self, who: Principal, drive_id: str) -> Space:
         """The space if the caller may see it; hidden and missing spaces alike are a 404."""
         space = self._spaces.get(drive_id)
         if space is None or not (who.space_admin or f"u:{who.user_id}" in space.grants):
             raise drive_not_found()
         return space
 
-    def _manageable_space(self, who: _Principal, drive_id: str) -> Space:
+    def _manageable_space(self, who: Principal, drive_id: str) -> Space:
         """A visible space the caller may change (Space Admin or Manager); otherwise a 404 like upstream."""
         space = self._visible_space(who, drive_id)
         if not (who.space_admin or _is_manager(space, who)):
             raise drive_not_found()
         return space
 
-    def _member_space(self, who: _Principal, drive_id: str) -> Space:
+    def _member_space(self, who: Principal, drive_id: str) -> Space:
         """A project space whose members the caller (a Manager of it) may change."""
         space = self._visible_space(who, drive_id)
         if space.drive_type != "project":
@@ -413,7 +379,7 @@ class OcisSandbox:
         return Response(status_code=204)
 
 
-def _is_manager(space: Space, who: _Principal) -> bool:
+def _is_manager(space: Space, who: Principal) -> bool:
     grant = space.grants.get(f"u:{who.user_id}")
     return grant is not None and grant.role == MANAGER
 
