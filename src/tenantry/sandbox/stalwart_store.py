@@ -22,12 +22,9 @@ from tenantry.sandbox.stalwart_model import (
     Prop,
     Resolver,
     SetError,
-    apply_pointer,
-    coerce,
     invalid_patch,
-    mask_secrets,
-    restore_masked,
 )
+from tenantry.sandbox.stalwart_values import apply_pointer, coerce, mask_secrets, restore_masked
 
 OBJECTS = ("Domain", "Account", "DkimSignature")
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
