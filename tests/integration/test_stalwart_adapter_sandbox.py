@@ -18,13 +18,13 @@ from tests.support.clock import ManualClock
 
 API_KEY = "sandbox-stalwart-api-key"
 BASE_URL = "http://stalwart.sandbox"
-DOMAIN_BASE = "example"  # TENANT's acme.example is its default domain
+DOMAIN_BASE = "test"  # TENANT's acme.test is its default domain
 TENANT = TenantSpec(
     id="5a1d2c3b-0000-4000-8000-00000000abcd",
     slug="acme",
     name="Acme",
     generation=1,
-    mail_domain="acme.example",
+    mail_domain="acme.test",
     quota_bytes=10**9,
 )
 CUSTOM = TenantSpec(
@@ -87,7 +87,7 @@ async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
     assert (first.state, first.reason) == ("pending", "WaitingForDkim")
     (domain,) = sandbox.domains()
     assert first.ids == {"domainId": domain["id"]}
-    assert (domain["name"], domain["description"]) == ("acme.example", f"Tenantry tenant acme [{MARKER}]")
+    assert (domain["name"], domain["description"]) == ("acme.test", f"Tenantry tenant acme [{MARKER}]")
 
     clock.now += DKIM_DELAY + 1
     ready = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
@@ -145,7 +145,7 @@ async def test_first_creation_takes_three_posts(sandbox: StalwartSandbox, http: 
 
 
 async def test_adoption_takes_two_posts(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
-    domain_id = sandbox.add_domain("acme.example")
+    domain_id = sandbox.add_domain("acme.test")
     sandbox.generate_dkim_now(domain_id)
     result = await adapter(http).ensure_tenant_domain(TENANT, {})
     assert result.reason == "Ready"
@@ -153,7 +153,7 @@ async def test_adoption_takes_two_posts(sandbox: StalwartSandbox, http: httpx.As
 
 
 async def test_existing_domain_is_adopted(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
-    domain_id = sandbox.add_domain("acme.example")
+    domain_id = sandbox.add_domain("acme.test")
     sandbox.generate_dkim_now(domain_id)
     result = await adapter(http).ensure_tenant_domain(TENANT, {})
     assert (result.state, result.ids) == ("ok", {"domainId": domain_id})
@@ -163,7 +163,7 @@ async def test_existing_domain_is_adopted(sandbox: StalwartSandbox, http: httpx.
 async def test_existing_unmarked_default_domain_is_adopted_as_is(
     sandbox: StalwartSandbox, http: httpx.AsyncClient
 ) -> None:
-    domain_id = sandbox.add_domain("acme.example", description="set up by hand")
+    domain_id = sandbox.add_domain("acme.test", description="set up by hand")
     result = await adapter(http).ensure_tenant_domain(TENANT, {})
     assert (result.reason, result.ids) == ("WaitingForDkim", {"domainId": domain_id})
     assert [(d["id"], d["description"]) for d in sandbox.domains()] == [(domain_id, "set up by hand")]
@@ -211,12 +211,12 @@ async def test_new_custom_domain_is_created_marked_and_found_again_by_its_marker
 async def test_manual_dkim_domain_without_keys_fails_permanently_instead_of_waiting(
     sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock
 ) -> None:
-    domain_id = sandbox.add_domain("acme.example", dkimManagement={"@type": "Manual"})
+    domain_id = sandbox.add_domain("acme.test", dkimManagement={"@type": "Manual"})
     clock.now += DKIM_DELAY + 1
     with pytest.raises(PermanentStepError) as caught:
         await adapter(http).ensure_tenant_domain(TENANT, {})
     assert caught.value.reason == "DkimNotManaged"
-    assert "add a DKIM key for acme.example in Stalwart" in caught.value.message
+    assert "add a DKIM key for acme.test in Stalwart" in caught.value.message
     assert "switch its DKIM management to Automatic" in caught.value.message
     sandbox.controls.clear_log()
     with pytest.raises(PermanentStepError) as again:
@@ -234,7 +234,7 @@ async def test_domain_created_between_lookup_and_create_is_adopted(sandbox: Stal
             if request.method == "POST" and not winner:
                 calls = json.loads(request.content)["methodCalls"]
                 if any(name == "x:Domain/set" and "create" in args for name, args, _ in calls):
-                    winner.append(sandbox.add_domain("acme.example"))
+                    winner.append(sandbox.add_domain("acme.test"))
             return await super().handle_async_request(request)
 
     async with httpx.AsyncClient(transport=RacingTransport(app=sandbox.app)) as http:
@@ -314,7 +314,7 @@ async def test_rate_limit_carries_retry_after(sandbox: StalwartSandbox, http: ht
 
 
 async def test_delete_removes_the_domain_and_is_idempotent(sandbox: StalwartSandbox, http: httpx.AsyncClient) -> None:
-    domain_id = sandbox.add_domain("acme.example")
+    domain_id = sandbox.add_domain("acme.test")
     sandbox.generate_dkim_now(domain_id)
     result = await adapter(http).delete_tenant_domain(TENANT, {"domainId": domain_id})
     assert (result.state, result.reason) == ("ok", "Deleted")

@@ -6,7 +6,11 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
+
+import idna
+from publicsuffixlist import PublicSuffixList
 
 from tenantry.sandbox.stalwart_dns import ALGORITHM_NAMES, expand_selector, generate_key, zone_file
 from tenantry.sandbox.stalwart_model import (
@@ -28,45 +32,11 @@ from tenantry.sandbox.stalwart_values import apply_pointer, coerce, mask_secrets
 
 OBJECTS = ("Domain", "Account", "DkimSignature")
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-# Reserved names accepted for development, plus common generic TLDs; any two-letter ccTLD is accepted too.
-_TLDS = frozenset(
-    {
-        "test",
-        "local",
-        "localhost",
-        "internal",
-        "example",
-        "invalid",
-        "com",
-        "org",
-        "net",
-        "io",
-        "dev",
-        "app",
-        "info",
-        "biz",
-        "edu",
-        "gov",
-        "mil",
-        "int",
-        "eu",
-        "email",
-        "cloud",
-        "online",
-        "site",
-        "tech",
-        "xyz",
-        "me",
-        "co",
-        "ai",
-        "page",
-        "mail",
-        "lan",
-        "home",
-        "arpa",
-    }
+# Upstream accepts a name under a suffix on the public-suffix list or under one of these private-use TLDs
+# (crates/utils/src/lib.rs `is_valid_domain`: 0.16.2-0.16.7 had the first four, 0.16.0-0.16.1 none).
+_RESERVED_TLDS = frozenset(
+    {"test", "localhost", "local", "internal", "lan", "home", "corp", "intranet", "private", "localdomain"}
 )
 _COMMON_PASSWORDS = frozenset(
     {
@@ -104,15 +74,38 @@ def utc_text(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList(accept_unknown=False)
+
+
+def _listed_or_reserved(name: str) -> bool:
+    # Since 0.16.15 a name that is itself a public suffix (co.uk) is accepted as long as it has a dot.
+    listed = "." in name and _public_suffixes().publicsuffix(name) is not None
+    return listed or name.rsplit(".", 1)[-1] in _RESERVED_TLDS
+
+
 def normalise_domain(value: Any, prop: str = "name") -> str:
-    """Lowercase and strip a domain name; refuse it unless it is well formed with a known TLD."""
+    """Upstream's ``sanitize_domain``: drop whitespace, lowercase, IDN to punycode; refuse unless the name has
+    a dot, no empty label, no trailing dot, and ends in a listed public suffix or a reserved private TLD.
+
+    Like upstream it checks nothing else (label characters and lengths are not validated).
+    """
     if not isinstance(value, str):
         raise invalid_patch(prop, "Invalid domain name")
-    name = "".join(value.split()).lower().rstrip(".")
+    name = "".join(ch for ch in value if not ch.isspace())
     labels = name.split(".")
-    tld = labels[-1]
-    known = tld in _TLDS or re.fullmatch(r"[a-z]{2}", tld) is not None or tld.startswith("xn--")
-    if len(labels) < 2 or len(name) > 253 or not known or not all(_LABEL.match(lb) for lb in labels):
+    # Each dot must follow a letter, a digit, '-' or '_', and the name must not end in a dot.
+    dots_ok = all(label and (label[-1].isalnum() or label[-1] in "-_") for label in labels[:-1])
+    if len(labels) < 2 or not dots_ok or not labels[-1]:
+        raise invalid_patch(prop, "Invalid domain name")
+    name = name.lower()
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError as err:
+            raise invalid_patch(prop, "Invalid domain name") from err
+    if not _listed_or_reserved(name):
         raise invalid_patch(prop, "Invalid domain name")
     return name
 

@@ -250,11 +250,54 @@ async def test_duplicate_domain_is_a_primary_key_violation_naming_the_existing_d
     assert result["notCreated"]["b"]["properties"] == ["aliases"]
 
 
-async def test_domain_without_a_known_tld_is_an_invalid_patch(client: httpx.AsyncClient) -> None:
-    result = await _one(
-        client, "x:Domain/set", {"create": {"a": {"name": "intranet"}, "b": {"name": "mail.notarealtld"}}}
+REFUSED_DOMAINS = [
+    "intranet",  # no dot
+    "com",
+    "mail.notarealtld",  # not on the public-suffix list
+    "acme.example",  # reserved by RFC 2606, but neither listed nor one of upstream's private TLDs
+    "acme.invalid",
+    "x.za",  # za itself is not a listed suffix, only co.za and its siblings
+    "example.com.",  # upstream refuses a trailing dot
+    ".example.com",
+    "a..example.com",
+]
+
+
+async def test_domain_upstream_refuses_is_an_invalid_patch(client: httpx.AsyncClient) -> None:
+    creates = {str(i): {"name": name} for i, name in enumerate(REFUSED_DOMAINS)}
+    result = await _one(client, "x:Domain/set", {"create": creates})
+    assert result["created"] is None
+    assert {i: (e["type"], e["description"]) for i, e in result["notCreated"].items()} == dict.fromkeys(
+        creates, ("invalidPatch", "Invalid domain name")
     )
-    assert {e["type"] for e in result["notCreated"].values()} == {"invalidPatch"}
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("Example.COM", "example.com"),
+        (" mail . acme . test ", "mail.acme.test"),
+        ("Mail.Bücher.de", "mail.xn--bcher-kva.de"),
+        ("co.uk", "co.uk"),  # a public suffix with a dot is accepted since 0.16.15
+        ("alice.github.io", "alice.github.io"),
+        ("x.localhost", "x.localhost"),
+        ("host.lan", "host.lan"),  # one of the six private TLDs added in 0.16.8
+        ("box.localdomain", "box.localdomain"),
+        ("under_score.example.com", "under_score.example.com"),
+    ],
+)
+async def test_domain_upstream_accepts_is_stored_normalised(client: httpx.AsyncClient, name: str, stored: str) -> None:
+    result = await _one(client, "x:Domain/set", {"create": {"a": {"name": name}}})
+    domain_id = result["created"]["a"]["id"]
+    got = await _one(client, "x:Domain/get", {"ids": [domain_id], "properties": ["name"]})
+    assert got["list"][0]["name"] == stored
+
+
+async def test_domain_alias_upstream_refuses_is_an_invalid_patch(client: httpx.AsyncClient) -> None:
+    result = await _one(
+        client, "x:Domain/set", {"create": {"a": {"name": "acme.test", "aliases": {"acme.example": True}}}}
+    )
+    assert result["notCreated"]["a"]["type"] == "invalidPatch"
     assert result["notCreated"]["a"]["description"] == "Invalid domain name"
 
 
