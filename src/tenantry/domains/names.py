@@ -8,10 +8,10 @@ from publicsuffixlist import PublicSuffixList
 
 from tenantry.hostnames import normalise_hostname
 
-# Top-level names reserved for private use that never appear on the public-suffix list: RFC 6761 (test,
-# localhost), RFC 6762 (local) and ICANN's 2024 reservation of internal. Stalwart accepts these four in
-# every 0.16 release that has the list; 0.16.8 added lan, home, corp, intranet, private and localdomain, which
-# we leave out so a name we accept is accepted by every Stalwart 0.16 we support.
+# Top-level names reserved for private use that are not on the public-suffix list: RFC 6761 (test,
+# localhost), RFC 6762 (local) and ICANN's 2024 reservation of internal. Stalwart accepts these four since
+# 0.16.2; 0.16.8 added lan, home, corp, intranet, private and localdomain, which are not reserved by anyone
+# and which we leave out, so a name we accept is one every Stalwart from 0.16.2 on accepts too.
 SPECIAL_USE_TLDS = frozenset({"test", "localhost", "local", "internal"})
 
 
