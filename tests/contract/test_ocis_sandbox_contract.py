@@ -27,7 +27,7 @@ from openapi_core import OpenAPI
 
 from tenantry.sandbox.ocis import OcisSandbox, user_id_for
 from tenantry.sandbox.ocis_model import MANAGER, SPACE_EDITOR, SPACE_VIEWER
-from tests.support.openapi import ocis_spec, shared_file, validate_request, validate_response
+from tests.support.openapi import ocis_spec, openapi_from_dict, shared_file, validate_request, validate_response
 
 # openapi-core has no provider for the document's openIdConnect scheme and warns on every validation;
 # the scheme is irrelevant to the shapes checked here.
@@ -51,7 +51,7 @@ def _writable_spec() -> OpenAPI:
     schemas["permission"].pop("readOnly", None)
     data["components"]["schemas"] = schemas
     data["servers"] = [{"url": "/graph"}]
-    return OpenAPI.from_dict(data)
+    return openapi_from_dict(data)
 
 
 class CheckedClient:
