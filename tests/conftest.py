@@ -123,6 +123,12 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "lease_seconds": 5,
             "create_wait_seconds": 5,
             "mail_domain_base": "mail.example.test",
+            # No test may ask a public resolver: a loopback port nothing answers on, unless a test starts
+            # its own DNS server and names it.
+            "dns_resolvers": "127.0.0.1:9",
+            "dns_timeout_seconds": 1,
+            "domain_check_base_seconds": 0.05,
+            "domain_check_cap_seconds": 0.5,
         }
         values.update(overrides)
         return Settings(**values)

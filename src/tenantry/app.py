@@ -64,7 +64,9 @@ def create_app(
 
                 app.state.actor_resolver = build_actor_resolver(settings, container)
             log.info(
-                "api.start", worker=settings.run_worker_in_api, steps={s.name: s.configured for s in container.steps}
+                "api.start",
+                worker=settings.run_worker_in_api,
+                steps={str(s.name): s.configured for s in container.steps},
             )
             yield
             await runner.aclose()

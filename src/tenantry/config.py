@@ -51,6 +51,24 @@ class Settings(BaseSettings):
     default_quota_bytes: int = Field(10 * 1024**3, gt=0)
     mail_domain_base: str = "tenants.example.test"
 
+    # -- mail domains: proof of ownership and live DNS checks ---------------------------------------
+    dns_resolvers: str = Field(
+        "",
+        description="Nameservers (host or host:port, comma-separated) for ownership and record checks; "
+        "empty: the system's",
+    )
+    dns_timeout_seconds: float = Field(5.0, gt=0)
+    domain_verify_timeout_seconds: float = Field(
+        7 * 24 * 3600.0, gt=0, description="How long a custom domain may stay unproven before verification stops"
+    )
+    domain_check_base_seconds: float = Field(30.0, gt=0, description="First wait between ownership checks")
+    domain_check_cap_seconds: float = Field(3600.0, gt=0, description="Longest wait between ownership checks")
+
+    # -- self-service limits (ordinary users; platform admins are not limited) ----------------------
+    self_service_max_tenants: int = Field(3, ge=0, description="Workspaces one person may own")
+    self_service_creations: int = Field(5, ge=1, description="Workspaces one person may create per window")
+    self_service_window_seconds: float = Field(3600.0, gt=0)
+
     # -- reconciler -------------------------------------------------------------------------------
     retry_base_seconds: float = Field(2.0, gt=0)
     retry_cap_seconds: float = Field(300.0, gt=0)
@@ -115,6 +133,10 @@ class Settings(BaseSettings):
             raise ValueError(f"TENANTRY_MAIL_DOMAIN_BASE {err}") from err
         if len(self.mail_domain_base) > 253 - 64:
             raise ValueError("TENANTRY_MAIL_DOMAIN_BASE is too long to prefix with a 63-character slug")
+        if self.domain_check_cap_seconds < self.domain_check_base_seconds:
+            raise ValueError(
+                "TENANTRY_DOMAIN_CHECK_CAP_SECONDS must not be smaller than TENANTRY_DOMAIN_CHECK_BASE_SECONDS"
+            )
         if self.retry_cap_seconds < self.retry_base_seconds:
             raise ValueError("TENANTRY_RETRY_CAP_SECONDS must not be smaller than TENANTRY_RETRY_BASE_SECONDS")
         return self
@@ -153,6 +175,10 @@ class Settings(BaseSettings):
     @property
     def audiences(self) -> list[str]:
         return [a.strip() for a in self.oidc_audience.split(",") if a.strip()]
+
+    @property
+    def nameservers(self) -> list[str]:
+        return [n.strip() for n in self.dns_resolvers.split(",") if n.strip()]
 
     @property
     def is_sqlite(self) -> bool:

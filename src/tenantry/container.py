@@ -13,13 +13,16 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tenantry.config import Settings
+from tenantry.db.base import utcnow
 from tenantry.db.engine import create_engine, create_sessionmaker
+from tenantry.domains.resolver import DnsLookup, Resolver
 from tenantry.integrations.http import build_http_client
 from tenantry.integrations.null import NotConfigured
 from tenantry.integrations.ports import FileProvider, IdentityProvider, MailProvider
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.reconciler import Reconciler
 from tenantry.provisioning.steps import Step, build_steps
+from tenantry.provisioning.verification import CheckTiming, DomainGate
 from tenantry.provisioning.worker import ReconcileRunner, Worker
 
 HttpFactory = Callable[[str], httpx.AsyncClient]
@@ -33,6 +36,7 @@ class Container:
     steps: list[Step]
     leases: LeaseManager
     reconciler: Reconciler
+    resolver: DnsLookup
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
     transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
 
@@ -97,8 +101,15 @@ def build_container(
         )
     )
     leases = LeaseManager(sessionmaker, lease_seconds=settings.lease_seconds)
-    reconciler = Reconciler(sessionmaker, steps, leases, settings)
-    return Container(settings, engine, sessionmaker, steps, leases, reconciler, clients, transports)
+    resolver = Resolver(settings.nameservers, timeout=settings.dns_timeout_seconds)
+    gate = DomainGate(
+        sessionmaker,
+        resolver,
+        CheckTiming(settings.domain_check_base_seconds, settings.domain_check_cap_seconds),
+        clock=utcnow,
+    )
+    reconciler = Reconciler(sessionmaker, steps, leases, settings, gate=gate)
+    return Container(settings, engine, sessionmaker, steps, leases, reconciler, resolver, clients, transports)
 
 
 AUTHENTIK_UNSET = "authentik is not configured (set TENANTRY_AUTHENTIK_URL and TENANTRY_AUTHENTIK_TOKEN)"

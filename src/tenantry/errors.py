@@ -38,3 +38,8 @@ class InvalidInputError(AppError):
 class UnavailableError(AppError):
     status_code = 503
     code = "unavailable"
+
+
+class RateLimitedError(AppError):
+    status_code = 429
+    code = "rate_limited"

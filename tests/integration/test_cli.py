@@ -232,13 +232,13 @@ def test_tenants_create_prints_the_tenant_active_with_unconfigured_steps_skipped
 
 def test_tenants_create_with_json_prints_the_api_answer_with_the_options_applied(api: Api) -> None:
     result = api.cli(
-        "tenants", "create", "beta", "Beta Ltd", "--json", "--mail-domain", "Mail.Beta.Example", "--quota-bytes", "5000"
+        "tenants", "create", "beta", "Beta Ltd", "--json", "--mail-domain", "Mail.Beta.Test", "--quota-bytes", "5000"
     )
 
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert (body["slug"], body["name"], body["status"]) == ("beta", "Beta Ltd", "active")
-    assert (body["mailDomain"], body["quotaBytes"]) == ("mail.beta.example", 5000)
+    assert (body["mailDomain"], body["quotaBytes"]) == ("mail.beta.test", 5000)
     assert body["provisioningStatus"] == {"authentik": "skipped", "stalwart": "skipped", "ocis": "skipped"}
 
 

@@ -14,6 +14,7 @@ from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.models import TenantStep
 from tests.integration.test_full_stack import sandbox_suite, tenant_events, wait_for_tenant
 from tests.support.api import api_client
+from tests.support.dns_server import DnsTestServer
 
 ACME = {"slug": "acme", "name": "Acme Corp"}
 ACME_DOMAIN = "acme.mail.example.test"
@@ -132,18 +133,18 @@ async def test_a_custom_internationalised_mail_domain_is_stored_and_created_in_a
 ) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
-        created = await client.post("/tenants", json={**ACME, "mailDomain": "Mail.Bücher.example"})
+        created = await client.post("/tenants", json={**ACME, "mailDomain": "Mail.Bücher.test", "verify": False})
         dns_records = (await client.get("/tenants/acme/dns")).json()
 
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["mailDomain"] == "mail.xn--bcher-kva.example"
+    assert body["mailDomain"] == "mail.xn--bcher-kva.test"
     assert body["status"] == "active"
-    assert [d["name"] for d in suite.stalwart.domains()] == ["mail.xn--bcher-kva.example"]
-    assert dns_records["domain"] == "mail.xn--bcher-kva.example"
+    assert [d["name"] for d in suite.stalwart.domains()] == ["mail.xn--bcher-kva.test"]
+    assert dns_records["domain"] == "mail.xn--bcher-kva.test"
     mail_host = next(r["value"].split()[1] for r in dns_records["records"] if r["purpose"] == "MX")
     assert all(
-        r["name"].endswith("mail.xn--bcher-kva.example.") or (r["name"], r["purpose"]) == (mail_host, "SPF")
+        r["name"].endswith("mail.xn--bcher-kva.test.") or (r["name"], r["purpose"]) == (mail_host, "SPF")
         for r in dns_records["records"]
     )
 
@@ -153,21 +154,21 @@ async def test_a_mail_domain_another_tenant_holds_is_refused_with_409_and_nothin
 ) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
-        first = await client.post("/tenants", json={**ACME, "mailDomain": "mail.bücher.example"})
+        first = await client.post("/tenants", json={**ACME, "mailDomain": "mail.bücher.test", "verify": False})
         assert first.status_code == 201, first.text
         domains_before, calls_before = suite.stalwart.domains(), stalwart_api_calls(suite)
         groups_before, spaces_before = suite.authentik.groups(), suite.ocis.spaces()
 
         # The same domain written differently: upper case, Unicode form, trailing dot.
         second = await client.post(
-            "/tenants", json={"slug": "rival", "name": "Rival", "mailDomain": "MAIL.BÜCHER.EXAMPLE."}
+            "/tenants", json={"slug": "rival", "name": "Rival", "mailDomain": "MAIL.BÜCHER.TEST."}
         )
         listed = (await client.get("/tenants")).json()
         rival = await client.get("/tenants/rival")
 
     assert second.status_code == 409, second.text
     assert second.json()["error"] == "conflict"
-    assert "mail.xn--bcher-kva.example" in second.json()["detail"]
+    assert "mail.xn--bcher-kva.test" in second.json()["detail"]
     assert listed["total"] == 1
     assert rival.status_code == 404
     assert suite.stalwart.domains() == domains_before
@@ -182,7 +183,7 @@ async def test_a_custom_domain_existing_in_stalwart_unmarked_is_a_conflict_and_i
     foreign = suite.stalwart.add_domain("shop.example.org", description="Customer X production")
     before = suite.stalwart.domains()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
-        created = await client.post("/tenants", json={**ACME, "mailDomain": "shop.example.org"})
+        created = await client.post("/tenants", json={**ACME, "mailDomain": "shop.example.org", "verify": False})
 
     assert created.status_code == 201, created.text
     mail = created.json()["conditions"]["stalwart"]
@@ -291,29 +292,34 @@ async def test_a_lost_drive_id_is_found_again_by_our_marker_never_by_the_space_n
     assert any(e["step"] == "ocis" and f"adopted existing space {ours}" in e["message"] for e in events), events
 
 
-async def test_a_mail_domain_stalwart_refuses_can_be_corrected_until_one_is_provisioned(
+async def test_a_mail_domain_can_be_corrected_until_one_is_provisioned(
     make_settings: Callable[..., Settings],
 ) -> None:
     suite = sandbox_suite()
-    async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
+    async with (
+        DnsTestServer() as dns_server,  # answers, without the ownership record
+        api_client(
+            make_settings(**suite.settings(), dns_resolvers=dns_server.nameserver), transports=suite.transports()
+        ) as (client, _),
+    ):
         created = (
-            await client.post("/tenants", json={"slug": "acme", "name": "Acme", "mailDomain": "mail.acme.notarealtld"})
+            await client.post("/tenants", json={"slug": "acme", "name": "Acme", "mailDomain": "mail.acme.test"})
         ).json()
         mail = created["conditions"]["stalwart"]
-        assert (mail["status"], mail["retryable"]) == ("error", False), mail
+        assert (mail["status"], mail["reason"]) == ("pending", "WaitingForDomainVerification"), mail
         assert suite.stalwart.domains() == []
 
-        fixed = await client.patch("/tenants/acme", json={"mailDomain": "Mail.Acme.Example"})
+        fixed = await client.patch("/tenants/acme", json={"mailDomain": "Mail.Acme-Corp.Test", "verify": False})
         assert fixed.status_code == 200, fixed.text
         body = await wait_for_tenant(client, "acme", lambda b: b["status"] == "active", what="active")
-        assert body["mailDomain"] == "mail.acme.example"
-        assert [d["name"] for d in suite.stalwart.domains()] == ["mail.acme.example"]
+        assert (body["mailDomain"], body["mailDomainStatus"]) == ("mail.acme-corp.test", "verified")
+        assert [d["name"] for d in suite.stalwart.domains()] == ["mail.acme-corp.test"]
 
-        again = await client.patch("/tenants/acme", json={"mailDomain": "other.acme.example"})
+        again = await client.patch("/tenants/acme", json={"mailDomain": "other.acme.test"})
         assert again.status_code == 409
         assert "already provisioned" in again.json()["detail"]
         shown = (await client.get("/tenants/acme")).json()
-    assert shown["mailDomain"] == "mail.acme.example"
+    assert shown["mailDomain"] == "mail.acme-corp.test"
     assert shown["generation"] == 2
 
 
@@ -322,12 +328,12 @@ async def test_a_mail_domain_cannot_be_changed_to_one_another_tenant_holds(
 ) -> None:
     suite = sandbox_suite()
     async with api_client(make_settings(**suite.settings()), transports=suite.transports()) as (client, _):
-        await client.post("/tenants", json={"slug": "first", "name": "First", "mailDomain": "mail.first.example"})
         await client.post(
-            "/tenants", json={"slug": "second", "name": "Second", "mailDomain": "mail.second.notarealtld"}
+            "/tenants", json={"slug": "first", "name": "First", "mailDomain": "mail.first.test", "verify": False}
         )
-        taken = await client.patch("/tenants/second", json={"mailDomain": "mail.first.example"})
+        await client.post("/tenants", json={"slug": "second", "name": "Second", "mailDomain": "mail.second.test"})
+        taken = await client.patch("/tenants/second", json={"mailDomain": "mail.first.test"})
         shown = (await client.get("/tenants/second")).json()
     assert taken.status_code == 409
-    assert shown["mailDomain"] == "mail.second.notarealtld"
+    assert shown["mailDomain"] == "mail.second.test"
     assert shown["generation"] == 1

@@ -56,3 +56,40 @@ async def test_the_migrations_create_exactly_the_schema_the_models_describe(data
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def test_existing_tenants_keep_their_mail_domains_as_verified_claims_after_the_claims_migration(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(Settings(auth_enabled=False, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))
+    try:
+        await upgrade(engine, "0002")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO tenants (id, slug, name, status, generation, mail_domain, quota_bytes, created_at,"
+                    " updated_at) VALUES ('t1', 'acme', 'Acme', 'active', 1, 'mail.acme.example', 1, :now, :now)"
+                ),
+                {"now": "2026-11-01 00:00:00"},
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT tenant_id, domain, status, verified_domain, proof, token FROM domain_claims")
+                )
+            ).all()
+        assert [tuple(r[:5]) for r in rows] == [
+            ("t1", "mail.acme.example", "verified", "mail.acme.example", "existing")
+        ]
+        assert len(rows[0][5]) >= 22  # a real random token, not a placeholder
+        async with engine.begin() as conn:  # the mail domain itself is no longer unique
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO tenants (id, slug, name, status, generation, mail_domain, quota_bytes, created_at,"
+                    " updated_at) VALUES ('t2', 'other', 'O', 'pending', 1, 'mail.acme.example', 1, :now, :now)"
+                ),
+                {"now": "2026-11-01 00:00:00"},
+            )
+    finally:
+        await engine.dispose()

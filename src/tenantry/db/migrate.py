@@ -27,13 +27,13 @@ def head_revision(database_url: str) -> str:
     return head
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending migration on ``engine``'s database."""
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply every pending migration on ``engine``'s database (up to ``revision``)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
 
     def run(connection: Connection) -> None:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(run)

@@ -38,7 +38,8 @@ class Outcome:
 
     ``retry_after`` is the upstream's own hint for a transient error; ``ids`` replace the ids the step owns
     when given (None keeps them: an error says nothing about what exists upstream); ``data`` (facts worth
-    showing) and ``dns_records`` are merged into what the step stored before.
+    showing) and ``dns_records`` are merged into what the step stored before; ``poll_after`` overrides
+    when a pending step is looked at again.
     """
 
     step: StepName
@@ -51,6 +52,7 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
     dns_records: tuple[DnsRecord, ...] | None = None
     events: list[str] = field(default_factory=list)
+    poll_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def _next_attempt(
             rng=rng,
         )
     elif outcome.status == StepStatus.PENDING:
-        delay = timing.pending_poll_seconds
+        delay = timing.pending_poll_seconds if outcome.poll_after is None else outcome.poll_after
     else:
         # Healthy steps are checked again at resync (repairs drift); skipped ones too, so an upstream that gets
         # configured later is picked up by itself.

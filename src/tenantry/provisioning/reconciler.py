@@ -34,6 +34,7 @@ from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, new_step_row, roll_up
 from tenantry.provisioning.repository import ProvisioningRepository
 from tenantry.provisioning.steps import Step
+from tenantry.provisioning.verification import Admission, ClaimSnapshot, DomainGate
 from tenantry.states import StepStatus, TenantStatus
 from tenantry.tenants.models import Tenant
 
@@ -63,10 +64,12 @@ class Reconciler:
         leases: LeaseManager,
         settings: Settings,
         *,
+        gate: DomainGate,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._gate = gate
         self._steps = list(steps)
         self._leases = leases
         self._settings = settings
@@ -105,10 +108,11 @@ class Reconciler:
                     if force or is_due(stored.get(step.name), tenant.generation, now, configured=step.configured)
                 ]
                 ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
+                claim = _claim_snapshot(tenant)
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
-            bound.info("reconcile.start", steps=[s.name for s in due], force=force)
+            bound.info("reconcile.start", steps=[str(s.name) for s in due], force=force)
             running: asyncio.Future[list[Outcome]] = asyncio.ensure_future(
-                asyncio.gather(*(self._run_step(step, spec, ids[step.name], bound) for step in due))
+                asyncio.gather(*(self._run_step(step, spec, ids[step.name], claim, bound) for step in due))
             )
             waiting: set[asyncio.Future[Any]] = {running, renewer}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -120,7 +124,7 @@ class Reconciler:
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
                 RECONCILES.labels("lease_lost").inc()
-                bound.warning("reconcile.lease_lost", stopped_steps=[s.name for s in due])
+                bound.warning("reconcile.lease_lost", stopped_steps=[str(s.name) for s in due])
                 return False
             outcomes = running.result()
         finally:
@@ -130,7 +134,8 @@ class Reconciler:
         written = await self._record(tenant_id, owner, spec.generation, outcomes)
         RECONCILES.labels("ok" if written else "lease_lost").inc()
         bound.info(
-            "reconcile.done" if written else "reconcile.lease_lost", outcomes={o.step: o.status for o in outcomes}
+            "reconcile.done" if written else "reconcile.lease_lost",
+            outcomes={str(o.step): str(o.status) for o in outcomes},
         )
         return written
 
@@ -148,13 +153,21 @@ class Reconciler:
                 log.warning("reconcile.lease_renewal_failed", tenant_id=tenant_id, exc_info=True)
 
     async def _run_step(
-        self, step: Step, spec: TenantSpec, ids: dict[str, str], bound: structlog.typing.FilteringBoundLogger
+        self,
+        step: Step,
+        spec: TenantSpec,
+        ids: dict[str, str],
+        claim: ClaimSnapshot | None,
+        bound: structlog.typing.FilteringBoundLogger,
     ) -> Outcome:
         timeout = self._settings.step_timeout_seconds
         started = time.perf_counter()
+        notes: list[str] = []
         try:
             async with asyncio.timeout(timeout):
-                outcome = _from_result(step, await step.ensure(spec, ids))
+                admission = await self._gate.admit(claim) if step.gated and step.configured else Admission(None)
+                notes = admission.events
+                outcome = admission.outcome or _from_result(step, await step.ensure(spec, ids))
         except StepError as err:
             retryable = not isinstance(err, PermanentStepError)
             retry_after = err.retry_after if isinstance(err, TransientStepError) else None
@@ -167,6 +180,7 @@ class Reconciler:
             bound.exception("step.crashed", step=step.name)
             message = f"unexpected {type(err).__name__} in the {step.name} step; see the service log"
             outcome = Outcome(step.name, StepStatus.ERROR, "InternalError", message, True)
+        outcome.events[:0] = notes
         elapsed = time.perf_counter() - started
         STEP_SECONDS.labels(step.name).observe(elapsed)
         fatal = outcome.status == StepStatus.ERROR and not outcome.retryable
@@ -228,4 +242,20 @@ def _from_result(step: Step, result: StepResult) -> Outcome:
         data=dict(result.data),
         dns_records=result.dns_records,
         events=list(result.events),
+    )
+
+
+def _claim_snapshot(tenant: Tenant) -> ClaimSnapshot | None:
+    claim = tenant.claim_for(tenant.mail_domain)
+    if claim is None:
+        return None
+    return ClaimSnapshot(
+        id=claim.id,
+        tenant_id=tenant.id,
+        slug=tenant.slug,
+        domain=claim.domain,
+        token=claim.token,
+        status=claim.status,
+        expires_at=claim.expires_at,
+        checks=claim.checks,
     )

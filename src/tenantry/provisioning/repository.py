@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.provisioning.outcomes import Note
-from tenantry.tenants.models import Tenant, TenantEvent
+from tenantry.states import DomainProof, DomainStatus
+from tenantry.tenants.models import DomainClaim, Tenant, TenantEvent
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
@@ -95,3 +96,39 @@ class ProvisioningRepository:
             self.session.add(
                 TenantEvent(tenant_id=tenant_id, at=at, step=note.step, kind=note.kind, message=note.message)
             )
+
+    # -- domain claims (the mail step's gate) ------------------------------------------------------------
+    async def held_by_another(self, domain: str, tenant_id: str) -> bool:
+        held = await self.session.scalar(
+            sa.select(sa.func.count()).where(DomainClaim.verified_domain == domain, DomainClaim.tenant_id != tenant_id)
+        )
+        return bool(held)
+
+    async def set_claim_status(self, claim_id: int, status: DomainStatus) -> None:
+        await self.session.execute(
+            sa.update(DomainClaim).where(DomainClaim.id == claim_id).values(status=status, verified_domain=None)
+        )
+
+    async def record_claim_check(self, claim_id: int, at: datetime, message: str) -> None:
+        await self.session.execute(
+            sa.update(DomainClaim)
+            .where(DomainClaim.id == claim_id)
+            .values(checks=DomainClaim.checks + 1, checked_at=at, check_message=message)
+        )
+
+    async def verify_claim(self, claim_id: int, at: datetime) -> None:
+        """Mark a claim proven by DNS; raises IntegrityError when another tenant holds the name already."""
+        await self.session.execute(
+            sa.update(DomainClaim)
+            .where(DomainClaim.id == claim_id)
+            .values(
+                status=DomainStatus.VERIFIED,
+                verified_domain=DomainClaim.domain,
+                proof=DomainProof.DNS,
+                verified_at=at,
+                checks=DomainClaim.checks + 1,
+                checked_at=at,
+                check_message="the ownership record was found",
+            )
+        )
+        await self.session.flush()

@@ -14,19 +14,23 @@ Ensure = Callable[[TenantSpec, Mapping[str, str]], Awaitable[StepResult]]
 
 @dataclass(frozen=True)
 class Step:
-    """A named ``ensure`` over one upstream's adapter; ``configured`` is False for the null adapter."""
+    """A named ``ensure`` over one upstream's adapter; ``configured`` is False for the null adapter.
+
+    ``gated``: the step provisions the tenant's mail domain, so it waits until the tenant has proven it.
+    """
 
     name: StepName
     ensure: Ensure
     ping: Callable[[], Awaitable[None]]
     configured: bool
+    gated: bool = False
 
 
 def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvider) -> list[Step]:
     """The steps in their order, over the adapters a process was given (null adapters where unconfigured)."""
     return [
         Step(StepName.AUTHENTIK, identity.ensure_tenant_group, identity.ping, _configured(identity)),
-        Step(StepName.STALWART, mail.ensure_tenant_domain, mail.ping, _configured(mail)),
+        Step(StepName.STALWART, mail.ensure_tenant_domain, mail.ping, _configured(mail), gated=True),
         Step(StepName.OCIS, files.ensure_tenant_space, files.ping, _configured(files)),
     ]
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenantry.db.base import Base, JSONType, StrEnumType, UTCDateTime, utcnow
-from tenantry.states import StepName, StepStatus, TenantStatus
+from tenantry.states import DomainProof, DomainStatus, StepName, StepStatus, TenantStatus
 
 
 class Tenant(Base):
@@ -22,7 +22,9 @@ class Tenant(Base):
         StrEnumType(TenantStatus, 16), default=TenantStatus.PENDING, index=True
     )
     generation: Mapped[int] = mapped_column(sa.Integer, default=1)
-    mail_domain: Mapped[str] = mapped_column(sa.String(253), unique=True)
+    # The desired mail domain. Not unique by itself: tenants may both try an unproven name; what holds a
+    # name against everyone else is a verified DomainClaim.
+    mail_domain: Mapped[str] = mapped_column(sa.String(253), index=True)
     quota_bytes: Mapped[int] = mapped_column(sa.BigInteger)
 
     owner_sub: Mapped[str | None] = mapped_column(sa.String(255), index=True)
@@ -44,6 +46,13 @@ class Tenant(Base):
     admins: Mapped[list[TenantAdmin]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="TenantAdmin.added_at"
     )
+    domain_claims: Mapped[list[DomainClaim]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan", lazy="selectin", order_by="DomainClaim.id"
+    )
+
+    def claim_for(self, domain: str) -> DomainClaim | None:
+        """This tenant's claim to ``domain`` (its current mail domain, usually)."""
+        return next((c for c in self.domain_claims if c.domain == domain), None)
 
     def is_managed_by(self, sub: str) -> bool:
         """Whether ``sub`` is this tenant's owner or one of its admins."""
@@ -96,3 +105,34 @@ class TenantEvent(Base):
     kind: Mapped[str] = mapped_column(sa.String(64))
     message: Mapped[str] = mapped_column(sa.Text)
     actor: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class DomainClaim(Base):
+    """A tenant's claim to a mail domain and the proof of it.
+
+    ``verified_domain`` equals ``domain`` exactly while the claim is verified and is NULL otherwise; its
+    unique constraint is what lets only one tenant hold a name (NULLs never collide, on SQLite and
+    PostgreSQL alike), so the first tenant to prove a name wins and nobody can take a verified one.
+    """
+
+    __tablename__ = "domain_claims"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(sa.String(253), index=True)
+    status: Mapped[DomainStatus] = mapped_column(StrEnumType(DomainStatus, 16), default=DomainStatus.UNVERIFIED)
+    verified_domain: Mapped[str | None] = mapped_column(sa.String(253), unique=True)
+    proof: Mapped[DomainProof | None] = mapped_column(StrEnumType(DomainProof, 16))
+    token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_by: Mapped[str | None] = mapped_column(sa.String(255))
+    checks: Mapped[int] = mapped_column(sa.Integer, default=0)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_message: Mapped[str | None] = mapped_column(sa.Text)
+    dns_check: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    dns_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="domain_claims")

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from tenantry.states import STEP_ORDER, StepStatus
-from tenantry.tenants.models import Tenant, TenantStep
-from tenantry.tenants.schemas import StepCondition, TenantOut
+from tenantry.domains.checks import challenge_record
+from tenantry.integrations.dns import DnsRecord
+from tenantry.states import STEP_ORDER, DomainStatus, StepStatus
+from tenantry.tenants.models import DomainClaim, Tenant, TenantStep
+from tenantry.tenants.schemas import (
+    DnsCheckOut,
+    DnsRecordOut,
+    DnsRecordsOut,
+    DomainOut,
+    RecordCheckOut,
+    StepCondition,
+    TenantOut,
+)
+from tenantry.tenants.service import TenantDns
 
 
 def condition(step: TenantStep) -> StepCondition:
@@ -32,6 +43,7 @@ def present(tenant: Tenant) -> TenantOut:
         status=tenant.status,
         generation=tenant.generation,
         mail_domain=tenant.mail_domain,
+        mail_domain_status=claim.status if (claim := tenant.claim_for(tenant.mail_domain)) else None,
         quota_bytes=tenant.quota_bytes,
         provisioning_status={s.step: s.status for s in steps},
         provisioning_errors={s.step: s.message for s in steps if s.status == StepStatus.ERROR},
@@ -42,4 +54,54 @@ def present(tenant: Tenant) -> TenantOut:
         updated_at=tenant.updated_at,
         updated_by=tenant.updated_by,
         activated_at=tenant.activated_at,
+    )
+
+
+def record_out(record: DnsRecord) -> DnsRecordOut:
+    return DnsRecordOut(type=record.type, name=record.name, value=record.value, ttl=record.ttl, purpose=record.purpose)
+
+
+def present_domain(claim: DomainClaim) -> DomainOut:
+    proven = claim.status == DomainStatus.VERIFIED
+    return DomainOut(
+        domain=claim.domain,
+        status=claim.status,
+        proof=claim.proof,
+        challenge=None if proven else record_out(challenge_record(claim.domain, claim.token)),
+        checks=claim.checks,
+        checked_at=claim.checked_at,
+        check_message=claim.check_message,
+        expires_at=claim.expires_at,
+        verified_at=claim.verified_at,
+        verified_by=claim.verified_by,
+    )
+
+
+def present_dns(dns: TenantDns) -> DnsRecordsOut:
+    check = None
+    if dns.check is not None:
+        check = DnsCheckOut(
+            checked_at=dns.check["checkedAt"],
+            complete=dns.check["complete"],
+            mail_flows=dns.check["mailFlows"],
+            records=[
+                RecordCheckOut(
+                    type=r["record"]["type"],
+                    name=r["record"]["name"],
+                    purpose=r["record"]["purpose"],
+                    expected=r["expected"],
+                    state=r["state"],
+                    severity=r["severity"],
+                    found=r["found"],
+                    message=r["message"],
+                )
+                for r in dns.check["records"]
+            ],
+        )
+    return DnsRecordsOut(
+        domain=dns.domain,
+        status=dns.status,
+        records=[record_out(r) for r in dns.records],
+        challenge=record_out(dns.challenge) if dns.challenge else None,
+        check=check,
     )

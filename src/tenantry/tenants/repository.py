@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent
+from tenantry.states import DomainStatus
+from tenantry.tenants.models import DomainClaim, Tenant, TenantAdmin, TenantEvent
 
 
 class TenantRepository:
@@ -25,7 +27,34 @@ class TenantRepository:
         return await self._exists(Tenant.slug == slug)
 
     async def domain_taken(self, domain: str) -> bool:
-        return await self._exists(Tenant.mail_domain == domain)
+        """Whether a tenant holds ``domain`` with a verified claim (an unproven one reserves nothing)."""
+        return await self._exists(
+            sa.and_(DomainClaim.verified_domain == domain, DomainClaim.status == DomainStatus.VERIFIED)
+        )
+
+    async def verified_holder(self, domains: Sequence[str]) -> DomainClaim | None:
+        """The verified claim to any of ``domains``, if a tenant holds one (names are held by one tenant)."""
+        if not domains:
+            return None
+        result = await self.session.execute(
+            sa.select(DomainClaim).where(DomainClaim.verified_domain.in_(list(domains))).limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def claim(self, claim_id: int) -> DomainClaim | None:
+        return await self.session.get(DomainClaim, claim_id, populate_existing=True)
+
+    async def owned_count(self, sub: str) -> int:
+        return int(await self.session.scalar(sa.select(sa.func.count()).where(Tenant.owner_sub == sub)) or 0)
+
+    async def created_since(self, sub: str, since: datetime) -> list[datetime]:
+        """When ``sub`` created the tenants that still exist and were created after ``since``, oldest first."""
+        rows = await self.session.execute(
+            sa.select(Tenant.created_at)
+            .where(Tenant.created_by == sub, Tenant.created_at > since)
+            .order_by(Tenant.created_at)
+        )
+        return list(rows.scalars())
 
     async def _exists(self, condition: sa.ColumnElement[bool]) -> bool:
         result = await self.session.execute(sa.select(sa.literal(1)).where(condition).limit(1))

@@ -9,10 +9,10 @@ from fastapi.responses import PlainTextResponse
 
 from tenantry.states import TenantStatus
 from tenantry.tenants.models import Tenant
-from tenantry.tenants.presenter import present
+from tenantry.tenants.presenter import present, present_dns, present_domain
 from tenantry.tenants.schemas import (
-    DnsRecordOut,
     DnsRecordsOut,
+    DomainOut,
     ErrorOut,
     TenantAdminOut,
     TenantAdminsOut,
@@ -41,7 +41,11 @@ def tenant_service(request: Request, session: SessionDep) -> TenantService:
     """The service every tenant route calls, working in the request's unit of work."""
     container = request.app.state.container
     return TenantService(
-        session, container.settings, provisioner=request.app.state.runner, sessions=container.sessionmaker
+        session,
+        container.settings,
+        provisioner=request.app.state.runner,
+        sessions=container.sessionmaker,
+        lookup=container.resolver,
     )
 
 
@@ -133,18 +137,42 @@ async def tenant_dns(
     service: ServiceDep,
     actor: ActorDep,
     fmt: Annotated[Literal["json", "zone"], Query(alias="format")] = "json",
+    check: Annotated[
+        Literal["now"] | None, Query(description="now: look every record up in DNS before answering")
+    ] = None,
 ) -> Response | DnsRecordsOut:
-    """The DNS records to publish for the tenant's mail domain (from Stalwart), as JSON or a zone file."""
-    dns = await service.dns(slug, actor)
+    """The DNS records to publish for the tenant's mail domain (from Stalwart), as JSON or a zone file, with
+    the ownership challenge while the domain is unproven and the last live check of each record."""
+    dns = await service.dns(slug, actor, check_now=check == "now")
     if fmt == "zone":
-        return PlainTextResponse(render_zone(dns.records, dns.domain), media_type="text/dns")
-    return DnsRecordsOut(
-        domain=dns.domain,
-        status=dns.status,
-        records=[
-            DnsRecordOut(type=r.type, name=r.name, value=r.value, ttl=r.ttl, purpose=r.purpose) for r in dns.records
-        ],
-    )
+        records = [*dns.records, dns.challenge] if dns.challenge else dns.records
+        return PlainTextResponse(render_zone(records, dns.domain), media_type="text/dns")
+    return present_dns(dns)
+
+
+@router.get("/{slug}/domain", response_model=DomainOut, responses=ERRORS)
+async def tenant_domain(slug: str, service: ServiceDep, actor: ActorDep) -> DomainOut:
+    """The tenant's claim to its mail domain: the record that proves it, and where the proof stands."""
+    return present_domain(await service.domain(slug, actor))
+
+
+@router.post(
+    "/{slug}/domain/verify",
+    response_model=DomainOut,
+    responses={**ERRORS, 409: {"model": ErrorOut, "description": "Another workspace proved the domain first"}},
+)
+async def verify_tenant_domain(slug: str, service: ServiceDep, actor: ActorDep) -> Response:
+    """Look for the ownership record now; once found, the domain is created in Stalwart. An expired claim
+    starts a new verification period."""
+    settling = await service.verify_domain_and_wait(slug, actor)
+
+    async def render() -> DomainOut:
+        tenant = await settling.settle()
+        claim = tenant.claim_for(tenant.mail_domain)
+        assert claim is not None  # the service refused a tenant without one
+        return present_domain(claim)
+
+    return AfterCommit(render)
 
 
 SubPath = Annotated[

@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from tenantry.hostnames import normalise_hostname
 from tenantry.integrations.dns import Purpose
-from tenantry.states import StepName, StepStatus, TenantStatus
+from tenantry.states import DomainProof, DomainStatus, StepName, StepStatus, TenantStatus
 
 # Documents clean_display_name in the OpenAPI schema: no control characters, not blank.
 DISPLAY_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
@@ -52,6 +52,10 @@ class TenantCreate(BaseModel):
     ]
     mail_domain: Annotated[str | None, Field(default=None, description="Defaults to <slug>.<mail base domain>")]
     quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
+    verify: Annotated[
+        bool | None,
+        Field(default=None, description="false (platform admins only): use mailDomain without proof of ownership"),
+    ]
 
     @field_validator("slug")
     @classmethod
@@ -90,6 +94,10 @@ class TenantUpdate(BaseModel):
         str | None,
         Field(default=None, description="Only while no mail domain is provisioned yet (e.g. Stalwart refused it)"),
     ]
+    verify: Annotated[
+        bool | None,
+        Field(default=None, description="With mailDomain, false (platform admins only) skips proof of ownership"),
+    ]
 
     @field_validator("name")
     @classmethod
@@ -123,6 +131,7 @@ class TenantOut(CamelModel):
     status: TenantStatus
     generation: int
     mail_domain: str
+    mail_domain_status: DomainStatus | None
     quota_bytes: int
     provisioning_status: dict[StepName, StepStatus]
     provisioning_errors: dict[StepName, str]
@@ -158,10 +167,52 @@ class DnsRecordOut(CamelModel):
     purpose: Purpose
 
 
+class RecordCheckOut(CamelModel):
+    """One record to publish as DNS holds it: ``state`` ok, missing, wrong, conflicting (or unknown when
+    the lookup failed); ``severity`` critical (mail will not flow) or warning; ``message`` says the fix."""
+
+    type: str
+    name: str
+    purpose: Purpose
+    expected: str
+    state: str
+    severity: str
+    found: list[str]
+    message: str
+
+
+class DnsCheckOut(CamelModel):
+    checked_at: datetime
+    complete: bool
+    mail_flows: bool
+    records: list[RecordCheckOut]
+
+
 class DnsRecordsOut(CamelModel):
     domain: str
     status: StepStatus
     records: list[DnsRecordOut]
+    challenge: DnsRecordOut | None = Field(
+        default=None, description="While the domain is unproven: the TXT record that proves ownership"
+    )
+    check: DnsCheckOut | None = Field(
+        default=None, description="The last live check of the records (GET with ?check=now to check again)"
+    )
+
+
+class DomainOut(CamelModel):
+    """The tenant's claim to its mail domain: unverified until the challenge is found in DNS."""
+
+    domain: str
+    status: DomainStatus
+    proof: DomainProof | None
+    challenge: DnsRecordOut | None
+    checks: int
+    checked_at: datetime | None
+    check_message: str | None
+    expires_at: datetime | None
+    verified_at: datetime | None
+    verified_by: str | None
 
 
 class TenantAdminOut(CamelModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,11 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenantry.auth.actor import Actor
 from tenantry.config import Settings
 from tenantry.db.base import utcnow
-from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from tenantry.domains.checks import challenge_record, check_records
+from tenantry.domains.resolver import DnsLookup
+from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from tenantry.hostnames import normalise_hostname
 from tenantry.integrations.dns import DnsRecord
-from tenantry.states import STEP_ORDER, StepName, StepStatus, TenantStatus
-from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent, TenantStep
+from tenantry.states import STEP_ORDER, DomainStatus, StepName, StepStatus, TenantStatus
+from tenantry.tenants.domains import DomainPolicy
+from tenantry.tenants.models import DomainClaim, Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 
@@ -43,9 +47,14 @@ class Settling:
 
 @dataclass(frozen=True)
 class TenantDns:
+    """The records to publish (as the mail step stored them), the ownership challenge while the domain is
+    unproven, and the last live check of them (``check``, as stored, or None if never checked)."""
+
     domain: str
     status: StepStatus
     records: list[DnsRecord]
+    challenge: DnsRecord | None
+    check: dict[str, Any] | None
 
 
 DNS_RECORDS = "dnsRecords"  # where the mail step keeps the records to publish, in its step data
@@ -65,12 +74,15 @@ class TenantService:
         *,
         provisioner: Provisioner | None = None,
         sessions: async_sessionmaker[AsyncSession] | None = None,
+        lookup: DnsLookup | None = None,
     ) -> None:
         self.session = session
         self.repo = TenantRepository(session)
         self.settings = settings
+        self.domains = DomainPolicy(self.repo, settings)
         self._provisioner = provisioner
         self._sessions = sessions
+        self._lookup = lookup
 
     def _settling(self, tenant: Tenant, *, force: bool, wait: float) -> Settling:
         provisioner, sessions = self._provisioner, self._sessions
@@ -121,16 +133,57 @@ class TenantService:
         tenant = await self.get(slug, actor)
         return await self.repo.events(tenant.id, limit=limit)
 
-    async def dns(self, slug: str, actor: Actor) -> TenantDns:
-        """The DNS records to publish for the tenant's mail domain, as the mail step last stored them."""
+    async def dns(self, slug: str, actor: Actor, *, check_now: bool = False) -> TenantDns:
+        """The DNS records to publish for the tenant's mail domain, as the mail step last stored them; with
+        ``check_now``, each is looked up in DNS first and the result stored with when it was taken."""
         tenant = await self.get(slug, actor)
         step = _step(tenant, StepName.STALWART)
         raw = (step.data or {}).get(DNS_RECORDS, []) if step is not None else []
+        records = [DnsRecord.from_json(record) for record in raw]
+        claim = tenant.claim_for(tenant.mail_domain)
+        if check_now and claim is not None:
+            if self._lookup is None:
+                raise RuntimeError("this TenantService was built without a DNS resolver")
+            checked = await check_records(self._lookup, tenant.mail_domain, records)
+            claim.dns_check, claim.dns_checked_at = checked.to_json(), checked.checked_at
+            await self.session.flush()
+        unproven = claim is not None and claim.status != DomainStatus.VERIFIED
         return TenantDns(
             domain=tenant.mail_domain,
             status=step.status if step is not None else StepStatus.PENDING,
-            records=[DnsRecord.from_json(record) for record in raw],
+            records=records,
+            challenge=challenge_record(claim.domain, claim.token) if claim is not None and unproven else None,
+            check=claim.dns_check if claim is not None else None,
         )
+
+    async def domain(self, slug: str, actor: Actor) -> DomainClaim:
+        """The tenant's claim to its mail domain."""
+        tenant = await self.get(slug, actor)
+        claim = tenant.claim_for(tenant.mail_domain)
+        if claim is None:
+            raise NotFoundError(f"'{slug}' has no claim to its mail domain {tenant.mail_domain}")
+        return claim
+
+    async def verify_domain_and_wait(self, slug: str, actor: Actor) -> Settling:
+        """Look for the ownership record now (and create the domain in Stalwart once it is found). An expired
+        claim starts a new verification period with the same token."""
+        tenant = await self.get(slug, actor)
+        claim = tenant.claim_for(tenant.mail_domain)
+        if claim is None:
+            raise NotFoundError(f"'{slug}' has no claim to its mail domain {tenant.mail_domain}")
+        if claim.status == DomainStatus.TAKEN:
+            raise ConflictError(
+                f"{claim.domain} was proven by another workspace first; choose another mail domain with PATCH"
+            )
+        now = utcnow()
+        if claim.status == DomainStatus.EXPIRED:
+            claim.status = DomainStatus.UNVERIFIED
+            claim.expires_at = now + timedelta(seconds=self.settings.domain_verify_timeout_seconds)
+            self._event(tenant, "tenant.domain", f"verification of {claim.domain} started again", actor, now)
+        tenant.next_reconcile_at = self._worker_due(now)
+        await self.session.flush()
+        wait = max(self.settings.create_wait_seconds, self.settings.step_timeout_seconds)
+        return self._settling(tenant, force=True, wait=wait)
 
     def _worker_due(self, now: datetime) -> datetime:
         """When workers should pick up a change the API itself reconciles at once: only after the API's
@@ -146,15 +199,13 @@ class TenantService:
             raise ForbiddenError("self-service workspace creation is disabled; ask a platform admin")
         if payload.slug in self.settings.reserved_slugs:
             raise InvalidInputError([{"field": "slug", "message": f"'{payload.slug}' is reserved"}])
-        try:
-            domain = payload.mail_domain or self.default_mail_domain(payload.slug)
-        except ValueError as err:  # the slug is valid, but <slug>.<base> is not a usable domain name
-            raise InvalidInputError([{"field": "slug", "message": f"gives no valid mail domain: {err}"}]) from err
+        if not actor.is_admin:
+            await self._within_self_service_limits(actor)
         if await self.repo.slug_taken(payload.slug):
             raise ConflictError(f"a tenant with slug '{payload.slug}' already exists")
-        if await self.repo.domain_taken(domain):
-            raise ConflictError(f"the mail domain '{domain}' already belongs to another tenant")
+        domain = await self.domains.admissible(payload.slug, payload.mail_domain)
         now = utcnow()
+        new = self.domains.new_claim(payload.slug, domain, actor, verify=payload.verify, now=now)
         tenant = Tenant(
             id=str(uuid.uuid4()),
             slug=payload.slug,
@@ -169,6 +220,7 @@ class TenantService:
             updated_at=now,
             updated_by=actor.sub,
             next_reconcile_at=self._worker_due(now),
+            domain_claims=[new.claim],
             steps=[
                 TenantStep(
                     step=name,
@@ -192,16 +244,37 @@ class TenantService:
             raise ConflictError(
                 f"a tenant with slug '{payload.slug}' or mail domain '{domain}' already exists"
             ) from err
-        self.repo.record(
-            TenantEvent(
-                tenant_id=tenant.id,
-                at=now,
-                kind="tenant.created",
-                actor=actor.sub,
-                message=f"created '{tenant.name}' with mail domain {domain}",
-            )
-        )
+        self._event(tenant, "tenant.created", f"created '{tenant.name}' with mail domain {domain}", actor, now)
+        for note in new.notes:
+            self._event(tenant, "tenant.domain", note, actor, now)
         return tenant
+
+    def _event(self, tenant: Tenant, kind: str, message: str, actor: Actor, at: datetime) -> None:
+        self.repo.record(TenantEvent(tenant_id=tenant.id, at=at, kind=kind, actor=actor.sub, message=message))
+
+    async def _within_self_service_limits(self, actor: Actor) -> None:
+        """An ordinary user may own only so many workspaces and create only so many per window."""
+        settings = self.settings
+        sub = actor.sub or ""
+        owned = await self.repo.owned_count(sub)
+        if owned >= settings.self_service_max_tenants:
+            raise ForbiddenError(
+                f"limit reached: you own {owned} workspaces, the most one person may own "
+                f"(TENANTRY_SELF_SERVICE_MAX_TENANTS={settings.self_service_max_tenants}); "
+                "delete one or ask a platform admin"
+            )
+        window = timedelta(seconds=settings.self_service_window_seconds)
+        now = utcnow()
+        recent = await self.repo.created_since(sub, now - window)
+        if len(recent) >= settings.self_service_creations:
+            retry_after = max(1, math.ceil((recent[0] + window - now).total_seconds()))
+            raise RateLimitedError(
+                f"limit reached: you created {len(recent)} workspaces in the last "
+                f"{settings.self_service_window_seconds:g} s, the most allowed "
+                f"(TENANTRY_SELF_SERVICE_CREATIONS={settings.self_service_creations}); "
+                f"try again in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
 
     async def get(self, slug: str, actor: Actor) -> Tenant:
         """The tenant, or NotFound also when the actor may not see it (so its existence does not leak)."""
@@ -212,10 +285,10 @@ class TenantService:
 
     async def update(self, slug: str, payload: TenantUpdate, actor: Actor) -> Tenant:
         tenant = await self.get(slug, actor)
-        changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+        changes = payload.model_dump(exclude_unset=True, exclude_none=True, exclude={"verify"})
         changed = {k: v for k, v in changes.items() if getattr(tenant, k) != v}
         if "mail_domain" in changed:
-            await self._check_mail_domain_change(tenant, changed["mail_domain"])
+            changed["mail_domain"] = await self._change_mail_domain(tenant, changed["mail_domain"], payload, actor)
         if changed:
             now = utcnow()
             for key, value in changed.items():
@@ -240,9 +313,10 @@ class TenantService:
                 ) from err
         return tenant
 
-    async def _check_mail_domain_change(self, tenant: Tenant, domain: str) -> None:
+    async def _change_mail_domain(self, tenant: Tenant, requested: str, payload: TenantUpdate, actor: Actor) -> str:
         """A mail domain can be corrected only until one is provisioned: moving a live domain (its mailboxes,
-        DKIM keys and published DNS records) is not something to do as a side effect of a PATCH."""
+        DKIM keys and published DNS records) is not something to do as a side effect of a PATCH. The new
+        name starts its own claim; the old claim is dropped (the platform domain stays reserved by name)."""
         mail = _step(tenant, StepName.STALWART)
         provisioned = mail.outputs.get("domainId") if mail is not None and mail.outputs else None
         if provisioned:
@@ -250,8 +324,13 @@ class TenantService:
                 f"the mail domain {tenant.mail_domain} is already provisioned in Stalwart "
                 f"(domain {provisioned}); it cannot be changed"
             )
-        if await self.repo.domain_taken(domain):
-            raise ConflictError(f"the mail domain '{domain}' already belongs to another tenant")
+        domain = await self.domains.admissible(tenant.slug, requested, tenant_id=tenant.id)
+        now = utcnow()
+        new = self.domains.new_claim(tenant.slug, domain, actor, verify=payload.verify, now=now)
+        tenant.domain_claims[:] = [c for c in tenant.domain_claims if c.domain == domain] or [new.claim]
+        for note in new.notes:
+            self._event(tenant, "tenant.domain", note, actor, now)
+        return domain
 
     async def request_reconcile(self, slug: str, actor: Actor) -> Tenant:
         tenant = await self.get(slug, actor)
