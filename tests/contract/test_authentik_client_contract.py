@@ -13,8 +13,8 @@ from openapi_core.validation.response.exceptions import ResponseValidationError
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
 from tenantry.integrations.authentik.client import AuthentikClient
 from tenantry.integrations.errors import PermanentStepError
+from tests.support.fake_authentik import OURS, TENANT, TOKEN, FakeAuthentik, once
 from tests.support.openapi import authentik_spec, validate_request, validate_response
-from tests.unit.integrations.authentik.test_adapter import OURS, TENANT, TOKEN, FakeAuthentik, once
 
 # The spec declares 404 on no group operation and no 5xx anywhere (see the NOTES), yet authentik sends
 # both; those answers are checked for shape by the client tests instead.
