@@ -12,8 +12,8 @@ from tenantry.config import Settings
 from tenantry.container import Container
 from tenantry.sandbox.faults import SandboxControls
 from tenantry.sandbox.suite import SandboxSuite
-from tests.integration.test_full_stack import sandbox_suite, step_is, tenant_events, wait_for_tenant
 from tests.support.api import api_client
+from tests.support.stack import sandbox_suite, step_is, tenant_events, wait_for_tenant
 
 ACME = {"slug": "acme", "name": "Acme Corp"}
 # The requests each step's ensure starts with, and so the ones a fault on it hits first.

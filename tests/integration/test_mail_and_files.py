@@ -12,9 +12,9 @@ from tenantry.config import Settings
 from tenantry.integrations.dns import Purpose
 from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.models import TenantStep
-from tests.integration.test_full_stack import sandbox_suite, tenant_events, wait_for_tenant
 from tests.support.api import api_client
 from tests.support.dns_server import DnsTestServer
+from tests.support.stack import sandbox_suite, tenant_events, wait_for_tenant
 
 ACME = {"slug": "acme", "name": "Acme Corp"}
 ACME_DOMAIN = "acme.mail.example.test"
