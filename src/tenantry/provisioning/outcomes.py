@@ -64,20 +64,6 @@ class Note:
     step: StepName | None = None
 
 
-def new_step_row(step: StepName) -> TenantStep:
-    return TenantStep(
-        step=step,
-        status=StepStatus.PENDING,
-        reason="Created",
-        message="",
-        retryable=True,
-        attempts=0,
-        observed_generation=0,
-        outputs={},
-        data={},
-    )
-
-
 def apply_outcome(
     row: TenantStep, outcome: Outcome, *, generation: int, now: datetime, timing: Timing, rng: random.Random
 ) -> list[Note]:

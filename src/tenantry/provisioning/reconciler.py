@@ -31,12 +31,12 @@ from tenantry.db.base import utcnow
 from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.provisioning.leases import LeaseManager
-from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, new_step_row, roll_up
+from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, roll_up
 from tenantry.provisioning.repository import ProvisioningRepository
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.verification import Admission, ClaimSnapshot, DomainGate
 from tenantry.states import StepStatus, TenantStatus
-from tenantry.tenants.models import Tenant
+from tenantry.tenants.models import Tenant, TenantStep
 
 log = structlog.get_logger("tenantry.reconciler")
 
@@ -209,7 +209,7 @@ class Reconciler:
             for outcome in outcomes:
                 row = stored.get(outcome.step)
                 if row is None:
-                    row = stored[outcome.step] = new_step_row(outcome.step)
+                    row = stored[outcome.step] = TenantStep.new(outcome.step)
                     tenant.steps.append(row)
                 notes += apply_outcome(row, outcome, generation=generation, now=now, timing=self._timing, rng=self._rng)
             tenant.status = roll_up(

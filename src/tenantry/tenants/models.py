@@ -81,6 +81,23 @@ class TenantStep(Base):
 
     tenant: Mapped[Tenant] = relationship(back_populates="steps")
 
+    @classmethod
+    def new(cls, step: StepName, *, message: str = "", due: datetime | None = None) -> TenantStep:
+        """A step not tried yet; ``due`` is when it should first run (and counts as its last transition)."""
+        return cls(
+            step=step,
+            status=StepStatus.PENDING,
+            reason="Created",
+            message=message,
+            retryable=True,
+            attempts=0,
+            observed_generation=0,
+            outputs={},
+            data={},
+            next_attempt_at=due,
+            last_transition_at=due,
+        )
+
 
 class TenantAdmin(Base):
     """A person (token ``sub``) who manages a tenant besides its owner."""

@@ -158,19 +158,13 @@ class TenantService:
 
     async def domain(self, slug: str, actor: Actor) -> DomainClaim:
         """The tenant's claim to its mail domain."""
-        tenant = await self.get(slug, actor)
-        claim = tenant.claim_for(tenant.mail_domain)
-        if claim is None:
-            raise NotFoundError(f"'{slug}' has no claim to its mail domain {tenant.mail_domain}")
-        return claim
+        return _claim(await self.get(slug, actor))
 
     async def verify_domain_and_wait(self, slug: str, actor: Actor) -> Settling:
         """Look for the ownership record now (and create the domain in Stalwart once it is found). An expired
         claim starts a new verification period with the same token."""
         tenant = await self.get(slug, actor)
-        claim = tenant.claim_for(tenant.mail_domain)
-        if claim is None:
-            raise NotFoundError(f"'{slug}' has no claim to its mail domain {tenant.mail_domain}")
+        claim = _claim(tenant)
         if claim.status == DomainStatus.TAKEN:
             raise ConflictError(
                 f"{claim.domain} was proven by another workspace first; choose another mail domain with PATCH"
@@ -221,22 +215,7 @@ class TenantService:
             updated_by=actor.sub,
             next_reconcile_at=self._worker_due(now),
             domain_claims=[new.claim],
-            steps=[
-                TenantStep(
-                    step=name,
-                    status=StepStatus.PENDING,
-                    reason="Created",
-                    message="waiting for the first attempt",
-                    retryable=True,
-                    attempts=0,
-                    observed_generation=0,
-                    outputs={},
-                    data={},
-                    next_attempt_at=now,
-                    last_transition_at=now,
-                )
-                for name in STEP_ORDER
-            ],
+            steps=[TenantStep.new(name, message="waiting for the first attempt", due=now) for name in STEP_ORDER],
         )
         try:
             await self.repo.add(tenant)
@@ -296,15 +275,7 @@ class TenantService:
             tenant.generation += 1
             tenant.updated_at, tenant.updated_by = now, actor.sub
             tenant.next_reconcile_at = self._worker_due(now)
-            self.repo.record(
-                TenantEvent(
-                    tenant_id=tenant.id,
-                    at=now,
-                    kind="tenant.updated",
-                    actor=actor.sub,
-                    message="changed " + ", ".join(sorted(changed)),
-                )
-            )
+            self._event(tenant, "tenant.updated", "changed " + ", ".join(sorted(changed)), actor, now)
             try:
                 await self.session.flush()
             except IntegrityError as err:  # another tenant took the domain between our check and this write
@@ -336,15 +307,7 @@ class TenantService:
         tenant = await self.get(slug, actor)
         now = utcnow()
         tenant.next_reconcile_at = self._worker_due(now)
-        self.repo.record(
-            TenantEvent(
-                tenant_id=tenant.id,
-                at=now,
-                kind="tenant.reconcile_requested",
-                actor=actor.sub,
-                message="reconcile requested",
-            )
-        )
+        self._event(tenant, "tenant.reconcile_requested", "reconcile requested", actor, now)
         await self.session.flush()
         return tenant
 
@@ -356,15 +319,7 @@ class TenantService:
         now = utcnow()
         tenant.admins.append(TenantAdmin(sub=sub, added_at=now, added_by=actor.sub))
         tenant.updated_at, tenant.updated_by = now, actor.sub
-        self.repo.record(
-            TenantEvent(
-                tenant_id=tenant.id,
-                at=now,
-                kind="tenant.admin_added",
-                actor=actor.sub,
-                message=f"{sub} may now manage this tenant",
-            )
-        )
+        self._event(tenant, "tenant.admin_added", f"{sub} may now manage this tenant", actor, now)
         await self.session.flush()
         return tenant, True
 
@@ -378,15 +333,7 @@ class TenantService:
         now = utcnow()
         tenant.admins.remove(admin)
         tenant.updated_at, tenant.updated_by = now, actor.sub
-        self.repo.record(
-            TenantEvent(
-                tenant_id=tenant.id,
-                at=now,
-                kind="tenant.admin_removed",
-                actor=actor.sub,
-                message=f"{sub} no longer manages this tenant",
-            )
-        )
+        self._event(tenant, "tenant.admin_removed", f"{sub} no longer manages this tenant", actor, now)
         await self.session.flush()
 
     async def list(
@@ -399,3 +346,10 @@ class TenantService:
 
 def _step(tenant: Tenant, name: StepName) -> TenantStep | None:
     return next((s for s in tenant.steps if s.step == name), None)
+
+
+def _claim(tenant: Tenant) -> DomainClaim:
+    claim = tenant.claim_for(tenant.mail_domain)
+    if claim is None:
+        raise NotFoundError(f"'{tenant.slug}' has no claim to its mail domain {tenant.mail_domain}")
+    return claim

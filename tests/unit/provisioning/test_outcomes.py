@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tenantry.integrations.dns import DnsRecord, Purpose
-from tenantry.provisioning.outcomes import DNS_RECORDS, Outcome, Timing, apply_outcome, is_due, new_step_row
+from tenantry.provisioning.outcomes import DNS_RECORDS, Outcome, Timing, apply_outcome, is_due
 from tenantry.states import StepName, StepStatus
 from tenantry.tenants.models import TenantStep
 
@@ -31,7 +31,7 @@ def transient(retry_after: float | None = None) -> Outcome:
 
 
 def test_a_transient_error_counts_attempts_and_backs_off_within_the_exponential_window() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     notes = apply(row, transient())
     assert (row.status, row.reason, row.retryable, row.attempts) == ("error", "UpstreamError", True, 1)
     assert notes == [("step.failed", "UpstreamError: Stalwart answered 503")]
@@ -44,19 +44,19 @@ def test_a_transient_error_counts_attempts_and_backs_off_within_the_exponential_
 
 
 def test_retry_after_is_a_floor_for_the_next_attempt() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     apply(row, transient(retry_after=120))
     assert row.next_attempt_at == NOW + timedelta(seconds=120)
 
 
 def test_a_permanent_error_waits_for_a_human() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     apply(row, Outcome(MAIL, StepStatus.ERROR, "Forbidden", "needs sysDomainCreate", False))
     assert (row.status, row.retryable, row.next_attempt_at) == ("error", False, None)
 
 
 def test_success_after_failures_resets_the_streak_stores_ids_and_records_the_transition() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     apply(row, transient())
     apply(row, transient())
     record = DnsRecord("MX", "acme.example.", "10 mx.example.", 3600, Purpose.MX)
@@ -71,7 +71,7 @@ def test_success_after_failures_resets_the_streak_stores_ids_and_records_the_tra
 
 
 def test_an_unchanged_status_records_no_transition() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     apply(row, ok(ids={"domainId": "d1"}))
     row.last_transition_at = before = NOW - timedelta(hours=1)
     assert apply(row, ok(ids={"domainId": "d1"}), now=NOW + timedelta(minutes=10)) == []
@@ -79,14 +79,14 @@ def test_an_unchanged_status_records_no_transition() -> None:
 
 
 def test_an_error_keeps_the_ids_the_step_owns() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     apply(row, ok(ids={"domainId": "d1"}))
     apply(row, transient())
     assert row.outputs == {"domainId": "d1"}
 
 
 def test_a_new_generation_restarts_the_attempt_count() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     apply(row, transient())
     apply(row, transient())
     apply(row, transient(), generation=2)
@@ -94,10 +94,10 @@ def test_a_new_generation_restarts_the_attempt_count() -> None:
 
 
 def test_pending_is_polled_and_skipped_is_looked_at_again_at_resync() -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     apply(row, Outcome(MAIL, StepStatus.PENDING, "WaitingForDnsRecords", "DKIM keys not yet made", True))
     assert row.next_attempt_at == NOW + timedelta(seconds=5)
-    skipped = new_step_row(MAIL)
+    skipped = TenantStep.new(MAIL)
     skipped.last_attempt_at = earlier = NOW - timedelta(days=1)
     apply(skipped, Outcome(MAIL, StepStatus.SKIPPED, "NotConfigured", "set TENANTRY_STALWART_URL", False))
     assert (skipped.attempts, skipped.last_attempt_at) == (0, earlier)
@@ -116,7 +116,7 @@ def test_pending_is_polled_and_skipped_is_looked_at_again_at_resync() -> None:
     ],
 )
 def test_is_due(status: StepStatus, observed: int, next_in: int | None, configured: bool, due: bool) -> None:
-    row = new_step_row(MAIL)
+    row = TenantStep.new(MAIL)
     row.status, row.observed_generation = status, observed
     row.next_attempt_at = None if next_in is None else NOW + timedelta(seconds=next_in)
     assert is_due(row, 1, NOW, configured=configured) is due
