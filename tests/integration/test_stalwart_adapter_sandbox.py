@@ -93,7 +93,7 @@ async def test_new_domain_waits_for_dkim_then_is_ready_with_its_records(
     ready = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
     assert (ready.state, ready.reason) == ("ok", "Ready")
     assert ready.ids == first.ids
-    records = ready.data["dnsRecords"]
+    records = [r.to_json() for r in ready.dns_records or ()]
     purposes = {record["purpose"] for record in records}
     assert {"MX", "SPF", "DKIM"} <= purposes
     dkim_values = [r["value"] for r in records if r["purpose"] == "DKIM"]

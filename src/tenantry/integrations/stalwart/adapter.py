@@ -224,7 +224,7 @@ class StalwartMailProvider:
             message=f"{name} is ready in Stalwart with DKIM selector(s) {', '.join(active)}; "
             f"publish its {len(records)} DNS records",
             ids={DOMAIN_ID: domain_id},
-            data={"dnsRecords": [record.to_json() for record in records]},
+            dns_records=tuple(records),
             events=events,
         )
 

@@ -216,11 +216,12 @@ async def test_domain_with_dkim_keys_is_ready_with_its_dns_records() -> None:
     assert (result.state, result.reason) == ("ok", "Ready")
     assert result.ids == first.ids
     assert fake.creates == 1
-    purposes = [record["purpose"] for record in result.data["dnsRecords"]]
+    assert result.dns_records is not None
+    purposes = [record.purpose for record in result.dns_records]
     assert purposes == ["MX", "SPF", "DKIM", "DMARC"]
-    dkim = result.data["dnsRecords"][2]
-    assert dkim["type"] == "TXT"
-    assert dkim["value"].startswith("v=DKIM1; k=ed25519")
+    dkim = result.dns_records[2]
+    assert dkim.type == "TXT"
+    assert dkim.value.startswith("v=DKIM1; k=ed25519")
     assert result.events == []
 
 
