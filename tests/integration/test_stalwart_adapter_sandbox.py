@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 
@@ -327,3 +328,27 @@ async def test_ping_authenticates(http: httpx.AsyncClient) -> None:
     await adapter(http).ping()
     with pytest.raises(PermanentStepError):
         await adapter(http, api_key="wrong").ping()
+
+
+async def test_a_domain_switch_renames_the_domain_in_place_and_keeps_the_old_name_as_an_alias(
+    sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    first = await adapter(http).ensure_tenant_domain(TENANT, {})
+    clock.now += DKIM_DELAY + 1
+    await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    switched = dataclasses.replace(TENANT, mail_domain="acme-corp.test", mail_aliases=("acme.test",))
+
+    moved = await adapter(http).ensure_tenant_domain(switched, first.ids)
+
+    assert (moved.state, moved.ids) == ("ok", first.ids)  # the same domain: accounts and keys move with it
+    (domain,) = sandbox.domains()
+    assert (domain["name"], domain["aliases"]) == ("acme-corp.test", {"acme.test": True})
+    assert moved.events == ["Renamed Stalwart domain acme.test to acme-corp.test, keeping acme.test as an alias"]
+    assert all(r.name.endswith("acme-corp.test.") or r.purpose == "SPF" for r in moved.dns_records or ())
+    # Steady state: nothing more to change.
+    assert (await adapter(http).ensure_tenant_domain(switched, first.ids)).events == []
+    # Releasing the old name removes the alias; an alias added out of band is drift and goes too.
+    released = dataclasses.replace(switched, mail_aliases=())
+    done = await adapter(http).ensure_tenant_domain(released, first.ids)
+    assert sandbox.domains()[0].get("aliases", {}) == {}
+    assert done.events == ["Set the aliases of Stalwart domain acme-corp.test to none"]

@@ -23,6 +23,7 @@ class TenantSpec:
     generation: int
     mail_domain: str
     quota_bytes: int
+    mail_aliases: tuple[str, ...] = ()  # earlier mail domains that still receive mail for this one
 
 
 @dataclass

@@ -53,6 +53,7 @@ def tenant_spec(tenant: Tenant) -> TenantSpec:
         generation=tenant.generation,
         mail_domain=tenant.mail_domain,
         quota_bytes=tenant.quota_bytes,
+        mail_aliases=tuple(tenant.mail_aliases),
     )
 
 

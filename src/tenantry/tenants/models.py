@@ -54,6 +54,15 @@ class Tenant(Base):
         """This tenant's claim to ``domain`` (its current mail domain, usually)."""
         return next((c for c in self.domain_claims if c.domain == domain), None)
 
+    @property
+    def mail_aliases(self) -> list[str]:
+        """Previous mail domains kept as aliases of the current one, oldest first."""
+        return [
+            c.domain
+            for c in self.domain_claims
+            if c.replaced_at is not None and c.domain != self.mail_domain and c.status == DomainStatus.VERIFIED
+        ]
+
     def is_managed_by(self, sub: str) -> bool:
         """Whether ``sub`` is this tenant's owner or one of its admins."""
         return self.owner_sub == sub or any(admin.sub == sub for admin in self.admins)
@@ -151,5 +160,8 @@ class DomainClaim(Base):
     check_message: Mapped[str | None] = mapped_column(sa.Text)
     dns_check: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     dns_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the tenant switched its mail domain away from this name: it stays an alias in Stalwart (no
+    # mail is lost while senders and DNS catch up) until the tenant releases it.
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship(back_populates="domain_claims")

@@ -5,17 +5,18 @@ from __future__ import annotations
 from tenantry.domains.checks import challenge_record
 from tenantry.integrations.dns import DnsRecord
 from tenantry.states import STEP_ORDER, DomainStatus, StepStatus
+from tenantry.tenants.domain_service import DomainPlan, TenantDns
 from tenantry.tenants.models import DomainClaim, Tenant, TenantStep
 from tenantry.tenants.schemas import (
     DnsCheckOut,
     DnsRecordOut,
     DnsRecordsOut,
     DomainOut,
+    DomainPlanOut,
     RecordCheckOut,
     StepCondition,
     TenantOut,
 )
-from tenantry.tenants.service import TenantDns
 
 
 def condition(step: TenantStep) -> StepCondition:
@@ -104,4 +105,15 @@ def present_dns(dns: TenantDns) -> DnsRecordsOut:
         records=[record_out(r) for r in dns.records],
         challenge=record_out(dns.challenge) if dns.challenge else None,
         check=check,
+    )
+
+
+def present_plan(plan: DomainPlan) -> DomainPlanOut:
+    return DomainPlanOut(
+        current=plan.current,
+        target=plan.target,
+        ready=plan.ready,
+        blockers=plan.blockers,
+        actions=plan.actions,
+        target_claim=present_domain(plan.claim),
     )

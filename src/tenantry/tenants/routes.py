@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from tenantry.states import TenantStatus
+from tenantry.tenants.domain_service import TenantDomains, current_claim
 from tenantry.tenants.models import Tenant
-from tenantry.tenants.presenter import present, present_dns, present_domain
+from tenantry.tenants.presenter import present, present_dns, present_domain, present_plan
 from tenantry.tenants.schemas import (
     DnsRecordsOut,
     DomainOut,
+    DomainPlanOut,
+    DomainSwitchIn,
     ErrorOut,
     TenantAdminOut,
     TenantAdminsOut,
@@ -45,11 +48,18 @@ def tenant_service(request: Request, session: SessionDep) -> TenantService:
         container.settings,
         provisioner=request.app.state.runner,
         sessions=container.sessionmaker,
-        lookup=container.resolver,
     )
 
 
 ServiceDep = Annotated[TenantService, Depends(tenant_service)]
+
+
+def tenant_domains(request: Request, service: ServiceDep) -> TenantDomains:
+    """The mail domain use cases, in the same unit of work, with the process's DNS resolver."""
+    return TenantDomains(service, request.app.state.container.resolver)
+
+
+DomainsDep = Annotated[TenantDomains, Depends(tenant_domains)]
 
 
 def _after_commit(settling: Settling, *, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -134,7 +144,7 @@ async def tenant_events(
 )
 async def tenant_dns(
     slug: str,
-    service: ServiceDep,
+    domains: DomainsDep,
     actor: ActorDep,
     fmt: Annotated[Literal["json", "zone"], Query(alias="format")] = "json",
     check: Annotated[
@@ -143,7 +153,7 @@ async def tenant_dns(
 ) -> Response | DnsRecordsOut:
     """The DNS records to publish for the tenant's mail domain (from Stalwart), as JSON or a zone file, with
     the ownership challenge while the domain is unproven and the last live check of each record."""
-    dns = await service.dns(slug, actor, check_now=check == "now")
+    dns = await domains.dns(slug, actor, check_now=check == "now")
     if fmt == "zone":
         records = [*dns.records, dns.challenge] if dns.challenge else dns.records
         return PlainTextResponse(render_zone(records, dns.domain), media_type="text/dns")
@@ -151,9 +161,9 @@ async def tenant_dns(
 
 
 @router.get("/{slug}/domain", response_model=DomainOut, responses=ERRORS)
-async def tenant_domain(slug: str, service: ServiceDep, actor: ActorDep) -> DomainOut:
+async def tenant_domain(slug: str, domains: DomainsDep, actor: ActorDep) -> DomainOut:
     """The tenant's claim to its mail domain: the record that proves it, and where the proof stands."""
-    return present_domain(await service.domain(slug, actor))
+    return present_domain(await domains.claim(slug, actor))
 
 
 @router.post(
@@ -161,18 +171,39 @@ async def tenant_domain(slug: str, service: ServiceDep, actor: ActorDep) -> Doma
     response_model=DomainOut,
     responses={**ERRORS, 409: {"model": ErrorOut, "description": "Another workspace proved the domain first"}},
 )
-async def verify_tenant_domain(slug: str, service: ServiceDep, actor: ActorDep) -> Response:
+async def verify_tenant_domain(slug: str, domains: DomainsDep, actor: ActorDep) -> Response:
     """Look for the ownership record now; once found, the domain is created in Stalwart. An expired claim
     starts a new verification period."""
-    settling = await service.verify_domain_and_wait(slug, actor)
+    settling = await domains.verify_and_wait(slug, actor)
 
     async def render() -> DomainOut:
-        tenant = await settling.settle()
-        claim = tenant.claim_for(tenant.mail_domain)
-        assert claim is not None  # the service refused a tenant without one
-        return present_domain(claim)
+        return present_domain(current_claim(await settling.settle()))
 
     return AfterCommit(render)
+
+
+@router.post("/{slug}/domain/plan", response_model=DomainPlanOut, responses=ERRORS)
+async def plan_domain_switch(slug: str, payload: DomainSwitchIn, domains: DomainsDep, actor: ActorDep) -> DomainPlanOut:
+    """What switching the mail domain to ``mailDomain`` would do and what stands in the way. The target's
+    proof of ownership is looked up each time; nothing changes in Stalwart."""
+    return present_plan(await domains.plan(slug, payload.mail_domain, actor))
+
+
+@router.post(
+    "/{slug}/domain/apply",
+    response_model=TenantOut,
+    responses={**ERRORS, 409: {"model": ErrorOut, "description": "The plan is not ready; its blockers are listed"}},
+)
+async def apply_domain_switch(slug: str, payload: DomainSwitchIn, domains: DomainsDep, actor: ActorDep) -> Response:
+    """Switch the mail domain as planned: the Stalwart domain is renamed in place and the old name stays an
+    alias until released."""
+    return _after_commit(await domains.apply_and_wait(slug, payload.mail_domain, actor))
+
+
+@router.delete("/{slug}/domain/aliases/{name}", response_model=TenantOut, responses=ERRORS)
+async def release_domain_alias(slug: str, name: str, domains: DomainsDep, actor: ActorDep) -> Response:
+    """Stop receiving mail for an earlier mail domain; the name is free for others again."""
+    return _after_commit(await domains.release_and_wait(slug, name.lower().rstrip("."), actor))
 
 
 SubPath = Annotated[

@@ -200,6 +200,19 @@ class DnsRecordsOut(CamelModel):
     )
 
 
+class DomainSwitchIn(BaseModel):
+    """The mail domain to switch to."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    mail_domain: Annotated[str, Field(min_length=1, max_length=253, examples=["acme.com"])]
+
+    @field_validator("mail_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return normalise_hostname(value)
+
+
 class DomainOut(CamelModel):
     """The tenant's claim to its mail domain: unverified until the challenge is found in DNS."""
 
@@ -239,3 +252,15 @@ class FieldProblem(BaseModel):
 class ValidationErrorOut(BaseModel):
     error: Literal["validation_error"]
     detail: list[FieldProblem]
+
+
+class DomainPlanOut(CamelModel):
+    """A planned mail domain switch: ``ready`` when nothing blocks it, what applying will do, and the
+    target's claim (with the record that proves it while it is unproven)."""
+
+    current: str
+    target: str
+    ready: bool
+    blockers: list[str]
+    actions: list[str]
+    target_claim: DomainOut

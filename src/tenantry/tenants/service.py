@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,14 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenantry.auth.actor import Actor
 from tenantry.config import Settings
 from tenantry.db.base import utcnow
-from tenantry.domains.checks import challenge_record, check_records
-from tenantry.domains.resolver import DnsLookup
 from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from tenantry.hostnames import normalise_hostname
-from tenantry.integrations.dns import DnsRecord
-from tenantry.states import STEP_ORDER, DomainStatus, StepName, StepStatus, TenantStatus
+from tenantry.states import STEP_ORDER, StepName, TenantStatus
 from tenantry.tenants.domains import DomainPolicy
-from tenantry.tenants.models import DomainClaim, Tenant, TenantAdmin, TenantEvent, TenantStep
+from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 
@@ -45,21 +42,6 @@ class Settling:
     settle: Callable[[], Awaitable[Tenant]]
 
 
-@dataclass(frozen=True)
-class TenantDns:
-    """The records to publish (as the mail step stored them), the ownership challenge while the domain is
-    unproven, and the last live check of them (``check``, as stored, or None if never checked)."""
-
-    domain: str
-    status: StepStatus
-    records: list[DnsRecord]
-    challenge: DnsRecord | None
-    check: dict[str, Any] | None
-
-
-DNS_RECORDS = "dnsRecords"  # where the mail step keeps the records to publish, in its step data
-
-
 class TenantService:
     """The tenant use cases. Works in the caller's unit of work (``session``): flushes, never commits.
 
@@ -74,7 +56,6 @@ class TenantService:
         *,
         provisioner: Provisioner | None = None,
         sessions: async_sessionmaker[AsyncSession] | None = None,
-        lookup: DnsLookup | None = None,
     ) -> None:
         self.session = session
         self.repo = TenantRepository(session)
@@ -82,9 +63,8 @@ class TenantService:
         self.domains = DomainPolicy(self.repo, settings)
         self._provisioner = provisioner
         self._sessions = sessions
-        self._lookup = lookup
 
-    def _settling(self, tenant: Tenant, *, force: bool, wait: float) -> Settling:
+    def settling(self, tenant: Tenant, *, force: bool, wait: float) -> Settling:
         provisioner, sessions = self._provisioner, self._sessions
         if provisioner is None or sessions is None:
             raise RuntimeError("this TenantService was built without a provisioner; it cannot wait for a reconcile")
@@ -111,7 +91,7 @@ class TenantService:
         """Create a workspace; once committed, reconcile it and wait for that first run (at most the
         configured wait), so the answer shows how far provisioning got."""
         tenant = await self.create(payload, actor)
-        return self._settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+        return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
 
     async def update_and_wait(self, slug: str, payload: TenantUpdate, actor: Actor) -> Settling:
         """Change the desired state; a change that bumps the generation is reconciled and waited for."""
@@ -120,66 +100,20 @@ class TenantService:
         tenant = await self.update(slug, payload, actor)
         if tenant.generation == before:
             return self._settled(tenant)
-        return self._settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+        return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
 
     async def reconcile_and_wait(self, slug: str, actor: Actor) -> Settling:
         """Run every step now, including ones stopped by a permanent error, and wait for the run."""
         tenant = await self.request_reconcile(slug, actor)
         wait = max(self.settings.create_wait_seconds, self.settings.step_timeout_seconds)
-        return self._settling(tenant, force=True, wait=wait)
+        return self.settling(tenant, force=True, wait=wait)
 
     async def events(self, slug: str, actor: Actor, *, limit: int) -> Sequence[TenantEvent]:
         """The tenant's timeline, newest first."""
         tenant = await self.get(slug, actor)
         return await self.repo.events(tenant.id, limit=limit)
 
-    async def dns(self, slug: str, actor: Actor, *, check_now: bool = False) -> TenantDns:
-        """The DNS records to publish for the tenant's mail domain, as the mail step last stored them; with
-        ``check_now``, each is looked up in DNS first and the result stored with when it was taken."""
-        tenant = await self.get(slug, actor)
-        step = _step(tenant, StepName.STALWART)
-        raw = (step.data or {}).get(DNS_RECORDS, []) if step is not None else []
-        records = [DnsRecord.from_json(record) for record in raw]
-        claim = tenant.claim_for(tenant.mail_domain)
-        if check_now and claim is not None:
-            if self._lookup is None:
-                raise RuntimeError("this TenantService was built without a DNS resolver")
-            checked = await check_records(self._lookup, tenant.mail_domain, records)
-            claim.dns_check, claim.dns_checked_at = checked.to_json(), checked.checked_at
-            await self.session.flush()
-        unproven = claim is not None and claim.status != DomainStatus.VERIFIED
-        return TenantDns(
-            domain=tenant.mail_domain,
-            status=step.status if step is not None else StepStatus.PENDING,
-            records=records,
-            challenge=challenge_record(claim.domain, claim.token) if claim is not None and unproven else None,
-            check=claim.dns_check if claim is not None else None,
-        )
-
-    async def domain(self, slug: str, actor: Actor) -> DomainClaim:
-        """The tenant's claim to its mail domain."""
-        return _claim(await self.get(slug, actor))
-
-    async def verify_domain_and_wait(self, slug: str, actor: Actor) -> Settling:
-        """Look for the ownership record now (and create the domain in Stalwart once it is found). An expired
-        claim starts a new verification period with the same token."""
-        tenant = await self.get(slug, actor)
-        claim = _claim(tenant)
-        if claim.status == DomainStatus.TAKEN:
-            raise ConflictError(
-                f"{claim.domain} was proven by another workspace first; choose another mail domain with PATCH"
-            )
-        now = utcnow()
-        if claim.status == DomainStatus.EXPIRED:
-            claim.status = DomainStatus.UNVERIFIED
-            claim.expires_at = now + timedelta(seconds=self.settings.domain_verify_timeout_seconds)
-            self._event(tenant, "tenant.domain", f"verification of {claim.domain} started again", actor, now)
-        tenant.next_reconcile_at = self._worker_due(now)
-        await self.session.flush()
-        wait = max(self.settings.create_wait_seconds, self.settings.step_timeout_seconds)
-        return self._settling(tenant, force=True, wait=wait)
-
-    def _worker_due(self, now: datetime) -> datetime:
+    def worker_due(self, now: datetime) -> datetime:
         """When workers should pick up a change the API itself reconciles at once: only after the API's
         wait, so the two do not race for the lease (if the API process dies, a worker still takes it)."""
         return now + timedelta(seconds=self.settings.create_wait_seconds)
@@ -213,7 +147,7 @@ class TenantService:
             created_by=actor.sub,
             updated_at=now,
             updated_by=actor.sub,
-            next_reconcile_at=self._worker_due(now),
+            next_reconcile_at=self.worker_due(now),
             domain_claims=[new.claim],
             steps=[TenantStep.new(name, message="waiting for the first attempt", due=now) for name in STEP_ORDER],
         )
@@ -223,12 +157,12 @@ class TenantService:
             raise ConflictError(
                 f"a tenant with slug '{payload.slug}' or mail domain '{domain}' already exists"
             ) from err
-        self._event(tenant, "tenant.created", f"created '{tenant.name}' with mail domain {domain}", actor, now)
+        self.event(tenant, "tenant.created", f"created '{tenant.name}' with mail domain {domain}", actor, now)
         for note in new.notes:
-            self._event(tenant, "tenant.domain", note, actor, now)
+            self.event(tenant, "tenant.domain", note, actor, now)
         return tenant
 
-    def _event(self, tenant: Tenant, kind: str, message: str, actor: Actor, at: datetime) -> None:
+    def event(self, tenant: Tenant, kind: str, message: str, actor: Actor, at: datetime) -> None:
         self.repo.record(TenantEvent(tenant_id=tenant.id, at=at, kind=kind, actor=actor.sub, message=message))
 
     async def _within_self_service_limits(self, actor: Actor) -> None:
@@ -274,8 +208,8 @@ class TenantService:
                 setattr(tenant, key, value)
             tenant.generation += 1
             tenant.updated_at, tenant.updated_by = now, actor.sub
-            tenant.next_reconcile_at = self._worker_due(now)
-            self._event(tenant, "tenant.updated", "changed " + ", ".join(sorted(changed)), actor, now)
+            tenant.next_reconcile_at = self.worker_due(now)
+            self.event(tenant, "tenant.updated", "changed " + ", ".join(sorted(changed)), actor, now)
             try:
                 await self.session.flush()
             except IntegrityError as err:  # another tenant took the domain between our check and this write
@@ -288,7 +222,7 @@ class TenantService:
         """A mail domain can be corrected only until one is provisioned: moving a live domain (its mailboxes,
         DKIM keys and published DNS records) is not something to do as a side effect of a PATCH. The new
         name starts its own claim; the old claim is dropped (the platform domain stays reserved by name)."""
-        mail = _step(tenant, StepName.STALWART)
+        mail = step_of(tenant, StepName.STALWART)
         provisioned = mail.outputs.get("domainId") if mail is not None and mail.outputs else None
         if provisioned:
             raise ConflictError(
@@ -300,14 +234,14 @@ class TenantService:
         new = self.domains.new_claim(tenant.slug, domain, actor, verify=payload.verify, now=now)
         tenant.domain_claims[:] = [c for c in tenant.domain_claims if c.domain == domain] or [new.claim]
         for note in new.notes:
-            self._event(tenant, "tenant.domain", note, actor, now)
+            self.event(tenant, "tenant.domain", note, actor, now)
         return domain
 
     async def request_reconcile(self, slug: str, actor: Actor) -> Tenant:
         tenant = await self.get(slug, actor)
         now = utcnow()
-        tenant.next_reconcile_at = self._worker_due(now)
-        self._event(tenant, "tenant.reconcile_requested", "reconcile requested", actor, now)
+        tenant.next_reconcile_at = self.worker_due(now)
+        self.event(tenant, "tenant.reconcile_requested", "reconcile requested", actor, now)
         await self.session.flush()
         return tenant
 
@@ -319,7 +253,7 @@ class TenantService:
         now = utcnow()
         tenant.admins.append(TenantAdmin(sub=sub, added_at=now, added_by=actor.sub))
         tenant.updated_at, tenant.updated_by = now, actor.sub
-        self._event(tenant, "tenant.admin_added", f"{sub} may now manage this tenant", actor, now)
+        self.event(tenant, "tenant.admin_added", f"{sub} may now manage this tenant", actor, now)
         await self.session.flush()
         return tenant, True
 
@@ -333,7 +267,7 @@ class TenantService:
         now = utcnow()
         tenant.admins.remove(admin)
         tenant.updated_at, tenant.updated_by = now, actor.sub
-        self._event(tenant, "tenant.admin_removed", f"{sub} no longer manages this tenant", actor, now)
+        self.event(tenant, "tenant.admin_removed", f"{sub} no longer manages this tenant", actor, now)
         await self.session.flush()
 
     async def list(
@@ -344,12 +278,5 @@ class TenantService:
         return list(rows), total
 
 
-def _step(tenant: Tenant, name: StepName) -> TenantStep | None:
+def step_of(tenant: Tenant, name: StepName) -> TenantStep | None:
     return next((s for s in tenant.steps if s.step == name), None)
-
-
-def _claim(tenant: Tenant) -> DomainClaim:
-    claim = tenant.claim_for(tenant.mail_domain)
-    if claim is None:
-        raise NotFoundError(f"'{tenant.slug}' has no claim to its mail domain {tenant.mail_domain}")
-    return claim

@@ -29,7 +29,7 @@ from .errors import (
     StalwartSetError,
     StalwartTimeoutError,
 )
-from .models import Domain, DomainCreate
+from .models import Domain, DomainCreate, DomainUpdate
 from .zone import DnsZoneError, parse_zone_file
 
 DOMAIN_ID = "domainId"
@@ -180,11 +180,12 @@ class StalwartMailProvider:
         events: list[str] = []
         with self._translated():
             # Steady state: the stored domain, its keys and its zone come back from one request.
-            stored = await self._read_stored(name, ids.get(DOMAIN_ID), events)
+            stored = await self._read_stored(tenant, name, ids.get(DOMAIN_ID), events)
             if stored is not None:
                 domain_id, state = stored
             else:
                 domain_id, state = await self._adopt_or_create(tenant, name, events)
+            state = await self._keep_aliases(tenant, domain_id, state, events)
         active = sorted(key.selector for key in state.dkim if key.stage == "active")
         if not active:
             management = state.domain.dkim_management if state.domain is not None else None
@@ -229,15 +230,25 @@ class StalwartMailProvider:
         )
 
     async def _read_stored(
-        self, name: str, stored_id: str | None, events: list[str]
+        self, tenant: TenantSpec, name: str, stored_id: str | None, events: list[str]
     ) -> tuple[str, DomainWithDkim] | None:
-        """The domain with the stored id and its keys, or None (saying why) if it is gone or renamed."""
+        """The domain with the stored id and its keys, or None (saying why) if it is gone or renamed.
+
+        A stored domain still named after one of the tenant's earlier mail domains is the tenant switching
+        domains: it is renamed in place (its accounts, keys and mail move with it), keeping the old name
+        as an alias so that mail sent to it still arrives.
+        """
         if not stored_id:
             return None
         state = await self._client.get_domain_with_dkim(stored_id)
         found = state.domain
         if found is not None and found.name == name:
             return found.id, state
+        if found is not None and found.name in tenant.mail_aliases:
+            aliases = frozenset(tenant.mail_aliases)
+            await self._client.update_domain(found.id, DomainUpdate(name=name, aliases=aliases))
+            events.append(f"Renamed Stalwart domain {found.name} to {name}, keeping {found.name} as an alias")
+            return found.id, await self._client.get_domain_with_dkim(found.id)
         if found is not None:
             events.append(
                 f"Stalwart domain {stored_id} is now named {found.name}, not {name}; looking {name} up by name"
@@ -245,6 +256,18 @@ class StalwartMailProvider:
         else:
             events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry")
         return None
+
+    async def _keep_aliases(
+        self, tenant: TenantSpec, domain_id: str, state: DomainWithDkim, events: list[str]
+    ) -> DomainWithDkim:
+        """Make the domain's aliases the tenant's earlier mail domains, exactly (drift is repaired)."""
+        wanted = frozenset(tenant.mail_aliases)
+        if state.domain is None or state.domain.aliases == wanted:
+            return state
+        await self._client.update_domain(domain_id, DomainUpdate(aliases=wanted))
+        shown = ", ".join(sorted(wanted)) or "none"
+        events.append(f"Set the aliases of Stalwart domain {state.domain.name} to {shown}")
+        return await self._client.get_domain_with_dkim(domain_id)
 
     async def _adopt_or_create(self, tenant: TenantSpec, name: str, events: list[str]) -> tuple[str, DomainWithDkim]:
         """The domain with the tenant's name if it is the tenant's (see the class), else a new one."""
