@@ -57,3 +57,14 @@ class DomainProof(StrEnum):
     DNS = "dns"  # the TXT challenge was found
     ADMIN = "admin"  # a platform admin waived the proof (recorded in the events)
     EXISTING = "existing"  # held before proof was required (migrated as it was)
+
+
+class Lifecycle(StrEnum):
+    """Where the tenant is meant to be: the lifecycle part of its desired state.
+
+    ``deleting`` covers the grace period (everything disabled, restorable) and the purge after it.
+    """
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETING = "deleting"

@@ -72,8 +72,26 @@ async def test_existing_tenants_keep_their_mail_domains_as_verified_claims_after
                 ),
                 {"now": "2026-11-01 00:00:00"},
             )
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO tenant_steps (tenant_id, step, status, reason, message, retryable, attempts,"
+                    " observed_generation, outputs, data) VALUES ('t1', 'stalwart', 'ok', 'Ready', '', 1, 1, 1,"
+                    " '{}', '{}')"
+                )
+            )
+            await conn.execute(
+                sa.text("INSERT INTO tenant_events (tenant_id, at, kind, message) VALUES ('t1', :now, 'k', 'm')"),
+                {"now": "2026-11-01 00:00:00"},
+            )
         await upgrade(engine)
         async with engine.connect() as conn:
+            # Migrations that rebuild the tenants table on SQLite must not cascade to the rows referring to it.
+            kept = [
+                (await conn.execute(sa.text(f"SELECT count(*) FROM {t}"))).scalar()
+                for t in ("tenant_steps", "tenant_events")
+            ]
+            assert kept == [1, 1]
             rows = (
                 await conn.execute(
                     sa.text("SELECT tenant_id, domain, status, verified_domain, proof, token FROM domain_claims")
@@ -87,7 +105,8 @@ async def test_existing_tenants_keep_their_mail_domains_as_verified_claims_after
             await conn.execute(
                 sa.text(
                     "INSERT INTO tenants (id, slug, name, status, generation, mail_domain, quota_bytes, created_at,"
-                    " updated_at) VALUES ('t2', 'other', 'O', 'pending', 1, 'mail.acme.example', 1, :now, :now)"
+                    " updated_at, lifecycle) VALUES ('t2', 'other', 'O', 'pending', 1, 'mail.acme.example', 1, :now,"
+                    " :now, 'active')"
                 ),
                 {"now": "2026-11-01 00:00:00"},
             )

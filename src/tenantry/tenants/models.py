@@ -9,14 +9,24 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenantry.db.base import Base, JSONType, StrEnumType, UTCDateTime, utcnow
-from tenantry.states import DomainProof, DomainStatus, StepName, StepStatus, TenantStatus
+from tenantry.states import DomainProof, DomainStatus, Lifecycle, StepName, StepStatus, TenantStatus
 
 
 class Tenant(Base):
     __tablename__ = "tenants"
+    # A slug names one live tenant; tombstones (deleted_at set) keep theirs for the record but free it.
+    __table_args__ = (
+        sa.Index(
+            "uq_tenants_live_slug",
+            "slug",
+            unique=True,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    slug: Mapped[str] = mapped_column(sa.String(63), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     status: Mapped[TenantStatus] = mapped_column(
         StrEnumType(TenantStatus, 16), default=TenantStatus.PENDING, index=True
@@ -33,6 +43,13 @@ class Tenant(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(sa.String(255))
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The lifecycle part of the desired state. While deleting, purge_at ends the grace period (restore is
+    # possible until then) and lifecycle_before is what a restore returns to; deleted_at marks a tombstone.
+    lifecycle: Mapped[Lifecycle] = mapped_column(StrEnumType(Lifecycle, 16), default=Lifecycle.ACTIVE)
+    lifecycle_before: Mapped[Lifecycle | None] = mapped_column(StrEnumType(Lifecycle, 16))
+    purge_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     # Scheduling and the one-writer lease. A tenant is due when next_reconcile_at has passed; a worker owns it
     # while lease_expires_at is in the future.
@@ -165,3 +182,16 @@ class DomainClaim(Base):
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship(back_populates="domain_claims")
+
+
+class IdempotencyKey(Base):
+    """A create made with an ``Idempotency-Key``: a retry with the same key and body is answered with the
+    tenant it created, instead of creating another (kept a day)."""
+
+    __tablename__ = "idempotency_keys"
+
+    actor: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

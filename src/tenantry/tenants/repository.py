@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.states import DomainStatus
+from tenantry.states import DomainStatus, TenantStatus
 from tenantry.tenants.models import DomainClaim, Tenant, TenantAdmin, TenantEvent
 
 
@@ -17,14 +17,20 @@ class TenantRepository:
         self.session = session
 
     async def by_slug(self, slug: str) -> Tenant | None:
-        result = await self.session.execute(sa.select(Tenant).where(Tenant.slug == slug))
+        """The live tenant with ``slug``, or else its most recent tombstone (which keeps its events)."""
+        result = await self.session.execute(
+            sa.select(Tenant)
+            .where(Tenant.slug == slug)
+            .order_by(Tenant.deleted_at.is_not(None), Tenant.deleted_at.desc())
+            .limit(1)
+        )
         return result.scalar_one_or_none()
 
     async def by_id(self, tenant_id: str) -> Tenant | None:
         return await self.session.get(Tenant, tenant_id, populate_existing=True)
 
     async def slug_taken(self, slug: str) -> bool:
-        return await self._exists(Tenant.slug == slug)
+        return await self._exists(sa.and_(Tenant.slug == slug, Tenant.deleted_at.is_(None)))
 
     async def domain_taken(self, domain: str) -> bool:
         """Whether a tenant holds ``domain`` with a verified claim (an unproven one reserves nothing)."""
@@ -45,10 +51,12 @@ class TenantRepository:
         return await self.session.get(DomainClaim, claim_id, populate_existing=True)
 
     async def owned_count(self, sub: str) -> int:
-        return int(await self.session.scalar(sa.select(sa.func.count()).where(Tenant.owner_sub == sub)) or 0)
+        owned = sa.select(sa.func.count()).where(Tenant.owner_sub == sub, Tenant.deleted_at.is_(None))
+        return int(await self.session.scalar(owned) or 0)
 
     async def created_since(self, sub: str, since: datetime) -> list[datetime]:
-        """When ``sub`` created the tenants that still exist and were created after ``since``, oldest first."""
+        """When ``sub`` created tenants after ``since`` (deleted ones too: deleting does not refill the
+        allowance), oldest first."""
         rows = await self.session.execute(
             sa.select(Tenant.created_at)
             .where(Tenant.created_by == sub, Tenant.created_at > since)
@@ -67,6 +75,8 @@ class TenantRepository:
         conditions: list[sa.ColumnElement[bool]] = []
         if status is not None:
             conditions.append(Tenant.status == status)
+        if status != TenantStatus.DELETED:
+            conditions.append(Tenant.deleted_at.is_(None))  # tombstones only when asked for
         if managed_by is not None:
             administered = sa.select(TenantAdmin.tenant_id).where(TenantAdmin.sub == managed_by)
             conditions.append(sa.or_(Tenant.owner_sub == managed_by, Tenant.id.in_(administered)))
