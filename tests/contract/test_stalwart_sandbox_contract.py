@@ -214,7 +214,7 @@ async def _populate(client: httpx.AsyncClient) -> None:
             "1",
         ],
     )
-    assert accounts[1]["notCreated"] is None, accounts[1]
+    assert "notCreated" not in accounts[1], accounts[1]
 
 
 async def _read_all(client: httpx.AsyncClient, name: str) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """The sandbox Stalwart: an in-memory JMAP management server (Stalwart >= 0.16, ``urn:stalwart:jmap``).
 
 It serves ``GET /.well-known/jmap`` (307 to the session), ``GET /jmap/session`` and ``POST /jmap/`` with
-``x:Domain/get|set|query``, ``x:Account/get|set|query`` and ``x:DkimSignature/get|query``, including result
-and creation references, upstream's SetErrors and request-level ``application/problem+json`` errors.
+``x:Domain/get|set|query``, ``x:Account/get|set|query`` and ``x:DkimSignature/get|set|query``, including
+result and creation references, upstream's SetErrors and request-level ``application/problem+json`` errors.
 Automatic DKIM keys appear ``dkim_delay`` seconds after a domain is created, judged against ``clock`` on
 each request, so no background task is involved and any server (or none, in-process) will do.
 
@@ -131,18 +131,22 @@ class StalwartSandbox:
         try:
             principal = self._authenticate(request, required=True)
             assert principal is not None
+            # Upstream (crates/http/src/request.rs) checks a Content-Type only when one is sent.
+            content_type = request.headers.get("content-type")
+            if content_type is not None and content_type.split(";", 1)[0].strip().lower() != "application/json":
+                raise RequestError.jmap(
+                    "notJSON", "Failed to parse JSON: The Content-Type header must be application/json."
+                )
             body = await request.body()
             if len(body) > MAX_SIZE_REQUEST:
-                raise RequestError.limit("maxSizeRequest", "Request exceeds the maximum size")
-            content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if content_type != "application/json":
-                raise RequestError.jmap("notJSON", "Content-Type must be application/json")
+                raise RequestError.limit("maxSizeRequest")
             try:
                 payload = json.loads(body)
             except ValueError as err:
-                raise RequestError.jmap("notJSON", "Request body is not valid JSON") from err
+                # A body that does not parse is not a JMAP request; upstream's detail is the body itself.
+                raise RequestError.jmap("notRequest", body.decode(errors="replace")) from err
             with self._lock:
-                result = self._execute(self._principals[principal], payload)
+                result = self._execute(self._principals[principal], payload, body)
         except RequestError as err:
             return err.response()
         return JSONResponse(result)
@@ -169,19 +173,20 @@ class StalwartSandbox:
         raise RequestError.unauthorized()
 
     # -- JMAP --------------------------------------------------------------------------------------------
-    def _execute(self, account_id: str, payload: Any) -> dict[str, Any]:
+    def _execute(self, account_id: str, payload: Any, body: bytes) -> dict[str, Any]:
+        # Whatever fails to parse as a Request (crates/jmap-proto/src/request/parser.rs) is notRequest,
+        # with the request body as the detail; an unknown capability in "using" fails that parse too.
+        not_request = RequestError.jmap("notRequest", body.decode(errors="replace"))
         if (
             not isinstance(payload, dict)
             or not isinstance(payload.get("using"), list)
             or not isinstance(payload.get("methodCalls"), list)
         ):
-            raise RequestError.jmap("notRequest", "Expected a JMAP request with using and methodCalls")
+            raise not_request
         for urn in payload["using"]:
             if not isinstance(urn, str) or urn not in KNOWN_CAPABILITIES:
-                raise RequestError.jmap("notRequest", "Unknown capability in using")
+                raise not_request
         calls = payload["methodCalls"]
-        if len(calls) > MAX_CALLS:
-            raise RequestError.limit("maxCallsInRequest", f"Too many method calls (maximum {MAX_CALLS})")
         for call in calls:
             if not (
                 isinstance(call, list)
@@ -190,10 +195,12 @@ class StalwartSandbox:
                 and isinstance(call[1], dict)
                 and isinstance(call[2], str)
             ):
-                raise RequestError.jmap("notRequest", "Each method call must be [name, arguments, id]")
+                raise not_request
         given_created = payload.get("createdIds")
         if given_created is not None and not isinstance(given_created, dict):
-            raise RequestError.jmap("notRequest", "createdIds must be an object")
+            raise not_request
+        if len(calls) > MAX_CALLS:
+            raise RequestError.limit("maxCallsInRequest")
         created: dict[str, str] = {str(k): str(v) for k, v in (given_created or {}).items()}
         self.store.tick()
         responses: list[list[Any]] = []
@@ -219,9 +226,15 @@ class StalwartSandbox:
                 raise ValueError(f"domain not created: {err.to_json()}") from err
 
     def delete_domain(self, domain_id: str) -> None:
-        """Destroy a domain out of band (drift); refused like ``x:Domain/set`` when accounts still use it."""
+        """Destroy a domain out of band (drift) as an operator would: its DKIM keys first, then the domain;
+        refused like ``x:Domain/set`` when accounts still use it."""
         with self._lock:
             try:
+                if not any(item["object"] == "Account" for item in self.store.linked_objects("Domain", domain_id)):
+                    for key_id in [
+                        k for k, key in self.store.tables["DkimSignature"].items() if key["domainId"] == domain_id
+                    ]:
+                        self.store.destroy("DkimSignature", key_id)
                 self.store.destroy("Domain", domain_id)
             except SetError as err:
                 raise ValueError(f"domain not destroyed: {err.to_json()}") from err

@@ -1,90 +1,44 @@
-"""DKIM key generation, selector templates and the BIND zone text of the sandbox Stalwart's x:Domain."""
+"""The BIND zone text of the sandbox Stalwart's x:Domain (``dnsZoneFile``), as upstream builds and writes it.
+
+Upstream: ``build_bind_dns_records`` in crates/common/src/network/dns/records.rs lists the record kinds in a
+fixed order (DKIM, TLSA, SPF, MX, DMARC, SRV, MTA-STS, TLS-RPT, CAA, ua-auto-config, autoconfig,
+autodiscover) and dns-update's ``BindSerializer`` writes them one per line, a TXT value over 255 bytes as a
+parenthesised list of 255-byte quoted chunks. The sandbox has no certificates and no ACME provider, so it
+never lists TLSA or CAA records, like a server without them.
+"""
 
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from tenantry.sandbox.stalwart_dkim import ALGORITHM_NAMES
 
-# DKIM1 algorithms the sandbox generates keys for; DKIM2 variants are accepted in settings but not generated.
-ALGORITHM_NAMES = {"Dkim1Ed25519Sha256": "ed25519", "Dkim1RsaSha256": "rsa"}
-PUBLISHED_STAGES = frozenset({"active", "pending", "retiring"})
-_TXT_CHUNK = 255  # longest character-string a TXT record holds; BIND splits longer values
+_TXT_CHUNK = 255  # longest character-string a TXT record holds
+# SystemSettings.services in upstream's default order (structs_impl.rs `impl Default for SystemSettings`):
+# CalDAV, CardDAV, IMAP, JMAP, ManageSieve (no record), POP3, SMTP, WebDAV (no record); TLS ports only.
 _SRV = (
-    ("_jmap._tcp", 443),
-    ("_imaps._tcp", 993),
-    ("_submissions._tcp", 465),
-    ("_pop3s._tcp", 995),
     ("_caldavs._tcp", 443),
     ("_carddavs._tcp", 443),
+    ("_imaps._tcp", 993),
+    ("_jmap._tcp", 443),
+    ("_pop3s._tcp", 995),
+    ("_submissions._tcp", 465),
 )
 
 
-@dataclass(frozen=True)
-class DkimKey:
-    private_pem: str
-    public_b64: str
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def generate_key(algorithm: str, *, fast: bool = False) -> DkimKey:
-    """A new key pair for ``algorithm`` (a DkimSignature ``@type``).
-
-    RSA-2048 generation costs tens to hundreds of milliseconds; with ``fast`` the RSA key is a 1024-bit one
-    generated once per process and reused, which keeps test suites quick. Ed25519 keys are always fresh.
-    """
-    if ALGORITHM_NAMES.get(algorithm) == "rsa":
-        return _cached_rsa_key() if fast else _rsa_key(2048)
-    key = ed25519.Ed25519PrivateKey.generate()
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return DkimKey(_pkcs8(key), base64.b64encode(raw).decode())
-
-
-def _rsa_key(bits: int) -> DkimKey:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return DkimKey(_pkcs8(key), base64.b64encode(der).decode())
-
-
-@functools.cache
-def _cached_rsa_key() -> DkimKey:
-    return _rsa_key(1024)
-
-
-def _pkcs8(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def expand_selector(template: str, algorithm: str, when: datetime) -> str:
-    """Fill ``{version}``, ``{algorithm}`` and ``{date-<strftime>}`` of a selector template."""
-    version = "2" if algorithm.startswith("Dkim2") else "1"
-    short = "rsa" if "Rsa" in algorithm else "ed25519"
-
-    def field(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name == "version":
-            return version
-        if name == "algorithm":
-            return short
-        if name.startswith("date-"):
-            return when.strftime(name[len("date-") :])
-        return match.group(0)
-
-    return re.sub(r"\{([^{}]+)\}", field, template)
-
-
-def _quoted(text: str) -> str:
-    chunks = [text[i : i + _TXT_CHUNK] for i in range(0, len(text), _TXT_CHUNK)] or [""]
-    return " ".join(f'"{chunk}"' for chunk in chunks)
+def _txt(name: str, value: str) -> str:
+    data = value.encode()
+    if len(data) <= _TXT_CHUNK:
+        return f'{name} IN TXT "{_escape(value)}"\n'
+    chunks = [data[i : i + _TXT_CHUNK].decode(errors="replace") for i in range(0, len(data), _TXT_CHUNK)]
+    return f"{name} IN TXT (\n" + "".join(f'    "{_escape(chunk)}"\n' for chunk in chunks) + ")\n"
 
 
 def _report_uri(uri: str, domain: str) -> str:
@@ -94,30 +48,48 @@ def _report_uri(uri: str, domain: str) -> str:
     return uri
 
 
-def _mta_sts_id(domain: str, mail_host: str) -> int:
-    # Stable per policy, like upstream's hash of the policy text.
-    return int.from_bytes(hashlib.sha256(f"{domain}|{mail_host}".encode()).digest()[:8], "big")
+def _mta_sts_id(mail_host: str) -> int:
+    # Upstream's id is a hash of the policy (mode, MX hosts, max age); stable while those stay the same.
+    return int.from_bytes(hashlib.sha256(f"testing|{mail_host}|604800".encode()).digest()[:8], "big")
+
+
+def _pacc_digest(mail_host: str) -> str:
+    # ua-auto-config: the base64 SHA-256 of the provider auto-configuration document served for the domain.
+    document = f'{{"version":"1.0","servers":{{"jmap":{{"url":"https://{mail_host}/.well-known/jmap"}}}}}}'
+    return base64.b64encode(hashlib.sha256(document.encode()).digest()).decode()
 
 
 def zone_file(domain: Mapping[str, Any], keys: Iterable[Mapping[str, Any]], mail_host: str) -> str:
-    """The ``dnsZoneFile`` of a domain: the records to publish, one BIND line each, absolute names."""
-    name = f"{domain['name']}."
-    host = f"{mail_host.rstrip('.')}."
-    lines = [f"{name} IN MX 10 {host}", f'{name} IN TXT "v=spf1 mx -all"', f'{host} IN TXT "v=spf1 a -all"']
+    """The ``dnsZoneFile`` of a domain: the records to publish, absolute names, upstream's order and format.
+
+    ``keys`` are the domain's DKIM signatures in id order; every one is listed, whatever its stage.
+    """
+    name = domain["name"]
+    origin = f"{name}."
+    host = mail_host.rstrip(".")
+    target = f"{host}."
+    out: list[str] = []
     for key in keys:
         short = ALGORITHM_NAMES.get(str(key.get("@type")))
-        if short is None or key.get("stage") not in PUBLISHED_STAGES or not key.get("publicKey"):
+        if short is None or not key.get("publicKey"):
             continue
         value = f"v=DKIM1; k={short}; h=sha256; p={key['publicKey']}"
-        lines.append(f"{key['selector']}._domainkey.{name} IN TXT {_quoted(value)}")
+        out.append(_txt(f"{key['selector']}._domainkey.{origin}", value))
+    if host.endswith(f".{name}"):
+        out.append(_txt(target, "v=spf1 a -all"))
+    out.append(_txt(origin, "v=spf1 mx -all"))
+    out.append(f"{origin} IN MX 10 {target}\n")
     report = domain.get("reportAddressUri")
-    if isinstance(report, str) and report:
-        rua = _report_uri(report, domain["name"])
-        lines.append(f'_dmarc.{name} IN TXT "v=DMARC1; p=reject; rua={rua}"')
-        lines.append(f'_smtp._tls.{name} IN TXT "v=TLSRPTv1; rua={rua}"')
-    lines.append(f"mta-sts.{name} IN CNAME {host}")
-    lines.append(f'_mta-sts.{name} IN TXT "v=STSv1; id={_mta_sts_id(domain["name"], mail_host)}"')
-    lines.append(f"autoconfig.{name} IN CNAME {host}")
-    lines.append(f"autodiscover.{name} IN CNAME {host}")
-    lines.extend(f"{service}.{name} IN SRV 0 1 {port} {host}" for service, port in _SRV)
-    return "\n".join(lines) + "\n"
+    rua = _report_uri(report, name) if isinstance(report, str) else None
+    if rua is not None:
+        out.append(_txt(f"_dmarc.{origin}", f"v=DMARC1; p=reject; rua={rua}"))
+    out.extend(f"{service}.{origin} IN SRV 0 1 {port} {target}\n" for service, port in _SRV)
+    out.append(f"mta-sts.{origin} IN CNAME {target}\n")
+    out.append(_txt(f"_mta-sts.{origin}", f"v=STSv1; id={_mta_sts_id(host)}"))
+    if rua is not None:
+        out.append(_txt(f"_smtp._tls.{origin}", f"v=TLSRPTv1; rua={rua}"))
+    out.append(f"ua-auto-config.{origin} IN CNAME {target}\n")
+    out.append(_txt(f"_ua-auto-config.{origin}", f"v=UAAC1; a=sha256; d={_pacc_digest(host)}"))
+    out.append(f"autoconfig.{origin} IN CNAME {target}\n")
+    out.append(f"autodiscover.{origin} IN CNAME {target}\n")
+    return "".join(out)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from tenantry.sandbox.stalwart_model import FILTERS, Resolver, SetError
 from tenantry.sandbox.stalwart_store import StalwartStore
@@ -50,6 +50,7 @@ METHODS = frozenset(
         ("Account", "set"),
         ("Account", "query"),
         ("DkimSignature", "get"),
+        ("DkimSignature", "set"),
         ("DkimSignature", "query"),
     }
 )
@@ -65,6 +66,7 @@ _TITLES = {
     504: "Gateway Timeout",
 }
 _SET_ARGS = ("create", "update", "destroy")
+_SET_RESULTS = ("created", "updated", "destroyed", "notCreated", "notUpdated", "notDestroyed")
 
 
 def problem(status: int, detail: str | None = None, *, type_: str = "about:blank") -> dict[str, Any]:
@@ -73,30 +75,46 @@ def problem(status: int, detail: str | None = None, *, type_: str = "about:blank
     return {"type": type_, "status": status, "title": title, "detail": detail or title}
 
 
-class RequestError(Exception):
-    """A request-level error: the whole HTTP request fails with problem+json."""
+# The two challenges of upstream's 401 (``HttpResponse::unauthorized`` in crates/http/src/api/mod.rs).
+WWW_AUTHENTICATE = (
+    'Bearer realm="Stalwart Server", resource_metadata="/.well-known/oauth-protected-resource"',
+    'Basic realm="Stalwart Server"',
+)
+_LIMIT_DETAILS = {
+    "maxSizeRequest": "The request is larger than the server is willing to process.",
+    "maxCallsInRequest": "The request exceeds the maximum number of calls in a single request.",
+}
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+
+class RequestError(Exception):
+    """A request-level error: the whole HTTP request fails with problem+json (crates/jmap-proto/src/error/
+    request.rs): ``about:blank`` errors carry a title, the JMAP ones (notJSON, notRequest, limit) do not."""
+
+    def __init__(self, status: int, body: dict[str, Any], *, challenges: tuple[str, ...] = ()) -> None:
         super().__init__(body.get("detail"))
         self.status = status
         self.body = body
+        self.challenges = challenges
 
     @classmethod
     def unauthorized(cls) -> RequestError:
-        return cls(401, problem(401, "You have to authenticate first."))
+        return cls(401, problem(401, "You have to authenticate first."), challenges=WWW_AUTHENTICATE)
 
     @classmethod
     def jmap(cls, kind: str, detail: str) -> RequestError:
-        return cls(400, problem(400, detail, type_=f"urn:ietf:params:jmap:error:{kind}"))
+        return cls(400, {"type": f"urn:ietf:params:jmap:error:{kind}", "status": 400, "detail": detail})
 
     @classmethod
-    def limit(cls, which: str, detail: str) -> RequestError:
-        body = problem(400, detail, type_="urn:ietf:params:jmap:error:limit")
+    def limit(cls, which: str) -> RequestError:
+        body = {"type": "urn:ietf:params:jmap:error:limit", "status": 400, "detail": _LIMIT_DETAILS[which]}
         body["limit"] = which
         return cls(400, body)
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status, media_type="application/problem+json")
+    def response(self) -> Response:
+        response = JSONResponse(self.body, status_code=self.status, media_type="application/problem+json")
+        for challenge in self.challenges:
+            response.headers.append("WWW-Authenticate", challenge)
+        return response
 
 
 class MethodError(Exception):
@@ -251,15 +269,9 @@ def _set(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: 
             out["notDestroyed"][str(raw_id)] = error
         else:
             destroyed.append(raw_id)
-    # Empty results are null, as RFC 8620 allows; clients must cope with either.
-    return {
-        "created": out["created"] or None,
-        "updated": out["updated"] or None,
-        "destroyed": destroyed or None,
-        "notCreated": out["notCreated"] or None,
-        "notUpdated": out["notUpdated"] or None,
-        "notDestroyed": out["notDestroyed"] or None,
-    }
+    # Upstream's SetResponse skips every empty collection when serialising: no null, no {} (method/set.rs).
+    answer: dict[str, Any] = {**out, "destroyed": destroyed}
+    return {key: answer[key] for key in _SET_RESULTS if answer[key]}
 
 
 def _outcome(action: Callable[[], Any]) -> tuple[Any, dict[str, Any] | None]:
@@ -280,7 +292,7 @@ def _update_one(
 ) -> None:
     real = _real_id(raw_id, created)
     if real is None:
-        raise SetError("notFound", f"Unknown creation reference {raw_id}")
+        raise SetError("notFound")
     if not isinstance(patch, dict):
         raise SetError("invalidPatch", "Expected a JSON object")
     store.update(obj, real, patch, resolve)
@@ -289,7 +301,7 @@ def _update_one(
 def _destroy_one(store: StalwartStore, obj: str, raw_id: Any, created: Mapping[str, str]) -> None:
     real = _real_id(raw_id, created) if isinstance(raw_id, str) else None
     if real is None:
-        raise SetError("notFound", "Unknown id")
+        raise SetError("notFound")
     store.destroy(obj, real)
 
 
@@ -311,34 +323,52 @@ def _conditions(node: Any, obj: str, out: list[tuple[str, Any]]) -> list[tuple[s
     return out
 
 
-def _sort(ids: list[str], table: Mapping[str, Mapping[str, Any]], prop: str, *, descending: bool) -> None:
-    ids.sort(key=lambda object_id: str(table[object_id].get(prop) or ""), reverse=descending)
+def _sort_key(store: StalwartStore, obj: str, arguments: Mapping[str, Any]) -> tuple[str, bool]:
+    """The one comparator upstream honours (the first; ``id`` descending when none is given)."""
+    sort = arguments.get("sort") or []
+    if not isinstance(sort, list):
+        raise MethodError("invalidArguments", "sort must be a list")
+    if not sort:
+        return "id", False
+    first = sort[0]
+    prop = first.get("property") if isinstance(first, dict) else None
+    if prop != "id" and (prop not in FILTERS[obj] or prop == "text"):
+        raise MethodError("unsupportedSort", f"Property {prop} is not supported for sorting")
+    return str(prop), first.get("isAscending", True) is not False
 
 
 def _query(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: Mapping[str, str]) -> dict[str, Any]:
+    """``x:<Object>/query`` as crates/jmap/src/registry/query.rs and api/query.rs answer it: ids newest first
+    unless sorted, ``queryState`` "n", ``canCalculateChanges`` true, ``total`` only when asked for."""
     conditions = [
         (k, _real_id(v, created) if isinstance(v, str) and k != "text" else v)
         for k, v in _conditions(arguments.get("filter"), obj, [])
     ]
-    ids = store.query(obj, conditions)
-    sort = arguments.get("sort") or []
-    if not isinstance(sort, list):
-        raise MethodError("invalidArguments", "sort must be a list")
-    for comparator in reversed(sort):
-        prop = comparator.get("property") if isinstance(comparator, dict) else None
-        if not isinstance(prop, str) or prop not in FILTERS[obj] or prop in ("text", "aliases", "memberGroupIds"):
-            raise MethodError("unsupportedSort", f"Sorting on property {prop} is not supported")
-        _sort(ids, store.tables[obj], prop, descending=comparator.get("isAscending", True) is False)
-    position, limit = arguments.get("position", 0), arguments.get("limit", MAX_QUERY)
+    ids = store.query(obj, conditions)  # oldest first: ascending ids
+    prop, ascending = _sort_key(store, obj, arguments)
+    if prop != "id":
+        table = store.tables[obj]
+        ids.sort(key=lambda object_id: str(table[object_id].get(prop) or ""))
+    if not ascending:
+        ids.reverse()
+    position, limit = arguments.get("position"), arguments.get("limit")
+    total_wanted = arguments.get("calculateTotal") is True
     if arguments.get("anchor") is not None:
         raise MethodError("invalidArguments", "anchor is not supported")
-    if not isinstance(position, int) or not isinstance(limit, int) or limit < 0:
+    if not isinstance(position, int | None) or not isinstance(limit, int | None) or (limit or 0) < 0:
         raise MethodError("invalidArguments", "position and limit must be integers")
-    start = max(len(ids) + position, 0) if position < 0 else min(position, len(ids))
-    return {
-        "queryState": store.state(obj),
-        "canCalculateChanges": False,
-        "position": start,
-        "ids": ids[start : start + min(limit, MAX_QUERY)],
-        "total": len(ids),
-    }
+    window = MAX_QUERY if limit is None else min(limit, MAX_QUERY)
+    out: dict[str, Any] = {"queryState": "n", "canCalculateChanges": True}
+    if prop == "id" and not total_wanted and (position is None or position > 0):
+        # Sorted by id, the store itself pages and the answer says position 0 (extract_parameters).
+        start = position or 0
+        return {**out, "position": 0, "ids": ids[start : start + window]}
+    position = position or 0
+    start = max(len(ids) + position, 0) if position < 0 else position
+    page = ids[start:] if window == 0 else ids[start : start + window]
+    out.update(position=start if start <= len(ids) else 0, ids=page)
+    if total_wanted:
+        out["total"] = len(ids)
+    if len(ids) > window:
+        out["limit"] = window
+    return out

@@ -53,6 +53,7 @@ class Prop:
     shape: Shape | None = None
     choices: frozenset[str] | None = None
     target: str | None = None  # object an id (or a set of ids) points at
+    shown_when_null: bool = True  # reads list it as null when unset (upstream leaves out only otpAuth)
 
 
 def _p(kind: Kind, **kw: Any) -> Prop:
@@ -182,7 +183,7 @@ _PASSWORD = {
     "secret": _p("secret"),
     "expiresAt": _p("datetime", nullable=True),
     "allowedIps": STRING_SET,
-    "otpAuth": OPT_STRING,
+    "otpAuth": _p("string", nullable=True, shown_when_null=False),
     "credentialId": SERVER_STRING,
 }
 _ACCOUNT_COMMON: Mapping[str, Prop] = {
@@ -201,7 +202,7 @@ _ACCOUNT_COMMON: Mapping[str, Prop] = {
 }
 USER: Mapping[str, Prop] = {
     **_ACCOUNT_COMMON,
-    "credentials": _p("list", shape=Shape({"Password": _PASSWORD})),
+    "credentials": _p("list", shape=Shape({"Password": _PASSWORD}, defaults={"Password": {"allowedIps": {}}})),
     "memberGroupIds": _p("set", target="Group"),
     "roles": _p("object", shape=Shape({"User": {}, "Admin": {}, "Custom": {"roleIds": _p("set")}})),
     "encryptionAtRest": _p(

@@ -17,6 +17,7 @@ _LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`
 _RESERVED_TLDS = frozenset(
     {"test", "localhost", "local", "internal", "lan", "home", "corp", "intranet", "private", "localdomain"}
 )
+_PASSWORD_MIN, _PASSWORD_MAX = 8, 128
 _COMMON_PASSWORDS = frozenset(
     {
         "password",
@@ -79,11 +80,21 @@ def normalise_local_part(value: Any, prop: str = "name") -> str:
     return local
 
 
-def is_weak_password(secret: str) -> bool:
-    """Whether Stalwart would refuse ``secret`` as a password (too short, too common, too uniform)."""
+def password_problem(secret: Any) -> str | None:
+    """Why Stalwart would refuse ``secret`` as a new password, in its words (``is_secure_password`` in
+    crates/common/src/network/security.rs with the defaults: 8 to 128 characters, zxcvbn score 3); None
+    when it would take it. The sandbox approximates zxcvbn with a list of common passwords."""
+    if not isinstance(secret, str):
+        return "Password is too weak."
     if secret.startswith(("$", "{")):
-        return False  # already a hash (crypt or {SCHEME} form): stored as given
-    return len(secret) < 8 or secret.lower() in _COMMON_PASSWORDS or len(set(secret)) <= 2
+        return None  # already a hash (crypt or {SCHEME} form): stored as given
+    if len(secret) > _PASSWORD_MAX:
+        return f"Password must be at most {_PASSWORD_MAX} characters long."
+    if len(secret) < _PASSWORD_MIN:
+        return f"Password must be at least {_PASSWORD_MIN} characters long."
+    if secret.lower() in _COMMON_PASSWORDS or len(set(secret)) <= 2:
+        return "Password is too weak."
+    return None
 
 
 def refuse_secondary_credentials(credentials: Any) -> None:

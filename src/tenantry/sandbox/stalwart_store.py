@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from tenantry.sandbox.stalwart_dns import ALGORITHM_NAMES, expand_selector, generate_key, zone_file
+from tenantry.sandbox.stalwart_dkim import (
+    ALGORITHM_NAMES,
+    DEFAULT_ALGORITHM,
+    automatic_keys,
+    expand_selector,
+    public_key_of,
+    refuse_unusable_key,
+)
+from tenantry.sandbox.stalwart_dns import zone_file
 from tenantry.sandbox.stalwart_model import (
     DKIM,
     DKIM_AUTOMATIC_DEFAULTS,
@@ -24,15 +32,26 @@ from tenantry.sandbox.stalwart_model import (
     invalid_patch,
 )
 from tenantry.sandbox.stalwart_rules import (
-    is_weak_password,
     normalise_domain,
     normalise_local_part,
+    password_problem,
     refuse_secondary_credentials,
 )
-from tenantry.sandbox.stalwart_values import apply_pointer, coerce, mask_secrets, restore_masked
+from tenantry.sandbox.stalwart_values import apply_pointer, coerce, mask_secrets, restore_masked, with_nulls
 
 OBJECTS = ("Domain", "Account", "DkimSignature")
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
+
+
+def decode_id(text: str) -> int:
+    """The number behind an id of :func:`encode_id` (-1 for text that is not one)."""
+    number = 0
+    for char in text:
+        digit = ID_ALPHABET.find(char)
+        if digit < 0:
+            return -1
+        number = number * 32 + digit
+    return number
 
 
 def encode_id(number: int) -> str:
@@ -106,7 +125,11 @@ class StalwartStore:
             record = {"@type": kind, **self._build(props, defaults, value, resolve)}
             self._check_account(record, None, {})
         else:
-            raise SetError("forbidden", "DKIM keys are managed by the server in this sandbox")
+            kind = value.get("@type", DEFAULT_ALGORITHM)
+            if kind not in ALGORITHM_NAMES:
+                raise invalid_patch("@type", "Invalid or missing @type")
+            record = {"@type": kind, **self._build(DKIM, DKIM_DEFAULTS, value, resolve)}
+            self._check_key(record, None)
         new_id = self.new_id()
         record["createdAt"] = utc_text(utc_now())
         self.tables[obj][new_id] = record
@@ -141,9 +164,7 @@ class StalwartStore:
     def update(self, obj: str, object_id: str, patch: Mapping[str, Any], resolve: Resolver) -> None:
         current = self.tables[obj].get(object_id)
         if current is None:
-            raise SetError("notFound", f"{obj} {object_id} does not exist")
-        if obj == "DkimSignature":
-            raise SetError("forbidden", "DKIM keys are managed by the server in this sandbox")
+            raise SetError("notFound")
         props = self.props(obj, current)
         working = copy.deepcopy(current)
         touched: set[str] = set()
@@ -165,112 +186,108 @@ class StalwartStore:
             else:
                 working[head] = value
         if obj == "Domain":
-            self._check_domain(working, object_id)
+            self._check_domain(working, object_id, current)
             became_automatic = (
                 working["dkimManagement"]["@type"] == "Automatic" and current["dkimManagement"]["@type"] != "Automatic"
             )
             if became_automatic:
                 self._dkim_due[object_id] = self._clock() + self._dkim_delay
-        else:
+        elif obj == "Account":
             self._check_account(working, object_id, current)
+        else:
+            self._check_key(working, current)
         self.tables[obj][object_id] = working
         self._changed(obj)
 
     def destroy(self, obj: str, object_id: str) -> None:
+        """Remove an object; refused with ``objectIsLinked`` while others point at it (a domain's accounts
+        and DKIM keys, a group's members), as upstream's registry refuses to leave dangling links."""
         table = self.tables[obj]
         if object_id not in table:
-            raise SetError("notFound", f"{obj} {object_id} does not exist")
+            raise SetError("notFound")
+        linked = self.linked_objects(obj, object_id)
+        if linked:
+            raise SetError("objectIsLinked", objectId={"object": obj, "id": object_id}, linkedObjects=linked)
         if obj == "Domain":
-            linked = [
-                {"object": "Account", "id": aid}
-                for aid, acc in self.tables["Account"].items()
-                if acc.get("domainId") == object_id
-                or any(a.get("domainId") == object_id for a in acc.get("aliases", {}).values())
-            ]
-            if linked:
-                raise SetError("objectIsLinked", "Domain is in use by other objects", linkedObjects=linked)
-            # Keys of a removed domain go with it; nothing else can use them.
-            for key_id in [k for k, key in self.tables["DkimSignature"].items() if key["domainId"] == object_id]:
-                del self.tables["DkimSignature"][key_id]
-                self._changed("DkimSignature")
             self._dkim_due.pop(object_id, None)
-        elif obj == "Account" and table[object_id]["@type"] == "Group":
-            for account in self.tables["Account"].values():
-                account.get("memberGroupIds", {}).pop(object_id, None)
         del table[object_id]
         self._changed(obj)
 
+    def linked_objects(self, obj: str, object_id: str) -> list[dict[str, str]]:
+        """What points at an object, ordered as upstream lists it: by object type, then by id."""
+        found: list[tuple[str, str]] = []
+        for account_id, account in self.tables["Account"].items():
+            if obj == "Domain":
+                domains = [account["domainId"], *(a.get("domainId") for a in account.get("aliases", {}).values())]
+                if object_id in domains:
+                    found.append(("Account", account_id))
+            elif obj == "Account" and object_id in account.get("memberGroupIds", {}):
+                found.append(("Account", account_id))
+        if obj == "Domain":
+            found += [
+                ("DkimSignature", k) for k, key in self.tables["DkimSignature"].items() if key["domainId"] == object_id
+            ]
+        found.sort(key=lambda item: (OBJECTS.index(item[0]), decode_id(item[1])))
+        return [{"object": name, "id": linked_id} for name, linked_id in found]
+
     # -- rules -------------------------------------------------------------------------------------
-    def _check_domain(self, record: dict[str, Any], own_id: str | None) -> None:
-        if "name" not in record:
-            raise SetError(
-                "validationFailed",
-                "Missing required property",
-                validationErrors=[{"type": "Required", "property": "name"}],
-            )
-        record["name"] = normalise_domain(record["name"])
+    def _check_domain(
+        self, record: dict[str, Any], own_id: str | None, before: Mapping[str, Any] | None = None
+    ) -> None:
+        """Upstream's ``validate_domain`` (mapping/domain.rs) and the registry's unique keys, in its order."""
+        if "name" in record:
+            record["name"] = normalise_domain(record["name"])
         record["aliases"] = {normalise_domain(a, "aliases"): True for a in record.get("aliases", {})}
+        _check_selector_template(record["dkimManagement"], (before or {}).get("dkimManagement"))
+        if "name" not in record:
+            raise SetError("validationFailed", validationErrors=[{"type": "Required", "property": "name"}])
+        # A name that is another domain's alias clashes on "name"; an alias clashing with another domain's
+        # name or alias clashes on "aliases".
         for value in (record["name"], *record["aliases"]):
             for other_id, other in self.tables["Domain"].items():
-                if other_id == own_id:
-                    continue
-                clash = "name" if other["name"] == value else "aliases" if value in other["aliases"] else None
-                if clash is not None:
+                if other_id != own_id and (other["name"] == value or value in other["aliases"]):
+                    clash = "name" if value == record["name"] else "aliases"
                     raise SetError(
-                        "primaryKeyViolation",
-                        f"Domain {value} already exists",
-                        properties=[clash],
-                        objectId={"object": "Domain", "id": other_id},
+                        "primaryKeyViolation", properties=[clash], objectId={"object": "Domain", "id": other_id}
                     )
 
     def _check_account(self, record: dict[str, Any], own_id: str | None, before: Mapping[str, Any]) -> None:
-        missing = [p for p in ("name", "domainId") if p not in record]
-        if missing:
-            raise SetError(
-                "validationFailed",
-                "Missing required properties",
-                validationErrors=[{"type": "Required", "property": p} for p in missing],
-            )
-        record["name"] = normalise_local_part(record["name"])
-        addresses = [(record["name"], record["domainId"], "domainId")]
+        """Local parts (patch), passwords (``validate_account``), then the registry's required properties,
+        foreign keys and unique addresses, in upstream's order."""
+        if "name" in record:
+            record["name"] = normalise_local_part(record["name"])
         for alias in record.get("aliases", {}).values():
-            if "name" not in alias or "domainId" not in alias:
-                raise SetError(
-                    "validationFailed",
-                    "Missing required properties",
-                    validationErrors=[
-                        {"type": "Required", "property": f"aliases/{p}"} for p in ("name", "domainId") if p not in alias
-                    ],
-                )
-            alias["name"] = normalise_local_part(alias["name"], "aliases")
-            addresses.append((alias["name"], alias["domainId"], "aliases"))
-        for _, domain_id, prop in addresses:
+            if "name" in alias:
+                alias["name"] = normalise_local_part(alias["name"], "aliases")
+        self._check_credentials(record.get("credentials", {}), before.get("credentials", {}))
+        missing = [p for p in ("name", "domainId") if p not in record]
+        for alias in record.get("aliases", {}).values():
+            missing += [f"aliases/{p}" for p in ("name", "domainId") if p not in alias]
+        if missing:
+            raise SetError("validationFailed", validationErrors=[{"type": "Required", "property": p} for p in missing])
+        addresses = [(record["name"], record["domainId"])]
+        addresses += [(alias["name"], alias["domainId"]) for alias in record.get("aliases", {}).values()]
+        for _, domain_id in addresses:
             if domain_id not in self.tables["Domain"]:
-                raise SetError(
-                    "invalidForeignKey",
-                    f"Domain {domain_id} does not exist",
-                    properties=[prop],
-                    objectId={"object": "Domain", "id": domain_id},
-                )
+                raise SetError("invalidForeignKey", objectId={"object": "Domain", "id": domain_id})
         for group_id in record.get("memberGroupIds", {}):
             group = self.tables["Account"].get(group_id)
             if group is None or group["@type"] != "Group" or group_id == own_id:
-                raise SetError(
-                    "invalidForeignKey",
-                    f"Group {group_id} does not exist",
-                    properties=["memberGroupIds"],
-                    objectId={"object": "Account", "id": group_id},
-                )
-        for local, domain_id, _ in addresses:
+                raise SetError("invalidForeignKey", objectId={"object": "Account", "id": group_id})
+        for local, domain_id in addresses:
             owner = self._address_owner(local, domain_id, own_id)
             if owner is not None:
-                raise SetError(
-                    "primaryKeyViolation",
-                    "Email address already in use",
-                    properties=["email"],
-                    objectId={"object": "Account", "id": owner},
-                )
-        self._check_credentials(record.get("credentials", {}), before.get("credentials", {}))
+                raise SetError("primaryKeyViolation", properties=["email"], objectId={"object": "Account", "id": owner})
+
+    def _check_key(self, record: dict[str, Any], before: Mapping[str, Any] | None) -> None:
+        """A manual DKIM key: a usable private key (checked when it changes), a selector, an existing domain."""
+        if before is None or record.get("privateKey") != before.get("privateKey"):
+            refuse_unusable_key(record)
+        if not record.get("selector"):
+            raise SetError("validationFailed", validationErrors=[{"type": "Required", "property": "selector"}])
+        if record["domainId"] not in self.tables["Domain"]:
+            raise SetError("invalidForeignKey", objectId={"object": "Domain", "id": record["domainId"]})
+        record["publicKey"] = public_key_of(record["@type"], record["privateKey"]["secret"])
 
     def _address_owner(self, local: str, domain_id: str, own_id: str | None) -> str | None:
         for account_id, account in self.tables["Account"].items():
@@ -287,18 +304,19 @@ class StalwartStore:
         # A secret unchanged from the stored one (sent back as ``****``) is not checked again.
         old_secrets = {c.get("secret") for c in before.values()}
         if len(credentials) > 1:
-            raise SetError("invalidProperties", "Only one password credential is allowed", properties=["credentials"])
+            raise SetError("invalidProperties", "Only one password credential is allowed.", properties=["credentials"])
         for credential in credentials.values():
             secret = credential.get("secret")
-            if not isinstance(secret, str) or (secret not in old_secrets and is_weak_password(secret)):
-                # NOTES §4: the zxcvbn check reports invalidProperties on the credential's `secret`.
-                raise SetError("invalidProperties", "Password is too weak", properties=["secret"])
+            problem = None if secret in old_secrets else password_problem(secret)
+            if problem is not None:
+                # mapping/principal.rs: the strength check reports invalidProperties on `secret`.
+                raise SetError("invalidProperties", problem, properties=["secret"])
 
     # -- reads ---------------------------------------------------------------------------------------
     def read(self, obj: str, object_id: str, properties: list[str] | None) -> dict[str, Any]:
         record = self.tables[obj][object_id]
         props = self.props(obj, record)
-        view: dict[str, Any] = {"id": object_id, **mask_secrets(props, record)}
+        view: dict[str, Any] = {"id": object_id, **with_nulls(props, mask_secrets(props, record))}
         if obj == "Account":
             domain = self.tables["Domain"].get(record["domainId"], {})
             view["emailAddress"] = f"{record['name']}@{domain.get('name', '')}"
@@ -314,7 +332,7 @@ class StalwartStore:
         return [key for key in self.tables["DkimSignature"].values() if key["domainId"] == domain_id]
 
     def query(self, obj: str, conditions: Iterable[tuple[str, Any]]) -> list[str]:
-        """Ids matching every ``(property, value)`` condition, in creation order."""
+        """Ids matching every ``(property, value)`` condition, oldest first."""
         pairs = list(conditions)
         return [
             object_id
@@ -325,9 +343,9 @@ class StalwartStore:
     def _matches(self, obj: str, object_id: str, record: Mapping[str, Any], key: str, value: Any) -> bool:
         if key == "text":
             needle = str(value).lower()
-            view = self.read(obj, object_id, ["name", "description", "emailAddress", "aliases"])
-            haystack = [view.get("name"), view.get("description"), view.get("emailAddress")]
-            aliases = view.get("aliases") or {}
+            # Upstream's text index: the name, the description and every alias (name) of the object.
+            haystack = [record.get("name"), record.get("description")]
+            aliases = record.get("aliases") or {}
             haystack += [key if item is True else item.get("name") for key, item in aliases.items()]
             return any(isinstance(h, str) and needle in h.lower() for h in haystack)
         stored = record.get(key)
@@ -344,7 +362,7 @@ class StalwartStore:
                 self.generate_dkim(domain_id)
 
     def generate_dkim(self, domain_id: str) -> None:
-        """One active key per configured DKIM1 algorithm the domain does not have yet."""
+        """One active key per configured algorithm the domain has no active key for yet."""
         self._dkim_due.pop(domain_id, None)
         domain = self.tables["Domain"].get(domain_id)
         if domain is None:
@@ -353,21 +371,22 @@ class StalwartStore:
         settings = {**DKIM_AUTOMATIC_DEFAULTS, **domain["dkimManagement"]}
         have = {key["@type"] for key in self.keys_of(domain_id) if key["stage"] == "active"}
         now = utc_now()
-        for algorithm in ALGORITHM_NAMES:
-            if algorithm not in settings["algorithms"] or algorithm in have:
-                continue
-            pair = generate_key(algorithm, fast=self._fast_dkim)
-            record: dict[str, Any] = {
-                "@type": algorithm,
-                **copy.deepcopy(dict(DKIM_DEFAULTS)),
-                "domainId": domain_id,
-                "selector": expand_selector(settings["selectorTemplate"], algorithm, now),
-                "privateKey": {"@type": "Text", "secret": pair.private_pem},
-                "publicKey": pair.public_b64,
-                "createdAt": utc_text(now),
-                "nextTransitionAt": utc_text(now + timedelta(milliseconds=settings["rotateAfter"])),
-            }
-            if domain.get("memberTenantId"):
-                record["memberTenantId"] = domain["memberTenantId"]
+        for record in automatic_keys(domain_id, domain, settings, have, when=now, fast=self._fast_dkim):
+            record["createdAt"] = utc_text(now)
             self.tables["DkimSignature"][self.new_id()] = record
             self._changed("DkimSignature")
+
+
+def _check_selector_template(dkim: Mapping[str, Any], before: Mapping[str, Any] | None) -> None:
+    """An Automatic domain's selector template must expand; upstream checks it on create and when an
+    Automatic template changes (not when a Manual domain turns Automatic: mapping/domain.rs)."""
+    if dkim.get("@type") != "Automatic":
+        return
+    if before is not None and (
+        before.get("@type") != "Automatic" or before.get("selectorTemplate") == dkim.get("selectorTemplate")
+    ):
+        return
+    try:
+        expand_selector(str(dkim.get("selectorTemplate", "")), "Dkim1RsaSha256", utc_now())
+    except ValueError as err:
+        raise SetError("invalidProperties", str(err), properties=["selectorTemplate"]) from err

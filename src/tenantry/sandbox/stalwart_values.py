@@ -132,6 +132,35 @@ def _mask(prop: Prop, value: Any) -> Any:
     return mask_secrets(fields, value)
 
 
+def with_nulls(props: Mapping[str, Prop], value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as upstream reads it back: every unset nullable property present as null, nested ones too.
+
+    Upstream serialises its structs whole (``IntoValue`` in structs_impl.rs), so an unset ``Option`` reads
+    as ``null`` rather than being left out (a new domain has ``"description": null``).
+    """
+    out = dict(value)
+    for key, prop in props.items():
+        item = out.get(key)
+        if item is None:
+            if key not in out and prop.nullable and prop.shown_when_null and not prop.server_set:
+                out[key] = None
+            continue
+        if prop.shape is None or not isinstance(item, dict):
+            continue
+        if prop.kind == "list":
+            out[key] = {k: _shape_nulls(prop.shape, v) for k, v in item.items()}
+        else:
+            out[key] = _shape_nulls(prop.shape, item)
+    return out
+
+
+def _shape_nulls(shape: Shape, value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    fields = shape.variants.get("" if shape.plain else str(value.get("@type")), {})
+    return with_nulls(fields, value)
+
+
 def restore_masked(new: Any, old: Any) -> Any:
     """Where a client sent ``****`` back, keep the stored secret (upstream semantics of a masked value)."""
     if new == MASK and isinstance(old, str):

@@ -161,12 +161,12 @@ async def test_unknown_method_and_foreign_account_are_method_errors(client: http
     responses = await _jmap(
         client,
         ["x:Foo/bar", {}, "a"],
-        ["x:DkimSignature/set", {}, "b"],
+        ["x:Domain/changes", {}, "b"],
         ["x:Domain/get", {"accountId": "zzz"}, "c"],
         ["x:Domain/get", {}, "d"],
     )
     assert responses[0] == ["error", {"type": "unknownMethod", "description": "x:Foo/bar"}, "a"]
-    assert responses[1][:2] == ["error", {"type": "unknownMethod", "description": "x:DkimSignature/set"}]
+    assert responses[1][:2] == ["error", {"type": "unknownMethod", "description": "x:Domain/changes"}]
     assert responses[2][0] == "error"
     assert responses[2][1]["type"] == "forbidden"
     assert responses[3][0] == "x:Domain/get"
@@ -197,7 +197,6 @@ async def test_query_and_get_with_a_result_reference_in_one_request(
         ],
     )
     assert query[1]["ids"] == [wanted]
-    assert query[1]["total"] == 1
     assert get[1]["list"] == [{"id": wanted, "name": "example.com"}]
 
 
@@ -240,14 +239,19 @@ async def test_duplicate_domain_is_a_primary_key_violation_naming_the_existing_d
     sandbox: StalwartSandbox, client: httpx.AsyncClient
 ) -> None:
     existing = sandbox.add_domain("example.com", aliases={"example.net": True})
-    result = await _one(
-        client, "x:Domain/set", {"create": {"a": {"name": "EXAMPLE.com"}, "b": {"name": "example.net"}}}
-    )
-    assert result["created"] is None
-    assert result["notCreated"]["a"]["type"] == "primaryKeyViolation"
-    assert result["notCreated"]["a"]["properties"] == ["name"]
-    assert result["notCreated"]["a"]["objectId"] == {"object": "Domain", "id": existing}
-    assert result["notCreated"]["b"]["properties"] == ["aliases"]
+    creates = {
+        "a": {"name": "EXAMPLE.com"},
+        "b": {"name": "example.net"},  # another domain's alias: upstream still says "name"
+        "c": {"name": "new.test", "aliases": {"example.com": True}},
+    }
+    result = await _one(client, "x:Domain/set", {"create": creates})
+    assert "created" not in result
+    clash = {"type": "primaryKeyViolation", "objectId": {"object": "Domain", "id": existing}}
+    assert result["notCreated"] == {
+        "a": {**clash, "properties": ["name"]},
+        "b": {**clash, "properties": ["name"]},
+        "c": {**clash, "properties": ["aliases"]},
+    }
 
 
 REFUSED_DOMAINS = [
@@ -266,7 +270,7 @@ REFUSED_DOMAINS = [
 async def test_domain_upstream_refuses_is_an_invalid_patch(client: httpx.AsyncClient) -> None:
     creates = {str(i): {"name": name} for i, name in enumerate(REFUSED_DOMAINS)}
     result = await _one(client, "x:Domain/set", {"create": creates})
-    assert result["created"] is None
+    assert "created" not in result
     assert {i: (e["type"], e["description"]) for i, e in result["notCreated"].items()} == dict.fromkeys(
         creates, ("invalidPatch", "Invalid domain name")
     )
@@ -481,17 +485,45 @@ async def test_zone_file_lists_records_and_adds_dkim_once_keys_exist(
     assert "k=rsa; h=sha256; p=" in late
 
 
-def test_long_dkim_value_is_split_into_quoted_strings_of_at_most_255() -> None:
+def test_long_dkim_value_is_written_as_parenthesised_chunks_of_255_bytes() -> None:
     key = {"@type": "Dkim1RsaSha256", "selector": "s", "stage": "active", "publicKey": "A" * 400}
     text = zone_file({"name": "example.com", "reportAddressUri": None}, [key], "mx.example.com")
-    [line] = [ln for ln in text.splitlines() if "_domainkey" in ln]
-    parts = line.split(" IN TXT ", 1)[1].split('" "')
-    assert len(parts) == 2
-    assert "".join(p.strip('"') for p in parts) == "v=DKIM1; k=rsa; h=sha256; p=" + "A" * 400
+    value = "v=DKIM1; k=rsa; h=sha256; p=" + "A" * 400
+    assert text.startswith(f's._domainkey.example.com. IN TXT (\n    "{value[:255]}"\n    "{value[255:]}"\n)\n')
     assert "_dmarc" not in text
 
 
-def test_removing_a_domain_out_of_band_removes_its_keys(sandbox: StalwartSandbox) -> None:
+def test_zone_lists_record_kinds_in_upstream_order_with_the_ua_auto_config_pair() -> None:
+    key = {"@type": "Dkim1Ed25519Sha256", "selector": "s1", "stage": "retired", "publicKey": "QUJD"}
+    text = zone_file({"name": "example.com", "reportAddressUri": "mailto:postmaster"}, [key], "mail.example.com")
+    owners = [line.split(" IN ", 1)[0] for line in text.splitlines()]
+    assert owners == [
+        "s1._domainkey.example.com.",  # every key, whatever its stage
+        "mail.example.com.",  # SPF of the mail host, only because it is under the domain
+        "example.com.",
+        "example.com.",  # MX
+        "_dmarc.example.com.",
+        "_caldavs._tcp.example.com.",
+        "_carddavs._tcp.example.com.",
+        "_imaps._tcp.example.com.",
+        "_jmap._tcp.example.com.",
+        "_pop3s._tcp.example.com.",
+        "_submissions._tcp.example.com.",
+        "mta-sts.example.com.",
+        "_mta-sts.example.com.",
+        "_smtp._tls.example.com.",
+        "ua-auto-config.example.com.",
+        "_ua-auto-config.example.com.",
+        "autoconfig.example.com.",
+        "autodiscover.example.com.",
+    ]
+    assert "ua-auto-config.example.com. IN CNAME mail.example.com.\n" in text
+    assert '_ua-auto-config.example.com. IN TXT "v=UAAC1; a=sha256; d=' in text
+    other = zone_file({"name": "other.org", "reportAddressUri": None}, [], "mail.example.com")
+    assert "v=spf1 a -all" not in other
+
+
+def test_removing_a_domain_out_of_band_removes_its_keys_first(sandbox: StalwartSandbox) -> None:
     domain = sandbox.add_domain("example.com")
     sandbox.generate_dkim_now(domain)
     assert len(sandbox.dkim_keys(domain)) == 2

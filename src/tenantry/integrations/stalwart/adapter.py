@@ -286,6 +286,13 @@ class StalwartMailProvider:
                 f"{name} was created and deleted in Stalwart while Tenantry was creating it; trying again",
                 reason=Reason.UPSTREAM_CHANGED,
             )
+        if state.domain.name != name:
+            # Stalwart reports a name that is another domain's alias on "name" too (mapping/domain.rs).
+            raise PermanentStepError(
+                f"{name} is already an alias of Stalwart domain {state.domain.name} ({domain_id}); "
+                "remove the alias or pick another",
+                reason="DomainConflict",
+            )
         # The read-back carries the description: a concurrently created custom domain must be marked too.
         self._claim(tenant, name, state.domain)
         events.append(f"Adopted Stalwart domain {name} ({domain_id}) created concurrently")
@@ -299,8 +306,8 @@ class StalwartMailProvider:
             )
         except StalwartSetError as err:
             ref = err.object_id
-            # Someone created the same name between our lookup and our create: the caller reads it back
-            # and adopts it if it is ours. When only "aliases" clash, the name is another domain's alias.
+            # Someone created the same name between our lookup and our create, or the name is another
+            # domain's alias (Stalwart says "name" for both): the caller reads it back to tell which.
             if (
                 err.is_primary_key_violation
                 and ref is not None
