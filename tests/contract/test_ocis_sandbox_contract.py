@@ -179,7 +179,7 @@ async def test_space_membership_validates_against_libre_graph(api: CheckedClient
 
 async def test_error_answers_validate_as_odata_errors(api: CheckedClient, sandbox: OcisSandbox) -> None:
     drive_id = (await api.send("POST", "/graph/v1.0/drives", json={"name": "Acme"})).json()["id"]
-    personal = sandbox.add_space("Home", drive_type="personal")["id"]
+    personal = sandbox.add_space("Home", drive_type="personal", manager="svc")["id"]
 
     cases = [
         await api.send("POST", "/graph/v1.0/drives", json={"name": "acme.com"}),

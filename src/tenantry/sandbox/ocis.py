@@ -1,10 +1,15 @@
 """In-memory oCIS: LibreGraph project spaces (drives) and space membership, behind proxy-style auth.
 
-Behaviour follows the upstream notes rather than only the LibreGraph document where they differ: invites
-answer 200, names are not unique, a single ``eq`` filter on an unsupported property is ignored, and a
-request without valid credentials gets a bare 401 with an empty body (the proxy answers before Graph).
-A second disable of an already disabled space answers 204 again (upstream leaves it open; treating it as
-a no-op keeps teardown idempotent).
+Written from oCIS's graph service (services/graph/pkg/service/v0/drives.go, service.go), the decomposedfs
+spaces code it calls, and the acceptance features (tests/acceptance/features/apiSpaces, apiSharingNg1):
+
+* ``GET /me/drives`` lists the spaces the caller is a member of; ``GET /drives`` lists every space for a
+  Space Admin (Drives.List) and is ``/me/drives`` for anyone else. A disabled space stays listed, marked
+  trashed, for its managers (and Space Admins) only. v1.0 shows legacy role names, v1beta1 role ids.
+* A Space Admin may create, rename, re-quota (project spaces only), disable, restore and purge any project
+  space; a Manager may do all but set the quota; other members may read. What a caller may not touch is a
+  404, as upstream hides it; a quota change without the permission is a 403.
+* Names are not unique; a request without valid credentials gets a bare 401 (the proxy answers first).
 """
 
 from __future__ import annotations
@@ -19,41 +24,45 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.sandbox.faults import SandboxControls
 from tenantry.sandbox.ocis_auth import Principal, authenticate, user_id_for
-from tenantry.sandbox.ocis_model import (
-    ALLOWED_ACTIONS,
-    MANAGER,
-    SPACE_ROLES,
-    Grant,
+from tenantry.sandbox.ocis_bodies import parse_bool_header, parse_create_body, parse_update_body, requested_quota
+from tenantry.sandbox.ocis_errors import (
     GraphError,
-    Space,
     UnauthorizedError,
-    default_alias,
     drive_not_found,
     graph_error_response,
     http_error_response,
-    invalid_body,
-    parse_bool_header,
-    parse_drive_body,
-    parse_drive_filter,
-    parse_expiration,
-    parse_json_object,
-    parse_order_by,
-    parse_single_role,
-    requested_quota,
-    rfc3339,
     unauthorized_response,
-    validate_space_name,
 )
+from tenantry.sandbox.ocis_members import SpaceMembers
+from tenantry.sandbox.ocis_model import MANAGER, SPACE_EDITOR, Grant, Space, default_alias, rfc3339
+from tenantry.sandbox.ocis_query import parse_drive_query
 
-_ROLES_KEY = "@libre.graph.permissions.roles.allowedValues"
-_ACTIONS_KEY = "@libre.graph.permissions.actions.allowedValues"
+__all__ = ["OcisSandbox", "user_id_for"]
 
 
-class OcisSandbox:
-    """An oCIS Graph service kept in memory, wrapped in :class:`SandboxControls` (``.app``, ``.controls``)."""
+class _StripSlashes:
+    """chi's ``middleware.StripSlashes``, which Graph's router uses: ``/drives/`` is ``/drives``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        await self.app(scope, receive, send)
+
+
+class OcisSandbox(SpaceMembers):
+    """An oCIS Graph service kept in memory, wrapped in :class:`SandboxControls` (``.app``, ``.controls``).
+
+    ``space_admins`` hold the Space Admin role; everyone else authenticated is an ordinary User.
+    ``free_bytes`` is the free disk space an unlimited quota reports as ``remaining``.
+    """
 
     def __init__(
         self,
@@ -63,6 +72,7 @@ class OcisSandbox:
         space_admins: Collection[str] = (),
         default_quota: int = 1_000_000_000,
         max_quota: int | None = None,
+        free_bytes: int = 100 * 1024**3,
         public_url: str = "https://ocis.localhost",
         users: Mapping[str, str] | None = None,
         groups: Mapping[str, str] | None = None,
@@ -72,6 +82,7 @@ class OcisSandbox:
         self.space_admins = frozenset(space_admins)
         self.default_quota = default_quota
         self.max_quota = max_quota
+        self.free_bytes = free_bytes
         self.public_url = public_url.rstrip("/")
         self.users: dict[str, str] = dict(users or {})
         self.groups: dict[str, str] = dict(groups or {})
@@ -82,24 +93,15 @@ class OcisSandbox:
         graph = Starlette(
             routes=[
                 Route("/graph/v1.0/me", self._me, methods=["GET"]),
-                Route("/graph/v1.0/drives", self._list_drives, methods=["GET"]),
-                Route("/graph/v1beta1/drives", self._list_drives_beta, methods=["GET"]),
+                Route("/graph/v1.0/me/drives", self._my_drives, methods=["GET"]),
+                Route("/graph/v1beta1/me/drives", self._my_drives_beta, methods=["GET"]),
+                Route("/graph/v1.0/drives", self._all_drives, methods=["GET"]),
+                Route("/graph/v1beta1/drives", self._all_drives_beta, methods=["GET"]),
                 Route("/graph/v1.0/drives", self._create_drive, methods=["POST"]),
                 Route("/graph/v1.0/drives/{drive_id}", self._get_drive, methods=["GET"]),
                 Route("/graph/v1.0/drives/{drive_id}", self._update_drive, methods=["PATCH"]),
                 Route("/graph/v1.0/drives/{drive_id}", self._delete_drive, methods=["DELETE"]),
-                Route("/graph/v1beta1/drives/{drive_id}/root/invite", self._invite, methods=["POST"]),
-                Route("/graph/v1beta1/drives/{drive_id}/root/permissions", self._list_permissions, methods=["GET"]),
-                Route(
-                    "/graph/v1beta1/drives/{drive_id}/root/permissions/{perm_id}",
-                    self._update_permission,
-                    methods=["PATCH"],
-                ),
-                Route(
-                    "/graph/v1beta1/drives/{drive_id}/root/permissions/{perm_id}",
-                    self._delete_permission,
-                    methods=["DELETE"],
-                ),
+                *self.member_routes(),
             ],
             exception_handlers={
                 GraphError: graph_error_response,
@@ -107,7 +109,7 @@ class OcisSandbox:
                 HTTPException: http_error_response,
             },
         )
-        self.controls = SandboxControls(graph, name="ocis")
+        self.controls = SandboxControls(_StripSlashes(graph), name="ocis")
         self.app = self.controls
 
     # -- out-of-band helpers ----------------------------------------------------------------------------
@@ -126,7 +128,7 @@ class OcisSandbox:
             name=name,
             drive_type=drive_type,
             alias=default_alias(drive_type, name),
-            quota_total=self.default_quota if quota is None else quota,
+            quota=self.default_quota if quota is None else quota,
             description=description,
         )
         if manager is not None:
@@ -134,7 +136,7 @@ class OcisSandbox:
             space.grants[grant.permission_id] = grant
         with self._lock:
             self._spaces[space.drive_id] = space
-            return space.as_drive(self.public_url)
+            return self._drive(space)
 
     def delete_space(self, drive_id: str) -> None:
         """Purge a space out of band, whatever its state; KeyError when unknown."""
@@ -155,17 +157,20 @@ class OcisSandbox:
 
     def spaces(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [s.as_drive(self.public_url) for s in self._spaces.values()]
+            return [self._drive(s) for s in self._spaces.values()]
 
     def get_space(self, drive_id: str) -> dict[str, Any] | None:
         with self._lock:
             space = self._spaces.get(drive_id)
-            return None if space is None else space.as_drive(self.public_url)
+            return None if space is None else self._drive(space)
 
     def permissions(self, drive_id: str) -> list[dict[str, Any]]:
         """The v1beta1 permissions of a space's root; KeyError when unknown."""
         with self._lock:
             return [g.as_permission() for g in self._spaces[drive_id].grants.values()]
+
+    def _drive(self, space: Space, *, unified_roles: bool = False) -> dict[str, Any]:
+        return space.as_drive(self.public_url, unified_roles=unified_roles, free_bytes=self.free_bytes)
 
     # -- auth -------------------------------------------------------------------------------------------
     def _authenticate(self, request: Request) -> Principal:
@@ -176,213 +181,152 @@ class OcisSandbox:
             self.users.setdefault(who.user_id, who.username)
         return who
 
-    # -- lookups ----------------------------------------------------------------------------------------
-    def _visible_space(self, who: Principal, drive_id: str) -> Space:
-        """The space if the caller may see it; hidden and missing spaces alike are a 404."""
-        space = self._spaces.get(drive_id)
-        if space is None or not (who.space_admin or f"u:{who.user_id}" in space.grants):
-            raise drive_not_found()
-        return space
-
-    def _manageable_space(self, who: Principal, drive_id: str) -> Space:
-        """A visible space the caller may change (Space Admin or Manager); otherwise a 404 like upstream."""
-        space = self._visible_space(who, drive_id)
-        if not (who.space_admin or _is_manager(space, who)):
-            raise drive_not_found()
-        return space
-
-    def _member_space(self, who: Principal, drive_id: str) -> Space:
-        """A project space whose members the caller (a Manager of it) may change."""
-        space = self._visible_space(who, drive_id)
-        if space.drive_type != "project":
-            raise GraphError(400, "invalidRequest", "unsupported space type")
-        if not _is_manager(space, who):
-            raise GraphError(403, "accessDenied", "permission denied: only space managers manage members")
-        return space
+    def _visible(self, who: Principal, space: Space, *, unrestricted: bool) -> bool:
+        """Whether a listing (or a lookup by id, which is unrestricted) shows ``space`` to the caller."""
+        return (unrestricted and who.space_admin) or space.listed_for(who.user_id)
 
     # -- drives -----------------------------------------------------------------------------------------
     async def _me(self, request: Request) -> Response:
         who = self._authenticate(request)
         return JSONResponse({"id": who.user_id, "displayName": who.username, "onPremisesSamAccountName": who.username})
 
-    async def _list_drives(self, request: Request) -> Response:
-        return self._list(request, unified_roles=False)
+    async def _my_drives(self, request: Request) -> Response:
+        return self._list(request, unified_roles=False, unrestricted=False)
 
-    async def _list_drives_beta(self, request: Request) -> Response:
-        return self._list(request, unified_roles=True)
+    async def _my_drives_beta(self, request: Request) -> Response:
+        return self._list(request, unified_roles=True, unrestricted=False)
 
-    def _list(self, request: Request, *, unified_roles: bool) -> Response:
+    async def _all_drives(self, request: Request) -> Response:
+        return self._list(request, unified_roles=False, unrestricted=True)
+
+    async def _all_drives_beta(self, request: Request) -> Response:
+        return self._list(request, unified_roles=True, unrestricted=True)
+
+    def _list(self, request: Request, *, unified_roles: bool, unrestricted: bool) -> Response:
         who = self._authenticate(request)
-        wanted = parse_drive_filter(request.query_params.get("$filter"))
-        order = parse_order_by(request.query_params.get("$orderby"))
+        query = parse_drive_query(request.query_params.multi_items())
         with self._lock:
-            spaces = [s for s in self._spaces.values() if who.space_admin or f"u:{who.user_id}" in s.grants]
-            if wanted is not None:
-                prop, value = wanted
-                spaces = [s for s in spaces if (s.drive_type if prop == "driveType" else s.drive_id) == value]
-            if order is not None:
-                prop, descending = order
-                spaces.sort(key=lambda s: s.name if prop == "name" else rfc3339(s.modified), reverse=descending)
-            value_list = [s.as_drive(self.public_url, unified_roles=unified_roles) for s in spaces]
-        return JSONResponse({"value": value_list})
+            spaces = [s for s in self._spaces.values() if self._visible(who, s, unrestricted=unrestricted)]
+            if query.prop is not None:
+                spaces = [
+                    s for s in spaces if (s.drive_type if query.prop == "driveType" else s.drive_id) == query.value
+                ]
+            if query.order == "name":
+                spaces.sort(key=lambda s: s.name.lower(), reverse=query.descending)
+            elif query.order is not None:
+                spaces.sort(key=lambda s: rfc3339(s.modified), reverse=query.descending)
+            values = [self._drive(s, unified_roles=unified_roles) for s in spaces]
+        return JSONResponse({"value": values})
 
     async def _create_drive(self, request: Request) -> Response:
         who = self._authenticate(request)
         if not who.space_admin:
             raise GraphError(403, "notAllowed", "insufficient permissions to create a space.")
-        body = parse_drive_body(await request.body())
-        name = validate_space_name(body.get("name"))
-        drive_type = body.get("driveType", "") or "project"
+        name, fields = parse_create_body(await request.body())
+        drive_type = fields.get("driveType") or "project"
         if drive_type != "project":
             raise GraphError(400, "invalidRequest", "drives of this type cannot be created via this api")
-        quota = requested_quota(body)
+        quota = requested_quota(fields)
         total = quota if quota is not None and quota >= 0 else self.default_quota
-        self._check_max_quota(total)
+        if self.max_quota and total > self.max_quota:
+            message = "error: bad request: decompsedFS: requested quota is higher than allowed"
+            raise GraphError(400, "invalidRequest", message)
         space = Space(
             space_id=str(uuid.uuid4()),
             name=name,
             drive_type=drive_type,
-            alias=body.get("driveAlias") or default_alias(drive_type, name),
-            quota_total=total,
-            description=body.get("description"),
+            alias=fields.get("driveAlias") or default_alias(drive_type, name),
+            quota=total,
+            description=fields.get("description"),
         )
         creator = Grant("user", who.user_id, who.username, MANAGER)
         space.grants[creator.permission_id] = creator
         with self._lock:
             self._spaces[space.drive_id] = space
-            return JSONResponse(space.as_drive(self.public_url), status_code=201)
+            return JSONResponse(self._drive(space), status_code=201)
 
     async def _get_drive(self, request: Request) -> Response:
         who = self._authenticate(request)
         with self._lock:
-            space = self._visible_space(who, request.path_params["drive_id"])
-            return JSONResponse(space.as_drive(self.public_url))
+            space = self._spaces.get(request.path_params["drive_id"])
+            if space is None or not self._visible(who, space, unrestricted=True):
+                raise drive_not_found()
+            return JSONResponse(self._drive(space))
 
     async def _update_drive(self, request: Request) -> Response:
         who = self._authenticate(request)
-        body = parse_drive_body(await request.body())
+        name, fields = parse_update_body(await request.body())
         restore = parse_bool_header(request.headers.get("restore"))
-        name = validate_space_name(body["name"]) if "name" in body else None
-        quota = requested_quota(body)
+        quota = requested_quota(fields)
+        drive_id = request.path_params["drive_id"]
         with self._lock:
-            space = self._manageable_space(who, request.path_params["drive_id"])
+            space = self._spaces.get(drive_id)
             if quota is not None:
-                if not who.space_admin:
-                    raise GraphError(403, "notAllowed", "user is not allowed to set the space quota")
-                if quota < 0:
-                    raise GraphError(400, "invalidRequest", "quota must not be negative")
-                self._check_max_quota(quota)
-                space.quota_total = quota
+                quota = self._check_quota_change(who, space, quota)
+            if space is None:
+                raise drive_not_found()
+            changes = {k: v for k, v in (("name", name), ("quota", quota)) if v is not None}
+            if fields.get("description") is not None:
+                changes["description"] = fields["description"]
+            if fields.get("driveAlias"):
+                changes["alias"] = fields["driveAlias"]
+            self._check_update_allowed(who, space, set(changes), restore=restore)
+            for attribute, value in changes.items():
+                setattr(space, attribute, value)
             if restore:
                 space.disabled = False
-            if name is not None:
-                space.name = name
-            if "description" in body:
-                space.description = body["description"]
-            if "driveAlias" in body:
-                space.alias = body["driveAlias"]
             space.touch()
-            return JSONResponse(space.as_drive(self.public_url))
+            return JSONResponse(self._drive(space))
+
+    def _check_quota_change(self, who: Principal, space: Space | None, total: int) -> int:
+        """Graph's ``canSetSpaceQuota`` and decomposedfs's limit; the value to store (negative: unlimited)."""
+        # Graph looks the id up among project spaces; anything else counts as a personal space, whose quota
+        # needs a permission a Space Admin does not have.
+        is_project = (
+            space is not None and space.drive_type == "project" and self._visible(who, space, unrestricted=True)
+        )
+        if not (who.space_admin and is_project):
+            raise GraphError(403, "notAllowed", "user is not allowed to set the space quota")
+        if self.max_quota and (total < 0 or total > self.max_quota):
+            raise GraphError(400, "notAllowed", "decompsedFS: requested quota is higher than allowed")
+        if self.max_quota and total == 0:
+            return self.max_quota
+        return total
+
+    def _check_update_allowed(self, who: Principal, space: Space, changes: set[str], *, restore: bool) -> None:
+        """decomposedfs ``UpdateStorageSpace``: what a non-manager may change; a refusal reads as a 404."""
+        role = space.role_of(who.user_id)
+        if not changes and not restore and role is None:
+            raise drive_not_found()
+        if role == MANAGER or who.space_admin:
+            return
+        # An editor may set the alias; the name and description need ManageSpaceProperties, restoring needs
+        # Drives.ReadWriteEnabled (both Space Admin permissions).
+        guarded = {"name", "description"} if role == SPACE_EDITOR else {"name", "description", "alias"}
+        if changes & guarded or restore:
+            raise drive_not_found()
 
     async def _delete_drive(self, request: Request) -> Response:
         who = self._authenticate(request)
         purge = parse_bool_header(request.headers.get("purge"))
         with self._lock:
-            space = self._manageable_space(who, request.path_params["drive_id"])
+            space = self._spaces.get(request.path_params["drive_id"])
+            if space is None:
+                raise drive_not_found()
+            # decomposedfs canDeleteSpace: a Manager may disable and purge; a Space Admin holds both
+            # Drives.ReadWriteEnabled (disable) and Drives.DeleteProject (purge); personal spaces need more.
+            allowed = space.drive_type == "project" and (space.is_manager(who.user_id) or who.space_admin)
+            if not allowed:
+                raise drive_not_found()
             if purge:
                 if not space.disabled:
                     raise GraphError(400, "invalidRequest", "error: bad request: can't purge enabled space")
                 del self._spaces[space.drive_id]
-            elif not space.disabled:
+            else:
                 space.disabled = True
                 space.touch()
         return Response(status_code=204)
 
-    def _check_max_quota(self, total: int) -> None:
-        if self.max_quota is not None and total > self.max_quota:
-            raise GraphError(400, "invalidRequest", "requested quota is higher than allowed")
 
-    # -- membership -------------------------------------------------------------------------------------
-    async def _invite(self, request: Request) -> Response:
-        who = self._authenticate(request)
-        body = parse_json_object(await request.body())
-        with self._lock:
-            space = self._member_space(who, request.path_params["drive_id"])
-            grant = self._grant_from_invite(body)
-            if grant.permission_id in space.grants:
-                raise GraphError(409, "nameAlreadyExists", "the recipient is already a member of this space")
-            space.grants[grant.permission_id] = grant
-            space.touch()
-            # Upstream answers 200 (not the 201 a create would suggest) with a one-element collection.
-            return JSONResponse({"value": [grant.as_permission()]})
-
-    def _grant_from_invite(self, body: dict[str, Any]) -> Grant:
-        recipients = body.get("recipients")
-        if not isinstance(recipients, list) or len(recipients) != 1 or not isinstance(recipients[0], dict):
-            raise GraphError(400, "invalidRequest", "exactly one recipient must be given")
-        if body.get("@libre.graph.permissions.actions") is not None:
-            raise GraphError(400, "invalidRequest", "custom actions are not applicable to a space root")
-        role = parse_single_role(body.get("roles"))
-        expiration = parse_expiration(body.get("expirationDateTime"))
-        recipient: dict[str, Any] = recipients[0]
-        kind = recipient.get("@libre.graph.recipient.type", "user")
-        object_id = recipient.get("objectId")
-        if kind not in {"user", "group"}:
-            raise GraphError(400, "invalidRequest", "recipient type must be user or group")
-        if not isinstance(object_id, str) or not object_id:
-            raise GraphError(400, "invalidRequest", "recipient objectId must not be empty")
-        directory = self.users if kind == "user" else self.groups
-        if object_id not in directory:
-            raise GraphError(400, "invalidRequest", f"{kind} {object_id} not found")
-        return Grant("user" if kind == "user" else "group", object_id, directory[object_id], role, expiration)
-
-    async def _list_permissions(self, request: Request) -> Response:
-        who = self._authenticate(request)
-        selected = _selection(request.query_params.get("$select"))
-        with self._lock:
-            space = self._visible_space(who, request.path_params["drive_id"])
-            out: dict[str, Any] = {
-                _ROLES_KEY: [role.as_json() for role in SPACE_ROLES.values()],
-                _ACTIONS_KEY: list(ALLOWED_ACTIONS),
-                "value": [g.as_permission() for g in space.grants.values()],
-            }
-        if selected:
-            out = {k: v for k, v in out.items() if k in selected}
-        return JSONResponse(out)
-
-    async def _update_permission(self, request: Request) -> Response:
-        who = self._authenticate(request)
-        body = parse_json_object(await request.body())
-        if "roles" not in body and "expirationDateTime" not in body:
-            raise invalid_body()
-        role = parse_single_role(body["roles"]) if "roles" in body else None
-        expiration = parse_expiration(body.get("expirationDateTime"))
-        with self._lock:
-            space = self._member_space(who, request.path_params["drive_id"])
-            grant = space.grants.get(request.path_params["perm_id"])
-            if grant is None:
-                raise GraphError(404, "itemNotFound", "permission not found")
-            if role is not None:
-                grant.role = role
-            if expiration is not None:
-                grant.expiration = expiration
-            space.touch()
-            return JSONResponse(grant.as_permission())
-
-    async def _delete_permission(self, request: Request) -> Response:
-        who = self._authenticate(request)
-        with self._lock:
-            space = self._member_space(who, request.path_params["drive_id"])
-            if space.grants.pop(request.path_params["perm_id"], None) is None:
-                raise GraphError(404, "itemNotFound", "permission not found")
-            space.touch()
-        return Response(status_code=204)
-
-
-def _is_manager(space: Space, who: Principal) -> bool:
-    grant = space.grants.get(f"u:{who.user_id}")
-    return grant is not None and grant.role == MANAGER
-
-
-def _selection(select: str | None) -> set[str]:
-    return {part.strip() for part in select.split(",") if part.strip()} if select else set()
+def _property(space: Space, prop: str) -> str:
+    return space.drive_type if prop == "driveType" else space.drive_id

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from tenantry.sandbox.ocis_model import UnauthorizedError
+from tenantry.sandbox.ocis_errors import UnauthorizedError
 
 # Users the sandbox authenticates get a stable id derived from their username.
 _USER_NAMESPACE = uuid.UUID("8f0c1d2e-5b7a-4c1e-9d3f-2a6b4e8c0f17")

@@ -1,18 +1,18 @@
-"""State, request validation, JSON shapes and error answers of the oCIS sandbox (spaces, grants, roles)."""
+"""State and JSON shapes of the oCIS sandbox: spaces, their members, the space roles and quotas.
+
+Shapes follow Graph's ``cs3StorageSpaceToDrive``/``getDriveQuota`` (services/graph/pkg/service/v0/drives.go)
+over decomposedfs's ``StorageSpaceFromNode`` (reva ``pkg/storage/utils/decomposedfs/spaces.go``): a disabled
+space keeps its name and description, shows ``root.deleted.state = "trashed"`` and only ``quota.total``; an
+unlimited quota reads as ``total`` 0 with the free disk space as ``remaining``; an empty description or alias
+is left out.
+"""
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 STORAGE_ID = "storage-users-1"
 
@@ -40,8 +40,10 @@ class SpaceRole:
         }
 
 
-# Only the default-enabled roles carrying the space-root condition; "Space Editor without versions"
-# exists upstream but is disabled by default, so an invite naming it is refused like any other.
+# The default-enabled roles carrying the space-root condition (services/graph/pkg/unifiedrole/roles.go).
+# v1.0 keeps calling Space Viewer "viewer" and Space Editor "editor" (its legacyNames map); the weight is
+# the rank by number of actions, which is also the order in which each role includes the one before.
+# "Space Editor without versions" exists upstream but is disabled by default, so it is refused like others.
 SPACE_ROLES: dict[str, SpaceRole] = {
     role.id: role
     for role in (
@@ -76,55 +78,6 @@ ALLOWED_ACTIONS: tuple[str, ...] = tuple(
     )
 )
 
-# Every property of the LibreGraph driveUpdate/drive schemas: strict parsing rejects anything else.
-DRIVE_FIELDS = frozenset(
-    {
-        "id",
-        "createdBy",
-        "createdDateTime",
-        "description",
-        "eTag",
-        "lastModifiedBy",
-        "lastModifiedDateTime",
-        "name",
-        "parentReference",
-        "webUrl",
-        "driveType",
-        "driveAlias",
-        "owner",
-        "quota",
-        "items",
-        "root",
-        "special",
-    }
-)
-QUOTA_FIELDS = frozenset({"deleted", "remaining", "state", "total", "used"})
-FORBIDDEN_NAME_CHARS = '/\\.:?*"><|'
-MAX_NAME_LENGTH = 255
-TRUE_VALUES = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-
-
-class GraphError(Exception):
-    """An OData error answer: HTTP status, LibreGraph error code and a human message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class UnauthorizedError(Exception):
-    """Missing or rejected credentials: answered as the proxy does, 401 with no body."""
-
-
-def invalid_body() -> GraphError:
-    return GraphError(400, "invalidRequest", "invalid body schema definition")
-
-
-def drive_not_found() -> GraphError:
-    return GraphError(404, "itemNotFound", "drive not found")
-
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -140,7 +93,7 @@ def new_etag() -> str:
 
 @dataclass
 class Grant:
-    """One space membership: a user or group holding a space role."""
+    """One space membership: a user or group holding a space role, maybe until ``expiration``."""
 
     kind: Literal["user", "group"]
     object_id: str
@@ -152,6 +105,10 @@ class Grant:
     def permission_id(self) -> str:
         return f"{self.kind[0]}:{self.object_id}"
 
+    @property
+    def permanent_manager(self) -> bool:
+        return self.role == MANAGER and self.expiration is None
+
     def identity(self) -> dict[str, Any]:
         return {self.kind: {"id": self.object_id, "displayName": self.display_name}}
 
@@ -162,20 +119,34 @@ class Grant:
             out["expirationDateTime"] = self.expiration
         return out
 
+    def as_invited(self, inviter: dict[str, str]) -> dict[str, Any]:
+        """What an invite answers: the permission, the member's user type and who invited them."""
+        out = self.as_permission()
+        if self.kind == "user":
+            out["grantedToV2"]["user"]["@libre.graph.userType"] = "Member"
+        out["invitation"] = {"invitedBy": {"user": inviter}}
+        return out
+
     def as_legacy_permission(self) -> dict[str, Any]:
         """The v1.0 drive-root shape: legacy role name and ``grantedToIdentities``."""
-        return {"grantedToIdentities": [self.identity()], "roles": [SPACE_ROLES[self.role].legacy_name]}
+        out: dict[str, Any] = {
+            "grantedToIdentities": [self.identity()],
+            "roles": [SPACE_ROLES[self.role].legacy_name],
+        }
+        if self.expiration is not None:
+            out["expirationDateTime"] = self.expiration
+        return out
 
 
 @dataclass
 class Space:
-    """One storage space as the sandbox keeps it."""
+    """One storage space as the sandbox keeps it; ``quota`` is the stored value, negative meaning unlimited."""
 
     space_id: str
     name: str
     drive_type: str
     alias: str
-    quota_total: int
+    quota: int
     description: str | None = None
     used: int = 0
     disabled: bool = False
@@ -191,7 +162,20 @@ class Space:
         self.modified = now()
         self.etag = new_etag()
 
-    def as_drive(self, public_url: str, *, unified_roles: bool = False) -> dict[str, Any]:
+    def role_of(self, user_id: str) -> str | None:
+        """The space role a user holds directly (the sandbox keeps no group memberships of users)."""
+        grant = self.grants.get(f"u:{user_id}")
+        return None if grant is None else grant.role
+
+    def is_manager(self, user_id: str) -> bool:
+        return self.role_of(user_id) == MANAGER
+
+    def listed_for(self, user_id: str) -> bool:
+        """Whether a member sees the space: always while enabled, only as a manager once disabled."""
+        role = self.role_of(user_id)
+        return role is not None and (not self.disabled or role == MANAGER)
+
+    def as_drive(self, public_url: str, *, unified_roles: bool = False, free_bytes: int = 0) -> dict[str, Any]:
         drive_id = self.drive_id
         grants = list(self.grants.values())
         root: dict[str, Any] = {
@@ -202,181 +186,48 @@ class Space:
         }
         if self.disabled:
             root["deleted"] = {"state": "trashed"}
+            # Graph skips the quota lookup of a disabled space: only the stored limit is left.
+            quota: dict[str, Any] = {"total": self.quota} if self.quota >= 0 else {}
+        else:
+            quota = quota_json(max(self.quota, 0), self.used, free_bytes)
         drive: dict[str, Any] = {
             "id": drive_id,
             "name": self.name,
             "driveType": self.drive_type,
-            "driveAlias": self.alias,
             # A project space is owned by a placeholder user whose id is the space id.
             "owner": {"user": {"id": self.space_id, "displayName": ""}},
-            "quota": quota_json(self.quota_total, self.used),
+            "quota": quota,
             "root": root,
             "webUrl": f"{public_url}/f/{drive_id}",
             "lastModifiedDateTime": rfc3339(self.modified),
         }
-        # A disabled space's description cannot be read any more.
-        if self.description is not None and not self.disabled:
+        if self.alias:
+            drive["driveAlias"] = self.alias
+        if self.description:
             drive["description"] = self.description
         return drive
 
 
-def quota_json(total: int, used: int) -> dict[str, Any]:
-    remaining = max(total - used, 0)
-    return {"total": total, "used": used, "remaining": remaining, "state": quota_state(total, used)}
+def quota_json(total: int, used: int, free_bytes: int) -> dict[str, Any]:
+    """``getDriveQuota``: ``total`` 0 is unlimited, then ``remaining`` is the free disk space."""
+    remaining = max(total - used, 0) if total > 0 else free_bytes
+    return {"total": total, "used": used, "remaining": remaining, "state": quota_state(total or remaining, used)}
 
 
 def quota_state(total: int, used: int) -> str:
+    """``calculateQuotaState``: the percentage used against 75, 90 and 99, each bound included."""
     if total <= 0:
+        return "exceeded"  # Go divides by zero here; NaN and +Inf fail every comparison
+    percent = used / total * 100
+    if percent <= 75:
         return "normal"
-    ratio = used / total
-    if ratio < 0.75:
-        return "normal"
-    if ratio < 0.9:
+    if percent <= 90:
         return "nearing"
-    if ratio < 1.0:
+    if percent <= 99:
         return "critical"
     return "exceeded"
 
 
 def default_alias(drive_type: str, name: str) -> str:
-    return f"{drive_type}/{'-'.join(name.lower().split())}"
-
-
-def validate_space_name(raw: Any) -> str:
-    """The trimmed name, or a 400 naming the rule it breaks."""
-    if not isinstance(raw, str):
-        raise invalid_body()
-    name = raw.strip()
-    if not name:
-        raise GraphError(400, "invalidRequest", "invalid spacename: spacename must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise GraphError(
-            400, "invalidRequest", f"invalid spacename: spacename must be at most {MAX_NAME_LENGTH} characters"
-        )
-    if any(ch in FORBIDDEN_NAME_CHARS for ch in name):
-        listed = " ".join(FORBIDDEN_NAME_CHARS)
-        raise GraphError(400, "invalidRequest", f"invalid spacename: spacenames must not contain any of {listed}")
-    return name
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except ValueError as err:
-        raise invalid_body() from err
-    if not isinstance(body, dict):
-        raise invalid_body()
-    return body
-
-
-def parse_drive_body(raw: bytes) -> dict[str, Any]:
-    """A drive/driveUpdate body parsed strictly: unknown or mistyped fields are a 400."""
-    body = parse_json_object(raw)
-    if set(body) - DRIVE_FIELDS:
-        raise invalid_body()
-    for key in ("name", "description", "driveAlias", "driveType"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise invalid_body()
-    quota = body.get("quota")
-    if quota is not None:
-        if not isinstance(quota, dict) or set(quota) - QUOTA_FIELDS:
-            raise invalid_body()
-        total = quota.get("total")
-        if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
-            raise invalid_body()
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def requested_quota(body: dict[str, Any]) -> int | None:
-    quota = body.get("quota")
-    if not isinstance(quota, dict):
-        return None
-    total = quota.get("total")
-    return total if isinstance(total, int) else None
-
-
-_SINGLE_EQ = re.compile(r"^\s*([A-Za-z][\w@/.]*)\s+eq\s+'((?:[^']|'')*)'\s*$")
-_ORDER_BY = re.compile(r"^\s*(name|lastModifiedDateTime)(?:\s+(asc|desc))?\s*$")
-
-
-def parse_drive_filter(expression: str | None) -> tuple[str, str] | None:
-    """The ``(property, value)`` of a single ``eq`` on driveType or id; None when nothing is to filter.
-
-    An ``eq`` on any other property is ignored upstream (the full list comes back), every other
-    expression is refused as not supported.
-    """
-    if expression is None or not expression.strip():
-        return None
-    match = _SINGLE_EQ.match(expression)
-    if match is None:
-        raise GraphError(501, "notSupported", "unsupported filter, only a single 'eq' is supported")
-    prop, value = match.group(1), match.group(2).replace("''", "'")
-    return (prop, value) if prop in {"driveType", "id"} else None
-
-
-def parse_order_by(expression: str | None) -> tuple[str, bool] | None:
-    """``(property, descending)`` for a supported ``$orderby``; a 400 for any other."""
-    if expression is None:
-        return None
-    match = _ORDER_BY.match(expression)
-    if match is None:
-        raise GraphError(400, "invalidRequest", f"we do not support <{expression}> as a order parameter")
-    return match.group(1), match.group(2) == "desc"
-
-
-def parse_bool_header(value: str | None) -> bool:
-    """Upstream reads Purge/Restore headers as Go booleans; anything unparsable counts as false."""
-    return value is not None and value.strip() in TRUE_VALUES
-
-
-def parse_expiration(raw: Any) -> str | None:
-    """A future RFC 3339 expiration, normalised; None when absent; 400 when invalid or past."""
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise invalid_body()
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError as err:
-        raise GraphError(400, "invalidRequest", "expirationDateTime is not a valid date") from err
-    if moment.tzinfo is None or moment <= now():
-        raise GraphError(400, "invalidRequest", "expirationDateTime must be in the future")
-    return rfc3339(moment.astimezone(UTC))
-
-
-def parse_single_role(roles: Any) -> str:
-    """The one space role id a request names; a 400 when missing, several, or not a space role."""
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise invalid_body()
-    if len(roles) != 1:
-        raise GraphError(400, "invalidRequest", "exactly one role must be given")
-    if roles[0] not in SPACE_ROLES:
-        raise GraphError(400, "invalidRequest", "role not applicable to this resource")
-    return str(roles[0])
-
-
-def odata_error(status: int, code: str, message: str) -> JSONResponse:
-    """The LibreGraph error body every non-401 failure carries."""
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "innererror": {"date": rfc3339(now()), "request-id": str(uuid.uuid4())},
-        }
-    }
-    return JSONResponse(body, status_code=status)
-
-
-async def graph_error_response(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GraphError)
-    return odata_error(exc.status, exc.code, exc.message)
-
-
-async def unauthorized_response(_request: Request, _exc: Exception) -> Response:
-    return Response(status_code=401)
-
-
-async def http_error_response(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "itemNotFound", 405: "notAllowed"}.get(exc.status_code, "generalException")
-    return odata_error(exc.status_code, code, exc.detail)
+    """decomposedfs's default alias template: ``{{.SpaceType}}/{{.SpaceName | replace " " "-" | lower}}``."""
+    return f"{drive_type}/{name.replace(' ', '-').lower()}"
