@@ -43,3 +43,8 @@ class UnavailableError(AppError):
 class RateLimitedError(AppError):
     status_code = 429
     code = "rate_limited"
+
+
+class PreconditionFailedError(AppError):
+    status_code = 412
+    code = "precondition_failed"

@@ -49,13 +49,14 @@ class AfterCommit(Response):
     """An answer whose body is made only after the request's unit of work has committed.
 
     For use cases that hand their change to the reconciler (which reads committed state) and answer with
-    what it did: ``render`` runs when the answer is sent, which FastAPI does after function-scoped
+    what it did: ``render`` (returning the body, or the body and headers known only then, such as an ETag)
+    runs when the answer is sent, which FastAPI does after function-scoped
     dependencies, the commit among them, have finished. If the commit fails, ``render`` never runs.
     """
 
     def __init__(
         self,
-        render: Callable[[], Awaitable[BaseModel]],
+        render: Callable[[], Awaitable[BaseModel | tuple[BaseModel, dict[str, str]]]],
         *,
         status_code: int = 200,
         headers: dict[str, str] | None = None,
@@ -65,10 +66,11 @@ class AfterCommit(Response):
         self._extra_headers = headers or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        model = await self._render()
+        rendered = await self._render()
+        model, late_headers = rendered if isinstance(rendered, tuple) else (rendered, {})
         answer = JSONResponse(
             model.model_dump(mode="json", by_alias=True),
             status_code=self.status_code,
-            headers=self._extra_headers,
+            headers={**self._extra_headers, **late_headers},
         )
         await answer(scope, receive, send)

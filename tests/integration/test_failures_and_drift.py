@@ -13,7 +13,7 @@ from tenantry.container import Container
 from tenantry.sandbox.faults import SandboxControls
 from tenantry.sandbox.suite import SandboxSuite
 from tests.support.api import api_client
-from tests.support.stack import sandbox_suite, step_is, tenant_events, wait_for_tenant
+from tests.support.stack import sandbox_suite, step_is, tenant_events, wait_for_tenant, waits_for_a_human
 
 ACME = {"slug": "acme", "name": "Acme Corp"}
 # The requests each step's ensure starts with, and so the ones a fault on it hits first.
@@ -133,7 +133,7 @@ async def test_a_rejected_authentik_token_stops_retrying_and_reconcile_tries_exa
     assert "authentik" in stopped["message"]
     assert "TENANTRY_AUTHENTIK_TOKEN" in stopped["message"]
     assert "not-the-token" not in stopped["message"]
-    assert stopped["nextAttemptAt"] is None
+    assert waits_for_a_human(stopped)
     assert created.json()["provisioningErrors"]["authentik"] == stopped["message"]
     assert sent == 1
     assert after_polls == sent
@@ -159,7 +159,7 @@ async def test_a_rejected_stalwart_api_key_is_a_permanent_error_naming_stalwart(
     assert "Stalwart rejected the API key" in mail["message"]
     assert "TENANTRY_STALWART_API_KEY" in mail["message"]
     assert "not-the-key" not in mail["message"]
-    assert mail["nextAttemptAt"] is None
+    assert waits_for_a_human(mail)
     assert (body["status"], body["provisioningStatus"]["authentik"], body["provisioningStatus"]["ocis"]) == (
         "pending",
         "ok",
@@ -182,7 +182,7 @@ async def test_a_wrong_ocis_app_token_stops_with_a_message_naming_ocis_and_the_s
     assert "oCIS rejected the credentials (401)" in files["message"]
     assert "TENANTRY_OCIS_APP_TOKEN" in files["message"]
     assert "not-the-app-token" not in files["message"]
-    assert files["nextAttemptAt"] is None
+    assert waits_for_a_human(files)
     assert suite.ocis.spaces() == []
 
 

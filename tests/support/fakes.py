@@ -23,6 +23,9 @@ class ScriptedProvider:
     delay: float = 0.0
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     objects: dict[str, str] = field(default_factory=dict)
+    teardown_script: list[StepError] = field(default_factory=list)
+    teardowns: list[str] = field(default_factory=list)
+    suspended: dict[str, bool] = field(default_factory=dict)
     concurrent: int = 0
     max_concurrent: int = 0
 
@@ -39,6 +42,7 @@ class ScriptedProvider:
                     raise item
                 return item
             key = f"{self.kind}Id"
+            self.suspended[tenant.id] = tenant.suspended
             created = tenant.id not in self.objects
             self.objects.setdefault(tenant.id, f"{self.kind}-{tenant.slug}")
             return StepResult(
@@ -53,6 +57,18 @@ class ScriptedProvider:
     ensure_tenant_group = _ensure
     ensure_tenant_domain = _ensure
     ensure_tenant_space = _ensure
+
+    async def _teardown(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+        """Removes the tenant's object: raises the scripted teardown errors in order first."""
+        self.teardowns.append(tenant.slug)
+        if self.teardown_script:
+            raise self.teardown_script.pop(0)
+        gone = self.objects.pop(tenant.id, None)
+        return StepResult(state="ok", reason="Deleted", message=f"{self.kind} {gone or 'none'} deleted")
+
+    delete_tenant_group = _teardown
+    delete_tenant_domain = _teardown
+    purge_tenant_space = _teardown
 
     async def ping(self) -> None:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,3 +50,10 @@ async def tenant_events(client: httpx.AsyncClient, slug: str) -> list[dict[str, 
 
 def step_is(step: str, status: str) -> Callable[[TenantBody], bool]:
     return lambda body: bool(body["provisioningStatus"][step] == status)
+
+
+def waits_for_a_human(condition: dict[str, Any]) -> bool:
+    """A step stopped by a permanent error: not retried soon, only on the slow schedule (an hour by default)."""
+    last = datetime.fromisoformat(condition["lastAttemptAt"].replace("Z", "+00:00"))
+    upcoming = datetime.fromisoformat(condition["nextAttemptAt"].replace("Z", "+00:00"))
+    return condition["retryable"] is False and upcoming - last >= timedelta(minutes=59)

@@ -24,6 +24,7 @@ class TenantSpec:
     mail_domain: str
     quota_bytes: int
     mail_aliases: tuple[str, ...] = ()  # earlier mail domains that still receive mail for this one
+    suspended: bool = False  # access is cut: the group marked, the domain and the space disabled
 
 
 @dataclass

@@ -43,6 +43,11 @@ class LeaseManager:
         async with self._sessionmaker() as session, session.begin():
             return await ProvisioningRepository(session).renew(tenant_id, owner, now=self._clock(), lease=self._lease)
 
+    async def retry_permanent_errors(self) -> int:
+        """At start: steps stopped by a permanent error are tried again at once (see the repository)."""
+        async with self._sessionmaker() as session, session.begin():
+            return await ProvisioningRepository(session).retry_permanent_errors(self._clock())
+
     async def release(self, tenant_id: str, owner: str) -> None:
         async with self._sessionmaker() as session, session.begin():
             await ProvisioningRepository(session).release(tenant_id, owner)

@@ -10,7 +10,7 @@ from typing import Any
 
 from tenantry.integrations.dns import DnsRecord
 from tenantry.provisioning.backoff import backoff_delay
-from tenantry.states import LIFECYCLE_STATUSES, SETTLED_STEP_STATUSES, StepName, StepStatus, TenantStatus
+from tenantry.states import SETTLED_STEP_STATUSES, Lifecycle, StepName, StepStatus, TenantStatus
 from tenantry.tenants.models import TenantStep
 
 DNS_RECORDS = "dnsRecords"
@@ -30,6 +30,7 @@ class Timing:
     retry_cap_seconds: float
     resync_interval_seconds: float
     pending_poll_seconds: float
+    permanent_retry_seconds: float = 3600.0
 
 
 @dataclass
@@ -107,7 +108,9 @@ def _next_attempt(
 ) -> datetime | None:
     if outcome.status == StepStatus.ERROR:
         if not outcome.retryable:
-            return None  # a permanent error waits for a human: a new generation or a forced reconcile
+            # A permanent error needs a human (a new generation or a forced reconcile retries at once), but is
+            # not final: the configuration may be fixed without anyone telling Tenantry.
+            return now + timedelta(seconds=timing.permanent_retry_seconds)
         delay = backoff_delay(
             attempts,
             base=timing.retry_base_seconds,
@@ -134,10 +137,13 @@ def is_due(row: TenantStep | None, generation: int, now: datetime, *, configured
     return row.next_attempt_at is not None and row.next_attempt_at <= now
 
 
-def roll_up(current: TenantStatus, activated: bool, statuses: Iterable[StepStatus]) -> TenantStatus:
-    """pending until every step is ok/skipped, then active; an active tenant with a failing step is degraded."""
-    if current in LIFECYCLE_STATUSES:
-        return current
+def roll_up(lifecycle: Lifecycle, deleted: bool, activated: bool, statuses: Iterable[StepStatus]) -> TenantStatus:
+    """A suspended or deleting tenant says so (its steps say how far that got); otherwise pending until every
+    step is ok/skipped, then active; an active tenant with a failing step is degraded."""
+    if deleted:
+        return TenantStatus.DELETED
+    if lifecycle != Lifecycle.ACTIVE:
+        return TenantStatus(lifecycle.value)
     statuses = list(statuses)
     if all(s in SETTLED_STEP_STATUSES for s in statuses):
         return TenantStatus.ACTIVE

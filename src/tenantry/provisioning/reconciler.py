@@ -34,8 +34,9 @@ from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, roll_up
 from tenantry.provisioning.repository import ProvisioningRepository
 from tenantry.provisioning.steps import Step
+from tenantry.provisioning.teardown import TORN_DOWN, is_purging, remaining, teardown_due
 from tenantry.provisioning.verification import Admission, ClaimSnapshot, DomainGate
-from tenantry.states import StepStatus, TenantStatus
+from tenantry.states import SETTLED_STEP_STATUSES, Lifecycle, StepName, StepStatus, TenantStatus
 from tenantry.tenants.models import Tenant, TenantStep
 
 log = structlog.get_logger("tenantry.reconciler")
@@ -54,6 +55,7 @@ def tenant_spec(tenant: Tenant) -> TenantSpec:
         mail_domain=tenant.mail_domain,
         quota_bytes=tenant.quota_bytes,
         mail_aliases=tuple(tenant.mail_aliases),
+        suspended=tenant.lifecycle != Lifecycle.ACTIVE,
     )
 
 
@@ -81,6 +83,7 @@ class Reconciler:
             retry_cap_seconds=settings.retry_cap_seconds,
             resync_interval_seconds=settings.resync_interval_seconds,
             pending_poll_seconds=settings.pending_poll_seconds,
+            permanent_retry_seconds=settings.permanent_retry_seconds,
         )
 
     @property
@@ -103,18 +106,31 @@ class Reconciler:
                 spec = tenant_spec(tenant)
                 now = self._clock()
                 stored = {s.step: s for s in tenant.steps}
-                due = [
-                    step
-                    for step in self._steps
-                    if force or is_due(stored.get(step.name), tenant.generation, now, configured=step.configured)
-                ]
+                purging = is_purging(tenant, now)
+                if tenant.deleted_at is not None:
+                    due = []  # a tombstone: nothing upstream is ours any more
+                elif purging:
+                    # In reverse order, each only once the one before has confirmed (see _tear_down).
+                    assert tenant.purge_at is not None  # is_purging checked it
+                    due = remaining(self._steps, stored, tenant.purge_at)
+                    if due and not (force or teardown_due(stored.get(due[0].name), tenant.purge_at, now)):
+                        due = []
+                else:
+                    due = [
+                        step
+                        for step in self._steps
+                        if force or is_due(stored.get(step.name), tenant.generation, now, configured=step.configured)
+                    ]
                 ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
                 claim = _claim_snapshot(tenant)
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
             bound.info("reconcile.start", steps=[str(s.name) for s in due], force=force)
-            running: asyncio.Future[list[Outcome]] = asyncio.ensure_future(
-                asyncio.gather(*(self._run_step(step, spec, ids[step.name], claim, bound) for step in due))
+            work = (
+                self._tear_down(due, spec, ids, bound)
+                if purging
+                else asyncio.gather(*(self._run_step(step, spec, ids[step.name], claim, bound) for step in due))
             )
+            running: asyncio.Future[list[Outcome]] = asyncio.ensure_future(work)
             waiting: set[asyncio.Future[Any]] = {running, renewer}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():
@@ -132,7 +148,7 @@ class Reconciler:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-        written = await self._record(tenant_id, owner, spec.generation, outcomes)
+        written = await self._record(tenant_id, owner, spec.generation, outcomes, purging=purging)
         RECONCILES.labels("ok" if written else "lease_lost").inc()
         bound.info(
             "reconcile.done" if written else "reconcile.lease_lost",
@@ -153,6 +169,23 @@ class Reconciler:
             except Exception:  # a store hiccup must not discard the run; try again at the next interval
                 log.warning("reconcile.lease_renewal_failed", tenant_id=tenant_id, exc_info=True)
 
+    async def _tear_down(
+        self,
+        steps: Sequence[Step],
+        spec: TenantSpec,
+        ids: dict[StepName, dict[str, str]],
+        bound: structlog.typing.FilteringBoundLogger,
+    ) -> list[Outcome]:
+        """Tear the steps down one after the other, stopping at the first that does not confirm: an upstream
+        that is down holds the deletion there, and the steps before it keep their objects until it is back."""
+        outcomes: list[Outcome] = []
+        for step in steps:
+            outcome = await self._run_step(step, spec, ids[step.name], None, bound, teardown=True)
+            outcomes.append(outcome)
+            if outcome.status not in SETTLED_STEP_STATUSES:
+                break
+        return outcomes
+
     async def _run_step(
         self,
         step: Step,
@@ -160,15 +193,23 @@ class Reconciler:
         ids: dict[str, str],
         claim: ClaimSnapshot | None,
         bound: structlog.typing.FilteringBoundLogger,
+        *,
+        teardown: bool = False,
     ) -> Outcome:
         timeout = self._settings.step_timeout_seconds
         started = time.perf_counter()
         notes: list[str] = []
         try:
             async with asyncio.timeout(timeout):
-                admission = await self._gate.admit(claim) if step.gated and step.configured else Admission(None)
-                notes = admission.events
-                outcome = admission.outcome or _from_result(step, await step.ensure(spec, ids))
+                if teardown:
+                    outcome = _from_result(step, await step.teardown(spec, ids))
+                    if outcome.status == StepStatus.OK:
+                        outcome.reason = TORN_DOWN
+                else:
+                    gated = step.gated and step.configured
+                    admission = await self._gate.admit(claim) if gated else Admission(None)
+                    notes = admission.events
+                    outcome = admission.outcome or _from_result(step, await step.ensure(spec, ids))
         except StepError as err:
             retryable = not isinstance(err, PermanentStepError)
             retry_after = err.retry_after if isinstance(err, TransientStepError) else None
@@ -197,7 +238,9 @@ class Reconciler:
         )
         return outcome
 
-    async def _record(self, tenant_id: str, owner: str, generation: int, outcomes: Sequence[Outcome]) -> bool:
+    async def _record(
+        self, tenant_id: str, owner: str, generation: int, outcomes: Sequence[Outcome], *, purging: bool
+    ) -> bool:
         now = self._clock()
         async with self._sessionmaker() as session, session.begin():
             repo = ProvisioningRepository(session)
@@ -213,8 +256,12 @@ class Reconciler:
                     row = stored[outcome.step] = TenantStep.new(outcome.step)
                     tenant.steps.append(row)
                 notes += apply_outcome(row, outcome, generation=generation, now=now, timing=self._timing, rng=self._rng)
+            if purging and tenant.purge_at and not remaining(self._steps, stored, tenant.purge_at):
+                repo.tombstone(tenant, now)
+                notes.append(Note("tenant.purged", "every upstream object is gone; the slug and mail domain are free"))
             tenant.status = roll_up(
-                tenant.status,
+                tenant.lifecycle,
+                tenant.deleted_at is not None,
                 tenant.activated_at is not None,
                 [stored[s.name].status for s in self._steps if s.name in stored],
             )
@@ -222,13 +269,22 @@ class Reconciler:
                 tenant.activated_at = now
                 notes.append(Note("tenant.active", "every step is ok; the workspace is ready"))
             repo.record(tenant.id, notes, at=now)
-            pending_times = [s.next_attempt_at for s in tenant.steps if s.next_attempt_at is not None]
-            if tenant.generation != generation:  # changed while we ran: go again at once
-                pending_times.append(now)
-            tenant.next_reconcile_at = min(pending_times) if pending_times else None
+            tenant.next_reconcile_at = _next_run(tenant, generation, now)
             tenant.lease_owner = None
             tenant.lease_expires_at = None
         return True
+
+
+def _next_run(tenant: Tenant, generation: int, now: datetime) -> datetime | None:
+    """The earliest time anything of the tenant is due: a step's next attempt, or the end of its grace period."""
+    if tenant.deleted_at is not None:
+        return None
+    times = [s.next_attempt_at for s in tenant.steps if s.next_attempt_at is not None]
+    if tenant.generation != generation:  # changed while we ran: go again at once
+        times.append(now)
+    if tenant.lifecycle == Lifecycle.DELETING and tenant.purge_at is not None:
+        times.append(tenant.purge_at)
+    return min(times) if times else None
 
 
 def _from_result(step: Step, result: StepResult) -> Outcome:

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.provisioning.outcomes import Note
-from tenantry.states import DomainProof, DomainStatus
-from tenantry.tenants.models import DomainClaim, Tenant, TenantEvent
+from tenantry.states import DomainProof, DomainStatus, StepStatus
+from tenantry.tenants.models import DomainClaim, Tenant, TenantEvent, TenantStep
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
@@ -70,6 +70,26 @@ class ProvisioningRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def retry_permanent_errors(self, now: datetime) -> int:
+        """Make every step stopped by a permanent error due now (after a restart the configuration may have
+        been fixed); returns how many tenants that touched."""
+        stopped = sa.select(TenantStep.tenant_id).where(
+            TenantStep.status == StepStatus.ERROR, TenantStep.retryable.is_(False)
+        )
+        await self.session.execute(
+            sa.update(TenantStep)
+            .where(TenantStep.status == StepStatus.ERROR, TenantStep.retryable.is_(False))
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(
+            sa.update(Tenant)
+            .where(Tenant.id.in_(stopped), Tenant.deleted_at.is_(None))
+            .values(next_reconcile_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def fence(self, tenant_id: str, owner: str) -> bool:
         """Whether ``owner`` still holds the tenant's lease, checked with a write so that it also locks the row.
 
@@ -90,6 +110,13 @@ class ProvisioningRepository:
     async def load(self, tenant_id: str) -> Tenant | None:
         """The tenant with its steps, read afresh."""
         return (await self.session.execute(sa.select(Tenant).where(Tenant.id == tenant_id))).scalar_one_or_none()
+
+    def tombstone(self, tenant: Tenant, now: datetime) -> None:
+        """Keep the tenant as a record (its events stay) and free its slug and mail domain for others."""
+        tenant.deleted_at = now
+        tenant.domain_claims.clear()
+        for row in tenant.steps:
+            row.next_attempt_at = None
 
     def record(self, tenant_id: str, notes: list[Note], *, at: datetime) -> None:
         for note in notes:

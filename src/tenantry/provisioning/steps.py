@@ -16,11 +16,13 @@ Ensure = Callable[[TenantSpec, Mapping[str, str]], Awaitable[StepResult]]
 class Step:
     """A named ``ensure`` over one upstream's adapter; ``configured`` is False for the null adapter.
 
-    ``gated``: the step provisions the tenant's mail domain, so it waits until the tenant has proven it.
+    ``teardown`` removes what ``ensure`` made (after a deletion's grace period). ``gated``: the step
+    provisions the tenant's mail domain, so it waits until the tenant has proven it.
     """
 
     name: StepName
     ensure: Ensure
+    teardown: Ensure
     ping: Callable[[], Awaitable[None]]
     configured: bool
     gated: bool = False
@@ -29,9 +31,22 @@ class Step:
 def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvider) -> list[Step]:
     """The steps in their order, over the adapters a process was given (null adapters where unconfigured)."""
     return [
-        Step(StepName.AUTHENTIK, identity.ensure_tenant_group, identity.ping, _configured(identity)),
-        Step(StepName.STALWART, mail.ensure_tenant_domain, mail.ping, _configured(mail), gated=True),
-        Step(StepName.OCIS, files.ensure_tenant_space, files.ping, _configured(files)),
+        Step(
+            StepName.AUTHENTIK,
+            identity.ensure_tenant_group,
+            identity.delete_tenant_group,
+            identity.ping,
+            _configured(identity),
+        ),
+        Step(
+            StepName.STALWART,
+            mail.ensure_tenant_domain,
+            mail.delete_tenant_domain,
+            mail.ping,
+            _configured(mail),
+            gated=True,
+        ),
+        Step(StepName.OCIS, files.ensure_tenant_space, files.purge_tenant_space, files.ping, _configured(files)),
     ]
 
 

@@ -56,6 +56,12 @@ class Worker:
     async def run(self) -> None:
         log.info("worker.start", owner=self.owner)
         try:
+            try:
+                retried = await self._leases.retry_permanent_errors()
+                if retried:
+                    log.info("worker.retrying_permanent_errors", tenants=retried)
+            except Exception:  # the loop must start even if this one update fails
+                log.exception("worker.retry_permanent_errors_failed")
             while not self._stop.is_set():
                 free = self._concurrency - len(self._tasks)
                 claimed: list[str] = []

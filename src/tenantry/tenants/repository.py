@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.states import DomainStatus, TenantStatus
-from tenantry.tenants.models import DomainClaim, Tenant, TenantAdmin, TenantEvent
+from tenantry.tenants.models import DomainClaim, IdempotencyKey, Tenant, TenantAdmin, TenantEvent
 
 
 class TenantRepository:
@@ -63,6 +63,12 @@ class TenantRepository:
             .order_by(Tenant.created_at)
         )
         return list(rows.scalars())
+
+    async def idempotency_key(self, actor: str, key: str) -> IdempotencyKey | None:
+        return await self.session.get(IdempotencyKey, (actor, key))
+
+    async def forget_idempotency_keys(self, *, before: datetime) -> None:
+        await self.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < before))
 
     async def _exists(self, condition: sa.ColumnElement[bool]) -> bool:
         result = await self.session.execute(sa.select(sa.literal(1)).where(condition).limit(1))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from tenantry.states import TenantStatus
 from tenantry.tenants.domain_service import TenantDomains, current_claim
+from tenantry.tenants.etags import etag
+from tenantry.tenants.lifecycle import TenantLifecycle
 from tenantry.tenants.models import Tenant
 from tenantry.tenants.presenter import present, present_dns, present_domain, present_plan
 from tenantry.tenants.schemas import (
@@ -65,10 +67,22 @@ DomainsDep = Annotated[TenantDomains, Depends(tenant_domains)]
 def _after_commit(settling: Settling, *, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Answer with the tenant as its first reconcile after the commit left it (see :class:`AfterCommit`)."""
 
-    async def render() -> TenantOut:
-        return present(await settling.settle())
+    async def render() -> tuple[TenantOut, dict[str, str]]:
+        tenant = await settling.settle()
+        return present(tenant), {"ETag": etag(tenant)}
 
     return AfterCommit(render, status_code=status_code, headers=headers)
+
+
+def tenant_lifecycle(service: ServiceDep) -> TenantLifecycle:
+    return TenantLifecycle(service)
+
+
+LifecycleDep = Annotated[TenantLifecycle, Depends(tenant_lifecycle)]
+IfMatch = Annotated[str | None, Header(description="Act only if the tenant's ETag is still this one (else 412)")]
+STALE: dict[int | str, dict[str, object]] = {
+    412: {"model": ErrorOut, "description": "If-Match names an ETag the tenant no longer has"}
+}
 
 
 @router.post(
@@ -77,13 +91,26 @@ def _after_commit(settling: Settling, *, status_code: int = 200, headers: dict[s
     response_model=TenantOut,
     responses={**ERRORS, 409: {"model": ErrorOut, "description": "Slug or mail domain taken"}},
 )
-async def create_tenant(payload: TenantCreate, service: ServiceDep, actor: ActorDep) -> Response:
+async def create_tenant(
+    payload: TenantCreate,
+    service: ServiceDep,
+    actor: ActorDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Retries with the same key and body get the first answer and create nothing (kept a day)",
+        ),
+    ] = None,
+) -> Response:
     """Create a workspace and drive its provisioning; answers once the first reconcile finishes or after
     the configured wait, whichever comes first."""
-    settling = await service.create_and_wait(payload, actor)
-    return _after_commit(
-        settling, status_code=status.HTTP_201_CREATED, headers={"Location": f"/tenants/{settling.tenant.slug}"}
-    )
+    settling = await service.create_and_wait(payload, actor, idempotency_key=idempotency_key)
+    headers = {"Location": f"/tenants/{settling.tenant.slug}"}
+    if settling.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _after_commit(settling, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @router.get("", response_model=TenantPage, responses=ERRORS)
@@ -100,18 +127,64 @@ async def list_tenants(
 
 
 @router.get("/{slug}", response_model=TenantOut, responses=ERRORS)
-async def get_tenant(slug: str, service: ServiceDep, actor: ActorDep) -> TenantOut:
-    return present(await service.get(slug, actor))
+async def get_tenant(slug: str, response: Response, service: ServiceDep, actor: ActorDep) -> TenantOut:
+    """The tenant (or, once it is purged, its tombstone), with an ETag for ``If-Match``."""
+    tenant = await service.get(slug, actor)
+    response.headers["ETag"] = etag(tenant)
+    return present(tenant)
 
 
 @router.patch(
     "/{slug}",
     response_model=TenantOut,
-    responses={**ERRORS, 409: {"model": ErrorOut, "description": "Mail domain taken, or already provisioned"}},
+    responses={
+        **ERRORS,
+        **STALE,
+        409: {"model": ErrorOut, "description": "Mail domain taken, or already provisioned"},
+    },
 )
-async def update_tenant(slug: str, payload: TenantUpdate, service: ServiceDep, actor: ActorDep) -> Response:
+async def update_tenant(
+    slug: str, payload: TenantUpdate, service: ServiceDep, actor: ActorDep, if_match: IfMatch = None
+) -> Response:
     """Change the desired state (name, quota); the next reconcile applies it upstream."""
-    return _after_commit(await service.update_and_wait(slug, payload, actor))
+    return _after_commit(await service.update_and_wait(slug, payload, actor, if_match=if_match))
+
+
+@router.post("/{slug}/suspend", response_model=TenantOut, responses={**ERRORS, **STALE})
+async def suspend_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_match: IfMatch = None) -> Response:
+    """Cut access in every upstream: the group is marked suspended, the mail domain and the space disabled."""
+    return _after_commit(await lifecycle.suspend_and_wait(slug, actor, if_match=if_match))
+
+
+@router.post("/{slug}/resume", response_model=TenantOut, responses={**ERRORS, **STALE})
+async def resume_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_match: IfMatch = None) -> Response:
+    """Give access back exactly as it was before the suspension."""
+    return _after_commit(await lifecycle.resume_and_wait(slug, actor, if_match=if_match))
+
+
+@router.delete(
+    "/{slug}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TenantOut,
+    responses={**ERRORS, **STALE, 403: {"model": ErrorOut, "description": "purge=now without being a platform admin"}},
+)
+async def delete_tenant(
+    slug: str,
+    lifecycle: LifecycleDep,
+    actor: ActorDep,
+    if_match: IfMatch = None,
+    purge: Annotated[Literal["now"] | None, Query(description="now (platform admins): skip the grace period")] = None,
+) -> Response:
+    """Delete the workspace: everything is disabled at once and removed when the grace period ends
+    (``TENANTRY_DELETE_GRACE_SECONDS``); until then ``POST …/restore`` brings it back."""
+    settling = await lifecycle.delete_and_wait(slug, actor, purge_now=purge == "now", if_match=if_match)
+    return _after_commit(settling, status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post("/{slug}/restore", response_model=TenantOut, responses={**ERRORS, **STALE})
+async def restore_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_match: IfMatch = None) -> Response:
+    """Bring a deleted workspace back to what it was, while its grace period lasts."""
+    return _after_commit(await lifecycle.restore_and_wait(slug, actor, if_match=if_match))
 
 
 @router.post("/{slug}/reconcile", response_model=TenantOut, responses=ERRORS)

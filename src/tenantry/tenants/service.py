@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,9 +18,10 @@ from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from tenantry.hostnames import normalise_hostname
-from tenantry.states import STEP_ORDER, StepName, TenantStatus
+from tenantry.states import STEP_ORDER, Lifecycle, StepName, TenantStatus
 from tenantry.tenants.domains import DomainPolicy
-from tenantry.tenants.models import Tenant, TenantAdmin, TenantEvent, TenantStep
+from tenantry.tenants.etags import check_if_match
+from tenantry.tenants.models import IdempotencyKey, Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 
@@ -40,6 +42,7 @@ class Settling:
 
     tenant: Tenant
     settle: Callable[[], Awaitable[Tenant]]
+    replayed: bool = False  # an Idempotency-Key retry: answered with what the first request created
 
 
 class TenantService:
@@ -81,25 +84,60 @@ class TenantService:
         return Settling(tenant, settle)
 
     @staticmethod
-    def _settled(tenant: Tenant) -> Settling:
+    def settled(tenant: Tenant) -> Settling:
         async def settle() -> Tenant:
             return tenant
 
         return Settling(tenant, settle)
 
-    async def create_and_wait(self, payload: TenantCreate, actor: Actor) -> Settling:
+    async def create_and_wait(
+        self, payload: TenantCreate, actor: Actor, *, idempotency_key: str | None = None
+    ) -> Settling:
         """Create a workspace; once committed, reconcile it and wait for that first run (at most the
-        configured wait), so the answer shows how far provisioning got."""
+        configured wait), so the answer shows how far provisioning got.
+
+        With an ``idempotency_key``, a retry with the same body is answered with the tenant the first
+        request created (nothing is created again); the same key with another body is refused (422).
+        """
+        if idempotency_key is None:
+            tenant = await self.create(payload, actor)
+            return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+        now = utcnow()
+        who = actor.sub or ""
+        await self.repo.forget_idempotency_keys(before=now - timedelta(seconds=self.settings.idempotency_key_seconds))
+        digest = hashlib.sha256(payload.model_dump_json(by_alias=True).encode()).hexdigest()
+        seen = await self.repo.idempotency_key(who, idempotency_key)
+        if seen is not None:
+            if seen.request_hash != digest:
+                raise InvalidInputError(
+                    [{"field": "Idempotency-Key", "message": "was used before with another body; use a new key"}]
+                )
+            first = await self.repo.by_id(seen.tenant_id)
+            if first is None:
+                raise NotFoundError("the tenant this Idempotency-Key created no longer exists")
+            return Settling(first, self.settled(first).settle, replayed=True)
         tenant = await self.create(payload, actor)
+        self.repo.session.add(
+            IdempotencyKey(actor=who, key=idempotency_key, request_hash=digest, tenant_id=tenant.id, created_at=now)
+        )
+        try:
+            await self.session.flush()
+        except IntegrityError as err:  # the same key in a request running at this moment
+            raise ConflictError("a request with this Idempotency-Key is in progress; retry it shortly") from err
         return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
 
-    async def update_and_wait(self, slug: str, payload: TenantUpdate, actor: Actor) -> Settling:
+    async def update_and_wait(
+        self, slug: str, payload: TenantUpdate, actor: Actor, *, if_match: str | None = None
+    ) -> Settling:
         """Change the desired state; a change that bumps the generation is reconciled and waited for."""
         tenant = await self.get(slug, actor)
+        if tenant.lifecycle == Lifecycle.DELETING or tenant.deleted_at is not None:
+            raise ConflictError(f"'{slug}' is being deleted; restore it before changing it")
+        check_if_match(tenant, if_match)
         before = tenant.generation
         tenant = await self.update(slug, payload, actor)
         if tenant.generation == before:
-            return self._settled(tenant)
+            return self.settled(tenant)
         return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
 
     async def reconcile_and_wait(self, slug: str, actor: Actor) -> Settling:

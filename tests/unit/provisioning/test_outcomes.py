@@ -49,10 +49,11 @@ def test_retry_after_is_a_floor_for_the_next_attempt() -> None:
     assert row.next_attempt_at == NOW + timedelta(seconds=120)
 
 
-def test_a_permanent_error_waits_for_a_human() -> None:
+def test_a_permanent_error_waits_for_a_human_but_is_tried_again_on_a_slow_schedule() -> None:
     row = TenantStep.new(MAIL)
     apply(row, Outcome(MAIL, StepStatus.ERROR, "Forbidden", "needs sysDomainCreate", False))
-    assert (row.status, row.retryable, row.next_attempt_at) == ("error", False, None)
+    assert (row.status, row.retryable) == ("error", False)
+    assert row.next_attempt_at == NOW + timedelta(seconds=TIMING.permanent_retry_seconds)
 
 
 def test_success_after_failures_resets_the_streak_stores_ids_and_records_the_transition() -> None:
@@ -112,7 +113,7 @@ def test_pending_is_polled_and_skipped_is_looked_at_again_at_resync() -> None:
         (StepStatus.OK, 0, 10, True, True),  # behind the spec
         (StepStatus.SKIPPED, 1, 10, True, True),  # configured since it was skipped
         (StepStatus.SKIPPED, 1, 10, False, False),
-        (StepStatus.ERROR, 1, None, True, False),  # permanent error: waits for a human
+        (StepStatus.ERROR, 1, 3600, True, False),  # permanent error: waits for a human, or the slow retry
     ],
 )
 def test_is_due(status: StepStatus, observed: int, next_in: int | None, configured: bool, due: bool) -> None:

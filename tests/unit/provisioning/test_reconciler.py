@@ -19,7 +19,7 @@ from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.provisioning.outcomes import roll_up
 from tenantry.provisioning.steps import Step, build_steps
-from tenantry.states import StepStatus, TenantStatus
+from tenantry.states import Lifecycle, StepStatus
 from tenantry.tenants.models import Tenant, TenantEvent
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 from tenantry.tenants.service import TenantService
@@ -38,6 +38,7 @@ class CrashingProvider:
         raise KeyError("internal detail that must not reach the tenant's status")
 
     ensure_tenant_group = ensure_tenant_domain = ensure_tenant_space = _ensure
+    delete_tenant_group = delete_tenant_domain = purge_tenant_space = _ensure
 
     async def ping(self) -> None:
         return None
@@ -112,24 +113,27 @@ WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("status", "activated_at", "steps_now", "expected"),
+    ("lifecycle", "deleted", "activated_at", "steps_now", "expected"),
     [
-        ("pending", None, ["ok", "ok", "ok"], "active"),
-        ("pending", None, ["ok", "skipped", "skipped"], "active"),
-        ("pending", None, ["skipped", "skipped", "skipped"], "active"),
-        ("pending", None, ["ok", "pending", "ok"], "pending"),
-        ("pending", None, ["ok", "error", "ok"], "pending"),  # never active yet: failing is still pending
-        ("active", WHEN, ["ok", "error", "ok"], "degraded"),
-        ("active", WHEN, ["ok", "pending", "ok"], "active"),  # slow, not failing
-        ("degraded", WHEN, ["ok", "ok", "ok"], "active"),
-        ("degraded", WHEN, ["error", "pending", "ok"], "degraded"),
-        ("suspended", WHEN, ["ok", "ok", "ok"], "suspended"),
-        ("deleting", WHEN, ["ok", "error", "ok"], "deleting"),
-        ("deleted", None, ["ok", "ok", "ok"], "deleted"),
+        ("active", False, None, ["ok", "ok", "ok"], "active"),
+        ("active", False, None, ["ok", "skipped", "skipped"], "active"),
+        ("active", False, None, ["skipped", "skipped", "skipped"], "active"),
+        ("active", False, None, ["ok", "pending", "ok"], "pending"),
+        ("active", False, None, ["ok", "error", "ok"], "pending"),  # never active yet: failing is still pending
+        ("active", False, WHEN, ["ok", "error", "ok"], "degraded"),
+        ("active", False, WHEN, ["ok", "pending", "ok"], "active"),  # slow, not failing
+        ("active", False, WHEN, ["error", "pending", "ok"], "degraded"),
+        ("suspended", False, WHEN, ["ok", "ok", "ok"], "suspended"),
+        ("suspended", False, WHEN, ["ok", "error", "ok"], "suspended"),  # the step's condition tells
+        ("deleting", False, WHEN, ["ok", "error", "ok"], "deleting"),
+        ("deleting", True, None, ["ok", "ok", "ok"], "deleted"),
     ],
 )
-def test_roll_up(status: str, activated_at: datetime | None, steps_now: list[str], expected: str) -> None:
-    assert roll_up(TenantStatus(status), activated_at is not None, [StepStatus(s) for s in steps_now]) == expected
+def test_roll_up(
+    lifecycle: str, deleted: bool, activated_at: datetime | None, steps_now: list[str], expected: str
+) -> None:
+    statuses = [StepStatus(s) for s in steps_now]
+    assert roll_up(Lifecycle(lifecycle), deleted, activated_at is not None, statuses) == expected
 
 
 # -- runs ------------------------------------------------------------------------------------------------
@@ -228,7 +232,8 @@ async def test_only_due_steps_run_and_a_forced_run_runs_them_all(wire: Any) -> N
         await reconcile(container, tenant_id, force=True)
 
         tenant = await load(container, tenant_id)
-    assert (stopped.status, stopped.retryable, stopped.next_attempt_at) == ("error", False, None)
+    assert (stopped.status, stopped.retryable) == ("error", False)
+    assert stopped.next_attempt_at - stopped.last_attempt_at == timedelta(hours=1)  # only the slow retry
     assert calls_when_not_due == (1, 1, 1)
     assert (len(identity.calls), len(mail.calls), len(files.calls)) == (2, 2, 2)
     assert by_step(tenant)["authentik"].status == "ok"

@@ -17,6 +17,7 @@ from tenantry.provisioning.steps import build_steps
 from tenantry.tenants.models import Tenant
 from tests.support.api import api_client
 from tests.support.fakes import ScriptedProvider
+from tests.support.stack import waits_for_a_human
 
 
 def three_steps(
@@ -165,7 +166,7 @@ async def test_permanent_error_stops_retrying_until_reconcile_is_requested(
         assert created["provisioningErrors"]["authentik"] == "authentik rejected the API token (403)"
         condition = created["conditions"]["authentik"]
         assert condition["retryable"] is False
-        assert condition["nextAttemptAt"] is None
+        assert waits_for_a_human(condition)
         assert condition["reason"] == "AuthenticationFailed"
         calls_before = len(identity.calls)
         import asyncio
