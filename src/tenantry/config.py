@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     domain_check_base_seconds: float = Field(30.0, gt=0, description="First wait between ownership checks")
     domain_check_cap_seconds: float = Field(3600.0, gt=0, description="Longest wait between ownership checks")
 
+    # -- lifecycle -----------------------------------------------------------------------------------
+    delete_grace_seconds: float = Field(
+        7 * 24 * 3600.0, ge=0, description="How long a deleted tenant can be restored before it is purged"
+    )
+    permanent_retry_seconds: float = Field(
+        3600.0, gt=0, description="How often a step stopped by a permanent error is tried again anyway"
+    )
+    idempotency_key_seconds: float = Field(24 * 3600.0, gt=0, description="How long an Idempotency-Key is kept")
+
     # -- self-service limits (ordinary users; platform admins are not limited) ----------------------
     self_service_max_tenants: int = Field(3, ge=0, description="Workspaces one person may own")
     self_service_creations: int = Field(5, ge=1, description="Workspaces one person may create per window")
