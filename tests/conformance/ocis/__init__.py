@@ -1,0 +1,1 @@
+"""oCIS conformance: what oCIS's graph service and acceptance features assert about project spaces."""
