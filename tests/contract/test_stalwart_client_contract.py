@@ -32,8 +32,8 @@ from tenantry.integrations.stalwart.models import (
     UserAccount,
     UserCreate,
 )
+from tests.support.fake_stalwart import API_KEY, BASE, TENANT, FakeStalwart
 from tests.support.openapi import shared_file
-from tests.unit.integrations.stalwart.test_adapter import API_KEY, BASE, TENANT, FakeStalwart
 
 # schema.json layout (Stalwart's generated WebUI/registry schema):
 #   schemas[<name>] = {"type": "single", "schemaName": S} | {"type": "multiple", "variants": [{name, schemaName?}]}

@@ -14,7 +14,7 @@ from tenantry.integrations.errors import PermanentStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.provisioning.steps import Step
 from tenantry.states import StepName
-from tests.unit.integrations.stalwart.test_adapter import BASE, FakeStalwart
+from tests.support.fake_stalwart import BASE, FakeStalwart
 
 PASSWORD = "correct-horse-battery-staple"
 API_KEY = "API_c29tZS1zdGFsd2FydC1rZXk"
