@@ -7,7 +7,7 @@ import pytest
 from tenantry.sandbox.ocis import OcisSandbox, user_id_for
 from tenantry.sandbox.ocis_json import ArrayOf, GoJSONError, Struct, decode
 from tenantry.sandbox.ocis_model import MANAGER, SPACE_EDITOR, SPACE_VIEWER
-from tests.unit.sandbox.test_ocis_sandbox import BOB, CAROL, TEAM, client_for, create, error, make_sandbox, root_path
+from tests.support.ocis_sandbox import BOB, CAROL, TEAM, client_for, create, error, make_sandbox, root_path
 
 SVC = user_id_for("svc")
 ALICE = user_id_for("alice")
