@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import re
 import stat
 from pathlib import Path
 from types import ModuleType
@@ -173,3 +174,14 @@ def test_waits_for_authentik_then_gives_up_with_the_manual_step(init: ModuleType
 def test_a_line_break_never_reaches_the_env_file(init: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(init.InitError):
         init.write_env_file(tmp_path / "x.env", {"TENANTRY_OCIS_APP_TOKEN": "a\nTENANTRY_DATABASE_URL=evil"})
+
+
+def test_the_manual_steps_it_names_are_in_the_guide() -> None:
+    guide = (INIT_SCRIPT.parents[2] / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r'"manual step (\d+)"', INIT_SCRIPT.read_text(encoding="utf-8")))
+    assert named == {"6", "7"}
+    steps = re.findall(r"^(\d+)\. \*\*([^*]+)\*\*", guide, flags=re.MULTILINE)
+    titles = dict(steps)
+    assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1)), "numbered steps, in order"
+    assert "Stalwart" in titles["6"]
+    assert "oCIS" in titles["7"]
