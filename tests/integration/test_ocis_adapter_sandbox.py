@@ -40,6 +40,13 @@ async def provider(sandbox: OcisSandbox) -> AsyncIterator[OcisFileProvider]:
         yield OcisFileProvider(client)
 
 
+def without_stamps(space: dict[str, object]) -> dict[str, object]:
+    """A space as read, less the server's change stamps (modification time, ETags)."""
+    root = dict(space["root"])  # type: ignore[call-overload]
+    root.pop("eTag", None)
+    return {**{k: v for k, v in space.items() if k not in {"lastModifiedDateTime", "root"}}, "root": root}
+
+
 def creates(sandbox: OcisSandbox) -> int:
     return len(sandbox.controls.requests("POST", r"^/graph/v1\.0/drives$"))
 
@@ -152,3 +159,28 @@ async def test_injected_503_is_transient(sandbox: OcisSandbox, provider: OcisFil
 
     result = await provider.ensure_tenant_space(TENANT, {})
     assert result.reason == "Created"
+
+
+async def test_suspension_disables_the_space_and_resuming_restores_it_exactly(
+    provider: OcisFileProvider, sandbox: OcisSandbox
+) -> None:
+    first = await provider.ensure_tenant_space(TENANT, {})
+    drive_id = first.ids["driveId"]
+    before = sandbox.get_space(drive_id)
+    assert before is not None
+
+    suspended = await provider.ensure_tenant_space(replace(TENANT, suspended=True), first.ids)
+    assert (suspended.state, suspended.reason, suspended.ids) == ("ok", "Disabled", first.ids)
+    disabled = sandbox.get_space(drive_id)
+    assert disabled is not None
+    assert disabled["root"]["deleted"]["state"] == "trashed"
+    steady = await provider.ensure_tenant_space(replace(TENANT, suspended=True), first.ids)
+    assert steady.events == []  # stays disabled, nothing more to change
+
+    resumed = await provider.ensure_tenant_space(TENANT, first.ids)
+    assert resumed.reason == "Ready"
+    after = sandbox.get_space(drive_id)
+    assert after is not None
+    # Every field as it was before the suspension, except what the server stamps on any change.
+    assert without_stamps(after) == without_stamps(before)
+    assert len(sandbox.spaces()) == 1

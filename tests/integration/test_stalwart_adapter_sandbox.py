@@ -352,3 +352,24 @@ async def test_a_domain_switch_renames_the_domain_in_place_and_keeps_the_old_nam
     done = await adapter(http).ensure_tenant_domain(released, first.ids)
     assert sandbox.domains()[0].get("aliases", {}) == {}
     assert done.events == ["Set the aliases of Stalwart domain acme-corp.test to none"]
+
+
+async def test_suspension_disables_the_domain_and_resuming_restores_it_exactly(
+    sandbox: StalwartSandbox, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    first = await adapter(http).ensure_tenant_domain(TENANT, {})
+    clock.now += DKIM_DELAY + 1
+    await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    (before,) = sandbox.domains()
+    assert before["isEnabled"] is True
+
+    suspended = await adapter(http).ensure_tenant_domain(dataclasses.replace(TENANT, suspended=True), first.ids)
+    assert (suspended.state, suspended.reason) == ("ok", "Disabled")
+    assert sandbox.domains()[0]["isEnabled"] is False
+    assert suspended.events == ["Disabled Stalwart domain acme.test"]
+    again = await adapter(http).ensure_tenant_domain(dataclasses.replace(TENANT, suspended=True), first.ids)
+    assert again.events == []  # steady while suspended: nothing more to change
+    resumed = await adapter(http).ensure_tenant_domain(TENANT, first.ids)
+    assert resumed.reason == "Ready"
+    (after,) = sandbox.domains()
+    assert after == before  # every field as it was before the suspension

@@ -109,10 +109,11 @@ class OcisFileProvider:
         )
 
     async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
-        """Find the tenant's space by stored id, else by marker, else create it; then repair drift."""
+        """Find the tenant's space by stored id, else by marker, else create it; then repair drift. While the
+        tenant is suspended the space is disabled (its members no longer see it; nothing is deleted)."""
         events: list[str] = []
         with self._translated():
-            drive, lost_id = await self._by_stored_id(ids, events)
+            drive, lost_id = await self._by_stored_id(ids, events, keep_disabled=tenant.suspended)
             reason = "Ready"
             if drive is None:
                 drive = await self._adopt(tenant, events)
@@ -124,12 +125,21 @@ class OcisFileProvider:
                 reason = "Created"
                 if lost_id is not None:
                     events.append(f"space {lost_id} was deleted out of band; recreated as {drive.id}")
-            drive = await self._repair(drive, tenant, events)
+            if not drive.disabled:
+                drive = await self._repair(drive, tenant, events)
+            if tenant.suspended and not drive.disabled:
+                with _vanished(drive):
+                    await self._client.disable_drive(drive.id)
+                events.append(f"disabled space {drive.id} while the tenant is suspended")
         quota = drive.quota_total
+        if tenant.suspended:
+            reason, message = "Disabled", f"space {drive.name!r} ({drive.id}) is disabled while the tenant is suspended"
+        else:
+            message = f"space {drive.name!r} ({drive.id}) is ready with a quota of {quota} bytes"
         return StepResult(
             state="ok",
             reason=reason,
-            message=f"space {drive.name!r} ({drive.id}) is ready with a quota of {quota} bytes",
+            message=message,
             ids={DRIVE_ID: drive.id},
             data={"quotaBytes": quota, "webUrl": drive.web_url},
             events=events,
@@ -180,8 +190,10 @@ class OcisFileProvider:
 
     # -- steps of ensure ------------------------------------------------------------------------------
 
-    async def _by_stored_id(self, ids: Mapping[str, str], events: list[str]) -> tuple[Drive | None, str | None]:
-        """The space behind the stored id (restored if disabled), or ``(None, lost id)``."""
+    async def _by_stored_id(
+        self, ids: Mapping[str, str], events: list[str], *, keep_disabled: bool = False
+    ) -> tuple[Drive | None, str | None]:
+        """The space behind the stored id (restored if disabled, unless it is to stay so), or ``(None, lost id)``."""
         drive_id = ids.get(DRIVE_ID)
         if not drive_id:
             return None, None
@@ -189,7 +201,7 @@ class OcisFileProvider:
             drive = await self._client.get_drive(drive_id)
         except OcisNotFoundError:
             return None, drive_id
-        if drive.disabled:
+        if drive.disabled and not keep_disabled:
             with _vanished(drive):
                 drive = await self._client.restore_drive(drive.id)
             events.append(f"space {drive.id} was disabled; restored")

@@ -185,7 +185,7 @@ class StalwartMailProvider:
                 domain_id, state = stored
             else:
                 domain_id, state = await self._adopt_or_create(tenant, name, events)
-            state = await self._keep_aliases(tenant, domain_id, state, events)
+            state = await self._keep_settings(tenant, domain_id, state, events)
         active = sorted(key.selector for key in state.dkim if key.stage == "active")
         if not active:
             management = state.domain.dkim_management if state.domain is not None else None
@@ -219,11 +219,18 @@ class StalwartMailProvider:
             raise PermanentStepError(
                 f"could not read the DNS zone Stalwart gave for {name}: {err}", reason="InvalidDnsZone"
             ) from err
+        if tenant.suspended:
+            ready, message = "Disabled", f"{name} is disabled in Stalwart while the tenant is suspended"
+        else:
+            ready = "Ready"
+            message = (
+                f"{name} is ready in Stalwart with DKIM selector(s) {', '.join(active)}; "
+                f"publish its {len(records)} DNS records"
+            )
         return StepResult(
             state="ok",
-            reason="Ready",
-            message=f"{name} is ready in Stalwart with DKIM selector(s) {', '.join(active)}; "
-            f"publish its {len(records)} DNS records",
+            reason=ready,
+            message=message,
             ids={DOMAIN_ID: domain_id},
             dns_records=tuple(records),
             events=events,
@@ -257,16 +264,27 @@ class StalwartMailProvider:
             events.append(f"Stalwart domain {name} ({stored_id}) was deleted outside Tenantry")
         return None
 
-    async def _keep_aliases(
+    async def _keep_settings(
         self, tenant: TenantSpec, domain_id: str, state: DomainWithDkim, events: list[str]
     ) -> DomainWithDkim:
-        """Make the domain's aliases the tenant's earlier mail domains, exactly (drift is repaired)."""
-        wanted = frozenset(tenant.mail_aliases)
-        if state.domain is None or state.domain.aliases == wanted:
+        """Make the domain's aliases the tenant's earlier mail domains, and the domain disabled exactly while
+        the tenant is suspended (a disabled domain accepts no mail); drift either way is repaired."""
+        domain = state.domain
+        if domain is None:
             return state
-        await self._client.update_domain(domain_id, DomainUpdate(aliases=wanted))
-        shown = ", ".join(sorted(wanted)) or "none"
-        events.append(f"Set the aliases of Stalwart domain {state.domain.name} to {shown}")
+        aliases, enabled = frozenset(tenant.mail_aliases), not tenant.suspended
+        changes: dict[str, object] = {}
+        if domain.aliases != aliases:
+            changes["aliases"] = aliases
+            shown = ", ".join(sorted(aliases)) or "none"
+            events.append(f"Set the aliases of Stalwart domain {domain.name} to {shown}")
+        if domain.is_enabled != enabled:
+            changes["is_enabled"] = enabled
+            events.append(f"{'Enabled' if enabled else 'Disabled'} Stalwart domain {domain.name}")
+        if not changes:
+            return state
+        # Only what differs is sent: a field given as None would be sent as null (which clears it).
+        await self._client.update_domain(domain_id, DomainUpdate.model_validate(changes))
         return await self._client.get_domain_with_dkim(domain_id)
 
     async def _adopt_or_create(self, tenant: TenantSpec, name: str, events: list[str]) -> tuple[str, DomainWithDkim]:

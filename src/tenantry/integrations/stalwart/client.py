@@ -27,7 +27,15 @@ from .models import (
 _CREATE_KEY = "new"
 # get_domain_with_dkim's default: what the mail step needs to judge a domain (whose it is, who makes its
 # DKIM keys) and its zone, all in the one steady-state request.
-DOMAIN_ZONE_PROPERTIES: tuple[str, ...] = ("id", "name", "aliases", "description", "dkimManagement", "dnsZoneFile")
+DOMAIN_ZONE_PROPERTIES: tuple[str, ...] = (
+    "id",
+    "name",
+    "aliases",
+    "isEnabled",
+    "description",
+    "dkimManagement",
+    "dnsZoneFile",
+)
 
 
 @dataclass(frozen=True)
