@@ -120,6 +120,8 @@ async def test_tenant_space_lifecycle_validates_against_libre_graph(api: Checked
     assert [d["name"] for d in listed.json()["value"]] == ["Acme", "Venus"]
     by_id = await api.send("GET", "/graph/v1.0/drives", params={"$filter": f"id eq '{drive_id}'"})
     assert [d["id"] for d in by_id.json()["value"]] == [drive_id]
+    mine = await api.send("GET", "/graph/v1.0/me/drives", params={"$orderby": "lastModifiedDateTime desc"})
+    assert [d["name"] for d in mine.json()["value"]] == ["Acme", "Venus"]
     assert (await api.send("GET", _drive(drive_id))).json()["quota"]["total"] == 5_000_000
 
     renamed = await api.send("PATCH", _drive(drive_id), json={"name": "Acme Inc", "description": "tenant:42"})
@@ -130,6 +132,7 @@ async def test_tenant_space_lifecycle_validates_against_libre_graph(api: Checked
     assert (await api.send("DELETE", _drive(drive_id))).status_code == 204
     trashed = await api.send("GET", _drive(drive_id))
     assert trashed.json()["root"]["deleted"] == {"state": "trashed"}
+    assert trashed.json()["quota"] == {"total": 7}
     restored = await api.send("PATCH", _drive(drive_id), json={}, headers={"Restore": "T"})
     assert "deleted" not in restored.json()["root"]
 
