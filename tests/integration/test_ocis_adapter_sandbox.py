@@ -184,3 +184,28 @@ async def test_suspension_disables_the_space_and_resuming_restores_it_exactly(
     # Every field as it was before the suspension, except what the server stamps on any change.
     assert without_stamps(after) == without_stamps(before)
     assert len(sandbox.spaces()) == 1
+
+
+async def test_a_disabled_space_carrying_our_marker_is_found_again_without_its_id(
+    sandbox: OcisSandbox, provider: OcisFileProvider
+) -> None:
+    # oCIS keeps a disabled space's description readable, so the marker still finds it.
+    first = await provider.ensure_tenant_space(TENANT, {})
+    sandbox.disable_space(first.ids["driveId"])
+    adopted = await provider.ensure_tenant_space(TENANT, {})
+    space = sandbox.get_space(first.ids["driveId"])
+
+    assert (adopted.reason, adopted.ids) == ("Adopted", first.ids)
+    assert space is not None
+    assert "deleted" not in space["root"]
+
+
+async def test_purge_without_a_stored_id_removes_a_disabled_space_found_by_marker(
+    sandbox: OcisSandbox, provider: OcisFileProvider
+) -> None:
+    ids = (await provider.ensure_tenant_space(TENANT, {})).ids
+    await provider.disable_tenant_space(TENANT, ids)
+    purged = await provider.purge_tenant_space(TENANT, {})
+
+    assert purged.reason == "Purged"
+    assert sandbox.spaces() == []

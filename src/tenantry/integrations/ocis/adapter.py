@@ -260,7 +260,7 @@ class OcisFileProvider:
         if drive_id:
             with suppress(OcisNotFoundError):
                 targets.append(await self._client.get_drive(drive_id))
-        # Disabled spaces hide their description, so only live spaces can be found by marker.
+        # A disabled space keeps its description (decomposedfs StorageSpaceFromNode), so the marker finds it too.
         targets += [d for d in await self._client.list_project_drives() if d.id != drive_id and self.is_ours(d, tenant)]
         return targets
 
