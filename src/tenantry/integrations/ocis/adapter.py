@@ -254,7 +254,7 @@ class OcisFileProvider:
         return updated
 
     async def _teardown_targets(self, tenant: TenantSpec, ids: Mapping[str, str]) -> list[Drive]:
-        """The stored space (if it still exists) and any other live space carrying our marker."""
+        """The stored space (if it still exists) and any other space carrying our marker, disabled or not."""
         targets: list[Drive] = []
         drive_id = ids.get(DRIVE_ID)
         if drive_id:
