@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from tenantry.domains.checks import challenge_record
 from tenantry.integrations.dns import DnsRecord
 from tenantry.states import STEP_ORDER, DomainStatus, StepStatus
@@ -15,6 +18,7 @@ from tenantry.tenants.schemas import (
     DomainPlanOut,
     RecordCheckOut,
     StepCondition,
+    TenantEventOut,
     TenantOut,
 )
 
@@ -117,3 +121,18 @@ def present_plan(plan: DomainPlan) -> DomainPlanOut:
         actions=plan.actions,
         target_claim=present_domain(plan.claim),
     )
+
+
+def _cell(text: str) -> str:
+    # A cell a spreadsheet would take for a formula (a tenant's name can be anything) is quoted as text.
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
+
+
+def events_csv(events: list[TenantEventOut]) -> str:
+    """Events as CSV (RFC 4180), one row each, with a header row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["at", "kind", "step", "actor", "message"])
+    for e in events:
+        writer.writerow([e.at.isoformat(), e.kind, e.step or "", _cell(e.actor or ""), _cell(e.message)])
+    return out.getvalue()

@@ -99,11 +99,10 @@ class TenantRepository:
     def record(self, event: TenantEvent) -> None:
         self.session.add(event)
 
-    async def events(self, tenant_id: str, *, limit: int) -> Sequence[TenantEvent]:
-        rows = await self.session.execute(
-            sa.select(TenantEvent)
-            .where(TenantEvent.tenant_id == tenant_id)
-            .order_by(TenantEvent.at.desc(), TenantEvent.id.desc())
-            .limit(limit)
-        )
+    async def events(self, tenant_id: str, *, limit: int, before: int | None = None) -> Sequence[TenantEvent]:
+        """A page of the timeline, newest first; ``before`` is the id of the last event of the previous page."""
+        query = sa.select(TenantEvent).where(TenantEvent.tenant_id == tenant_id)
+        if before is not None:
+            query = query.where(TenantEvent.id < before)
+        rows = await self.session.execute(query.order_by(TenantEvent.id.desc()).limit(limit))
         return rows.scalars().all()

@@ -12,7 +12,7 @@ from tenantry.tenants.domain_service import TenantDomains, current_claim
 from tenantry.tenants.etags import etag
 from tenantry.tenants.lifecycle import TenantLifecycle
 from tenantry.tenants.models import Tenant
-from tenantry.tenants.presenter import present, present_dns, present_domain, present_plan
+from tenantry.tenants.presenter import events_csv, present, present_dns, present_domain, present_plan
 from tenantry.tenants.schemas import (
     DnsRecordsOut,
     DomainOut,
@@ -193,15 +193,35 @@ async def reconcile_tenant(slug: str, service: ServiceDep, actor: ActorDep) -> R
     return _after_commit(await service.reconcile_and_wait(slug, actor))
 
 
-@router.get("/{slug}/events", response_model=list[TenantEventOut], responses=ERRORS)
+@router.get(
+    "/{slug}/events",
+    response_model=list[TenantEventOut],
+    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON or CSV"}},
+)
 async def tenant_events(
-    slug: str, service: ServiceDep, actor: ActorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[TenantEventOut]:
-    """The tenant's timeline, newest first."""
-    return [
-        TenantEventOut(at=e.at, step=e.step, kind=e.kind, message=e.message, actor=e.actor)
-        for e in await service.events(slug, actor, limit=limit)
-    ]
+    slug: str,
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    actor: ActorDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="From the Link rel=next of the previous page")
+    ] = None,
+    fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Response | list[TenantEventOut]:
+    """The tenant's timeline, newest first, a page at a time: a ``Link: <…>; rel="next"`` header points to
+    the next page while there is one. ``?format=csv`` exports the page as CSV."""
+    events = await service.events(slug, actor, limit=limit, before=cursor)
+    page = [TenantEventOut(at=e.at, step=e.step, kind=e.kind, message=e.message, actor=e.actor) for e in events]
+    headers = {}
+    if len(events) == limit:
+        following = request.url.include_query_params(cursor=events[-1].id)
+        headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    if fmt == "csv":
+        return PlainTextResponse(events_csv(page), media_type="text/csv; charset=utf-8", headers=headers)
+    response.headers.update(headers)
+    return page
 
 
 @router.get(

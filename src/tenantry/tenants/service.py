@@ -146,10 +146,10 @@ class TenantService:
         wait = max(self.settings.create_wait_seconds, self.settings.step_timeout_seconds)
         return self.settling(tenant, force=True, wait=wait)
 
-    async def events(self, slug: str, actor: Actor, *, limit: int) -> Sequence[TenantEvent]:
-        """The tenant's timeline, newest first."""
+    async def events(self, slug: str, actor: Actor, *, limit: int, before: int | None = None) -> Sequence[TenantEvent]:
+        """A page of the tenant's timeline (append-only), newest first, from before the ``before`` cursor."""
         tenant = await self.get(slug, actor)
-        return await self.repo.events(tenant.id, limit=limit)
+        return await self.repo.events(tenant.id, limit=limit, before=before)
 
     def worker_due(self, now: datetime) -> datetime:
         """When workers should pick up a change the API itself reconciles at once: only after the API's
