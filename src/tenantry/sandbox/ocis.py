@@ -208,9 +208,7 @@ class OcisSandbox(SpaceMembers):
         with self._lock:
             spaces = [s for s in self._spaces.values() if self._visible(who, s, unrestricted=unrestricted)]
             if query.prop is not None:
-                spaces = [
-                    s for s in spaces if (s.drive_type if query.prop == "driveType" else s.drive_id) == query.value
-                ]
+                spaces = [s for s in spaces if _property(s, query.prop) == query.value]
             if query.order == "name":
                 spaces.sort(key=lambda s: s.name.lower(), reverse=query.descending)
             elif query.order is not None:

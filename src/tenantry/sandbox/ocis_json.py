@@ -2,10 +2,10 @@
 
 Graph decodes bodies into the libre-graph-api-go structs (services/graph/pkg/service/v0/utils.go
 ``StrictJSONUnmarshal``). That decoder matches object keys to struct fields case-insensitively (an exact
-match first), refuses an unknown key, lets ``null`` mean "absent", refuses a value of the wrong JSON type
-(a float or ``1e3`` for an int64, a number for a string), reads only the first JSON value of the body, and
-reports the first problem in document order. :func:`decode` does the same and raises :class:`GoJSONError`
-with the text Go would produce.
+match first), refuses an unknown key, leaves a field sent as ``null`` at its zero value, refuses a value of
+the wrong JSON type (a float or ``1e3`` for an int64, a number for a string), reads only the first JSON value
+of the body, and reports the first problem in document order. :func:`decode` does the same (a ``null`` field
+comes back as None) and raises :class:`GoJSONError` with the text Go would produce.
 """
 
 from __future__ import annotations
