@@ -186,10 +186,10 @@ class Api:
     url: str
     home: Path  # TENANTRY_CONFIG_DIR of the client commands: no cached login there
 
-    def cli(self, *args: str) -> Result:
+    def cli(self, *args: str, input: str | None = None) -> Result:
         """Run a client command in this process (the API is the subprocess); --url comes from TENANTRY_URL."""
         env = {"TENANTRY_URL": self.url, "TENANTRY_CONFIG_DIR": str(self.home), "TENANTRY_TOKEN": None}
-        return CliRunner().invoke(cli_app, list(args), env=env, prog_name="tenantry")
+        return CliRunner().invoke(cli_app, list(args), env=env, prog_name="tenantry", input=input)
 
 
 @pytest.fixture(scope="module")
@@ -387,3 +387,27 @@ def test_the_demo_banner_token_lines_work_as_printed(tmp_path: Path) -> None:
     assert int(lengths["user"]) > 100
     listed = json.loads(lines[2])
     assert [t["slug"] for t in listed["items"]] == ["acme"]  # the admin sees the user's workspace
+
+
+def test_the_lifecycle_commands_suspend_resume_delete_and_restore(api: Api) -> None:
+    assert api.cli("tenants", "create", "cycle", "Cycle Ltd").exit_code == 0
+    shown = api.cli("tenants", "show", "cycle", "--json")
+    etag_stale = api.cli("tenants", "suspend", "cycle", "--if-match", '"0-0-active"')
+    assert etag_stale.exit_code == 1
+    assert "412" in etag_stale.stderr
+    assert json.loads(shown.stdout)["status"] == "active"
+
+    suspended = api.cli("tenants", "suspend", "cycle")
+    assert suspended.exit_code == 0, suspended.output
+    assert suspended.stdout.splitlines()[0].startswith("cycle  suspended")
+    assert api.cli("tenants", "resume", "cycle").stdout.splitlines()[0].startswith("cycle  active")
+
+    refused = api.cli("tenants", "delete", "cycle", input="n\n")
+    assert refused.exit_code == 1  # not confirmed: nothing deleted
+    assert json.loads(api.cli("tenants", "show", "cycle", "--json").stdout)["status"] == "active"
+    deleted = api.cli("tenants", "delete", "cycle", "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stdout.splitlines()[0].startswith("cycle  deleting")
+    restored = api.cli("tenants", "restore", "cycle")
+    assert restored.exit_code == 0, restored.output
+    assert restored.stdout.splitlines()[0].startswith("cycle  active")
