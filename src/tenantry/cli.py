@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from typing import Annotated, Any
 
 import typer
 
+from tenantry.cli_tenants import UrlOpt, tenants_app
 from tenantry.config import Settings
 
 app = typer.Typer(
@@ -17,7 +17,6 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-tenants_app = typer.Typer(help="Manage tenants through the HTTP API.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 
@@ -144,124 +143,7 @@ def demo(
     raise typer.Exit(code)
 
 
-# -- client commands ---------------------------------------------------------------------------------------
-UrlOpt = Annotated[str, typer.Option("--url", envvar="TENANTRY_URL", help="Base URL of the Tenantry API")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer")]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option("--token", envvar="TENANTRY_TOKEN", help="Access token (default: the cached login, if any)"),
-]
-
-
-def _call(
-    method: str,
-    url: str,
-    path: str,
-    token: str | None,
-    payload: dict[str, Any] | None = None,
-    params: dict[str, Any] | None = None,
-) -> Any:
-    import httpx
-
-    from tenantry.cli_auth import cached_token
-
-    token = token or cached_token(url)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.request(
-            method, url.rstrip("/") + path, json=payload, params=params, headers=headers, timeout=120
-        )
-    except httpx.HTTPError as err:
-        typer.secho(f"cannot reach {url}: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from err
-    try:
-        body = response.json() if response.content else None
-    except ValueError:  # not JSON (a proxy's error page, say)
-        body = None
-    if response.status_code >= 400:
-        detail = body.get("detail") if isinstance(body, dict) else response.text.strip()[:500]
-        typer.secho(
-            f"{response.status_code}: {json.dumps(detail) if not isinstance(detail, str) else detail}",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(1)
-    return body
-
-
-def _print_tenant(tenant: dict[str, Any]) -> None:
-    typer.echo(f"{tenant['slug']}  {tenant['status']}  {tenant['name']}  (mail domain {tenant['mailDomain']})")
-    for step, condition in tenant["conditions"].items():
-        when = condition.get("nextAttemptAt")
-        retry = f", next attempt {when}" if when and condition["status"] == "error" else ""
-        ids = ", ".join(f"{k}={v}" for k, v in condition.get("upstreamIds", {}).items())
-        typer.echo(
-            f"  {step:<10} {condition['status']:<8} {condition['reason']}: {condition['message']}"
-            f" (attempts {condition['attempts']}{retry}){'  [' + ids + ']' if ids else ''}"
-        )
-
-
-@tenants_app.command("create")
-def tenants_create(
-    slug: str,
-    name: str,
-    url: UrlOpt = "http://127.0.0.1:8000",
-    as_json: JsonOpt = False,
-    token: TokenOpt = None,
-    mail_domain: Annotated[str | None, typer.Option(help="Custom mail domain")] = None,
-    quota_bytes: Annotated[int | None, typer.Option(help="Files quota in bytes")] = None,
-) -> None:
-    """Create a tenant and show it as it stands after its first reconcile."""
-    payload: dict[str, Any] = {"slug": slug, "name": name}
-    if mail_domain is not None:
-        payload["mailDomain"] = mail_domain
-    if quota_bytes is not None:
-        payload["quotaBytes"] = quota_bytes
-    body = _call("POST", url, "/tenants", token, payload)
-    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
-
-
-@tenants_app.command("list")
-def tenants_list(
-    url: UrlOpt = "http://127.0.0.1:8000",
-    as_json: JsonOpt = False,
-    token: TokenOpt = None,
-    status: Annotated[str | None, typer.Option(help="Only tenants in this status")] = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> None:
-    """List tenants you may see."""
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if status:
-        params["status"] = status
-    body = _call("GET", url, "/tenants", token, params=params)
-    if as_json:
-        typer.echo(json.dumps(body, indent=2))
-        return
-    for tenant in body["items"]:
-        steps = " ".join(f"{k}={v}" for k, v in tenant["provisioningStatus"].items())
-        typer.echo(f"{tenant['slug']:<24} {tenant['status']:<9} {steps}")
-    typer.echo(f"({len(body['items'])} of {body['total']})")
-
-
-@tenants_app.command("show")
-def tenants_show(
-    slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None
-) -> None:
-    """Show one tenant with the conditions of each step."""
-    body = _call("GET", url, f"/tenants/{slug}", token)
-    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
-
-
-@tenants_app.command("reconcile")
-def tenants_reconcile(
-    slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None
-) -> None:
-    """Reconcile a tenant now (also retries steps stopped by a permanent error)."""
-    body = _call("POST", url, f"/tenants/{slug}/reconcile", token)
-    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
-
-
+# -- client commands (the tenants sub-commands live in cli_tenants) ------------------------------------------
 @app.command()
 def login(
     url: UrlOpt = "http://127.0.0.1:8000",
