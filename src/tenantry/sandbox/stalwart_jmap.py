@@ -258,6 +258,10 @@ def _set(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: 
             created[creation_id] = new_id
             out["created"][creation_id] = {"id": new_id}
     for raw_id, patch in update.items():
+        if raw_id in destroy:
+            # An id both updated and destroyed is only destroyed (registry/set.rs).
+            out["notUpdated"][raw_id] = SetError("willDestroy", "ID will be destroyed.").to_json()
+            continue
         _, error = _outcome(partial(_update_one, store, obj, raw_id, patch, created, resolve))
         if error is not None:
             out["notUpdated"][raw_id] = error

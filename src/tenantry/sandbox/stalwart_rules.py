@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
@@ -11,7 +10,7 @@ from publicsuffixlist import PublicSuffixList
 
 from tenantry.sandbox.stalwart_model import SetError, invalid_patch
 
-_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LOCAL_SPECIALS = frozenset("!#$%&'*+-/=?^_`{|}~")
 # Upstream accepts a name under a suffix on the public-suffix list or under one of these private-use TLDs
 # (crates/utils/src/lib.rs `is_valid_domain`: 0.16.2-0.16.7 had the first four, 0.16.0-0.16.1 none).
 _RESERVED_TLDS = frozenset(
@@ -73,11 +72,30 @@ def normalise_domain(value: Any, prop: str = "name") -> str:
 
 
 def normalise_local_part(value: Any, prop: str = "name") -> str:
-    """Lowercase a local part and drop its whitespace; refuse what cannot precede an ``@``."""
-    local = "".join(value.split()).lower() if isinstance(value, str) else ""
-    if not local or len(local) > 64 or not _LOCAL_PART.match(local):
+    """Upstream's ``sanitize_email_local`` (crates/utils/src/lib.rs): whitespace dropped, letters lowercased,
+    letters, digits (any script) and RFC 5322 specials kept; refused when empty, on any other character,
+    and on a leading, trailing or doubled dot."""
+    if not isinstance(value, str):
         raise invalid_patch(prop, "Invalid email local part")
-    return local
+    out: list[str] = []
+    last: str | None = None
+    for ch in value:
+        if ch in " \t\n\v\f\r":
+            continue  # skipped without becoming the last character
+        if ch == "." and (last is None or last == "."):
+            raise invalid_patch(prop, "Invalid email local part")
+        if ch == "." or ch in _LOCAL_SPECIALS:
+            out.append(ch)
+        elif ch.isupper():
+            out.append(ch.lower())
+        elif ch.isalnum():
+            out.append(ch)
+        else:
+            raise invalid_patch(prop, "Invalid email local part")
+        last = ch
+    if not out or last == ".":
+        raise invalid_patch(prop, "Invalid email local part")
+    return "".join(out)
 
 
 def password_problem(secret: Any) -> str | None:

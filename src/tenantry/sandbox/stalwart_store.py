@@ -159,7 +159,7 @@ class StalwartStore:
         if key == "id" or (prop is not None and prop.server_set):
             raise invalid_patch(key, "Cannot modify server set property")
         if prop is None:
-            raise invalid_patch(key, f"Unknown property {key!r}")
+            raise invalid_patch(key, "Invalid property")
 
     def update(self, obj: str, object_id: str, patch: Mapping[str, Any], resolve: Resolver) -> None:
         current = self.tables[obj].get(object_id)

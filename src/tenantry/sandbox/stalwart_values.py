@@ -101,7 +101,7 @@ def coerce_shape(shape: Shape, value: Any, path: str, resolve: Resolver) -> dict
             continue
         sub = fields.get(key)
         if sub is None:
-            raise invalid_patch(path, f"Unknown property {key!r} in {path}")
+            raise invalid_patch(f"{path}/{key}", "Invalid property")
         if sub.server_set:
             raise invalid_patch(path, "Cannot modify server set property")
         if item is None and not sub.nullable:
