@@ -69,6 +69,10 @@ class FakeAuthentik:
             response = intercept(request)
             if response is not None:
                 return response
+        return self.serve(request)
+
+    def serve(self, request: httpx.Request) -> httpx.Response:
+        """The API's own answer, without the interceptors (an interceptor may apply a request, then fail it)."""
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return httpx.Response(403, json={"detail": "Token invalid/expired"})
         path = request.url.path
@@ -126,6 +130,11 @@ class FakeAuthentik:
             return httpx.Response(400, json={"name": ["Group with this name already exists."]})
         pk = self.add(body["name"], body.get("attributes"), is_superuser=body.get("is_superuser", False))
         return httpx.Response(201, json=self.render(self.groups[pk]))
+
+
+def crash_page(request: httpx.Request | None = None) -> httpx.Response:
+    """authentik's answer to a write it crashed on: its error view serves only GET, so 405, empty body."""
+    return httpx.Response(405, headers={"Allow": "GET, HEAD, OPTIONS", "Content-Type": "text/html; charset=utf-8"})
 
 
 def once(method: str, respond: Callable[[httpx.Request], httpx.Response | None]) -> Interceptor:

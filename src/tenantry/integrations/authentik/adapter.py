@@ -31,7 +31,10 @@ from .models import Group
 
 MANAGED_BY = "tenantry"
 GROUP_PK = "groupPk"
-_GROUP_PERMISSIONS = "authentik_core add_group, change_group, view_group and delete_group"
+_GROUP_PERMISSIONS = (
+    "authentik_core add_group, change_group, view_group and delete_group "
+    "(and disable_group_superuser, to undo a superuser flag set on a tenant group)"
+)
 
 
 def translate_error(  # noqa: PLR0911 - one case per error class reads best
@@ -221,8 +224,9 @@ class AuthentikIdentityProvider:
                 raise
             return group, True
         except AuthentikServerError:
-            # Since 2025.12 the same race surfaces as a 500 from the unique constraint; a 5xx may also
-            # have created the group before failing. Re-read so that we never create twice.
+            # Since 2025.12 the same race crashes on the unique constraint, which authentik answers with a
+            # 405 from its error page; any failure may also have created the group before it happened.
+            # Re-read so that we never create twice; with nothing found, the step is retried later.
             group = await self._find_by_name(tenant, name)
             if group is None:
                 raise

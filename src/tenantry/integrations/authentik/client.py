@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC
@@ -37,6 +38,15 @@ _DETAIL_LIMIT = 300
 _REDACTED = "[redacted]"
 # DRF's PermissionDenied: the token was accepted, its user lacks the permission (a bad token says otherwise).
 _NO_PERMISSION = "You do not have permission to perform this action."
+# authentik renders an unhandled exception through its error page, a view that only knows GET: so a crash
+# while handling a write answers 405 with an empty body and "Allow: GET, HEAD, OPTIONS", not 500.
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The methods each endpoint this client calls accepts; a 405 to one of them cannot mean "not allowed".
+_ENDPOINTS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
+    (re.compile(r"/core/groups/"), frozenset({"GET", "POST"})),
+    (re.compile(r"/core/groups/[^/.]+/"), frozenset({"GET", "PUT", "PATCH", "DELETE"})),
+)
+_CRASHED = "authentik failed while handling the request (its error page answers a write with 405)"
 _M = TypeVar("_M", bound=pydantic.BaseModel)
 _BY_STATUS: dict[int, type[AuthentikResponseError]] = {
     401: AuthentikAuthError,
@@ -169,9 +179,19 @@ class AuthentikClient:
             kind = AuthentikForbiddenError
         elif status >= 500:
             kind = AuthentikServerError
+        elif status == 405 and self._crashed(method, path, payload):
+            kind, detail = AuthentikServerError, _CRASHED
+            message = f"authentik answered {status} to {method} {path}: {detail}"
         else:
             kind = _BY_STATUS.get(status, AuthentikResponseError)
         return kind(message, status=status, detail=detail, retry_after=retry_after)
+
+    @staticmethod
+    def _crashed(method: str, path: str, payload: Any) -> bool:
+        """Whether a 405 is authentik's crash page: a write to an endpoint that accepts it, answered without
+        DRF's JSON (DRF's own 405, for a method an endpoint lacks, says so in a ``detail``)."""
+        accepted = any(pattern.fullmatch(path) and method in methods for pattern, methods in _ENDPOINTS)
+        return method in _WRITES and accepted and not isinstance(payload, dict)
 
     @staticmethod
     def _json_or_none(response: httpx.Response) -> Any:
@@ -188,6 +208,9 @@ class AuthentikClient:
             errors = self._field_errors(payload)
             if errors:
                 return self._redact("; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in errors.items()))
+        if isinstance(payload, list) and payload and all(isinstance(item, str) for item in payload):
+            # A ValidationError raised with a plain message (the attribute filter's) is a bare list.
+            return self._redact(" ".join(payload))
         text = " ".join(response.text.split())[:_DETAIL_LIMIT]
         return self._redact(text) if text else response.reason_phrase or "no details"
 

@@ -9,7 +9,8 @@
         ├── AuthentikNotFoundError    404
         ├── AuthentikValidationError  400, with the per-field errors
         ├── AuthentikRateLimitError   429
-        └── AuthentikServerError      5xx
+        └── AuthentikServerError      the server failed: a 5xx, or the 405 authentik's crash page answers to a
+                                      write on an endpoint that accepts that method (see the client)
 
 Messages never contain the API token.
 """
@@ -84,4 +85,9 @@ class AuthentikRateLimitError(AuthentikResponseError):
 
 
 class AuthentikServerError(AuthentikResponseError):
-    """authentik (or a proxy in front of it) failed with a 5xx."""
+    """authentik (or a proxy in front of it) failed: a 5xx, or a crash while handling a write.
+
+    authentik renders an unhandled exception through an error view that only serves GET, so a write that
+    crashes (a lost unique-constraint race, for one) answers 405 with an empty body. The write may or may
+    not have been applied: re-read before writing again.
+    """

@@ -12,7 +12,7 @@ from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
 from tenantry.integrations.authentik.client import AuthentikClient
 from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import IdentityProvider
-from tests.support.fake_authentik import BASE_URL, OURS, TENANT, TOKEN, FakeAuthentik, once
+from tests.support.fake_authentik import BASE_URL, OURS, TENANT, TOKEN, FakeAuthentik, crash_page, once
 
 
 @pytest.fixture
@@ -168,6 +168,56 @@ async def test_create_race_lost_with_500_adopts_the_winners_group(
     [group] = fake.by_name("tenant-acme")
     assert (result.reason, result.ids) == ("Adopted", {"groupPk": group["pk"]})
     assert len(fake.calls("POST")) == 1
+
+
+async def test_create_race_lost_with_the_405_crash_page_adopts_the_winners_group(
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
+    # authentik 2025.12: the loser's insert hits the unique constraint; the crash page answers 405.
+    def other_writer_wins(request: httpx.Request) -> httpx.Response:
+        fake.add("tenant-acme", OURS)
+        return crash_page(request)
+
+    fake.interceptors.append(once("POST", other_writer_wins))
+
+    result = await provider.ensure_tenant_group(TENANT, {})
+
+    [group] = fake.by_name("tenant-acme")
+    assert (result.reason, result.ids) == ("Adopted", {"groupPk": group["pk"]})
+    assert any("created concurrently" in event for event in result.events)
+
+
+async def test_create_that_crashed_after_writing_adopts_its_own_group(
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider
+) -> None:
+    def applied_then_crashed(request: httpx.Request) -> httpx.Response:
+        fake.serve(request)
+        return crash_page(request)
+
+    fake.interceptors.append(once("POST", applied_then_crashed))
+
+    result = await provider.ensure_tenant_group(TENANT, {})
+
+    [group] = fake.by_name("tenant-acme")
+    assert (result.reason, result.ids, group["attributes"]) == ("Adopted", {"groupPk": group["pk"]}, OURS)
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+async def test_a_405_crash_with_nothing_to_adopt_is_transient_not_unexpected(
+    fake: FakeAuthentik, provider: AuthentikIdentityProvider, method: str
+) -> None:
+    ids: dict[str, str] = {}
+    if method != "POST":
+        ids = {"groupPk": fake.add("tenant-acme", {**OURS, "tenant_slug": "drifted"})}
+    fake.interceptors.append(once(method, crash_page))
+
+    step = provider.delete_tenant_group if method == "DELETE" else provider.ensure_tenant_group
+    with pytest.raises(TransientStepError) as caught:
+        await step(TENANT, ids)
+
+    assert caught.value.reason == "UpstreamError"
+    assert "405" in caught.value.message
+    assert len(fake.by_name("tenant-acme")) == (0 if method == "POST" else 1)
 
 
 async def test_create_500_with_nothing_created_is_transient(

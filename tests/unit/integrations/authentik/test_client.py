@@ -213,6 +213,55 @@ async def test_each_error_status_maps_to_its_error_class(
     assert (type(caught.value), caught.value.status) == (expected, status)
 
 
+CRASH_PAGE = httpx.Response(405, headers={"Allow": "GET, HEAD, OPTIONS", "Content-Type": "text/html; charset=utf-8"})
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda client: client.create_group("tenant-acme", {}),
+        lambda client: client.update_group(PK, name="x"),
+        lambda client: client.delete_group(PK),
+    ],
+    ids=["POST", "PATCH", "DELETE"],
+)
+async def test_a_405_crash_page_to_a_write_the_endpoint_accepts_is_a_server_error(
+    action: Callable[[AuthentikClient], Any],
+) -> None:
+    with pytest.raises(AuthentikServerError) as caught:
+        await call(lambda _: CRASH_PAGE, action)
+
+    assert caught.value.status == 405
+    assert "authentik failed while handling the request" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("response", "action"),
+    [
+        # DRF's own 405, in JSON, says the endpoint lacks the method: a wrong URL or release, not a crash.
+        (httpx.Response(405, json={"detail": 'Method "PATCH" not allowed.'}), lambda c: c.update_group(PK, name="x")),
+        (CRASH_PAGE, lambda c: c.get_group(PK)),  # a crash on GET is a 500; a 405 to GET is something else
+        (CRASH_PAGE, lambda c: c.delete_group("a.b")),  # no such route: authentik's 404 view answers DELETE 405
+    ],
+    ids=["drf-json-405", "get", "unrouted-path"],
+)
+async def test_other_405s_stay_unexpected_responses(
+    response: httpx.Response, action: Callable[[AuthentikClient], Any]
+) -> None:
+    with pytest.raises(AuthentikResponseError) as caught:
+        await call(lambda _: response, action)
+
+    assert type(caught.value) is AuthentikResponseError
+
+
+async def test_a_bare_list_of_messages_is_the_detail() -> None:
+    body = ["filter: failed to parse JSON"]
+    with pytest.raises(AuthentikValidationError) as caught:
+        await call(lambda _: httpx.Response(400, json=body), lambda client: client.find_groups(name="x"))
+
+    assert (caught.value.detail, caught.value.field_errors) == ("filter: failed to parse JSON", {})
+
+
 async def test_unlisted_status_is_a_plain_response_error() -> None:
     with pytest.raises(AuthentikResponseError) as caught:
         await call(lambda _: httpx.Response(409, json={"detail": "conflict"}), lambda client: client.get_group(PK))
