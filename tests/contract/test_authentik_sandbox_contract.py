@@ -12,6 +12,7 @@ import pytest
 from openapi_core import OpenAPI
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.validation.request.exceptions import RequestValidationError
+from openapi_core.validation.response.exceptions import DataValidationError
 from openapi_schema_validator import OAS30Validator
 
 from tenantry.sandbox.authentik import AuthentikSandbox
@@ -144,8 +145,21 @@ async def test_validation_errors_on_valid_requests_match_the_validation_error_sc
         spec, client, "PATCH", f"{GROUPS}{existing['pk']}/", expect=400, json={"parents": [UNKNOWN_PK]}
     )
     assert list(renamed_onto.json()) == ["parents"]
-    bad_filter = await _exchange(spec, client, "GET", GROUPS, expect=400, params={"attributes": "{nope"})
-    assert list(bad_filter.json()) == ["attributes"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [("{nope", "filter: failed to parse JSON"), ("[1]", "filter: value must be key:value mapping")]
+)
+async def test_attribute_filter_errors_are_a_bare_list_the_spec_cannot_describe(
+    spec: OpenAPI, client: httpx.AsyncClient, raw: str, message: str
+) -> None:
+    response = await client.get(GROUPS, params={"attributes": raw})
+    assert (response.status_code, response.json()) == (400, [message])
+    validate_request(spec, response.request)
+    # The spec's 400 is a ValidationError object; authentik's filter raises its error with a plain message,
+    # which DRF sends as a bare list (seen on authentik 2025.12.4). If the spec starts to allow it, validate.
+    with pytest.raises(DataValidationError):
+        validate_response(spec, response.request, response)
 
 
 @pytest.mark.parametrize("body", [{"attributes": {}}, {"name": 7}, {"name": ""}])
@@ -199,10 +213,11 @@ async def test_racing_creates_send_spec_valid_requests_and_the_winner_a_valid_gr
 ) -> None:
     sandbox.insert_delay = 0.05
     responses = await asyncio.gather(*(client.post(GROUPS, json={"name": "racy"}) for _ in range(2)))
-    assert sorted(r.status_code for r in responses) == [201, 500]
+    assert sorted(r.status_code for r in responses) == [201, 405]
     for response in responses:
         validate_request(spec, response.request)
         if response.status_code == 201:
             validate_response(spec, response.request, response)
-    # The 500 is not validated: it is Django's HTML error page for an uncaught IntegrityError, a response
-    # the spec cannot describe (it declares only JSON 2xx/400/403 bodies for this operation).
+    # The 405 is not validated: it is authentik's error page for an uncaught IntegrityError (a view that
+    # serves only GET), a response the spec cannot describe (it declares JSON 201/400/403 for this operation).
+    assert "405" not in _declared_statuses(spec, "/core/groups/", "post")

@@ -115,7 +115,39 @@ async def test_concurrent_ensure_from_two_adapters_makes_exactly_one_group(sandb
     assert sorted(result.reason for result in results) == ["Adopted", "Created"]
     # Both POSTs reached the server: the loser's was refused and it adopted the winner's group.
     posts = sandbox.controls.requests("POST", r"/core/groups/$")
-    assert sorted(post.status or 0 for post in posts) in ([201, 400], [201, 500])
+    assert sorted(post.status or 0 for post in posts) in ([201, 400], [201, 405])
+
+
+async def test_eight_concurrent_ensures_all_succeed_on_one_group_though_losers_crash(
+    sandbox: AuthentikSandbox,
+) -> None:
+    # As seen on authentik 2025.12.4: of eight racing creates, the ones past the uniqueness check crash on
+    # the database's constraint and get the 405 crash page. Every ensure must still end on the one group.
+    sandbox.insert_delay = 0.05
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with httpx.AsyncClient(transport=transport) as http:
+        results = await asyncio.gather(*(adapter(http).ensure_tenant_group(TENANT, {}) for _ in range(8)))
+
+    [group] = [group for group in sandbox.groups() if group["name"] == "tenant-acme"]
+    assert {result.ids["groupPk"] for result in results} == {group["pk"]}
+    assert sorted(result.reason for result in results) == ["Adopted"] * 7 + ["Created"]
+    statuses = {post.status for post in sandbox.controls.requests("POST", r"/core/groups/$")}
+    assert 405 in statuses
+    assert statuses <= {201, 400, 405}
+
+
+async def test_a_crashed_create_is_retried_as_transient_then_succeeds(
+    sandbox: AuthentikSandbox, http: httpx.AsyncClient
+) -> None:
+    sandbox.controls.crash(r"/core/groups/$", method="POST", times=1)
+
+    with pytest.raises(TransientStepError) as crashed:
+        await adapter(http).ensure_tenant_group(TENANT, {})
+    retried = await adapter(http).ensure_tenant_group(TENANT, {})
+
+    assert crashed.value.reason == "UpstreamError"
+    assert retried.reason == "Created"
+    assert [group["name"] for group in sandbox.groups()] == ["tenant-acme"]
 
 
 async def test_foreign_group_with_our_name_is_a_conflict(sandbox: AuthentikSandbox, http: httpx.AsyncClient) -> None:

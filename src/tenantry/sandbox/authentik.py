@@ -1,4 +1,10 @@
-"""The authentik sandbox: an in-memory ``/api/v3`` groups API behind Bearer auth, inside fault controls."""
+"""The authentik sandbox: an in-memory ``/api/v3`` groups API behind Bearer auth, inside fault controls.
+
+Like a new authentik install it starts with the superuser group ``authentik Admins`` (member ``akadmin``).
+Anything the server fails on unhandled, whether the create race or an injected ``crash`` fault, answers as
+authentik's crash page does: 500 HTML to GET, and 405 with an empty body and ``Allow: GET, HEAD, OPTIONS``
+to a write.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +14,53 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
-from tenantry.sandbox.authentik_drf import ApiError
-from tenantry.sandbox.authentik_groups import GroupsEndpoint, Handler
+from tenantry.sandbox.authentik_auth import TokenAuthentication
+from tenantry.sandbox.authentik_drf import ApiError, crash_parts, unrouted
+from tenantry.sandbox.authentik_groups import ALL_METHODS, GroupsEndpoint, Handler
 from tenantry.sandbox.authentik_store import Directory, GroupRecord, canonical_uuid
 from tenantry.sandbox.faults import SandboxControls
 
 API_PREFIX = "/api/v3"
-_NO_CREDENTIALS = {"detail": "Authentication credentials were not provided."}
-_BAD_TOKEN = {"detail": "Token invalid/expired"}
 
 
 class AuthentikSandbox:
     """authentik's ``/api/v3/core/groups/`` API, in memory.
 
-    ``api_tokens`` are the Bearer tokens accepted as API tokens; ``accept_token`` may accept more (OAuth
-    access tokens issued by the sandbox's OIDC issuer, mounted through ``extra_routes``). ``insert_delay``
-    is the pause between the name-uniqueness check and the write, widening the window in which two
-    concurrent creates of one name both pass the check and the second fails with a 500.
+    ``api_tokens`` are the Bearer tokens of superusers; ``permissions`` maps more tokens to the only
+    global permissions their users hold (``{"t": set()}``: a valid token of a user who may do nothing);
+    ``accept_token`` may accept more (OAuth access tokens issued by the sandbox's OIDC issuer, mounted
+    through ``extra_routes``). ``insert_delay`` is the pause between the name-uniqueness check and the
+    write, widening the window in which two concurrent creates of one name both pass the check and the
+    second crashes on the database's unique constraint.
     """
 
     def __init__(
         self,
         api_tokens: Collection[str],
         *,
+        permissions: Mapping[str, Collection[str]] | None = None,
         accept_token: Callable[[str], bool] | None = None,
         extra_routes: Sequence[BaseRoute] = (),
         default_page_size: int = 20,
         max_page_size: int = 100,
         insert_delay: float = 0.0,
     ) -> None:
-        self.api_tokens = frozenset(api_tokens)
-        self.accept_token = accept_token
+        self.authentication = TokenAuthentication(api_tokens, permissions or {}, accept_token)
         self.directory = Directory()
+        self.directory.bootstrap()
         self._groups = GroupsEndpoint(
             self.directory, default_page_size=default_page_size, max_page_size=max_page_size, insert_delay=insert_delay
         )
-        routes: list[BaseRoute] = [*self._groups.routes(API_PREFIX, self._guard), *extra_routes]
-        self.controls = SandboxControls(Starlette(routes=routes), name="authentik")
+        routes: list[BaseRoute] = [
+            *self._groups.routes(API_PREFIX, self._guard),
+            # Any other API path, one without its trailing slash included, reaches Django's 404 view:
+            # authentik sets APPEND_SLASH = False, so nothing redirects.
+            Route(f"{API_PREFIX}/{{rest:path}}", _unrouted, methods=ALL_METHODS),
+            *extra_routes,
+        ]
+        self.controls = SandboxControls(Starlette(routes=routes), name="authentik", crash_response=crash_parts)
         self.app = self.controls
 
     @property
@@ -59,31 +73,17 @@ class AuthentikSandbox:
 
     # -- authentication -------------------------------------------------------------------------------
     def _guard(self, handler: Handler) -> Handler:
-        """Authenticate, then run ``handler``; API errors become DRF-shaped JSON responses."""
+        """Authenticate (the caller lands in ``request.state.caller``, None when anonymous), then run
+        ``handler``; API errors become DRF-shaped JSON responses."""
 
         async def guarded(request: Request) -> Response:
             try:
-                self._authenticate(request)
+                request.state.caller = self.authentication.caller(request)
                 return await handler(request)
             except ApiError as err:
                 return err.response()
 
         return guarded
-
-    def _authenticate(self, request: Request) -> None:
-        # authentik answers 403 rather than 401 here: its token authentication names no challenge.
-        header = request.headers.get("authorization", "").strip()
-        if not header:
-            raise ApiError(403, _NO_CREDENTIALS)
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or not self._token_accepted(token):
-            raise ApiError(403, _BAD_TOKEN)
-
-    def _token_accepted(self, token: str) -> bool:
-        if token in self.api_tokens:
-            return True
-        return self.accept_token is not None and self.accept_token(token)
 
     # -- out-of-band helpers for tests and the demo ---------------------------------------------------
     def add_group(
@@ -133,10 +133,16 @@ class AuthentikSandbox:
         record = self.directory.group(key) if key is not None else None
         return None if record is None else self.directory.serialize_group(record)
 
-    def groups(self) -> list[dict[str, Any]]:
-        """Every group as the API would return it by default, ordered by name."""
-        records = sorted(self.directory.all_groups(), key=lambda g: g.name)
-        return [self.directory.serialize_group(r) for r in records]
+    def groups(self, *, builtin: bool = False) -> list[dict[str, Any]]:
+        """Every group as the API would return it by default, ordered by name; the ones a new install starts
+        with (``authentik Admins``) only when ``builtin`` is set. The API always lists them all."""
+        with self.directory.lock:
+            records = [g for g in self.directory.all_groups() if builtin or g.pk not in self.directory.builtin]
+        return [self.directory.serialize_group(r) for r in sorted(records, key=lambda g: g.name)]
+
+    def add_user(self, username: str, *, name: str = "", email: str = "") -> int:
+        """Create a user (groups can then list it as a member); returns its pk."""
+        return self.directory.add_user(username, name=name, email=email)
 
     def _record(self, pk: str) -> GroupRecord:
         key = canonical_uuid(pk)
@@ -144,3 +150,7 @@ class AuthentikSandbox:
         if record is None:
             raise KeyError(pk)
         return record
+
+
+async def _unrouted(request: Request) -> Response:
+    return unrouted(request.method)

@@ -1,4 +1,4 @@
-"""The Django REST framework behaviour shared by the authentik sandbox endpoints: errors, params, pages."""
+"""The Django and REST framework behaviour shared by the authentik sandbox endpoints: errors, params, pages."""
 
 from __future__ import annotations
 
@@ -10,24 +10,25 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-# DRF's BooleanField accepts these spellings, in request bodies and in the flag serializers alike.
-_TRUE = frozenset({"t", "y", "yes", "true", "on", "1"})
-_FALSE = frozenset({"f", "n", "no", "false", "off", "0"})
-
-# What Django answers for an uncaught exception when DEBUG is off: HTML, never the API's JSON.
-_SERVER_ERROR_HTML = (
-    '<!doctype html>\n<html lang="en">\n<head>\n  <title>Server Error (500)</title>\n</head>\n'
-    "<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n"
-)
+# DRF's BooleanField (rest_framework/fields.py): a string is lower-cased (not stripped), then looked up here.
+_TRUE: frozenset[object] = frozenset({"t", "y", "yes", "true", "on", "1", 1})  # 1 == True == 1.0
+_FALSE: frozenset[object] = frozenset({"f", "n", "no", "false", "off", "0", 0})  # 0 == False == 0.0
+# Django's NullBooleanSelect, behind django-filter's BooleanFilter (the ``is_superuser`` filter): any other
+# value, "1" and "0" included, leaves the filter out.
+_FILTER_BOOLEANS = {"True": True, "true": True, "2": True, "False": False, "false": False, "3": False}
+# authentik's error views (authentik/core/views/error.py) are TemplateViews: GET renders the page, OPTIONS
+# answers from View, anything else gets HttpResponseNotAllowed with an empty body.
+ERROR_VIEW_ALLOW = "GET, HEAD, OPTIONS"
 
 
 class ApiError(Exception):
-    """An error answered as DRF would: a status and a JSON body (a ``detail`` or field errors)."""
+    """An error answered as DRF would: a status and a JSON body (a ``detail``, field errors, or the bare
+    list DRF sends for a ValidationError raised with a plain message)."""
 
-    def __init__(self, status: int, body: Mapping[str, Any]) -> None:
+    def __init__(self, status: int, body: Mapping[str, Any] | list[str]) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
-        self.body = dict(body)
+        self.body: dict[str, Any] | list[str] = list(body) if isinstance(body, list) else dict(body)
 
     def response(self) -> Response:
         return json_response(self.status, self.body)
@@ -41,12 +42,45 @@ def json_response(status: int, payload: Any) -> Response:
     return JSONResponse(payload, status_code=status)
 
 
-def server_error() -> Response:
-    return Response(_SERVER_ERROR_HTML, status_code=500, media_type="text/html")
+def error_view(method: str, status: int, title: str) -> Response:
+    """What one of authentik's error views answers ``method``: the HTML page to GET, 405 to any write.
+
+    Django's handler404 (an unrouted path, such as one without its trailing slash: authentik sets
+    ``APPEND_SLASH = False``, so there is no redirect) and handler500 (an uncaught exception) are these
+    views, so a crash on POST, PUT, PATCH or DELETE answers 405 with ``Allow: GET, HEAD, OPTIONS``.
+    """
+    if method in ("GET", "HEAD"):
+        page = f'<!DOCTYPE html>\n<html lang="en">\n<head><title>{title} - authentik</title></head>\n'
+        page += f"<body><h1>{title}</h1></body>\n</html>\n"
+        return Response(page, status_code=status, media_type="text/html")
+    headers = {"Allow": ERROR_VIEW_ALLOW}
+    if method == "OPTIONS":
+        return Response(b"", status_code=200, headers=headers, media_type="text/html")
+    return Response(b"", status_code=405, headers=headers, media_type="text/html")
 
 
-def not_found(model: str) -> ApiError:
-    return ApiError(404, {"detail": f"No {model} matches the given query."})
+def crashed(method: str) -> Response:
+    """authentik's answer to an uncaught exception (handler500 = ServerErrorView)."""
+    return error_view(method, 500, "Server Error")
+
+
+def crash_parts(method: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """:func:`crashed` as raw ASGI parts, for the fault controls' ``crash`` kind."""
+    response = crashed(method)
+    headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+    return response.status_code, headers, bytes(response.body)
+
+
+def unrouted(method: str) -> Response:
+    """authentik's answer to a path no URL pattern matches (handler404 = NotFoundView)."""
+    return error_view(method, 404, "Not Found")
+
+
+def not_found(model: str | None = None) -> ApiError:
+    """DRF's 404: Django's message for a well-formed id nothing matches; a bare ``Not found.`` for an id
+    the field cannot even parse (rest_framework/generics.py get_object_or_404 raises a bare Http404)."""
+    detail = "Not found." if model is None else f"No {model} matches the given query."
+    return ApiError(404, {"detail": detail})
 
 
 def method_not_allowed(method: str) -> ApiError:
@@ -71,32 +105,27 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 def parse_bool(value: Any) -> bool:
     """DRF BooleanField semantics; raises :class:`FieldError` for anything else."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
+    key = value.lower() if isinstance(value, str) else value
+    try:
+        if key in _TRUE:
             return True
-        if lowered in _FALSE:
+        if key in _FALSE:
             return False
+    except TypeError:  # unhashable: a list or an object
+        pass
     raise FieldError("Must be a valid boolean.")
 
 
+def filter_bool(raw: str | None) -> bool | None:
+    """A boolean filter parameter as django-filter reads it; None when the filter is left out."""
+    return None if raw is None else _FILTER_BOOLEANS.get(raw)
+
+
 def query_flags(request: Request, defaults: Mapping[str, bool]) -> dict[str, bool]:
-    """Boolean query flags (``include_users`` and the like) with their defaults; 400 on a bad value."""
-    flags: dict[str, bool] = {}
-    errors: dict[str, list[str]] = {}
-    for name, default in defaults.items():
-        raw = request.query_params.get(name)
-        try:
-            flags[name] = default if raw is None else parse_bool(raw)
-        except FieldError as err:
-            errors[name] = [str(err)]
-    if errors:
-        raise ApiError(400, errors)
-    return flags
+    """The ``include_*`` flags: authentik's serializer compares ``str(value).lower() == "true"``, so any
+    other value (``1``, ``yes``, garbage) is false and none is ever refused."""
+    params = request.query_params
+    return {name: str(params.get(name, str(default))).lower() == "true" for name, default in defaults.items()}
 
 
 def _positive_int(raw: str | None) -> int | None:

@@ -1,9 +1,14 @@
-"""The authentik sandbox's ``/core/groups/`` endpoints: filtered pages, CRUD and the create race."""
+"""The authentik sandbox's ``/core/groups/`` endpoints: filtered pages, CRUD, permissions and the create race.
+
+Written from ``authentik/core/api/groups.py`` (GroupSerializer, GroupFilter, GroupViewSet), the permission
+classes in ``authentik/rbac/`` and Django REST framework 3.17, the release authentik pins.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -11,9 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.sandbox.authentik_auth import NO_PERMISSION, Caller, require_model_permission, require_visible
 from tenantry.sandbox.authentik_drf import (
     ApiError,
     FieldError,
+    crashed,
+    filter_bool,
     json_response,
     method_not_allowed,
     not_found,
@@ -21,20 +29,22 @@ from tenantry.sandbox.authentik_drf import (
     parse_bool,
     query_flags,
     read_json_object,
-    server_error,
+    unrouted,
 )
 from tenantry.sandbox.authentik_store import GROUP_INCLUDE_DEFAULTS, Directory, GroupRecord, canonical_uuid
 
 Handler = Callable[[Request], Awaitable[Response]]
 # Every method reaches the handler so an unsupported one gets DRF's JSON 405 after authentication.
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# DRF's OrderingFilter takes the serializer's model fields; num_pk is a model property and is ignored.
 _SORT_KEYS: dict[str, Callable[[GroupRecord], Any]] = {
     "name": lambda g: g.name,
     "is_superuser": lambda g: g.is_superuser,
-    "num_pk": lambda g: g.num_pk,
     "pk": lambda g: g.pk,
 }
 _DEFAULT_ORDERING = ("name",)
+_PERM = "authentik_core.{}_group"
+_SEARCH_SPLIT = re.compile(r"[\s,]+")
 
 
 class GroupsEndpoint:
@@ -49,30 +59,44 @@ class GroupsEndpoint:
         self.insert_delay = insert_delay
 
     def routes(self, prefix: str, guard: Callable[[Handler], Handler]) -> list[BaseRoute]:
+        item = guard(self.item)
+
+        async def routed_item(request: Request) -> Response:
+            # DRF's router matches a lookup of [^/.]+; with a dot no URL pattern matches at all.
+            if "." in request.path_params["group_uuid"]:
+                return unrouted(request.method)
+            return await item(request)
+
         return [
             Route(f"{prefix}/core/groups/", guard(self.collection), methods=ALL_METHODS),
-            Route(f"{prefix}/core/groups/{{group_uuid}}/", guard(self.item), methods=ALL_METHODS),
+            Route(f"{prefix}/core/groups/{{group_uuid}}/", routed_item, methods=ALL_METHODS),
         ]
 
     async def collection(self, request: Request) -> Response:
+        caller: Caller | None = request.state.caller
         if request.method in ("GET", "HEAD"):
+            require_visible(require_model_permission(caller, None), _PERM.format("view"))
             return self._list(request)
         if request.method == "POST":
-            return await self._create(request)
+            return await self._create(request, require_model_permission(caller, _PERM.format("add")))
+        require_model_permission(caller, _PERM.format("change"))
         raise method_not_allowed(request.method)
 
     async def item(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD", "PUT", "PATCH", "DELETE"):
+            raise method_not_allowed(request.method)
+        caller = require_visible(request.state.caller, _PERM.format("view"))
         record = self._lookup(request.path_params["group_uuid"])
         if request.method in ("GET", "HEAD"):
             flags = query_flags(request, GROUP_INCLUDE_DEFAULTS)
             return json_response(200, self.directory.serialize_group(record, flags))
         if request.method in ("PUT", "PATCH"):
-            return await self._update(request, record, partial=request.method == "PATCH")
-        if request.method == "DELETE":
-            if not self.directory.delete_group(record.pk):
-                raise not_found("Group")
-            return Response(status_code=204)
-        raise method_not_allowed(request.method)
+            require_object_permission(caller, "change")
+            return await self._update(request, record, caller, partial=request.method == "PATCH")
+        require_object_permission(caller, "delete")
+        if not self.directory.delete_group(record.pk):
+            raise not_found("Group")
+        return Response(status_code=204)
 
     # -- operations ---------------------------------------------------------------------------------
     def _list(self, request: Request) -> Response:
@@ -83,28 +107,32 @@ class GroupsEndpoint:
         # Without a search licence the autocomplete block carries no schema; the key is always there.
         return json_response(200, {"pagination": block, "results": results, "autocomplete": {}})
 
-    async def _create(self, request: Request) -> Response:
+    async def _create(self, request: Request, caller: Caller) -> Response:
         flags = query_flags(request, GROUP_INCLUDE_DEFAULTS)
-        fields = self._validate(await read_json_object(request), partial=False, current=None)
+        fields = self._validate(await read_json_object(request), caller, partial=False, current=None)
         # The real server checks uniqueness, then inserts; a concurrent create of the same name can slip
-        # in between and the database's unique constraint then fails uncaught.
+        # in between and the database's unique constraint then fails uncaught: authentik's crash page.
         await asyncio.sleep(self.insert_delay)
         with self.directory.lock:
             if not self._still_writable(fields, current=None):
-                return server_error()
+                return crashed(request.method)
             record = self.directory.insert_group(fields)
             return json_response(201, self.directory.serialize_group(record, flags))
 
-    async def _update(self, request: Request, record: GroupRecord, *, partial: bool) -> Response:
+    async def _update(self, request: Request, record: GroupRecord, caller: Caller, *, partial: bool) -> Response:
         flags = query_flags(request, GROUP_INCLUDE_DEFAULTS)
-        fields = self._validate(await read_json_object(request), partial=partial, current=record)
+        fields = self._validate(await read_json_object(request), caller, partial=partial, current=record)
+        if not partial:
+            # A PUT sends every writable field; ``users`` has a default (an empty list), so leaving it out
+            # removes every member. Fields without a default (attributes, parents, roles) stay as they are.
+            fields.setdefault("users", [])
         if "name" in fields:
             await asyncio.sleep(self.insert_delay)  # a rename races like a create
         with self.directory.lock:
             if self.directory.group(record.pk) is None:
                 raise not_found("Group")
             if not self._still_writable(fields, current=record):
-                return server_error()
+                return crashed(request.method)
             self.directory.update_group(record, fields)
             return json_response(200, self.directory.serialize_group(record, flags))
 
@@ -117,18 +145,22 @@ class GroupsEndpoint:
 
     def _lookup(self, raw_pk: str) -> GroupRecord:
         pk = canonical_uuid(raw_pk)
-        record = self.directory.group(pk) if pk is not None else None
+        if pk is None:
+            raise not_found()
+        record = self.directory.group(pk)
         if record is None:
             raise not_found("Group")
         return record
 
     # -- validation ---------------------------------------------------------------------------------
-    def _validate(self, body: Mapping[str, Any], *, partial: bool, current: GroupRecord | None) -> dict[str, Any]:
+    def _validate(
+        self, body: Mapping[str, Any], caller: Caller, *, partial: bool, current: GroupRecord | None
+    ) -> dict[str, Any]:
         """The writable fields of a ``GroupRequest``, or a 400 with DRF's per-field messages."""
         directory = self.directory
         checks: dict[str, Callable[[Any], Any]] = {
             "name": _clean_name,
-            "is_superuser": parse_bool,
+            "is_superuser": lambda v: _check_superuser_flag(parse_bool(v), caller, current),
             "parents": lambda v: directory.check_uuid_pks(v, directory.groups),
             "users": directory.check_user_pks,
             "attributes": _clean_attributes,
@@ -165,52 +197,57 @@ class GroupsEndpoint:
         if raw := params.get("attributes"):
             matches = attribute_matcher(raw)
             groups = [g for g in groups if matches(g.attributes)]
-        if raw := params.get("is_superuser"):
-            try:
-                wanted = parse_bool(raw)
-            except FieldError as err:
-                raise ApiError(400, {"is_superuser": [str(err)]}) from None
+        wanted = filter_bool(params.get("is_superuser"))
+        if wanted is not None:
             groups = [g for g in groups if g.is_superuser is wanted]
         members = self._member_pks(request)
         if members is not None:
             groups = [g for g in groups if members.intersection(g.users)]
-        if term := params.get("search"):
-            groups = [g for g in groups if term.casefold() in g.name.casefold()]
+        if terms := [t for t in _SEARCH_SPLIT.split(params.get("search", "").replace("\x00", "")) if t]:
+            groups = [g for g in groups if all(_searched(g, term) for term in terms)]
         return groups
 
     def _member_pks(self, request: Request) -> set[int] | None:
-        """Users named by ``members_by_pk``/``members_by_username`` (any of them matches), None if unset."""
+        """Users named by ``members_by_pk``/``members_by_username`` (any of them matches), None if unset.
+
+        Django's ModelMultipleChoiceField: a pk that is not a number is not a valid value; one that names
+        no user (compared as text, so ``01`` is not ``1``) is not a valid choice. Both fields report.
+        """
         by_pk = [v for v in request.query_params.getlist("members_by_pk") if v]
         by_name = [v for v in request.query_params.getlist("members_by_username") if v]
         if not by_pk and not by_name:
             return None
         with self.directory.lock:
             usernames = {str(u.get("username")): pk for pk, u in self.directory.users.items()}
-            known = set(self.directory.users)
+            by_text = {str(pk): pk for pk in self.directory.users}
         pks: set[int] = set()
-        for param, values, resolve in (
-            ("members_by_pk", by_pk, _int_or_none),
-            ("members_by_username", by_name, usernames.get),
-        ):
+        errors: dict[str, list[str]] = {}
+        for param, values, known in (("members_by_pk", by_pk, by_text), ("members_by_username", by_name, usernames)):
             for value in values:
-                pk = resolve(value)
-                if pk is None or pk not in known:
-                    raise ApiError(
-                        400, {param: [f"Select a valid choice. {value} is not one of the available choices."]}
-                    )
-                pks.add(pk)
+                if param == "members_by_pk" and _int_or_none(value) is None:
+                    errors[param] = [f"\u201c{value}\u201d is not a valid value."]
+                elif value not in known:
+                    errors[param] = [f"Select a valid choice. {value} is not one of the available choices."]
+                else:
+                    pks.add(known[value])
+                if param in errors:
+                    break
+        if errors:
+            raise ApiError(400, errors)
         return pks
 
 
 def attribute_matcher(raw: str) -> Callable[[Mapping[str, Any]], bool]:
     """The ``attributes`` filter: a JSON object whose keys (``__`` walks into nested values) must all
     equal the group's values with JSON types respected (``42`` is not ``"42"``, ``true`` is not ``1``)."""
+    # GroupFilter.filter_attributes raises a DRF ValidationError with a plain string, which DRF answers as
+    # a bare JSON list, not under the parameter's name.
     try:
         wanted = json.loads(raw)
     except ValueError:
-        raise ApiError(400, {"attributes": ["filter: failed to parse JSON"]}) from None
+        raise ApiError(400, ["filter: failed to parse JSON"]) from None
     if not isinstance(wanted, dict):
-        raise ApiError(400, {"attributes": ["filter: value must be key:value mapping"]})
+        raise ApiError(400, ["filter: value must be key:value mapping"])
     lookups = [(key.split("__"), value) for key, value in wanted.items()]
 
     def matches(attributes: Mapping[str, Any]) -> bool:
@@ -266,9 +303,33 @@ def _clean_name(value: Any) -> str:
 
 
 def _clean_attributes(value: Any) -> dict[str, Any]:
+    # authentik's JSONDictField: any JSON is parsed, then its is_dict validator refuses all but an object.
     if not isinstance(value, dict):
-        raise FieldError(f'Expected a dictionary of items but got type "{type(value).__name__}".')
+        raise FieldError("Value must be a dictionary, and not have any duplicate keys.")
     return value
+
+
+def require_object_permission(caller: Caller, action: str) -> None:
+    """DRF's object permission check for a write: the caller may see the group but not ``action`` it."""
+    if not caller.has(_PERM.format(action)):
+        raise ApiError(403, NO_PERMISSION)
+
+
+def _check_superuser_flag(value: bool, caller: Caller, current: GroupRecord | None) -> bool:
+    """GroupSerializer.validate_is_superuser: setting the flag, or changing it, needs its own permission."""
+    if current is not None and value == current.is_superuser:
+        return value
+    permission = f"authentik_core.{'enable' if value else 'disable'}_group_superuser"
+    if (current is not None or value) and not caller.has(permission):
+        raise FieldError(f"User does not have permission to set superuser status to {value}.")
+    return value
+
+
+def _searched(group: GroupRecord, term: str) -> bool:
+    # DRF's SearchFilter over search_fields ["name", "is_superuser"]: icontains on the name or on the flag
+    # as PostgreSQL prints a boolean, so "rue" finds every superuser group.
+    folded = term.casefold()
+    return folded in group.name.casefold() or folded in ("true" if group.is_superuser else "false")
 
 
 def _int_or_none(value: str) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -9,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenantry.sandbox.authentik_drf import FieldError
+
+# What a new install holds (blueprints/system/bootstrap.yaml): the superuser group and its one member.
+ADMIN_GROUP = "authentik Admins"
+ADMIN_USERNAME = "akadmin"
 
 GROUP_INCLUDE_DEFAULTS: Mapping[str, bool] = {
     "include_users": True,
@@ -40,11 +46,17 @@ def canonical_uuid(raw: str) -> str | None:
         return None
 
 
+def num_pk(pk: str) -> int:
+    """``Group.num_pk``: the first five decimal digits of the UUID's integer (authentik/core/models.py)."""
+    return int(str(uuid.UUID(pk).int)[:5])
+
+
 class Directory:
     """The sandbox's state. Every method takes the lock, so tests may call it from another thread.
 
-    ``users`` (int pk -> PartialUser-shaped dict) and ``roles`` (uuid -> Role-shaped dict) stay empty until
-    those endpoints exist; group validation and serialization already resolve references through them.
+    ``users`` (int pk -> PartialUser-shaped dict) and ``roles`` (uuid -> Role-shaped dict) have no endpoints
+    yet; group validation and serialization already resolve references through them. ``builtin`` holds the
+    pks of the groups a new install starts with (see :meth:`bootstrap`).
     """
 
     def __init__(self) -> None:
@@ -52,13 +64,39 @@ class Directory:
         self.groups: dict[str, GroupRecord] = {}
         self.users: dict[int, dict[str, Any]] = {}
         self.roles: dict[str, dict[str, Any]] = {}
-        self._next_num_pk = 1
+        self.builtin: set[str] = set()
+        self._install_id = secrets.token_hex(16)
+
+    def bootstrap(self) -> None:
+        """What authentik's bootstrap blueprint creates: ``akadmin`` in the superuser group ``authentik Admins``."""
+        with self.lock:
+            admin = self.add_user(ADMIN_USERNAME, name="authentik Default Admin", email="root@example.com")
+            group = self.insert_group({"name": ADMIN_GROUP, "is_superuser": True, "users": [admin]})
+            self.builtin.add(group.pk)
+
+    def add_user(self, username: str, *, name: str = "", email: str = "") -> int:
+        """Store a user in the ``PartialUser`` shape groups show; returns its pk."""
+        with self.lock:
+            pk = max(self.users, default=0) + 1
+            # User.uid is a hash of the pk and the install id (authentik/core/models.py).
+            uid = hashlib.sha256(f"{pk}-{self._install_id}".encode()).hexdigest()
+            self.users[pk] = {
+                "pk": pk,
+                "username": username,
+                "name": name,
+                "is_active": True,
+                "last_login": None,
+                "email": email,
+                "attributes": {},
+                "uid": uid,
+            }
+            return pk
 
     # -- groups -------------------------------------------------------------------------------------
     def insert_group(self, fields: Mapping[str, Any]) -> GroupRecord:
         with self.lock:
-            record = GroupRecord(pk=str(uuid.uuid4()), num_pk=self._next_num_pk, name=str(fields["name"]))
-            self._next_num_pk += 1
+            pk = str(uuid.uuid4())
+            record = GroupRecord(pk=pk, num_pk=num_pk(pk), name=str(fields["name"]))
             self._apply(record, fields)
             self.groups[record.pk] = record
             return record
@@ -84,6 +122,7 @@ class Directory:
         with self.lock:
             if self.groups.pop(pk, None) is None:
                 return False
+            self.builtin.discard(pk)
             for other in self.groups.values():  # the parent link is a many-to-many row: it goes too
                 if pk in other.parents:
                     other.parents.remove(pk)

@@ -6,7 +6,9 @@ Each simulator is wrapped in :class:`SandboxControls`, an ASGI middleware that
   monotonic arrival and answer times) in ``controls.log``, with credentials redacted from headers and
   bodies so a log dumped by a test or the demo never shows a secret;
 * applies rules that match a request by method and path regex: added latency, a fixed status
-  (optionally with ``Retry-After``), a hang (``timeout``) or a connection dropped mid-response. Every
+  (optionally with ``Retry-After``), a hang (``timeout``), a connection dropped mid-response or a
+  ``crash`` (the upstream failed unhandled; answered the way that upstream answers its own crashes, which
+  each simulator supplies as ``crash_response``; nothing the request asked for is applied). Every
   matching ``latency`` rule adds its delay; of the other kinds the first matching rule wins. Each rule
   that applies counts its ``times`` down;
 * serves its own control API under ``/_sandbox/`` so a separate process (the demo, a benchmark, a test
@@ -41,8 +43,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-FaultKind = Literal["status", "timeout", "drop", "latency"]
-FAULT_KINDS: frozenset[str] = frozenset({"status", "timeout", "drop", "latency"})
+FaultKind = Literal["status", "timeout", "drop", "latency", "crash"]
+FAULT_KINDS: frozenset[str] = frozenset({"status", "timeout", "drop", "latency", "crash"})
 CONTROL_PREFIX = "/_sandbox/"
 REDACTED = "<redacted>"
 # Body keys whose values never reach the log; compared case-insensitively, ignoring "_" and "-", so
@@ -63,6 +65,16 @@ SECRET_KEYS: frozenset[str] = frozenset(
 _SECRET_KEYS = frozenset(re.sub(r"[-_]", "", k) for k in SECRET_KEYS)
 _SECRET_HEADERS = frozenset({"authorization", "cookie"})
 _METHOD = re.compile(r"^(\*|[A-Za-z]+)$")
+
+
+# What a simulator answers when its upstream fails unhandled: status, headers and body for a request method.
+CrashResponse = Callable[[str], tuple[int, list[tuple[bytes, bytes]], bytes]]
+
+
+def plain_crash(method: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The default crash answer: a bare 500, as an ASGI server sends for an unhandled exception."""
+    body = b"Internal Server Error"
+    return 500, [(b"content-type", b"text/plain; charset=utf-8")], body
 
 
 class DroppedConnectionError(ConnectionResetError):
@@ -128,10 +140,18 @@ class LoggedRequest:
 class SandboxControls:
     """ASGI middleware holding the fault rules and the request log of one simulator."""
 
-    def __init__(self, app: ASGIApp, *, name: str, fault_content_type: str = "application/json") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        name: str,
+        fault_content_type: str = "application/json",
+        crash_response: CrashResponse = plain_crash,
+    ) -> None:
         self.app = app
         self.name = name
         self.fault_content_type = fault_content_type  # upstreams differ: Stalwart answers problem+json
+        self.crash_response = crash_response  # upstreams differ: authentik's crash page answers writes 405
         self.rules: list[FaultRule] = []
         self.latency_ms = 0.0
         self.log: list[LoggedRequest] = []
@@ -160,6 +180,10 @@ class SandboxControls:
                 kind="status", path=path, method=method, status=status, times=times, retry_after=retry_after, body=body
             )
         )
+
+    def crash(self, path: str, *, method: str = "*", times: int | None = None) -> FaultRule:
+        """Make matching requests fail as the upstream's unhandled errors do, without applying them."""
+        return self.add_fault(FaultRule(kind="crash", path=path, method=method, times=times))
 
     def set_latency(self, ms: float) -> None:
         """Add ``ms`` milliseconds to every request (0 turns it off); ValueError if negative or not a number."""
@@ -239,6 +263,11 @@ class SandboxControls:
         elif rule.kind == "timeout":
             await asyncio.sleep(rule.hang_seconds)
             await self.app(scope, replay, recording_send)
+        elif rule.kind == "crash":
+            status, crash_headers, data = self.crash_response(method)
+            length = (b"content-length", str(len(data)).encode())
+            await recording_send({"type": "http.response.start", "status": status, "headers": [*crash_headers, length]})
+            await recording_send({"type": "http.response.body", "body": data})
         else:  # drop: promise a body, send part of it, then break the connection
             await recording_send(
                 {

@@ -1,9 +1,11 @@
-"""Behaviour of the authentik sandbox's groups API, driven in-process over HTTP."""
+"""The authentik sandbox's groups API and its controls, driven in-process over HTTP (what authentik itself does is
+also pinned by tests/conformance/authentik/, which runs against this sandbox)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,6 +18,7 @@ from tenantry.sandbox.authentik import AuthentikSandbox
 
 TOKEN = "sandbox-api-token"
 GROUPS = "/api/v3/core/groups/"
+NO_PERMISSION = {"detail": "You do not have permission to perform this action."}
 
 
 def _client(sandbox: AuthentikSandbox, token: str | None = TOKEN) -> httpx.AsyncClient:
@@ -28,6 +31,13 @@ def _client(sandbox: AuthentikSandbox, token: str | None = TOKEN) -> httpx.Async
 @pytest.fixture
 def sandbox() -> AuthentikSandbox:
     return AuthentikSandbox([TOKEN])
+
+
+def _without_builtin(sandbox: AuthentikSandbox) -> AuthentikSandbox:
+    """The sandbox with the group a new install starts with removed, for tests that count groups."""
+    for group in sandbox.groups(builtin=True):
+        sandbox.delete_group(group["pk"])
+    return sandbox
 
 
 @pytest.fixture
@@ -46,6 +56,7 @@ async def _names(client: httpx.AsyncClient, **params: str) -> list[str]:
 async def test_list_clamps_page_size_to_the_maximum_and_walks_every_page_by_next(
     sandbox: AuthentikSandbox, client: httpx.AsyncClient
 ) -> None:
+    _without_builtin(sandbox)
     for i in range(230):
         sandbox.add_group(f"g{i:03d}")
     seen: list[str] = []
@@ -90,7 +101,7 @@ async def test_list_defaults_to_twenty_per_page_with_autocomplete_block(
 
 
 async def test_page_size_default_and_maximum_are_configurable() -> None:
-    sandbox = AuthentikSandbox([TOKEN], default_page_size=3, max_page_size=5)
+    sandbox = _without_builtin(AuthentikSandbox([TOKEN], default_page_size=3, max_page_size=5))
     for i in range(12):
         sandbox.add_group(f"g{i:02d}")
     async with _client(sandbox) as client:
@@ -98,7 +109,17 @@ async def test_page_size_default_and_maximum_are_configurable() -> None:
         assert len(await _names(client, page_size="50")) == 5
 
 
-async def test_empty_list_is_one_empty_page(client: httpx.AsyncClient) -> None:
+async def test_a_new_install_lists_its_admin_group_with_akadmin(client: httpx.AsyncClient) -> None:
+    body = (await client.get(GROUPS)).json()
+    assert body["pagination"]["count"] == 1
+    (admins,) = body["results"]
+    assert (admins["name"], admins["is_superuser"]) == ("authentik Admins", True)
+    assert [u["username"] for u in admins["users_obj"]] == ["akadmin"]
+    assert admins["num_pk"] == int(str(uuid.UUID(admins["pk"]).int)[:5])
+
+
+async def test_empty_list_is_one_empty_page(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
+    _without_builtin(sandbox)
     body = (await client.get(GROUPS)).json()
     assert body == {
         "pagination": {
@@ -117,7 +138,7 @@ async def test_empty_list_is_one_empty_page(client: httpx.AsyncClient) -> None:
 
 async def test_page_past_the_end_is_404_invalid_page(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
     sandbox.add_group("only")
-    response = await client.get(GROUPS, params={"page": 2})
+    response = await client.get(GROUPS, params={"page": 3})
     assert response.status_code == 404
     assert response.json() == {"detail": "Invalid page."}
 
@@ -145,23 +166,47 @@ async def test_attributes_filter_compares_json_types(sandbox: AuthentikSandbox, 
     assert await _names(client, attributes=json.dumps({"missing": None})) == []
 
 
-@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", "42"])
-async def test_attributes_filter_that_is_not_a_json_object_is_400(client: httpx.AsyncClient, raw: str) -> None:
-    response = await client.get(GROUPS, params={"attributes": raw})
-    assert response.status_code == 400
-    body = response.json()
-    assert list(body) == ["attributes"]
-    assert all(isinstance(m, str) for m in body["attributes"])
-
-
 async def test_search_is_case_insensitive_substring_and_ordering_can_reverse(
     sandbox: AuthentikSandbox, client: httpx.AsyncClient
 ) -> None:
+    _without_builtin(sandbox)
     for name in ("tenant-Acme", "tenant-beta", "other"):
         sandbox.add_group(name)
+    sandbox.add_group("root", is_superuser=True)
     assert await _names(client, search="TENANT") == ["tenant-Acme", "tenant-beta"]
-    assert await _names(client, ordering="-name") == ["tenant-beta", "tenant-Acme", "other"]
-    assert await _names(client, ordering="bogus") == ["other", "tenant-Acme", "tenant-beta"]
+    assert await _names(client, search="tenant, beta") == ["tenant-beta"]  # every term must match
+    assert await _names(client, search="rue") == ["root"]  # the flag is searched as PostgreSQL prints it
+    assert await _names(client, ordering="-name") == ["tenant-beta", "tenant-Acme", "root", "other"]
+    assert await _names(client, ordering="bogus") == ["other", "root", "tenant-Acme", "tenant-beta"]
+    assert await _names(client, ordering="num_pk") == ["other", "root", "tenant-Acme", "tenant-beta"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        *[("true", ["root"]), ("True", ["root"]), ("2", ["root"]), ("false", ["plain"]), ("3", ["plain"])],
+        *[("1", ["plain", "root"]), ("0", ["plain", "root"]), ("yes", ["plain", "root"])],
+    ],
+)
+async def test_is_superuser_filter_reads_values_as_django_null_boolean_select_and_ignores_others(
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient, raw: str, expected: list[str]
+) -> None:
+    _without_builtin(sandbox)
+    sandbox.add_group("plain")
+    sandbox.add_group("root", is_superuser=True)
+    assert await _names(client, is_superuser=raw) == expected
+
+
+async def test_member_filters_refuse_unknown_users_per_field(
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
+    response = await client.get(GROUPS, params={"members_by_pk": "x1", "members_by_username": "nobody"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "members_by_pk": ["\u201cx1\u201d is not a valid value."],
+        "members_by_username": ["Select a valid choice. nobody is not one of the available choices."],
+    }
+    assert await _names(client, members_by_username="akadmin") == ["authentik Admins"]
 
 
 async def test_include_flags_fill_or_null_the_related_objects(
@@ -186,7 +231,7 @@ async def test_include_flags_fill_or_null_the_related_objects(
     assert [p["pk"] for p in up["parents_obj"]] == [parent["pk"]]
     assert up["inherited_roles_obj"] == []
     listed = (await client.get(GROUPS, params={"include_users": "false"})).json()["results"]
-    assert [g["users_obj"] for g in listed] == [None, None]
+    assert [g["users_obj"] for g in listed] == [None, None, None]
 
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -211,7 +256,7 @@ async def test_create_reports_every_bad_field_and_stores_nothing(
         "is_superuser": ["Must be a valid boolean."],
         "parents": ['Invalid pk "not-a-uuid" - object does not exist.'],
         "users": ['Invalid pk "99" - object does not exist.'],
-        "attributes": ['Expected a dictionary of items but got type "list".'],
+        "attributes": ["Value must be a dictionary, and not have any duplicate keys."],
         "roles": ['Expected a list of items but got type "str".'],
     }
     assert sandbox.groups() == []
@@ -240,7 +285,14 @@ async def test_create_with_malformed_json_is_400_with_detail(client: httpx.Async
     assert response.json()["detail"].startswith("JSON parse error")
 
 
-async def test_concurrent_creates_of_one_name_yield_one_group_and_a_non_json_500(
+def _assert_crash_page_for_a_write(response: httpx.Response) -> None:
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.content == b""
+
+
+async def test_concurrent_creates_of_one_name_yield_one_group_and_the_crash_page_405(
     sandbox: AuthentikSandbox, client: httpx.AsyncClient
 ) -> None:
     sandbox.insert_delay = 0.05
@@ -248,12 +300,47 @@ async def test_concurrent_creates_of_one_name_yield_one_group_and_a_non_json_500
         client.post(GROUPS, json={"name": "racy"}), client.post(GROUPS, json={"name": "racy"})
     )
     by_status = {r.status_code: r for r in (first, second)}
-    assert sorted(by_status) == [201, 500]
-    failed = by_status[500]
-    assert failed.headers["content-type"].startswith("text/html")
-    with pytest.raises(json.JSONDecodeError):
-        failed.json()
+    assert sorted(by_status) == [201, 405]
+    _assert_crash_page_for_a_write(by_status[405])
     assert [g["name"] for g in sandbox.groups()] == ["racy"]
+
+
+async def test_a_rename_that_loses_the_race_crashes_the_same_way(
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient
+) -> None:
+    sandbox.insert_delay = 0.05
+    group = sandbox.add_group("before")
+    create, rename = await asyncio.gather(
+        client.post(GROUPS, json={"name": "after"}), client.patch(f"{GROUPS}{group['pk']}/", json={"name": "after"})
+    )
+    assert create.status_code == 201
+    _assert_crash_page_for_a_write(rename)
+    assert sandbox.get_group(group["pk"]) == group
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+async def test_injected_crash_answers_a_write_405_and_applies_nothing(
+    sandbox: AuthentikSandbox, client: httpx.AsyncClient, method: str
+) -> None:
+    group = sandbox.add_group("kept", {"a": 1})
+    sandbox.controls.crash(r"/core/groups/", method=method, times=1)
+    path = GROUPS if method == "POST" else f"{GROUPS}{group['pk']}/"
+    body = {"name": "new"} if method != "DELETE" else None
+    crashed = await client.request(method, path, json=body)
+    _assert_crash_page_for_a_write(crashed)
+    assert [g["name"] for g in sandbox.groups()] == ["kept"]
+    assert (await client.request(method, path, json=body)).status_code in (200, 201, 204)
+
+
+async def test_injected_crash_answers_a_read_500_html_and_is_set_over_http(client: httpx.AsyncClient) -> None:
+    rule = await client.post("/_sandbox/faults", json={"kind": "crash", "path": "/core/groups/", "times": 1})
+    assert rule.status_code == 200
+    crashed = await client.get(GROUPS)
+    assert crashed.status_code == 500
+    assert crashed.headers["content-type"] == "text/html; charset=utf-8"
+    with pytest.raises(json.JSONDecodeError):
+        crashed.json()
+    assert (await client.get(GROUPS)).status_code == 200
 
 
 async def test_a_create_after_the_first_finished_gets_the_400_not_the_500(
@@ -272,13 +359,57 @@ async def test_missing_credentials_are_403_not_provided(sandbox: AuthentikSandbo
     assert response.json() == {"detail": "Authentication credentials were not provided."}
 
 
-@pytest.mark.parametrize("header", ["Bearer wrong", "Basic c2FuZGJveC1hcGktdG9rZW4=", "Bearer"])
-async def test_unknown_token_or_scheme_is_403_invalid(sandbox: AuthentikSandbox, header: str) -> None:
+@pytest.mark.parametrize("header", ["Bearer wrong", "bearer wrong", "Bearer sandbox-api-token x"])
+async def test_unknown_bearer_token_is_403_invalid(sandbox: AuthentikSandbox, header: str) -> None:
     async with _client(sandbox, token=None) as c:
         response = await c.post(GROUPS, json={"name": "x"}, headers={"Authorization": header})
     assert response.status_code == 403
     assert response.json() == {"detail": "Token invalid/expired"}
     assert sandbox.groups() == []
+
+
+@pytest.mark.parametrize("header", ["Basic c2FuZGJveC1hcGktdG9rZW4=", "Bearer", "Bearer   ", TOKEN])
+async def test_another_scheme_or_a_header_without_a_token_is_no_credentials(
+    sandbox: AuthentikSandbox, header: str
+) -> None:
+    async with _client(sandbox, token=None) as c:
+        response = await c.post(GROUPS, json={"name": "x"}, headers={"Authorization": header})
+    assert (response.status_code, response.json()) == (403, {"detail": "Authentication credentials were not provided."})
+
+
+async def test_each_write_needs_its_own_permission() -> None:
+    view = "authentik_core.view_group"
+    sandbox = AuthentikSandbox([TOKEN], permissions={"viewer": {view}, "editor": {view, "authentik_core.change_group"}})
+    group = sandbox.add_group("g")
+    item = f"{GROUPS}{group['pk']}/"
+    async with _client(sandbox, token="viewer") as viewer, _client(sandbox, token="editor") as editor:
+        assert (await viewer.get(item)).status_code == 200
+        assert (await viewer.get(f"{GROUPS}not-a-uuid/")).json() == {"detail": "Not found."}
+        assert [
+            (await viewer.patch(item, json={"name": "x"})).status_code,
+            (await viewer.post(GROUPS)).status_code,
+        ] == [
+            403,
+            403,
+        ]
+        assert (await editor.patch(item, json={"name": "renamed"})).status_code == 200
+        assert (await editor.delete(item)).json() == NO_PERMISSION
+
+
+async def test_the_superuser_flag_needs_its_own_permissions_as_authentiks_tests_assert() -> None:
+    # authentik/core/tests/test_groups_api.py: test_superuser_no_perm, test_superuser_update_no_perm and
+    # test_superuser_update_no_change.
+    perms = {f"authentik_core.{p}_group" for p in ("add", "view", "change")}
+    sandbox = AuthentikSandbox([TOKEN], permissions={"editor": perms})
+    root = sandbox.add_group("root", is_superuser=True)
+    async with _client(sandbox, token="editor") as c:
+        created = await c.post(GROUPS, json={"name": "new", "is_superuser": True})
+        lowered = await c.patch(f"{GROUPS}{root['pk']}/", json={"is_superuser": False})
+        unchanged = await c.patch(f"{GROUPS}{root['pk']}/", json={"name": "root2", "is_superuser": True})
+        plain = await c.post(GROUPS, json={"name": "plain", "is_superuser": False})
+    assert created.json() == {"is_superuser": ["User does not have permission to set superuser status to True."]}
+    assert lowered.json() == {"is_superuser": ["User does not have permission to set superuser status to False."]}
+    assert (unchanged.status_code, plain.status_code) == (200, 201)
 
 
 async def test_accept_token_hook_admits_tokens_beyond_the_api_tokens() -> None:
@@ -302,11 +433,34 @@ async def test_extra_routes_are_served_beside_the_api_without_api_auth() -> None
 
 
 # -- retrieve, update, delete ----------------------------------------------------------------------------
-@pytest.mark.parametrize("pk", ["0b0c3a4e-3b46-4f0a-9a4e-000000000000", "not-a-uuid", "12"])
-async def test_unknown_or_malformed_pk_is_404(client: httpx.AsyncClient, pk: str) -> None:
-    response = await client.get(f"{GROUPS}{pk}/")
-    assert response.status_code == 404
-    assert response.json() == {"detail": "No Group matches the given query."}
+@pytest.mark.parametrize(
+    ("pk", "detail"),
+    [
+        ("0b0c3a4e-3b46-4f0a-9a4e-000000000000", "No Group matches the given query."),
+        ("0b0c3a4e3b464f0a9a4e000000000000", "No Group matches the given query."),
+        ("not-a-uuid", "Not found."),
+        ("12", "Not found."),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+async def test_unknown_pk_is_404_no_group_and_malformed_pk_is_404_not_found(
+    client: httpx.AsyncClient, pk: str, detail: str, method: str
+) -> None:
+    response = await client.request(method, f"{GROUPS}{pk}/", json={} if method == "PATCH" else None)
+    assert (response.status_code, response.json()) == (404, {"detail": detail})
+
+
+@pytest.mark.parametrize("path", ["/api/v3/core/groups", f"{GROUPS}a.b/", "/api/v3/core/nothing/"])
+async def test_an_unrouted_api_path_is_django_404_html_to_get_and_405_to_writes(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    page = await client.get(path)
+    assert (page.status_code, page.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert "location" not in page.headers  # APPEND_SLASH is off: no redirect
+    for method in ("DELETE", "POST", "PATCH"):
+        _assert_crash_page_for_a_write(await client.request(method, path))
+    options = await client.options(path)
+    assert (options.status_code, options.headers["allow"]) == (200, "GET, HEAD, OPTIONS")
 
 
 async def test_patch_replaces_attributes_wholesale_and_keeps_other_fields(
@@ -321,10 +475,11 @@ async def test_patch_replaces_attributes_wholesale_and_keeps_other_fields(
     assert (stored["name"], stored["is_superuser"], stored["attributes"]) == ("tenant-acme", True, {"tenant_id": "t1"})
 
 
-async def test_put_requires_a_name_renames_and_leaves_unsent_fields_alone(
+async def test_put_requires_a_name_renames_and_leaves_unsent_fields_alone_but_members(
     sandbox: AuthentikSandbox, client: httpx.AsyncClient
 ) -> None:
-    group = sandbox.add_group("old")
+    member = sandbox.add_user("carol")
+    group = (await client.post(GROUPS, json={"name": "old", "users": [member]})).json()
     sandbox.add_group("taken")
     missing = await client.put(f"{GROUPS}{group['pk']}/", json={"attributes": {}})
     assert (missing.status_code, missing.json()) == (400, {"name": ["This field is required."]})
@@ -333,9 +488,9 @@ async def test_put_requires_a_name_renames_and_leaves_unsent_fields_alone(
     same = await client.put(f"{GROUPS}{group['pk']}/", json={"name": "old", "attributes": {"a": 1}})
     assert same.status_code == 200
     renamed = await client.put(f"{GROUPS}{group['pk']}/", json={"name": "new"})
-    # Like DRF, a PUT replaces only what it sends: fields left out keep their stored values.
+    # Like DRF, a PUT replaces what it sends and the fields with a default: users (an empty list).
     assert renamed.status_code == 200
-    assert (renamed.json()["name"], renamed.json()["attributes"]) == ("new", {"a": 1})
+    assert (renamed.json()["name"], renamed.json()["attributes"], renamed.json()["users"]) == ("new", {"a": 1}, [])
 
 
 async def test_delete_is_204_then_the_group_is_404(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
@@ -359,6 +514,8 @@ async def test_deleting_a_parent_unlinks_it_from_its_children(
 async def test_unsupported_method_is_a_json_405(sandbox: AuthentikSandbox, client: httpx.AsyncClient) -> None:
     response = await client.put(GROUPS, json={"name": "x"})
     assert (response.status_code, response.json()) == (405, {"detail": 'Method "PUT" not allowed.'})
+    unknown = await client.post(f"{GROUPS}0b0c3a4e-3b46-4f0a-9a4e-000000000000/")
+    assert (unknown.status_code, unknown.json()) == (405, {"detail": 'Method "POST" not allowed.'})
 
 
 # -- out-of-band helpers ---------------------------------------------------------------------------------
