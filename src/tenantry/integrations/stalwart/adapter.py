@@ -337,7 +337,8 @@ class StalwartMailProvider:
                 raise
             owner = f"{ref.object} {ref.id}" if ref else "another object"
             if list(err.properties) == ["aliases"]:
-                message = f"{name} is already an alias of Stalwart {owner}; remove the alias or pick another"
+                # "aliases" names the aliases sent with the create, not the name (that is "name").
+                message = f"an alias sent with {name} is already taken in Stalwart by {owner}"
             else:
                 message = f"{name} is already taken in Stalwart by {owner}"
             raise PermanentStepError(message, reason="DomainConflict") from err

@@ -259,7 +259,9 @@ async def test_domain_whose_dkim_management_is_not_reported_keeps_waiting() -> N
     assert (result.state, result.reason) == ("pending", "WaitingForDkim")
 
 
-async def test_name_taken_as_another_domains_alias_is_a_permanent_conflict() -> None:
+async def test_a_clash_on_aliases_at_create_is_a_permanent_conflict() -> None:
+    # Stalwart says "aliases" when an alias sent with the domain clashes; a name that is another
+    # domain's alias is refused on "name" (see the contract test of the adapter against the sandbox).
     fake = FakeStalwart()
     fake.set_error = {
         "type": "primaryKeyViolation",
