@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tenantry.integrations.errors import PermanentStepError
-from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
 
 
 class NotConfiguredError(PermanentStepError):
@@ -18,8 +18,9 @@ class NotConfiguredError(PermanentStepError):
 class NotConfigured:
     """Stands in for any port (identity, mail, files) whose upstream has no settings.
 
-    Every operation answers ``skipped`` with ``hint`` (which settings to set), so the reconciler needs no
-    special case; once the settings are given and the process restarts, the real adapter takes its place.
+    Every operation answers ``skipped`` with ``hint`` (which settings to set) and every plan is empty (there is
+    nothing to read or change), so the reconciler needs no special case; once the settings are given and the
+    process restarts, the real adapter takes its place.
     """
 
     def __init__(self, hint: str) -> None:
@@ -48,6 +49,21 @@ class NotConfigured:
 
     async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         return self._skipped()
+
+    async def plan_tenant_group(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]:
+        return []
+
+    async def plan_tenant_domain(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]:
+        return []
+
+    async def plan_tenant_space(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]:
+        return []
 
     async def ping(self) -> None:
         raise NotConfiguredError(self.hint)

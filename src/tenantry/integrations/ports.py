@@ -46,12 +46,34 @@ class StepResult:
     events: list[str] = field(default_factory=list)
 
 
+PlanAction = Literal["create", "update", "delete", "unchanged"]
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """What an ``ensure`` (or a teardown) would do to one upstream object, found without writing anything.
+
+    ``target`` names the object as a person would ("authentik group tenant-acme"); ``changes`` maps each
+    field that differs to ``(now, wanted)`` (``now`` is None for a create, ``wanted`` None for a delete);
+    ``note`` says anything else worth knowing (adopting an existing object, a conflict that would stop it).
+    """
+
+    target: str
+    action: PlanAction
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    note: str = ""
+
+
 class IdentityProvider(Protocol):
     """authentik: a group per tenant."""
 
     async def ensure_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
 
     async def delete_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def plan_tenant_group(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]: ...
 
     async def ping(self) -> None: ...
 
@@ -62,6 +84,10 @@ class MailProvider(Protocol):
     async def ensure_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
 
     async def delete_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def plan_tenant_domain(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]: ...
 
     async def ping(self) -> None: ...
 
@@ -74,5 +100,9 @@ class FileProvider(Protocol):
     async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
 
     async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+
+    async def plan_tenant_space(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]: ...
 
     async def ping(self) -> None: ...

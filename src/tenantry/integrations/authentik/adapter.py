@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from typing import Any
 
 from tenantry.integrations.errors import (
     PermanentStepError,
@@ -13,7 +14,7 @@ from tenantry.integrations.errors import (
     TransientStepError,
     translated,
 )
-from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.ports import PlanAction, PlannedChange, StepResult, TenantSpec
 
 from .client import AuthentikClient
 from .errors import (
@@ -123,6 +124,13 @@ class AuthentikIdentityProvider:
     async def delete_tenant_group(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         with self._translated():
             return await self._delete(tenant, ids)
+
+    async def plan_tenant_group(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]:
+        """What ensure (or, with ``teardown``, delete) would change, found by ensure's own lookups, writing nothing."""
+        with self._translated():
+            return await (self._plan_delete(tenant, ids) if teardown else self._plan_ensure(tenant, ids))
 
     async def ping(self) -> None:
         with self._translated():
@@ -289,3 +297,64 @@ class AuthentikIdentityProvider:
                 events.append(f"deleted group {name} ({pk})")
         message = f"authentik group {name} is gone" if targets else f"no authentik group {name} to delete"
         return StepResult(state="ok", reason="Deleted", message=message, events=events)
+
+    # -- plan ---------------------------------------------------------------------------------------
+
+    async def _plan_ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> list[PlannedChange]:
+        """_ensure's path through its lookups (stored pk, marker, name), ending in a comparison instead of a write."""
+        name = self.group_name(tenant)
+        notes: list[str] = []
+        stored = ids.get(GROUP_PK)
+        if stored:
+            try:
+                current = await self._client.get_group(stored)
+            except AuthentikNotFoundError:
+                notes.append(f"group {stored} was deleted out of band")
+            else:
+                owner = current.attributes.get("tenant_id")
+                if owner is None or owner == tenant.id:
+                    return [self._planned(current, tenant, notes)]
+                notes.append(
+                    f"stored group {stored} is marked for tenant {owner!r}, not this one; it would be left alone"
+                )
+        group = await self._find_marked(tenant, notes)
+        if group is None:
+            try:
+                group = await self._find_by_name(tenant, name)
+            except PermanentStepError as err:
+                notes.append(f"ensure would stop with {err.reason}: {err.message}")
+        if group is not None:
+            notes.append(f"would adopt group {group.name} ({group.pk}) marked for this tenant")
+            return [self._planned(group, tenant, notes)]
+        wanted = {"name": name, **{f"attributes.{key}": value for key, value in self.group_attributes(tenant).items()}}
+        created = {field: (None, value) for field, value in wanted.items()}
+        return [PlannedChange(f"authentik group {name}", "create", created, "; ".join(notes))]
+
+    def _planned(self, group: Group, tenant: TenantSpec, notes: list[str]) -> PlannedChange:
+        """What _repair would change on ``group``: the name, our attribute keys and the superuser flag."""
+        name = self.group_name(tenant)
+        changes: dict[str, tuple[Any, Any]] = {}
+        if group.name != name:
+            changes["name"] = (group.name, name)
+        for key, value in self.group_attributes(tenant).items():
+            if group.attributes.get(key) != value:
+                changes[f"attributes.{key}"] = (group.attributes.get(key), value)
+        if group.is_superuser:
+            changes["is_superuser"] = (True, False)
+        action: PlanAction = "update" if changes else "unchanged"
+        return PlannedChange(f"authentik group {group.name} ({group.pk})", action, changes, "; ".join(notes))
+
+    async def _plan_delete(self, tenant: TenantSpec, ids: Mapping[str, str]) -> list[PlannedChange]:
+        """What _delete would delete: the stored group if it still exists, else every group marked for the tenant."""
+        stored = ids.get(GROUP_PK)
+        if not stored:
+            groups = await self._marked_groups(tenant)
+        else:
+            try:
+                groups = [await self._client.get_group(stored)]
+            except AuthentikNotFoundError:
+                groups = []
+        return [
+            PlannedChange(f"authentik group {group.name} ({group.pk})", "delete", {"name": (group.name, None)})
+            for group in groups
+        ]

@@ -30,7 +30,7 @@ from tenantry.integrations.errors import (
     translated,
 )
 from tenantry.integrations.oauth import OAuthError, OAuthRejectedError, OAuthTimeoutError
-from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
 
 from .client import OcisClient
 from .errors import (
@@ -47,6 +47,7 @@ from .errors import (
     OcisTimeoutError,
 )
 from .models import Drive
+from .plan import plan_purge, plan_space
 
 DRIVE_ID = "driveId"
 # oCIS refuses these in space names (and names longer than 255 bytes, or empty after trimming).
@@ -183,6 +184,13 @@ class OcisFileProvider:
         message = "the tenant's space is purged" if events else "the tenant has no space left to purge"
         return StepResult(state="ok", reason=reason, message=message, events=events)
 
+    async def plan_tenant_space(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]:
+        """What ensure (or, with ``teardown``, purge) would do, found by their own lookups, writing nothing."""
+        with self._translated():
+            return await (plan_purge(self, tenant, ids) if teardown else plan_space(self, tenant, ids))
+
     async def ping(self) -> None:
         """An authenticated ``/me``: proves reachability and credentials without listing every space."""
         with self._translated():
@@ -194,25 +202,27 @@ class OcisFileProvider:
         self, ids: Mapping[str, str], events: list[str], *, keep_disabled: bool = False
     ) -> tuple[Drive | None, str | None]:
         """The space behind the stored id (restored if disabled, unless it is to stay so), or ``(None, lost id)``."""
+        drive, lost_id = await self._stored_drive(ids)
+        if drive is not None and drive.disabled and not keep_disabled:
+            with _vanished(drive):
+                drive = await self._client.restore_drive(drive.id)
+            events.append(f"space {drive.id} was disabled; restored")
+        return drive, lost_id
+
+    async def _stored_drive(self, ids: Mapping[str, str]) -> tuple[Drive | None, str | None]:
+        """The space behind the stored id as it is, or ``(None, lost id)`` when it no longer exists."""
         drive_id = ids.get(DRIVE_ID)
         if not drive_id:
             return None, None
         try:
-            drive = await self._client.get_drive(drive_id)
+            return await self._client.get_drive(drive_id), None
         except OcisNotFoundError:
             return None, drive_id
-        if drive.disabled and not keep_disabled:
-            with _vanished(drive):
-                drive = await self._client.restore_drive(drive.id)
-            events.append(f"space {drive.id} was disabled; restored")
-        return drive, None
 
     async def _adopt(self, tenant: TenantSpec, events: list[str]) -> Drive | None:
-        ours = [d for d in await self._client.list_project_drives() if self.is_ours(d, tenant)]
-        if not ours:
+        kept, duplicates = await self._marked_drives(tenant)
+        if kept is None:
             return None
-        kept = _oldest(ours)
-        duplicates = [d.id for d in ours if d.id != kept.id]
         events.append(f"adopted existing space {kept.id} carrying our marker")
         if duplicates:
             events.append(
@@ -225,6 +235,14 @@ class OcisFileProvider:
             events.append(f"space {kept.id} was disabled; restored")
         return kept
 
+    async def _marked_drives(self, tenant: TenantSpec) -> tuple[Drive | None, list[str]]:
+        """The space to adopt (the oldest carrying our marker) and the ids of the others carrying it."""
+        ours = [d for d in await self._client.list_project_drives() if self.is_ours(d, tenant)]
+        if not ours:
+            return None, []
+        kept = _oldest(ours)
+        return kept, [d.id for d in ours if d.id != kept.id]
+
     async def _create(self, tenant: TenantSpec, events: list[str]) -> Drive:
         name = self.space_name(tenant.name, fallback=tenant.slug)
         drive = await self._client.create_drive(
@@ -233,12 +251,17 @@ class OcisFileProvider:
         events.append(f"created space {drive.id} {name!r} with a quota of {tenant.quota_bytes} bytes")
         return drive
 
-    async def _repair(self, drive: Drive, tenant: TenantSpec, events: list[str]) -> Drive:
+    def _drift(self, drive: Drive, tenant: TenantSpec) -> tuple[str | None, int | None, str | None]:
+        """The name, quota and description _repair would set on ``drive`` (None for each that is right)."""
         name = self.space_name(tenant.name, fallback=tenant.slug)
         new_name = name if drive.name != name else None
         new_quota = tenant.quota_bytes if drive.quota_total != tenant.quota_bytes else None
         # Someone may have edited the description; without the marker the space could not be found again.
         new_description = self.description(tenant) if not self.is_ours(drive, tenant) else None
+        return new_name, new_quota, new_description
+
+    async def _repair(self, drive: Drive, tenant: TenantSpec, events: list[str]) -> Drive:
+        new_name, new_quota, new_description = self._drift(drive, tenant)
         if new_name is None and new_quota is None and new_description is None:
             return drive
         with _vanished(drive):

@@ -15,7 +15,7 @@ from tenantry.integrations.errors import (
     TransientStepError,
     translated,
 )
-from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
 
 from .client import DomainWithDkim, StalwartClient
 from .errors import (
@@ -30,6 +30,7 @@ from .errors import (
     StalwartTimeoutError,
 )
 from .models import Domain, DomainCreate, DomainUpdate
+from .plan import DomainPlanner
 from .zone import DnsZoneError, parse_zone_file
 
 DOMAIN_ID = "domainId"
@@ -174,6 +175,14 @@ class StalwartMailProvider:
     async def ping(self) -> None:
         with self._translated():
             await self._client.session(refresh=True)
+
+    async def plan_tenant_domain(
+        self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
+    ) -> list[PlannedChange]:
+        """What ensure (or, with ``teardown``, delete) would do, found by reading only (see :mod:`.plan`)."""
+        planner = DomainPlanner(self._client, claim=self._claim, description=domain_description)
+        with self._translated():
+            return await (planner.teardown if teardown else planner.ensure)(tenant, ids.get(DOMAIN_ID))
 
     async def ensure_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         name = tenant.mail_domain.strip().lower()

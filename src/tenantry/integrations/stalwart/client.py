@@ -178,6 +178,10 @@ class StalwartClient(JmapClient):
         accounts = _parse_accounts(await self._query_get("Account", filter_, ACCOUNT_PROPERTIES))
         return accounts[0] if accounts else None
 
+    async def find_accounts(self, domain_id: str) -> list[Account]:
+        """Every account (user or group) in the domain (query and get in one request)."""
+        return _parse_accounts(await self._query_get("Account", {"domainId": domain_id}, ACCOUNT_PROPERTIES))
+
     async def create_account(self, account: AccountCreate) -> str:
         return await self._create("Account", account.to_wire())
 
