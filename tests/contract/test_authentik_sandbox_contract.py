@@ -63,6 +63,7 @@ def _declared_statuses(spec: OpenAPI, path: str, method: str) -> set[str]:
     return set((spec.spec / "paths" / path / method / "responses").keys())
 
 
+@pytest.mark.slow
 async def test_group_lifecycle_requests_and_responses_match_the_spec(spec: OpenAPI, client: httpx.AsyncClient) -> None:
     attrs = {"tenant_slug": "acme", "tenant_id": "7f3c", "seats": 5, "active": True, "meta": {"tier": "gold"}}
     created = (

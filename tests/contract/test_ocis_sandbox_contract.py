@@ -97,6 +97,7 @@ async def api(sandbox: OcisSandbox) -> AsyncIterator[CheckedClient]:
         yield CheckedClient(client)
 
 
+@pytest.mark.slow
 async def test_tenant_space_lifecycle_validates_against_libre_graph(api: CheckedClient) -> None:
     minimal = await api.send("POST", "/graph/v1.0/drives", json={"name": "Venus"})
     assert minimal.status_code == 201

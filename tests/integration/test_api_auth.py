@@ -47,6 +47,8 @@ from tests.support.auth import (
 )
 from tests.support.clock import ManualClock
 
+pytestmark = pytest.mark.slow  # the API with the sandbox OIDC issuer: an RSA key per test, JWKS refreshes
+
 ISSUER_ROUTES = r"^/application/o/"
 JWKS_PATH = r"^/application/o/[^/]+/jwks/$"
 # The OpenAPI document and the pages that render it are public like the ops routes.

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tenantry.config import Settings
 from tests.support.api import api_client
 from tests.support.dns_server import DnsTestServer
 from tests.support.stack import sandbox_suite, tenant_events, wait_for_tenant
+
+pytestmark = pytest.mark.slow  # the whole product in-process, polling each tenant until its steps settle
 
 PLATFORM = "acme.mail.example.test"
 CUSTOM = "acme-corp.test"

@@ -15,6 +15,8 @@ from tenantry.sandbox.suite import SandboxSuite
 from tests.support.api import api_client
 from tests.support.stack import sandbox_suite, step_is, tenant_events, wait_for_tenant, waits_for_a_human
 
+pytestmark = pytest.mark.slow  # the whole product in-process, waiting out retries, back-off and resyncs
+
 ACME = {"slug": "acme", "name": "Acme Corp"}
 # The requests each step's ensure starts with, and so the ones a fault on it hits first.
 API_PATHS = {"authentik": r"^/api/v3/", "stalwart": r"^/jmap/?$", "ocis": r"^/graph/"}

@@ -11,6 +11,8 @@ from tenantry.sandbox.ocis_model import MANAGER
 from tests.support.api import api_client
 from tests.support.stack import sandbox_suite
 
+pytestmark = pytest.mark.slow  # the whole product in-process: API, worker polling, three sandboxes
+
 
 async def test_a_new_tenant_ends_active_with_every_upstream_holding_its_objects(
     make_settings: Callable[..., Settings],

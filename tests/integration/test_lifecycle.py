@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tenantry.config import Settings
 from tenantry.sandbox.suite import SandboxSuite
 from tests.support.api import api_client
 from tests.support.stack import sandbox_suite, tenant_events, wait_for_tenant
+
+pytestmark = pytest.mark.slow  # the whole product in-process, polling each tenant until its steps settle
 
 ACME = {"slug": "acme", "name": "Acme Corp"}
 DOMAIN = "acme.mail.example.test"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dns.rdatatype
 import dns.rdtypes.txtbase
 import dns.zone
+import pytest
 
 from tenantry.config import Settings
 from tenantry.integrations.dns import Purpose
@@ -15,6 +16,8 @@ from tenantry.tenants.models import TenantStep
 from tests.support.api import api_client
 from tests.support.dns_server import DnsTestServer
 from tests.support.stack import sandbox_suite, tenant_events, wait_for_tenant
+
+pytestmark = pytest.mark.slow  # the whole product in-process, polling each tenant until its steps settle
 
 ACME = {"slug": "acme", "name": "Acme Corp"}
 ACME_DOMAIN = "acme.mail.example.test"

@@ -25,6 +25,8 @@ from tenantry.logging import configure_logging
 from tenantry.sandbox.suite import SandboxSuite
 from tests.support.api import api_client
 
+pytestmark = pytest.mark.slow  # the whole product in-process with every credential kind, twice per test
+
 TOKEN_PATH = "/application/o/token/"
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tenantry.config import Settings
 from tests.support.auth import Callers, authed_api, sandbox_suite
+
+pytestmark = pytest.mark.slow  # the API with the sandbox OIDC issuer (an RSA key per test) and the worker
 
 
 async def test_an_admin_added_by_the_owner_sees_and_manages_the_tenant_and_loses_it_when_removed(

@@ -182,6 +182,7 @@ async def test_a_tenant_becomes_claimable_again_once_its_holders_lease_expires(s
     assert (await lease_of(store, tenant))[0] == "b"
 
 
+@pytest.mark.slow
 async def test_concurrent_batch_claimers_never_claim_the_same_tenant(store, clock) -> None:
     ids = await add_tenants(store, *(f"co-{n:02d}" for n in range(40)))
     claimers = [manager(store, clock) for _ in range(4)]

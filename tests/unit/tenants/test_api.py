@@ -199,6 +199,7 @@ async def test_transient_errors_retry_by_themselves_with_backoff_and_then_succee
         assert len(identity.calls) == 3
 
 
+@pytest.mark.slow
 async def test_an_active_tenant_whose_step_fails_later_is_degraded_then_recovers(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -228,6 +229,7 @@ async def test_patch_bumps_the_generation_and_the_steps_observe_it(make_settings
         assert (await client.patch("/tenants/acme", json={"slug": "other"})).status_code == 422
 
 
+@pytest.mark.slow
 async def test_a_pending_step_completes_by_itself(make_settings: Callable[..., Settings]) -> None:
     mail = ScriptedProvider(
         "domain", script=[StepResult(state="pending", reason="WaitingForDkim", message="DKIM keys not generated yet")]

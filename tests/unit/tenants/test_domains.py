@@ -130,6 +130,7 @@ async def test_names_in_the_platform_namespace_or_that_stalwart_refuses_are_422_
         assert (await s.client.get("/tenants", headers=ADMIN)).json()["total"] == 0
 
 
+@pytest.mark.slow
 async def test_squatting_a_public_domain_is_held_unverified_and_never_reaches_stalwart(
     stack: Callable[..., Any],
 ) -> None:
@@ -199,6 +200,7 @@ async def test_a_published_challenge_verifies_the_domain_on_demand_and_then_stal
         assert any("acme-corp.test verified" in e["message"] for e in events)
 
 
+@pytest.mark.slow
 async def test_the_record_is_also_found_by_the_periodic_check_with_back_off(
     stack: Callable[..., Any], dns_server: DnsTestServer
 ) -> None:
@@ -236,6 +238,7 @@ async def test_verification_gives_up_after_its_deadline_with_a_clear_state_and_c
         await s.wait_for("acme", lambda b: b["status"] == "active")
 
 
+@pytest.mark.slow
 async def test_of_two_tenants_trying_one_domain_the_first_to_prove_it_wins_and_the_other_is_told(
     stack: Callable[..., Any], dns_server: DnsTestServer
 ) -> None:

@@ -7,6 +7,8 @@ import io
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
+
 from tenantry.config import Settings
 from tenantry.provisioning.steps import build_steps
 from tenantry.tenants.presenter import events_csv
@@ -19,6 +21,7 @@ def steps() -> list:  # type: ignore[type-arg]
     return build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), ScriptedProvider("drive"))
 
 
+@pytest.mark.slow
 async def test_events_page_by_cursor_until_the_first_and_export_as_csv(make_settings: Callable[..., Settings]) -> None:
     async with api_client(make_settings(), steps=steps()) as (client, _):
         await client.post("/tenants", json={"slug": "acme", "name": "=HYPERLINK(1)"})
