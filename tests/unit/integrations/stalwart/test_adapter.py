@@ -327,7 +327,15 @@ async def test_steady_state_is_one_request_reading_the_keys_before_the_zone() ->
     assert query[1]["filter"] == {"domainId": domain_id}
     assert get[1]["#ids"] == {"resultOf": query[2], "name": "x:DkimSignature/query", "path": "/ids"}
     assert domain[1]["ids"] == [domain_id]
-    assert domain[1]["properties"] == ["id", "name", "aliases", "isEnabled", "description", "dkimManagement", "dnsZoneFile"]
+    assert domain[1]["properties"] == [
+        "id",
+        "name",
+        "aliases",
+        "isEnabled",
+        "description",
+        "dkimManagement",
+        "dnsZoneFile",
+    ]
 
 
 async def test_steady_state_without_active_keys_is_one_request_too() -> None:

@@ -308,7 +308,15 @@ async def test_domain_with_dkim_reads_the_keys_then_the_domain_in_one_request() 
     assert get[1]["#ids"] == {"resultOf": query[2], "name": "x:DkimSignature/query", "path": "/ids"}
     assert "privateKey" not in get[1]["properties"]
     assert domain[1]["ids"] == ["b"]
-    assert domain[1]["properties"] == ["id", "name", "aliases", "isEnabled", "description", "dkimManagement", "dnsZoneFile"]
+    assert domain[1]["properties"] == [
+        "id",
+        "name",
+        "aliases",
+        "isEnabled",
+        "description",
+        "dkimManagement",
+        "dnsZoneFile",
+    ]
     assert state.domain is not None
     assert (state.domain.id, state.domain.name, state.domain.dns_zone_file) == ("b", "acme.test", "zone")
     assert state.domain.description == "ours"
