@@ -187,3 +187,29 @@ def tenants_restore(
 ) -> None:
     """Bring a deleted tenant back while its grace period lasts."""
     _show(_call("POST", url, f"/tenants/{slug}/restore", token), as_json)
+
+
+@tenants_app.command("plan")
+def tenants_plan(
+    slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None
+) -> None:
+    """Show what a reconcile would change in each upstream, without changing anything."""
+    body = _call("GET", url, f"/tenants/{slug}/plan", token)
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    typer.echo(f"{body['slug']}  {body['status']}  (generation {body['generation']})")
+    for step in body["steps"]:
+        heading = f"  {step['step']}"
+        if step["error"]:
+            typer.echo(f"{heading}: could not plan: {step['error']}")
+            continue
+        typer.echo(f"{heading}{': ' + step['note'] if step['note'] else ''}")
+        for change in step["changes"] or []:
+            typer.echo(
+                f"    {change['action']:<9} {change['target']}{'  (' + change['note'] + ')' if change['note'] else ''}"
+            )
+            for field, diff in change["changes"].items():
+                typer.echo(f"              {field}: {diff['now']!r} -> {diff['wanted']!r}")
+        if not step["changes"]:
+            typer.echo("    nothing")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tenantry.integrations.errors import StepError
-from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
 
 
 @dataclass
@@ -69,6 +69,18 @@ class ScriptedProvider:
     delete_tenant_group = _teardown
     delete_tenant_domain = _teardown
     purge_tenant_space = _teardown
+
+    async def _plan(self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool) -> list[PlannedChange]:
+        target = f"{self.kind} of {tenant.slug}"
+        if teardown:
+            return [PlannedChange(target, "delete" if tenant.id in self.objects else "unchanged")]
+        if tenant.id not in self.objects:
+            return [PlannedChange(target, "create", {"name": (None, tenant.name)})]
+        return [PlannedChange(target, "unchanged")]
+
+    plan_tenant_group = _plan
+    plan_tenant_domain = _plan
+    plan_tenant_space = _plan
 
     async def ping(self) -> None:
         return None

@@ -19,6 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,14 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
-from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, roll_up
 from tenantry.provisioning.repository import ProvisioningRepository
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.teardown import TORN_DOWN, is_purging, remaining, teardown_due
 from tenantry.provisioning.verification import Admission, ClaimSnapshot, DomainGate
-from tenantry.states import SETTLED_STEP_STATUSES, Lifecycle, StepName, StepStatus, TenantStatus
+from tenantry.states import SETTLED_STEP_STATUSES, DomainStatus, Lifecycle, StepName, StepStatus, TenantStatus
 from tenantry.tenants.models import Tenant, TenantStep
 
 log = structlog.get_logger("tenantry.reconciler")
@@ -156,6 +157,36 @@ class Reconciler:
         )
         return written
 
+    async def plan(self, tenant_id: str) -> list[StepPlan] | None:
+        """What a reconcile of the tenant would change upstream, per step, without writing anything (None when
+        the tenant does not exist). A deleting tenant shows what its purge removes."""
+        async with self._sessionmaker() as session:
+            tenant = await ProvisioningRepository(session).load(tenant_id)
+            if tenant is None:
+                return None
+            spec, claim = tenant_spec(tenant), _claim_snapshot(tenant)
+            ids = {s.step: dict(s.outputs or {}) for s in tenant.steps}
+            teardown, tombstone = tenant.lifecycle == Lifecycle.DELETING, tenant.deleted_at is not None
+        plans: list[StepPlan] = []
+        for step in self._steps:
+            if tombstone:
+                plans.append(StepPlan(step.name, [], "purged: nothing upstream is the tenant's any more"))
+                continue
+            note = ""
+            if step.gated and not teardown and claim is not None and claim.status != DomainStatus.VERIFIED:
+                note = f"waits until {claim.domain} is proven ({claim.status}): nothing is created before"
+            try:
+                async with asyncio.timeout(self._settings.step_timeout_seconds):
+                    changes = await step.plan(spec, ids.get(step.name, {}), teardown=teardown)
+            except StepError as err:
+                plans.append(StepPlan(step.name, [], note, error=f"{err.reason}: {err.message}"))
+                continue
+            except TimeoutError:
+                plans.append(StepPlan(step.name, [], note, error=f"{step.name} did not answer in time"))
+                continue
+            plans.append(StepPlan(step.name, changes, note))
+        return plans
+
     async def _keep_lease(self, tenant_id: str, owner: str) -> None:
         """Renew the lease while steps run. A failed renewal is retried at the next interval; the fence in
         _record decides in the end whether the results may be written."""
@@ -273,6 +304,16 @@ class Reconciler:
             tenant.lease_owner = None
             tenant.lease_expires_at = None
         return True
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step's part of a plan: its upstream objects' changes, a note, or why it could not be planned."""
+
+    step: StepName
+    changes: list[PlannedChange]
+    note: str = ""
+    error: str | None = None
 
 
 def _next_run(tenant: Tenant, generation: int, now: datetime) -> datetime | None:

@@ -6,10 +6,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from tenantry.integrations.null import NotConfigured
-from tenantry.integrations.ports import FileProvider, IdentityProvider, MailProvider, StepResult, TenantSpec
+from tenantry.integrations.ports import (
+    FileProvider,
+    IdentityProvider,
+    MailProvider,
+    PlannedChange,
+    StepResult,
+    TenantSpec,
+)
 from tenantry.states import StepName
 
 Ensure = Callable[[TenantSpec, Mapping[str, str]], Awaitable[StepResult]]
+Plan = Callable[..., Awaitable[list[PlannedChange]]]  # (tenant, ids, *, teardown) -> what would change
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class Step:
     name: StepName
     ensure: Ensure
     teardown: Ensure
+    plan: Plan
     ping: Callable[[], Awaitable[None]]
     configured: bool
     gated: bool = False
@@ -35,6 +44,7 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             StepName.AUTHENTIK,
             identity.ensure_tenant_group,
             identity.delete_tenant_group,
+            identity.plan_tenant_group,
             identity.ping,
             _configured(identity),
         ),
@@ -42,11 +52,19 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             StepName.STALWART,
             mail.ensure_tenant_domain,
             mail.delete_tenant_domain,
+            mail.plan_tenant_domain,
             mail.ping,
             _configured(mail),
             gated=True,
         ),
-        Step(StepName.OCIS, files.ensure_tenant_space, files.purge_tenant_space, files.ping, _configured(files)),
+        Step(
+            StepName.OCIS,
+            files.ensure_tenant_space,
+            files.purge_tenant_space,
+            files.plan_tenant_space,
+            files.ping,
+            _configured(files),
+        ),
     ]
 
 

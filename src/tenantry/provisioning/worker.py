@@ -12,7 +12,7 @@ from collections.abc import Callable
 import structlog
 
 from tenantry.provisioning.leases import LeaseManager
-from tenantry.provisioning.reconciler import Reconciler
+from tenantry.provisioning.reconciler import Reconciler, StepPlan
 
 log = structlog.get_logger("tenantry.worker")
 
@@ -151,6 +151,10 @@ class ReconcileRunner:
             await self._leases.release(tenant_id, owner)
             log.exception("runner.reconcile_failed", tenant_id=tenant_id)
             raise
+
+    async def plan(self, tenant_id: str) -> list[StepPlan] | None:
+        """What a reconcile would change, per step, without writing (see :meth:`Reconciler.plan`)."""
+        return await self._reconciler.plan(tenant_id)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

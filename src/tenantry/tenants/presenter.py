@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 
 from tenantry.domains.checks import challenge_record
 from tenantry.integrations.dns import DnsRecord
@@ -16,11 +17,16 @@ from tenantry.tenants.schemas import (
     DnsRecordsOut,
     DomainOut,
     DomainPlanOut,
+    FieldChangeOut,
+    PlannedChangeOut,
     RecordCheckOut,
     StepCondition,
+    StepPlanOut,
     TenantEventOut,
     TenantOut,
+    TenantPlanOut,
 )
+from tenantry.tenants.service import StepPlanView
 
 
 def condition(step: TenantStep) -> StepCondition:
@@ -136,3 +142,28 @@ def events_csv(events: list[TenantEventOut]) -> str:
     for e in events:
         writer.writerow([e.at.isoformat(), e.kind, e.step or "", _cell(e.actor or ""), _cell(e.message)])
     return out.getvalue()
+
+
+def present_tenant_plan(tenant: Tenant, plans: Sequence[StepPlanView]) -> TenantPlanOut:
+    return TenantPlanOut(
+        slug=tenant.slug,
+        status=tenant.status,
+        generation=tenant.generation,
+        steps=[
+            StepPlanOut(
+                step=p.step,
+                note=p.note,
+                error=p.error,
+                changes=[
+                    PlannedChangeOut(
+                        target=c.target,
+                        action=c.action,
+                        note=c.note,
+                        changes={k: FieldChangeOut(now=v[0], wanted=v[1]) for k, v in c.changes.items()},
+                    )
+                    for c in p.changes
+                ],
+            )
+            for p in plans
+        ],
+    )

@@ -12,7 +12,14 @@ from tenantry.tenants.domain_service import TenantDomains, current_claim
 from tenantry.tenants.etags import etag
 from tenantry.tenants.lifecycle import TenantLifecycle
 from tenantry.tenants.models import Tenant
-from tenantry.tenants.presenter import events_csv, present, present_dns, present_domain, present_plan
+from tenantry.tenants.presenter import (
+    events_csv,
+    present,
+    present_dns,
+    present_domain,
+    present_plan,
+    present_tenant_plan,
+)
 from tenantry.tenants.schemas import (
     DnsRecordsOut,
     DomainOut,
@@ -25,6 +32,7 @@ from tenantry.tenants.schemas import (
     TenantEventOut,
     TenantOut,
     TenantPage,
+    TenantPlanOut,
     TenantUpdate,
     ValidationErrorOut,
 )
@@ -185,6 +193,14 @@ async def delete_tenant(
 async def restore_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_match: IfMatch = None) -> Response:
     """Bring a deleted workspace back to what it was, while its grace period lasts."""
     return _after_commit(await lifecycle.restore_and_wait(slug, actor, if_match=if_match))
+
+
+@router.get("/{slug}/plan", response_model=TenantPlanOut, responses=ERRORS)
+async def plan_tenant(slug: str, service: ServiceDep, actor: ActorDep) -> TenantPlanOut:
+    """A dry run: what a reconcile would create, update or delete in each upstream, with the fields that
+    differ; for a deleting tenant, what its purge removes. Reads only, writes nothing anywhere."""
+    plans = await service.plan(slug, actor)
+    return present_tenant_plan(await service.get(slug, actor), plans)
 
 
 @router.post("/{slug}/reconcile", response_model=TenantOut, responses=ERRORS)

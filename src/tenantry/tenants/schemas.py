@@ -264,3 +264,31 @@ class DomainPlanOut(CamelModel):
     blockers: list[str]
     actions: list[str]
     target_claim: DomainOut
+
+
+class PlannedChangeOut(CamelModel):
+    target: str
+    action: Literal["create", "update", "delete", "unchanged"]
+    changes: dict[str, FieldChangeOut]
+    note: str
+
+
+class FieldChangeOut(CamelModel):
+    now: Any
+    wanted: Any
+
+
+class StepPlanOut(CamelModel):
+    step: StepName
+    changes: list[PlannedChangeOut]
+    note: str
+    error: str | None
+
+
+class TenantPlanOut(CamelModel):
+    """What a reconcile would change upstream (read-only): per step, per object, the fields that differ."""
+
+    slug: str
+    status: TenantStatus
+    generation: int
+    steps: list[StepPlanOut]

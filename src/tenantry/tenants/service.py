@@ -18,6 +18,7 @@ from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from tenantry.hostnames import normalise_hostname
+from tenantry.integrations.ports import PlannedChange
 from tenantry.states import STEP_ORDER, Lifecycle, StepName, TenantStatus
 from tenantry.tenants.domains import DomainPolicy
 from tenantry.tenants.etags import check_if_match
@@ -26,10 +27,26 @@ from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 
 
+class StepPlanView(Protocol):
+    """One step's part of a dry-run plan, as the provisioning side answers it."""
+
+    @property
+    def step(self) -> StepName: ...
+    @property
+    def changes(self) -> list[PlannedChange]: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+
+
 class Provisioner(Protocol):
-    """Reconciles a tenant now (the provisioning runner); True when it finished within ``wait`` seconds."""
+    """The provisioning runner: reconciles a tenant now (True when it finished within ``wait`` seconds), and
+    says what a reconcile would change without writing anything."""
 
     async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool: ...
+
+    async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None: ...
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,16 @@ class TenantService:
         tenant = await self.request_reconcile(slug, actor)
         wait = max(self.settings.create_wait_seconds, self.settings.step_timeout_seconds)
         return self.settling(tenant, force=True, wait=wait)
+
+    async def plan(self, slug: str, actor: Actor) -> Sequence[StepPlanView]:
+        """What a reconcile of the tenant would change upstream, per step; reads only."""
+        tenant = await self.get(slug, actor)
+        if self._provisioner is None:
+            raise RuntimeError("this TenantService was built without a provisioner; it cannot plan")
+        plans = await self._provisioner.plan(tenant.id)
+        if plans is None:
+            raise NotFoundError(f"no tenant '{slug}'")
+        return plans
 
     async def events(self, slug: str, actor: Actor, *, limit: int, before: int | None = None) -> Sequence[TenantEvent]:
         """A page of the tenant's timeline (append-only), newest first, from before the ``before`` cursor."""

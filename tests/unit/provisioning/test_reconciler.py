@@ -39,6 +39,7 @@ class CrashingProvider:
 
     ensure_tenant_group = ensure_tenant_domain = ensure_tenant_space = _ensure
     delete_tenant_group = delete_tenant_domain = purge_tenant_space = _ensure
+    plan_tenant_group = plan_tenant_domain = plan_tenant_space = _ensure
 
     async def ping(self) -> None:
         return None
