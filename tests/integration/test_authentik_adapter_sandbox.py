@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import httpx
@@ -185,3 +186,21 @@ async def test_bad_token_is_permanent_and_injected_503_is_transient(
     assert rejected.value.reason == "AuthenticationFailed"
     assert unavailable.value.reason == "UpstreamError"
     await adapter(http).ping()
+
+
+async def test_suspension_marks_the_group_and_resuming_restores_it_exactly(
+    sandbox: AuthentikSandbox, http: httpx.AsyncClient
+) -> None:
+    first = await adapter(http).ensure_tenant_group(TENANT, {})
+    (before,) = sandbox.groups()
+
+    suspended = await adapter(http).ensure_tenant_group(dataclasses.replace(TENANT, suspended=True), first.ids)
+    (marked,) = sandbox.groups()
+    assert marked["attributes"]["suspended"] is True
+    assert {k: v for k, v in marked["attributes"].items() if k != "suspended"} == before["attributes"]
+    assert any("marked the tenant suspended" in event for event in suspended.events)
+    again = await adapter(http).ensure_tenant_group(dataclasses.replace(TENANT, suspended=True), first.ids)
+    assert again.events == []  # steady while suspended
+
+    await adapter(http).ensure_tenant_group(TENANT, first.ids)
+    assert sandbox.groups() == [before]  # every field as it was before the suspension

@@ -61,6 +61,9 @@ async def test_a_full_cycle_create_patch_suspend_resume_delete_restore(make_sett
         assert domain["isEnabled"] is False
         (space,) = suite.ocis.spaces()
         assert space["root"]["deleted"]["state"] == "trashed"
+        (group,) = suite.authentik.groups()
+        assert group["attributes"]["suspended"] is True
+        assert body["conditions"]["authentik"]["status"] == "ok"
         assert (await client.post("/tenants/acme/suspend")).status_code == 200  # idempotent
 
         resumed = await client.post("/tenants/acme/resume")

@@ -31,6 +31,7 @@ from .errors import (
 from .models import Group
 
 MANAGED_BY = "tenantry"
+SUSPENDED = "suspended"  # the attribute that marks a suspended tenant's group
 GROUP_PK = "groupPk"
 _GROUP_PERMISSIONS = (
     "authentik_core add_group, change_group, view_group and delete_group "
@@ -111,8 +112,30 @@ class AuthentikIdentityProvider:
         return f"{self._prefix}{tenant.slug}"
 
     @staticmethod
-    def group_attributes(tenant: TenantSpec) -> dict[str, str]:
-        return {"tenant_slug": tenant.slug, "tenant_id": tenant.id, "managed_by": MANAGED_BY}
+    def group_attributes(tenant: TenantSpec) -> dict[str, object]:
+        """The attribute keys we own. ``suspended`` is there only while the tenant is suspended, so a resume
+        leaves the group exactly as it was before."""
+        owned: dict[str, object] = {"tenant_slug": tenant.slug, "tenant_id": tenant.id, "managed_by": MANAGED_BY}
+        if tenant.suspended:
+            owned[SUSPENDED] = True
+        return owned
+
+    def drift(self, group: Group, tenant: TenantSpec) -> dict[str, tuple[Any, Any]]:
+        """What differs from what ensure wants: the name, our attribute keys (``None`` wanted: remove the
+        key), and the superuser flag (a tenant group must never be one)."""
+        changes: dict[str, tuple[Any, Any]] = {}
+        name = self.group_name(tenant)
+        if group.name != name:
+            changes["name"] = (group.name, name)
+        wanted = self.group_attributes(tenant)
+        for key, value in wanted.items():
+            if group.attributes.get(key) != value:
+                changes[f"attributes.{key}"] = (group.attributes.get(key), value)
+        if SUSPENDED not in wanted and SUSPENDED in group.attributes:
+            changes[f"attributes.{SUSPENDED}"] = (group.attributes[SUSPENDED], None)
+        if group.is_superuser:
+            changes["is_superuser"] = (True, False)
+        return changes
 
     def _translated(self) -> AbstractContextManager[None]:
         return translated(AuthentikError, functools.partial(translate_error, credentials=self._credentials))
@@ -242,25 +265,18 @@ class AuthentikIdentityProvider:
 
     async def _repair(self, group: Group, tenant: TenantSpec, events: list[str]) -> Group:
         """Bring name, our attribute keys and is_superuser back in line with one PATCH, if they drifted."""
-        name = self.group_name(tenant)
-        wanted = self.group_attributes(tenant)
-        changes: list[str] = []
-        new_name: str | None = None
-        if group.name != name:
-            changes.append(f"name {group.name!r} -> {name!r}")
-            new_name = name
-        drifted = [key for key, value in wanted.items() if group.attributes.get(key) != value]
-        merged: dict[str, object] | None = None
-        if drifted:
-            changes.append(f"attributes {', '.join(drifted)}")
-            merged = {**group.attributes, **wanted}
-        # Members of a superuser group administer all of authentik; a tenant group must never be one.
-        superuser: bool | None = None
-        if group.is_superuser:
-            changes.append("is_superuser true -> false")
-            superuser = False
-        if not changes:
+        drift = self.drift(group, tenant)
+        if not drift:
             return group
+        new_name = drift["name"][1] if "name" in drift else None
+        merged: dict[str, object] | None = None
+        attributes = [key.removeprefix("attributes.") for key in drift if key.startswith("attributes.")]
+        if attributes:
+            merged = {**group.attributes, **self.group_attributes(tenant)}
+            if SUSPENDED in attributes and not tenant.suspended:
+                merged.pop(SUSPENDED, None)
+        superuser = False if "is_superuser" in drift else None
+        changes = [f"{key} {old!r} -> {new!r}" for key, (old, new) in drift.items()]
         try:
             updated = await self._client.update_group(
                 group.pk, name=new_name, attributes=merged, is_superuser=superuser
@@ -270,7 +286,8 @@ class AuthentikIdentityProvider:
                 f"group {group.name} ({group.pk}) disappeared while being repaired; will look again",
                 reason=Reason.UPSTREAM_CHANGED,
             ) from err
-        events.append(f"repaired drift on group {updated.name} ({updated.pk}): {'; '.join(changes)}")
+        what = "marked the tenant suspended on" if tenant.suspended and SUSPENDED in attributes else "repaired drift on"
+        events.append(f"{what} group {updated.name} ({updated.pk}): {'; '.join(changes)}")
         return updated
 
     async def _adopt(self, group: Group, tenant: TenantSpec, events: list[str]) -> StepResult:
@@ -332,15 +349,7 @@ class AuthentikIdentityProvider:
 
     def _planned(self, group: Group, tenant: TenantSpec, notes: list[str]) -> PlannedChange:
         """What _repair would change on ``group``: the name, our attribute keys and the superuser flag."""
-        name = self.group_name(tenant)
-        changes: dict[str, tuple[Any, Any]] = {}
-        if group.name != name:
-            changes["name"] = (group.name, name)
-        for key, value in self.group_attributes(tenant).items():
-            if group.attributes.get(key) != value:
-                changes[f"attributes.{key}"] = (group.attributes.get(key), value)
-        if group.is_superuser:
-            changes["is_superuser"] = (True, False)
+        changes = self.drift(group, tenant)
         action: PlanAction = "update" if changes else "unchanged"
         return PlannedChange(f"authentik group {group.name} ({group.pk})", action, changes, "; ".join(notes))
 
