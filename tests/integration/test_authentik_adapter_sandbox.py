@@ -204,3 +204,15 @@ async def test_suspension_marks_the_group_and_resuming_restores_it_exactly(
 
     await adapter(http).ensure_tenant_group(TENANT, first.ids)
     assert sandbox.groups() == [before]  # every field as it was before the suspension
+
+
+async def test_teardown_never_deletes_a_group_without_this_tenants_marker(
+    sandbox: AuthentikSandbox, http: httpx.AsyncClient
+) -> None:
+    other = dataclasses.replace(TENANT, id="00000000-0000-4000-8000-000000000000", slug="other")
+    theirs = await adapter(http).ensure_tenant_group(other, {})
+    # A stored pk that (by a mix-up or a restore) points at another tenant's group.
+    result = await adapter(http).delete_tenant_group(TENANT, theirs.ids)
+    assert result.state == "ok"
+    assert any("not marked as this tenant's" in event for event in result.events)
+    assert [g["name"] for g in sandbox.groups()] == ["tenant-other"]

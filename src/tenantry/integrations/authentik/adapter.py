@@ -300,19 +300,31 @@ class AuthentikIdentityProvider:
 
     # -- delete -------------------------------------------------------------------------------------
 
+    async def _teardown_targets(self, tenant: TenantSpec, ids: Mapping[str, str]) -> tuple[list[Group], list[str]]:
+        """The groups a teardown deletes: the stored one if it still exists and carries this tenant's marker,
+        else every group marked for the tenant. A group without our marker is never deleted."""
+        stored = ids.get(GROUP_PK)
+        if not stored:
+            return await self._marked_groups(tenant), []
+        try:
+            group = await self._client.get_group(stored)
+        except AuthentikNotFoundError:
+            return [], [f"group {self.group_name(tenant)} ({stored}) was already gone"]
+        if group.attributes.get("tenant_id") != tenant.id:
+            return [], [f"left group {group.name} ({group.pk}) alone: it is not marked as this tenant's"]
+        return [group], []
+
     async def _delete(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         name = self.group_name(tenant)
-        stored = ids.get(GROUP_PK)
-        targets = [stored] if stored else [group.pk for group in await self._marked_groups(tenant)]
-        events: list[str] = []
-        for pk in targets:
+        targets, events = await self._teardown_targets(tenant, ids)
+        for group in targets:
             try:
-                await self._client.delete_group(pk)
+                await self._client.delete_group(group.pk)
             except AuthentikNotFoundError:
-                events.append(f"group {name} ({pk}) was already gone")
+                events.append(f"group {group.name} ({group.pk}) was already gone")
             else:
-                events.append(f"deleted group {name} ({pk})")
-        message = f"authentik group {name} is gone" if targets else f"no authentik group {name} to delete"
+                events.append(f"deleted group {group.name} ({group.pk})")
+        message = f"authentik group {name} is gone" if targets else f"no authentik group {name} of ours to delete"
         return StepResult(state="ok", reason="Deleted", message=message, events=events)
 
     # -- plan ---------------------------------------------------------------------------------------
@@ -354,15 +366,8 @@ class AuthentikIdentityProvider:
         return PlannedChange(f"authentik group {group.name} ({group.pk})", action, changes, "; ".join(notes))
 
     async def _plan_delete(self, tenant: TenantSpec, ids: Mapping[str, str]) -> list[PlannedChange]:
-        """What _delete would delete: the stored group if it still exists, else every group marked for the tenant."""
-        stored = ids.get(GROUP_PK)
-        if not stored:
-            groups = await self._marked_groups(tenant)
-        else:
-            try:
-                groups = [await self._client.get_group(stored)]
-            except AuthentikNotFoundError:
-                groups = []
+        """What _delete would delete (see _teardown_targets)."""
+        groups, _notes = await self._teardown_targets(tenant, ids)
         return [
             PlannedChange(f"authentik group {group.name} ({group.pk})", "delete", {"name": (group.name, None)})
             for group in groups
