@@ -1,1 +1,1 @@
-"""portal package."""
+"""The portal: server-rendered pages where people sign in, create workspaces and watch them come up."""
