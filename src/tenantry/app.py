@@ -22,6 +22,7 @@ from tenantry.db.migrate import ensure_up_to_date
 from tenantry.errors import AppError
 from tenantry.integrations.errors import StepError
 from tenantry.integrations.null import NotConfiguredError
+from tenantry.web import install_store_error_handlers
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.worker import Worker
 from tenantry.tenants.routes import router as tenants_router
@@ -93,6 +94,8 @@ def _error(status: int, code: str, detail: Any, headers: dict[str, str] | None =
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    install_store_error_handlers(app)
+
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
         return _error(exc.status_code, exc.code, exc.detail, exc.headers)

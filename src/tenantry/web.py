@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+import structlog
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Scope, Send
 
 from tenantry.auth.actor import Actor
 from tenantry.errors import ConflictError
+
+log = structlog.get_logger("tenantry.web")
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
@@ -33,6 +38,20 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
         except IntegrityError as err:  # a concurrent request changed the same rows between flush and commit
             await session.rollback()
             raise ConflictError("a concurrent change to the same tenant won; read it again and retry") from err
+
+
+@contextlib.asynccontextmanager
+async def own_unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """A unit of work apart from the request's, committed on leaving the block: for a change that must
+    stand whatever the request's own work comes to (the portal's session, whose refresh token the issuer
+    has just rotated and will never accept again)."""
+    async with request.app.state.container.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
 
 
 async def current_actor(request: Request) -> Actor:
@@ -74,3 +93,30 @@ class AfterCommit(Response):
             headers={**self._extra_headers, **late_headers},
         )
         await answer(scope, receive, send)
+
+
+# Failures that mean the store cannot be reached or has no connection free, as opposed to a bad query: the
+# driver's connection errors, a connection dropped mid-request, and the pool's timeout when every connection
+# is busy (back-pressure under load). Each answers 503 with Retry-After instead of a 500.
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+)
+STORE_RETRY_AFTER_SECONDS = 5
+
+
+def install_store_error_handlers(app: FastAPI) -> None:
+    """Answer requests the store cannot serve with 503, ``Retry-After`` and the API's error shape."""
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("store.unavailable", path=request.url.path, error=type(exc).__name__)
+        return JSONResponse(
+            {"error": "unavailable", "detail": "the database cannot be reached right now; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+        )
+
+    for kind in STORE_UNAVAILABLE:
+        app.add_exception_handler(kind, unavailable)

@@ -88,6 +88,9 @@ def tenant_lifecycle(service: ServiceDep) -> TenantLifecycle:
 
 LifecycleDep = Annotated[TenantLifecycle, Depends(tenant_lifecycle)]
 IfMatch = Annotated[str | None, Header(description="Act only if the tenant's ETag is still this one (else 412)")]
+CONFLICT: dict[int | str, dict[str, object]] = {
+    409: {"model": ErrorOut, "description": "Not possible in the tenant's lifecycle state (the detail says why)"}
+}
 STALE: dict[int | str, dict[str, object]] = {
     412: {"model": ErrorOut, "description": "If-Match names an ETag the tenant no longer has"}
 }
@@ -158,13 +161,13 @@ async def update_tenant(
     return _after_commit(await service.update_and_wait(slug, payload, actor, if_match=if_match))
 
 
-@router.post("/{slug}/suspend", response_model=TenantOut, responses={**ERRORS, **STALE})
+@router.post("/{slug}/suspend", response_model=TenantOut, responses={**ERRORS, **STALE, **CONFLICT})
 async def suspend_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_match: IfMatch = None) -> Response:
     """Cut access in every upstream: the group is marked suspended, the mail domain and the space disabled."""
     return _after_commit(await lifecycle.suspend_and_wait(slug, actor, if_match=if_match))
 
 
-@router.post("/{slug}/resume", response_model=TenantOut, responses={**ERRORS, **STALE})
+@router.post("/{slug}/resume", response_model=TenantOut, responses={**ERRORS, **STALE, **CONFLICT})
 async def resume_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_match: IfMatch = None) -> Response:
     """Give access back exactly as it was before the suspension."""
     return _after_commit(await lifecycle.resume_and_wait(slug, actor, if_match=if_match))
@@ -174,7 +177,12 @@ async def resume_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_
     "/{slug}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TenantOut,
-    responses={**ERRORS, **STALE, 403: {"model": ErrorOut, "description": "purge=now without being a platform admin"}},
+    responses={
+        **ERRORS,
+        **STALE,
+        **CONFLICT,
+        403: {"model": ErrorOut, "description": "purge=now without being a platform admin"},
+    },
 )
 async def delete_tenant(
     slug: str,
@@ -189,7 +197,7 @@ async def delete_tenant(
     return _after_commit(settling, status_code=status.HTTP_202_ACCEPTED)
 
 
-@router.post("/{slug}/restore", response_model=TenantOut, responses={**ERRORS, **STALE})
+@router.post("/{slug}/restore", response_model=TenantOut, responses={**ERRORS, **STALE, **CONFLICT})
 async def restore_tenant(slug: str, lifecycle: LifecycleDep, actor: ActorDep, if_match: IfMatch = None) -> Response:
     """Bring a deleted workspace back to what it was, while its grace period lasts."""
     return _after_commit(await lifecycle.restore_and_wait(slug, actor, if_match=if_match))
@@ -291,7 +299,7 @@ async def verify_tenant_domain(slug: str, domains: DomainsDep, actor: ActorDep) 
     return AfterCommit(render)
 
 
-@router.post("/{slug}/domain/plan", response_model=DomainPlanOut, responses=ERRORS)
+@router.post("/{slug}/domain/plan", response_model=DomainPlanOut, responses={**ERRORS, **CONFLICT})
 async def plan_domain_switch(slug: str, payload: DomainSwitchIn, domains: DomainsDep, actor: ActorDep) -> DomainPlanOut:
     """What switching the mail domain to ``mailDomain`` would do and what stands in the way. The target's
     proof of ownership is looked up each time; nothing changes in Stalwart."""
@@ -316,7 +324,14 @@ async def release_domain_alias(slug: str, name: str, domains: DomainsDep, actor:
 
 
 SubPath = Annotated[
-    str, Path(min_length=1, max_length=255, pattern=r"^\S+$", description="The person's token subject (sub)")
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        # No whitespace and no control characters (a NUL cannot even be stored).
+        pattern=r"^[^\s\x00-\x1f\x7f]+$",
+        description="The person's token subject (sub)",
+    ),
 ]
 
 

@@ -24,7 +24,7 @@ from tenantry.tenants.domains import DomainPolicy
 from tenantry.tenants.etags import check_if_match
 from tenantry.tenants.models import IdempotencyKey, Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
-from tenantry.tenants.schemas import TenantCreate, TenantUpdate
+from tenantry.tenants.schemas import SLUG_RE, TenantCreate, TenantUpdate
 
 
 class StepPlanView(Protocol):
@@ -255,8 +255,11 @@ class TenantService:
             )
 
     async def get(self, slug: str, actor: Actor) -> Tenant:
-        """The tenant, or NotFound also when the actor may not see it (so its existence does not leak)."""
-        tenant = await self.repo.by_slug(slug)
+        """The tenant, or NotFound also when the actor may not see it (so its existence does not leak).
+
+        A slug no tenant can have (a NUL, any character outside the slug rules) is not looked up at all.
+        """
+        tenant = await self.repo.by_slug(slug) if SLUG_RE.fullmatch(slug) else None
         if tenant is None or not actor.can_manage(tenant):
             raise NotFoundError(f"no tenant '{slug}'")
         return tenant
