@@ -8,8 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.states import DomainStatus, TenantStatus
-from tenantry.tenants.models import DomainClaim, IdempotencyKey, Tenant, TenantAdmin, TenantEvent
+from tenantry.states import DomainStatus, StepStatus, TenantStatus
+from tenantry.tenants.models import DomainClaim, IdempotencyKey, Tenant, TenantAdmin, TenantEvent, TenantStep
 
 
 class TenantRepository:
@@ -91,6 +91,48 @@ class TenantRepository:
             sa.select(Tenant).where(*conditions).order_by(Tenant.created_at, Tenant.slug).limit(limit).offset(offset)
         )
         return rows.scalars().all(), int(total or 0)
+
+    async def browse(
+        self,
+        *,
+        status: str | None,
+        troubled: bool,
+        text: str | None,
+        managed_by: str | None,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> Sequence[Tenant]:
+        """A page of tenants by slug, from just after the ``after`` (slug, id) cursor: keyset paging walks the
+        slug index, so a page costs the same on the first page and the thousandth. ``troubled``: only those
+        with a step in error (retrying or stopped); ``text``: slug or name containing it, any case."""
+        conditions: list[sa.ColumnElement[bool]] = []
+        if status is not None:
+            conditions.append(Tenant.status == status)
+        if status != TenantStatus.DELETED:
+            conditions.append(Tenant.deleted_at.is_(None))
+        if managed_by is not None:
+            administered = sa.select(TenantAdmin.tenant_id).where(TenantAdmin.sub == managed_by)
+            conditions.append(sa.or_(Tenant.owner_sub == managed_by, Tenant.id.in_(administered)))
+        if troubled:
+            failing = sa.select(TenantStep.tenant_id).where(
+                TenantStep.tenant_id == Tenant.id, TenantStep.status == StepStatus.ERROR
+            )
+            conditions.append(failing.exists())
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(
+                sa.or_(
+                    sa.func.lower(Tenant.slug).like(pattern, escape="\\"),
+                    sa.func.lower(Tenant.name).like(pattern, escape="\\"),
+                )
+            )
+        if after is not None:
+            slug, tenant_id = after
+            conditions.append(sa.or_(Tenant.slug > slug, sa.and_(Tenant.slug == slug, Tenant.id > tenant_id)))
+        rows = await self.session.execute(
+            sa.select(Tenant).where(*conditions).order_by(Tenant.slug, Tenant.id).limit(limit)
+        )
+        return rows.scalars().all()
 
     async def add(self, tenant: Tenant) -> None:
         self.session.add(tenant)
