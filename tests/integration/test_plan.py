@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tenantry.config import Settings
 from tenantry.integrations.stalwart.client import StalwartClient
@@ -14,6 +15,8 @@ from tenantry.integrations.stalwart.models import DomainUpdate
 from tenantry.sandbox.suite import SandboxSuite
 from tests.support.api import api_client
 from tests.support.stack import sandbox_suite
+
+pytestmark = pytest.mark.slow  # the whole product in-process, reconciling each tenant before planning it
 
 ACME = {"slug": "acme", "name": "Acme Corp"}
 
