@@ -34,6 +34,18 @@ def _redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> M
     return event_dict
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _escape_controls(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """In text logs, control characters a request carried (ESC, NUL) are written escaped, so a log line
+    cannot move the terminal's cursor or hide what follows; JSON logs escape them by themselves."""
+    for key, value in list(event_dict.items()):
+        if isinstance(value, str) and key != "exception":
+            event_dict[key] = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return event_dict
+
+
 class _CurrentStderr:
     """Writes to whatever ``sys.stderr`` is at the time of writing (it may be replaced after configuration)."""
 
@@ -70,6 +82,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 _redact,
+                *([] if json else [_escape_controls]),
                 renderer,
             ],
         )

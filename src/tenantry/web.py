@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Request
@@ -13,10 +14,10 @@ from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.auth.actor import Actor
-from tenantry.errors import ConflictError
+from tenantry.errors import AppError, ConflictError
 
 log = structlog.get_logger("tenantry.web")
 
@@ -120,3 +121,76 @@ def install_store_error_handlers(app: FastAPI) -> None:
 
     for kind in STORE_UNAVAILABLE:
         app.add_exception_handler(kind, unavailable)
+
+
+MAX_JSON_BODY_BYTES = 1 << 20  # a tenant's JSON is a few hundred bytes; anything near this is not a request
+
+
+def _duplicate_key(body: bytes) -> str | None:
+    """The first key an object in ``body`` repeats, or None (also None for JSON that does not parse: that
+    is the body parser's to refuse)."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        repeated = [key for key in dict.fromkeys(keys) if keys.count(key) > 1]
+        found.extend(repeated)
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
+
+
+class RefuseAmbiguousJson:
+    """ASGI middleware: a JSON body that repeats a key means two things at once, so it is refused (422)
+    rather than read as its last value; a body over ``MAX_JSON_BODY_BYTES`` is refused (413). As for any
+    other invalid input, a caller without a valid token learns that first."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        if scope["type"] != "http" or b"json" not in headers.get(b"content-type", b""):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False) and message["type"] == "http.request"
+            if size > MAX_JSON_BODY_BYTES:
+                await self._refuse(scope, receive, send, 413, "payload_too_large", "the body is too large")
+                return
+        body = b"".join(m.get("body", b"") for m in messages)
+        repeated = _duplicate_key(body) if body else None
+        if repeated is not None:
+            problem = [{"field": "body", "message": f"the key {repeated!r} appears more than once"}]
+            await self._refuse(scope, receive, send, 422, "validation_error", problem)
+            return
+        replay = iter(messages)
+
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: Any) -> None:
+        resolver = getattr(scope["app"].state, "actor_resolver", None)
+        if resolver is not None:
+            try:
+                await resolver(Request(scope, receive))
+            except AppError as refused:
+                answer = JSONResponse(
+                    {"error": refused.code, "detail": refused.detail},
+                    status_code=refused.status_code,
+                    headers=refused.headers,
+                )
+                await answer(scope, receive, send)
+                return
+        await JSONResponse({"error": code, "detail": detail}, status_code=status)(scope, receive, send)

@@ -49,3 +49,39 @@ async def test_an_unreachable_store_answers_503_with_retry_after_in_the_error_sh
                 }
         finally:
             await gone.dispose()
+
+
+async def test_input_means_what_it_says(make_settings: Callable[..., Settings]) -> None:
+    async with api_client(make_settings(), steps=steps()) as (client, _):
+        for quota in ("100", True, 1.0):
+            answer = await client.post("/tenants", json={"slug": "acme", "name": "Acme", "quotaBytes": quota})
+            assert answer.status_code == 422, (quota, answer.text)
+            assert answer.json()["detail"][0]["field"] == "quotaBytes"
+        duplicated = await client.post(
+            "/tenants",
+            content=b'{"slug": "acme", "name": "Acme", "name": "Evil"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert duplicated.status_code == 422
+        assert duplicated.json() == {
+            "error": "validation_error",
+            "detail": [{"field": "body", "message": "the key 'name' appears more than once"}],
+        }
+        for name in ("Acme\u202egnp.exe", "Ac\u200bme", "Acme\u2066x"):
+            answer = await client.post("/tenants", json={"slug": "acme", "name": name})
+            assert answer.status_code == 422, (name, answer.text)
+            assert "invisible or text-direction" in answer.json()["detail"][0]["message"]
+        huge = await client.post(
+            "/tenants", content=b'{"slug": "' + b"a" * (2 << 20) + b'"}', headers={"Content-Type": "application/json"}
+        )
+        assert huge.status_code == 413
+        assert (await client.get("/tenants")).json()["total"] == 0  # none of it wrote anything
+        fine = await client.post("/tenants", json={"slug": "acme", "name": "Bücher & Co", "quotaBytes": 100})
+        assert fine.status_code == 201, fine.text
+
+
+def test_control_characters_from_requests_are_escaped_in_text_logs() -> None:
+    from tenantry.logging import _escape_controls
+
+    line = _escape_controls(None, "", {"event": "auth.rejected", "path": "/tenants/a\x1b[2Jb\x00\nfake line"})
+    assert line["path"] == "/tenants/a\\x1b[2Jb\\x00\\x0afake line"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
 
 from tenantry.hostnames import normalise_hostname
@@ -14,18 +15,29 @@ from tenantry.integrations.dns import Purpose
 from tenantry.states import DomainProof, DomainStatus, StepName, StepStatus, TenantStatus
 
 # Documents clean_display_name in the OpenAPI schema: no control characters, not blank.
-DISPLAY_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# The characters a name refuses, for the schema (the validator also refuses every other invisible format one).
+_HIDDEN = r"\x00-\x1f\x7f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+DISPLAY_NAME_PATTERN = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
 MAX_QUOTA_BYTES = 2**53  # 8 PiB; also the largest integer a JSON number carries exactly
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 
 
+# Characters that do not show but change what is shown: controls, bidirectional overrides and isolates,
+# zero-width characters (Unicode "format" characters), line and paragraph separators, surrogates.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
 def clean_display_name(value: str) -> str:
-    """A tenant's display name: trimmed, not blank, no control characters."""
+    """A tenant's display name: trimmed, not blank, no control or invisible formatting characters."""
     value = value.strip()
     if not value:
         raise ValueError("must not be blank")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError("must not contain control characters")
+    hidden = [ch for ch in value if unicodedata.category(ch) in _INVISIBLE_CATEGORIES]
+    if hidden:
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in dict.fromkeys(hidden))
+        raise ValueError(f"must not contain invisible or text-direction characters ({shown})")
     return value
 
 
@@ -51,7 +63,7 @@ class TenantCreate(BaseModel):
         ),
     ]
     mail_domain: Annotated[str | None, Field(default=None, description="Defaults to <slug>.<mail base domain>")]
-    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
+    quota_bytes: Annotated[StrictInt | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
     verify: Annotated[
         bool | None,
         Field(default=None, description="false (platform admins only): use mailDomain without proof of ownership"),
@@ -89,7 +101,7 @@ class TenantUpdate(BaseModel):
         str | None,
         Field(default=None, min_length=1, max_length=200, json_schema_extra={"pattern": DISPLAY_NAME_PATTERN}),
     ]
-    quota_bytes: Annotated[int | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
+    quota_bytes: Annotated[StrictInt | None, Field(default=None, gt=0, le=MAX_QUOTA_BYTES)]
     mail_domain: Annotated[
         str | None,
         Field(default=None, description="Only while no mail domain is provisioned yet (e.g. Stalwart refused it)"),
