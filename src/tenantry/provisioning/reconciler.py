@@ -99,6 +99,7 @@ class Reconciler:
         run_id = uuid.uuid4().hex[:12]
         bound = log.bind(tenant_id=tenant_id, run_id=run_id)
         renewer = asyncio.create_task(self._keep_lease(tenant_id, owner))
+        running: asyncio.Future[list[Outcome]] | None = None
         try:
             async with self._sessionmaker() as session:
                 tenant = await ProvisioningRepository(session).load(tenant_id)
@@ -131,7 +132,7 @@ class Reconciler:
                 if purging
                 else asyncio.gather(*(self._run_step(step, spec, ids[step.name], claim, bound) for step in due))
             )
-            running: asyncio.Future[list[Outcome]] = asyncio.ensure_future(work)
+            running = asyncio.ensure_future(work)
             waiting: set[asyncio.Future[Any]] = {running, renewer}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():
@@ -146,9 +147,15 @@ class Reconciler:
                 return False
             outcomes = running.result()
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            # Also when this run is itself cancelled (a worker shutting down): no step keeps calling an
+            # upstream behind the caller's back, and the lease renewal stops with the run.
+            for pending in (running, renewer):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+            for pending in (running, renewer):
+                if pending is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
         written = await self._record(tenant_id, owner, spec.generation, outcomes, purging=purging)
         RECONCILES.labels("ok" if written else "lease_lost").inc()
         bound.info(

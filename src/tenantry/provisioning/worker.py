@@ -34,6 +34,7 @@ class Worker:
         batch_size: int,
         concurrency: int,
         owner: str | None = None,
+        shutdown_grace_seconds: float = 10.0,
     ) -> None:
         self._reconciler = reconciler
         self._leases = leases
@@ -41,6 +42,7 @@ class Worker:
         self._batch = batch_size
         self._concurrency = concurrency
         self.owner = owner or worker_identity("worker")
+        self._grace = shutdown_grace_seconds
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,10 +83,18 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._drain()
             log.info("worker.stop", owner=self.owner)
+
+    async def _drain(self) -> None:
+        """On stop: let the runs in flight finish for a moment, then abandon the rest. Every run ends by
+        releasing its lease (written or abandoned), so no tenant waits out a lease after a deploy."""
+        if self._tasks:
+            log.info("worker.draining", runs=len(self._tasks), grace_seconds=self._grace)
+            await asyncio.wait(set(self._tasks), timeout=self._grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -94,6 +104,13 @@ class Worker:
         # At most `concurrency` of these run at once: the loop claims only as many tenants as slots are free.
         try:
             await self._reconciler.reconcile(tenant_id, self.owner)
+        except asyncio.CancelledError:
+            # Abandoned at shutdown: hand the tenant back now instead of leaving it leased. Whatever a
+            # cancelled step created is found again by its marker on the next run.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._leases.release(tenant_id, self.owner))
+            log.info("worker.run_abandoned", tenant_id=tenant_id)
+            raise
         except Exception:
             log.exception("worker.reconcile_failed", tenant_id=tenant_id)
             await self._leases.release(tenant_id, self.owner)
