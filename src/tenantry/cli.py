@@ -21,6 +21,16 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 
 
+# The store is down, refuses us, or does not exist: the ways a start fails that are not a bug.
+STORE_UNREACHABLE: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy import exc
+
+    return (*STORE_UNREACHABLE, exc.OperationalError, exc.InterfaceError)
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
@@ -45,8 +55,19 @@ async def _check_schema(settings: Settings) -> None:
     except SchemaOutOfDateError as err:
         typer.secho(f"refusing to start: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(3) from err
+    except _store_errors() as err:
+        typer.secho(f"refusing to start: {_unreachable(settings, err)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(4) from err
     finally:
         await engine.dispose()
+
+
+def _unreachable(settings: Settings, err: BaseException) -> str:
+    from sqlalchemy.engine import make_url
+
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"cannot reach the database at {where} (TENANTRY_DATABASE_URL): {reason}"
 
 
 @db_app.command("upgrade")
@@ -65,7 +86,20 @@ def db_upgrade() -> None:
         finally:
             await engine.dispose()
 
-    revision = asyncio.run(run())
+    from alembic.util import CommandError
+
+    try:
+        revision = asyncio.run(run())
+    except _store_errors() as err:
+        typer.secho(_unreachable(settings, err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(4) from err
+    except CommandError as err:  # the database names a revision this version does not have
+        typer.secho(
+            f"the database was migrated by a newer version of Tenantry ({err}); run that version or newer",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(3) from err
     typer.echo(f"database is at revision {revision}")
 
 
