@@ -22,10 +22,10 @@ from tenantry.db.migrate import ensure_up_to_date
 from tenantry.errors import AppError
 from tenantry.integrations.errors import StepError
 from tenantry.integrations.null import NotConfiguredError
-from tenantry.web import RefuseAmbiguousJson, install_store_error_handlers
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.worker import Worker
 from tenantry.tenants.routes import router as tenants_router
+from tenantry.web import RefuseAmbiguousJson, allowed_methods, install_store_error_handlers
 
 log = structlog.get_logger("tenantry.app")
 
@@ -120,9 +120,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(422, "validation_error", problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # The router names only the first route whose path matched; a path can have several.
+            allow = ", ".join(allowed_methods(request.app, request.scope))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": allow})
+            headers = {**(headers or {}), "Allow": allow}
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
+        return _error(exc.status_code, code, exc.detail, headers)
 
 
 def _install_ops_routes(app: FastAPI) -> None:

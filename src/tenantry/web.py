@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.auth.actor import Actor
@@ -194,3 +195,18 @@ class RefuseAmbiguousJson:
                 await answer(scope, receive, send)
                 return
         await JSONResponse({"error": code, "detail": detail}, status_code=status)(scope, receive, send)
+
+
+def allowed_methods(app: ASGIApp, scope: Scope) -> list[str]:
+    """Every method some route accepts at this request's path (for ``Allow``), and OPTIONS.
+
+    Each method is probed against the routes as they route (included routers among them), so the answer is
+    what the router would really accept.
+    """
+    routes: list[BaseRoute] = list(getattr(app, "routes", []))
+    methods: set[str] = {"OPTIONS"}
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in routes):
+            methods.add(method)
+    return sorted(methods)

@@ -85,3 +85,16 @@ def test_control_characters_from_requests_are_escaped_in_text_logs() -> None:
 
     line = _escape_controls(None, "", {"event": "auth.rejected", "path": "/tenants/a\x1b[2Jb\x00\nfake line"})
     assert line["path"] == "/tenants/a\\x1b[2Jb\\x00\\x0afake line"
+
+
+async def test_options_and_405_answers_name_every_method_the_path_accepts(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with api_client(make_settings(), steps=steps()) as (client, _):
+        options = await client.options("/tenants")
+        assert (options.status_code, options.headers["Allow"]) == (204, "GET, OPTIONS, POST")
+        refused = await client.put("/tenants/acme")
+        assert refused.status_code == 405
+        assert refused.headers["Allow"] == "DELETE, GET, OPTIONS, PATCH"
+        assert refused.json()["error"] == "method_not_allowed"
+        assert (await client.delete("/healthz")).headers["Allow"] == "GET, OPTIONS"
