@@ -69,6 +69,10 @@ def _print_tenant(tenant: dict[str, Any]) -> None:
         )
 
 
+def _show(body: dict[str, Any], as_json: bool) -> None:
+    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
+
+
 @tenants_app.command("create")
 def tenants_create(
     slug: str,
@@ -117,8 +121,7 @@ def tenants_show(
     slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None
 ) -> None:
     """Show one tenant with the conditions of each step."""
-    body = _call("GET", url, f"/tenants/{slug}", token)
-    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
+    _show(_call("GET", url, f"/tenants/{slug}", token), as_json)
 
 
 @tenants_app.command("reconcile")
@@ -126,39 +129,33 @@ def tenants_reconcile(
     slug: str, url: UrlOpt = "http://127.0.0.1:8000", as_json: JsonOpt = False, token: TokenOpt = None
 ) -> None:
     """Reconcile a tenant now (also retries steps stopped by a permanent error)."""
-    body = _call("POST", url, f"/tenants/{slug}/reconcile", token)
-    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
-
-
-def _show(body: dict[str, Any], as_json: bool) -> None:
-    typer.echo(json.dumps(body, indent=2)) if as_json else _print_tenant(body)
+    _show(_call("POST", url, f"/tenants/{slug}/reconcile", token), as_json)
 
 
 IfMatchOpt = Annotated[str | None, typer.Option("--if-match", help="Act only if the tenant's ETag is still this one")]
 
 
-@tenants_app.command("suspend")
-def tenants_suspend(
-    slug: str,
-    url: UrlOpt = "http://127.0.0.1:8000",
-    as_json: JsonOpt = False,
-    token: TokenOpt = None,
-    if_match: IfMatchOpt = None,
-) -> None:
-    """Cut the tenant's access everywhere (group marked, mail domain and space disabled); nothing is deleted."""
-    _show(_call("POST", url, f"/tenants/{slug}/suspend", token, if_match=if_match), as_json)
+def _lifecycle_command(action: str, doc: str) -> None:
+    """``tenants <action> SLUG``: POST /tenants/{slug}/<action>, honouring --if-match."""
+
+    def command(
+        slug: str,
+        url: UrlOpt = "http://127.0.0.1:8000",
+        as_json: JsonOpt = False,
+        token: TokenOpt = None,
+        if_match: IfMatchOpt = None,
+    ) -> None:
+        _show(_call("POST", url, f"/tenants/{slug}/{action}", token, if_match=if_match), as_json)
+
+    command.__doc__ = doc
+    tenants_app.command(action)(command)
 
 
-@tenants_app.command("resume")
-def tenants_resume(
-    slug: str,
-    url: UrlOpt = "http://127.0.0.1:8000",
-    as_json: JsonOpt = False,
-    token: TokenOpt = None,
-    if_match: IfMatchOpt = None,
-) -> None:
-    """Give a suspended tenant its access back, exactly as it was."""
-    _show(_call("POST", url, f"/tenants/{slug}/resume", token, if_match=if_match), as_json)
+_lifecycle_command(
+    "suspend", "Cut the tenant's access everywhere (group marked, mail domain and space disabled); nothing is deleted."
+)
+_lifecycle_command("resume", "Give a suspended tenant its access back, exactly as it was.")
+_lifecycle_command("restore", "Bring a deleted tenant back while its grace period lasts.")
 
 
 @tenants_app.command("delete")
@@ -176,17 +173,6 @@ def tenants_delete(
         typer.confirm(f"Delete the workspace {slug!r}?", abort=True)
     params = {"purge": "now"} if purge_now else None
     _show(_call("DELETE", url, f"/tenants/{slug}", token, params=params, if_match=if_match), as_json)
-
-
-@tenants_app.command("restore")
-def tenants_restore(
-    slug: str,
-    url: UrlOpt = "http://127.0.0.1:8000",
-    as_json: JsonOpt = False,
-    token: TokenOpt = None,
-) -> None:
-    """Bring a deleted tenant back while its grace period lasts."""
-    _show(_call("POST", url, f"/tenants/{slug}/restore", token), as_json)
 
 
 @tenants_app.command("plan")
