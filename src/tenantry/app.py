@@ -171,13 +171,17 @@ def _install_ops_routes(app: FastAPI) -> None:
 
     @app.get("/auth/config", tags=["ops"])
     async def auth_config(request: Request) -> dict[str, Any]:
-        """Which issuer this API trusts and the client id the CLI logs in with (public, no secrets)."""
+        """The providers this API trusts, and the issuer and public client the CLI logs in with (no secrets)."""
+        from tenantry.auth.login import CLI_SCOPE
+
         settings: Settings = request.app.state.container.settings
+        cli_issuer = settings.cli_issuer
         return {
             "authEnabled": settings.auth_enabled,
-            "issuer": settings.oidc_issuer,
-            "cliClientId": settings.oidc_cli_client_id,
-            "audiences": settings.audiences,
+            "issuer": cli_issuer,
+            "cliClientId": settings.oidc_cli_client_id if cli_issuer else None,
+            "cliScope": CLI_SCOPE,
+            "providers": [{"issuer": i, "clientIds": ids} for i, ids in settings.trusted_providers.items()],
         }
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)

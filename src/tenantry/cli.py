@@ -181,12 +181,29 @@ def demo(
 @app.command()
 def login(
     url: UrlOpt = "http://127.0.0.1:8000",
-    client_id: Annotated[str | None, typer.Option(help="Machine login: OAuth client id")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="Machine login: the client id of the authentik provider to log in through")
+    ] = None,
     client_secret: Annotated[
-        str | None, typer.Option(envvar="TENANTRY_CLIENT_SECRET", help="Machine login: OAuth client secret")
+        str | None,
+        typer.Option(
+            envvar="TENANTRY_CLIENT_SECRET",
+            help="Machine login as the provider's own ak-<provider>-client_credentials account (no groups), "
+            "or base64(username:app-password) to act as that service account",
+        ),
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option(help="Machine login as this service account (with --app-password)")
+    ] = None,
+    app_password: Annotated[
+        str | None,
+        typer.Option(envvar="TENANTRY_APP_PASSWORD", help="An app password of the --username service account"),
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="Machine login: the provider's issuer (default: the one the API lists)")
     ] = None,
 ) -> None:
-    """Log in to the API's identity provider and cache the token (device login, or client credentials)."""
+    """Log in and cache the token: device login for a person, or a machine login with --client-id."""
     from tenantry.auth.login import LoginError
     from tenantry.cli_auth import login_device, login_machine
 
@@ -194,16 +211,30 @@ def login(
         target = device.verification_uri_complete or device.verification_uri
         typer.echo(f"Open {target} and confirm the code {device.user_code} to sign in.")
 
+    def refuse(message: str) -> typer.Exit:
+        typer.secho(message, fg=typer.colors.RED, err=True)
+        return typer.Exit(2)
+
     try:
         if client_id:
-            if not client_secret:
-                typer.secho(
-                    "--client-secret (or TENANTRY_CLIENT_SECRET) is required with --client-id",
-                    fg=typer.colors.RED,
-                    err=True,
+            if username is not None and not app_password:
+                raise refuse("--app-password (or TENANTRY_APP_PASSWORD) is required with --username")
+            if username is None and not client_secret:
+                raise refuse(
+                    "--client-id needs --client-secret (or TENANTRY_CLIENT_SECRET), or --username and --app-password"
                 )
-                raise typer.Exit(2)
-            asyncio.run(login_machine(url, client_id, client_secret))
+            asyncio.run(
+                login_machine(
+                    url,
+                    client_id,
+                    client_secret=None if username is not None else client_secret,
+                    username=username,
+                    app_password=app_password,
+                    issuer=issuer,
+                )
+            )
+        elif username is not None or client_secret:
+            raise refuse("a machine login needs --client-id")
         else:
             asyncio.run(login_device(url, announce=announce))
     except LoginError as err:

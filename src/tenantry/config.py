@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tenantry.hostnames import normalise_hostname
@@ -116,7 +117,16 @@ class Settings(BaseSettings):
     auth_enabled: bool = True
     oidc_issuer: str | None = None
     oidc_audience: str = Field("tenantry", description="Accepted token audiences (client ids), comma-separated")
-    oidc_cli_client_id: str = "tenantry-cli"
+    oidc_providers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Trusted providers as JSON, each issuer (with its trailing slash) to the client ids accepted "
+        'from it: {"https://auth.example.com/application/o/tenantry/": ["<portal client id>"], ...}; '
+        "added to TENANTRY_OIDC_ISSUER/_AUDIENCE",
+    )
+    oidc_cli_client_id: str = Field("tenantry-cli", description="The CLI's public client id (device login)")
+    oidc_cli_issuer: str | None = Field(
+        None, description="The CLI's issuer; default: the trusted provider that lists the CLI's client id"
+    )
     oidc_leeway_seconds: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat")
     oidc_jwks_min_refresh_seconds: float = Field(
         10.0, ge=0, description="Least time between JWKS fetches (an unknown kid triggers at most one per interval)"
@@ -128,13 +138,26 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    @field_validator("oidc_providers", mode="before")
+    @classmethod
+    def _providers_from_json_with_ids_maybe_comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError as err:
+                raise ValueError(f"TENANTRY_OIDC_PROVIDERS is not JSON: {err}") from err
+        if isinstance(value, dict):
+            return {k: v.split(",") if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
     @model_validator(mode="after")
     def _refuse_incomplete_configuration(self) -> Self:
-        if self.auth_enabled and self.oidc_issuer is None:
+        if self.auth_enabled and not self.trusted_providers:
             raise ValueError(
-                "TENANTRY_OIDC_ISSUER is required when API authentication is on "
+                "TENANTRY_OIDC_ISSUER or TENANTRY_OIDC_PROVIDERS is required when API authentication is on "
                 "(set TENANTRY_AUTH_ENABLED=false only for local development)"
             )
+        self._refuse_bad_providers()
         self._refuse_half_configured_upstreams()
         try:
             self.mail_domain_base = normalise_hostname(self.mail_domain_base)
@@ -149,6 +172,19 @@ class Settings(BaseSettings):
         if self.retry_cap_seconds < self.retry_base_seconds:
             raise ValueError("TENANTRY_RETRY_CAP_SECONDS must not be smaller than TENANTRY_RETRY_BASE_SECONDS")
         return self
+
+    def _refuse_bad_providers(self) -> None:
+        for issuer, client_ids in self.trusted_providers.items():
+            if not issuer.startswith(("https://", "http://")):
+                raise ValueError(f"trusted issuer {issuer!r} is not an http(s) URL")
+            # authentik builds "<base>/application/o/<slug>/" and compares iss exactly: without the slash
+            # every token of that provider would be refused as coming from an unknown issuer.
+            if "/application/o/" in issuer and not issuer.endswith("/"):
+                raise ValueError(f"trusted issuer {issuer!r} must end with '/' as authentik's issuers do")
+            if not client_ids:
+                raise ValueError(f"trusted issuer {issuer!r} lists no client id")
+        if self.oidc_cli_issuer is not None and self.oidc_cli_issuer not in self.trusted_providers:
+            raise ValueError("TENANTRY_OIDC_CLI_ISSUER must be one of the trusted issuers")
 
     def _refuse_half_configured_upstreams(self) -> None:
         """An upstream with a URL but no credentials is a typo to report, not a step to skip silently."""
@@ -186,9 +222,29 @@ class Settings(BaseSettings):
         return [a.strip() for a in self.oidc_audience.split(",") if a.strip()]
 
     @property
+    def trusted_providers(self) -> dict[str, list[str]]:
+        """Each trusted issuer with the client ids accepted from it: TENANTRY_OIDC_PROVIDERS plus the simple case."""
+        providers = {issuer.strip(): _clean(ids) for issuer, ids in self.oidc_providers.items()}
+        if self.oidc_issuer:
+            known = providers.setdefault(self.oidc_issuer, [])
+            known.extend(a for a in self.audiences if a not in known)
+        return providers
+
+    @property
+    def cli_issuer(self) -> str | None:
+        """Where the CLI logs in: the configured issuer, else the trusted provider listing its client id."""
+        if self.oidc_cli_issuer is not None:
+            return self.oidc_cli_issuer
+        return next((i for i, ids in self.trusted_providers.items() if self.oidc_cli_client_id in ids), None)
+
+    @property
     def nameservers(self) -> list[str]:
         return [n.strip() for n in self.dns_resolvers.split(",") if n.strip()]
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _clean(client_ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(c.strip() for c in client_ids if c.strip()))

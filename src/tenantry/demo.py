@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from tenantry.auth.login import MACHINE_SCOPE
 from tenantry.config import Settings
 from tenantry.sandbox.server import RunningServer, start_in_loop
 from tenantry.sandbox.suite import SandboxSuite
@@ -63,7 +64,8 @@ async def run_sandbox_forever(host: str, first_port: int) -> None:
     c = suite.credentials
     _say("Sandbox upstreams are running (Ctrl-C stops them):")
     _say(f"  authentik  {suite.urls['authentik']}   API token: {c.authentik_token}")
-    _say(f"             OIDC issuer {suite.issuer.issuer}")
+    for issuer, client_ids in suite.trusted_providers.items():
+        _say(f"             OIDC provider {issuer}  client id {', '.join(client_ids)}")
     _say(f"  Stalwart   {suite.urls['stalwart']}   API key: {c.stalwart_api_key}")
     _say(f"  oCIS       {suite.urls['ocis']}   app token: {c.ocis_username}:{c.ocis_app_token}")
     _say("  Each has /_sandbox/requests (request log) and /_sandbox/faults (inject latency and errors).")
@@ -73,17 +75,11 @@ async def run_sandbox_forever(host: str, first_port: int) -> None:
         await _stop(servers)
 
 
-async def _machine_token(token_url: str, client_id: str, secret: str) -> str:
+async def _machine_token(token_url: str, client_id: str, **credentials: str) -> str:
+    """A client_credentials token: ``client_secret=…``, or ``username=…, password=<app password>``."""
+    form = {"grant_type": "client_credentials", "client_id": client_id, "scope": MACHINE_SCOPE, **credentials}
     async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(
-            token_url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": secret,
-                "scope": "openid profile email",
-            },
-        )
+        response = await client.post(token_url, data=form)
         response.raise_for_status()
         return str(response.json()["access_token"])
 
@@ -94,22 +90,30 @@ def _banner(api_url: str, suite: SandboxSuite, db_path: Path) -> None:
     _say("")
     _say("Tenantry demo is running (Ctrl-C stops everything)")
     _say(f"  API          {api_url}   (OpenAPI: {api_url}/docs, health: {api_url}/readyz)")
+    _say(f"  Portal       {api_url}/   (open it in a browser and sign in as alice or bob, below)")
     _say(f"  store        SQLite at {db_path}")
-    _say(f"  authentik    {suite.urls['authentik']}   OIDC issuer {suite.issuer.issuer}")
+    _say(f"  authentik    {suite.urls['authentik']}   OIDC providers the API trusts (issuer, client id):")
+    for issuer, client_ids in suite.trusted_providers.items():
+        _say(f"                 {issuer}  {', '.join(client_ids)}")
     _say(f"  Stalwart     {suite.urls['stalwart']}")
     _say(f"  oCIS         {suite.urls['ocis']}")
     _say("")
-    _say("Get an access token for a demo platform admin (member of tenantry-admins):")
-    _say(f"  ADMIN_TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={c.admin_client_id} \\")
-    _say(f"      -d client_secret={c.admin_client_secret} -d scope='openid profile' {token_url} {PICK_ACCESS})")
-    _say("and for a demo ordinary user (may create workspaces and sees only their own):")
+    _say(f"Get an access token for a demo platform admin, the service account {c.service_account} (member of")
+    _say("tenantry-admins), with its app password (scope profile carries the groups claim):")
+    _say(
+        f"  ADMIN_TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={c.admin_client_id}"
+        f" -d username={c.service_account} \\"
+    )
+    _say(f"      -d password={c.service_account_app_password} -d scope='{MACHINE_SCOPE}' {token_url} {PICK_ACCESS})")
+    _say("and for a demo ordinary user, a provider's own secret (it acts as the provider's")
+    _say(f"ak-{c.user_client_id}-client_credentials account, in no group; may create workspaces, sees only its own):")
     _say(f"  USER_TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={c.user_client_id} \\")
-    _say(f"      -d client_secret={c.user_client_secret} -d scope='openid profile' {token_url} {PICK_ACCESS})")
+    _say(f"      -d client_secret={c.user_client_secret} -d scope='{MACHINE_SCOPE}' {token_url} {PICK_ACCESS})")
     _say("Then create a workspace and watch it:")
     _say("  curl -s -H \"Authorization: Bearer $USER_TOKEN\" -H 'Content-Type: application/json' \\")
     _say(f'      -d \'{{"slug":"acme","name":"Acme Corp"}}\' {api_url}/tenants')
     _say(f'  .venv/bin/tenantry tenants show acme --url {api_url} --token "$USER_TOKEN"')
-    _say(f"People sign in with `.venv/bin/tenantry login --url {api_url}` (device login as alice or bob):")
+    _say(f"People sign in at the portal, {api_url}/, or with `.venv/bin/tenantry login --url {api_url}`:")
     _say(f"  alice / {c.admin_password}   (platform admin)      bob / {c.user_password}   (ordinary user)")
     _say("")
 
@@ -139,6 +143,7 @@ async def run_demo(*, host: str, port: int, smoke: bool) -> int:
         retry_cap_seconds=30,
         pending_poll_seconds=2,
         mail_domain_base="demo.example.test",
+        portal_url=api_url,
         log_level="WARNING" if smoke else "INFO",
         **suite.settings(),
     )
@@ -163,8 +168,10 @@ async def run_demo(*, host: str, port: int, smoke: bool) -> int:
 async def _smoke(api_url: str, suite: SandboxSuite) -> int:
     """Create a workspace as the ordinary demo user and wait until it is active."""
     c = suite.credentials
-    token = await _machine_token(
-        f"{suite.urls['authentik']}/application/o/token/", c.user_client_id, c.user_client_secret
+    token_url = f"{suite.urls['authentik']}/application/o/token/"
+    token = await _machine_token(token_url, c.user_client_id, client_secret=c.user_client_secret)
+    admin_token = await _machine_token(
+        token_url, c.admin_client_id, username=c.service_account, password=c.service_account_app_password
     )
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as client:
@@ -183,4 +190,6 @@ async def _smoke(api_url: str, suite: SandboxSuite) -> int:
             _say(f"  {step:<10} {condition['status']:<8} {condition['reason']}: {condition['message']}")
         dns = (await client.get("/tenants/acme/dns")).json()
         _say(f"  {len(dns['records'])} DNS records to publish for {dns['domain']}")
-        return 0 if body["status"] == "active" else 1
+        as_admin = await client.get("/tenants/acme", headers={"Authorization": f"Bearer {admin_token}"})
+        _say(f"  the demo platform admin sees it too: HTTP {as_admin.status_code}")
+        return 0 if body["status"] == "active" and as_admin.status_code == 200 else 1

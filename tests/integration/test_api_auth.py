@@ -1,7 +1,9 @@
 """API authentication and authorization end to end: real tokens from the sandbox issuer, the real validator.
 
-Every refused token answers 401 with a ``WWW-Authenticate: Bearer`` challenge; keys are fetched from the
-sandbox issuer through the ``oidc`` transport, so rotation and issuer outages are the issuer's own.
+The API trusts several providers, each an issuer with its own client ids, as authentik deploys them; all of
+them sign with one key, so a token of a provider the API does not trust is refused on its ``iss``. Every
+refused token answers 401 with a ``WWW-Authenticate: Bearer`` challenge; keys are fetched from the sandbox
+issuer through the ``oidc`` transport, so rotation and issuer outages are the issuer's own.
 Visibility: an ordinary user sees only the tenants they own (others are 404, not 403, so their existence
 does not leak); a platform admin sees and manages all of them.
 """
@@ -27,8 +29,7 @@ from fastapi import Request
 from starlette.routing import BaseRoute, Route
 
 from tenantry.app import ActorResolver, create_app
-from tenantry.auth.dependencies import build_actor_resolver
-from tenantry.auth.tokens import TokenValidator
+from tenantry.auth.dependencies import build_actor_resolver, build_validator
 from tenantry.config import Settings
 from tenantry.container import build_container
 from tenantry.sandbox.oidc import OidcIssuer
@@ -38,6 +39,7 @@ from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.repository import TenantRepository
 from tests.support.api import api_client
 from tests.support.auth import (
+    AUTHENTIK_URL,
     Callers,
     auth_settings,
     authed_api,
@@ -92,7 +94,7 @@ def _segment(obj: dict[str, Any]) -> str:
 def _claims(suite: SandboxSuite, sub: str) -> dict[str, Any]:
     now = int(time.time())
     return {
-        "iss": suite.issuer.issuer,
+        "iss": suite.issuer.issuer_for(suite.credentials.user_client_id),
         "sub": sub,
         "aud": suite.credentials.user_client_id,
         "iat": now,
@@ -204,6 +206,150 @@ async def test_an_invalid_token_is_refused_with_401_and_a_bearer_challenge(make_
     assert token not in response.text
 
 
+# -- which providers: each issuer with its own client ids ------------------------------------------------
+
+
+def refusal_reason(response: httpx.Response) -> str:
+    return response.headers["www-authenticate"].split('error_description="')[1].rstrip('"')
+
+
+async def test_each_trusted_providers_tokens_are_accepted(make_settings: Settings_) -> None:
+    suite = sandbox_suite()
+    async with authed_api(make_settings, suite) as (client, _):
+        answers = {}
+        for client_id in suite.audiences:
+            token = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=client_id)
+            assert jwt.decode(token, options={"verify_signature": False})["iss"] == suite.issuer.issuer_for(client_id)
+            answers[client_id] = (await client.get("/tenants", headers=bearer(token))).status_code
+    assert len(set(suite.trusted_providers)) == 4  # four providers, four issuers
+    assert answers == dict.fromkeys(suite.audiences, 200)
+
+
+async def test_a_token_of_an_untrusted_provider_signed_with_the_same_key_is_refused_on_its_issuer(
+    make_settings: Settings_,
+) -> None:
+    suite = sandbox_suite()
+    # oCIS's provider is one of the sandbox authentik's, signed by the very key the trusted ones use.
+    token = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=suite.credentials.ocis_client_id)
+    jwk = jwt.PyJWKSet.from_dict(suite.issuer.jwks())[jwt.get_unverified_header(token)["kid"]]
+    claims = jwt.decode(token, jwk.key, algorithms=["RS256"], audience=suite.credentials.ocis_client_id)
+    async with authed_api(make_settings, suite) as (client, _):
+        response = await client.get("/tenants", headers=bearer(token))
+    assert claims["iss"] == suite.issuer.issuer_for(suite.credentials.ocis_client_id)
+    assert_refused(response)
+    assert refusal_reason(response) == "untrusted issuer"
+
+
+async def test_a_trusted_issuer_does_not_vouch_for_another_providers_client_id(make_settings: Settings_) -> None:
+    suite = sandbox_suite()
+    c = suite.credentials
+    portal_issuer = suite.issuer.issuer_for(c.portal_client_id)
+    # Genuinely signed, but a CLI client id under the portal's issuer, or a foreign authorized party.
+    aud_of_another = suite.issuer.mint_token(
+        sub=suite.plain_user.sub, audience=c.cli_client_id, extra_claims={"iss": portal_issuer}
+    )
+    azp_of_another = suite.issuer.mint_token(
+        sub=suite.plain_user.sub, audience=c.portal_client_id, extra_claims={"azp": c.ocis_client_id}
+    )
+    async with authed_api(make_settings, suite) as (client, _):
+        by_aud = await client.get("/tenants", headers=bearer(aud_of_another))
+        by_azp = await client.get("/tenants", headers=bearer(azp_of_another))
+    assert_refused(by_aud)
+    assert refusal_reason(by_aud) == "wrong audience"
+    assert_refused(by_azp)
+    assert refusal_reason(by_azp) == "wrong authorized party"
+
+
+async def test_keys_are_fetched_and_cached_per_issuer(make_settings: Settings_) -> None:
+    suite = sandbox_suite()
+    c = suite.credentials
+    async with authed_api(make_settings, suite) as (client, _):
+        for _ in range(3):
+            for client_id in (c.user_client_id, c.cli_client_id):
+                token = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=client_id)
+                assert (await client.get("/tenants", headers=bearer(token))).status_code == 200
+    fetched = sorted(r.path for r in suite.authentik.controls.requests("GET", JWKS_PATH))
+    assert fetched == sorted(f"/application/o/{client_id}/jwks/" for client_id in (c.user_client_id, c.cli_client_id))
+
+
+async def test_the_single_issuer_settings_trust_that_issuer_alone(make_settings: Settings_) -> None:
+    suite = sandbox_suite()
+    c = suite.credentials
+    simple = {"oidc_providers": {}, "oidc_issuer": suite.issuer.issuer_for(c.portal_client_id)}
+    portal = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=c.portal_client_id)
+    machine = suite.issuer.mint_token(sub=suite.plain_user.sub, audience=c.user_client_id)
+    async with authed_api(make_settings, suite, **simple, oidc_audience=c.portal_client_id) as (client, _):
+        accepted = await client.get("/tenants", headers=bearer(portal))
+        refused = await client.get("/tenants", headers=bearer(machine))
+        config = (await client.get("/auth/config")).json()
+    assert accepted.status_code == 200, accepted.text
+    assert_refused(refused)
+    assert config["providers"] == [{"issuer": simple["oidc_issuer"], "clientIds": [c.portal_client_id]}]
+    assert config["cliClientId"] is None  # the CLI's client is not trusted: the CLI cannot log in here
+
+
+async def test_auth_config_names_the_clis_own_public_client_and_every_trusted_provider(
+    make_settings: Settings_,
+) -> None:
+    suite = sandbox_suite()
+    c = suite.credentials
+    async with authed_api(make_settings, suite) as (client, _):
+        config = (await client.get("/auth/config")).json()
+    assert config["issuer"] == suite.issuer.issuer_for(c.cli_client_id)
+    assert config["cliClientId"] == c.cli_client_id
+    assert config["cliScope"].split()[:2] == ["openid", "profile"]
+    assert {p["issuer"]: p["clientIds"] for p in config["providers"]} == suite.trusted_providers
+    assert not any(secret in json.dumps(config) for secret in (c.admin_client_secret, c.user_client_secret))
+
+
+# -- machine identities and scopes, with tokens from the sandbox token endpoint -------------------------
+
+
+async def machine_token(suite: SandboxSuite, client_id: str, **form: str) -> str:
+    async with httpx.AsyncClient(transport=suite.transports()["authentik"], base_url=AUTHENTIK_URL) as http:
+        response = await http.post(
+            "/application/o/token/", data={"grant_type": "client_credentials", "client_id": client_id, **form}
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+async def test_a_machine_is_an_admin_only_as_a_service_account_in_the_admin_group_asking_for_profile(
+    make_settings: Settings_,
+) -> None:
+    suite = sandbox_suite()
+    c = suite.credentials
+    app_password = {"username": c.service_account, "password": c.service_account_app_password}
+    as_service_account = await machine_token(suite, c.admin_client_id, scope="openid profile", **app_password)
+    as_base64_secret = await machine_token(
+        suite,
+        c.admin_client_id,
+        scope="openid profile",
+        client_secret=base64.b64encode(f"{c.service_account}:{c.service_account_app_password}".encode()).decode(),
+    )
+    # The provider's own secret acts as ak-tenantry-admin-machine-client_credentials, in no group.
+    as_provider = await machine_token(
+        suite, c.admin_client_id, scope="openid profile", client_secret=c.admin_client_secret
+    )
+    # Without the profile scope there is no groups claim, so the service account is an ordinary caller.
+    without_profile = await machine_token(suite, c.admin_client_id, scope="openid email", **app_password)
+    user = await machine_token(suite, c.user_client_id, scope="openid profile", client_secret=c.user_client_secret)
+    async with authed_api(make_settings, suite) as (client, _):
+        assert (
+            await client.post("/tenants", headers=bearer(user), json={"slug": "ants", "name": "Ants"})
+        ).status_code == 201
+        seen = {
+            name: (await client.get("/tenants/ants", headers=bearer(token))).status_code
+            for name, token in (
+                ("service_account", as_service_account),
+                ("base64_secret", as_base64_secret),
+                ("provider_secret", as_provider),
+                ("without_profile", without_profile),
+            )
+        }
+    assert seen == {"service_account": 200, "base64_secret": 200, "provider_secret": 404, "without_profile": 404}
+
+
 def served_routes(routes: Sequence[BaseRoute]) -> Iterator[Route]:
     """The app's routes, descending into included routers (which newer FastAPI keeps as one entry)."""
     for route in routes:
@@ -268,9 +414,8 @@ async def clocked_resolver(
 ) -> AsyncIterator[ActorResolver]:
     """The production resolver around a validator on ``clock`` (still fetching keys via the sandbox)."""
     settings = auth_settings(make_settings, suite)
-    assert settings.oidc_issuer is not None
     async with httpx.AsyncClient(transport=suite.transports()["oidc"]) as http:
-        validator = TokenValidator(issuer=settings.oidc_issuer, audience=settings.audiences, http=http, clock=clock)
+        validator = build_validator(settings, http, clock=clock)
         built: dict[str, ActorResolver] = {}
 
         async def resolve(request: Request) -> Any:

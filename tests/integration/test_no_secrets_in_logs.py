@@ -66,7 +66,12 @@ async def client_credentials_token(suite: SandboxSuite, client_id: str, client_s
     ) as http:
         response = await http.post(
             TOKEN_PATH,
-            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "scope": "openid profile",  # profile carries the groups claim
+            },
         )
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
@@ -103,7 +108,9 @@ async def test_a_create_reconcile_get_run_logs_no_credential_and_no_token(
     recorder = TokenRecorder(suite.transports()["ocis-token"])
     transports = {**suite.transports(), "ocis-token": recorder}
 
-    admin_token = await client_credentials_token(suite, creds.admin_client_id, creds.admin_client_secret)
+    # An admin machine: the service account's base64(username:app-password) as the client secret.
+    service_account = base64.b64encode(f"{creds.service_account}:{creds.service_account_app_password}".encode())
+    admin_token = await client_credentials_token(suite, creds.admin_client_id, service_account.decode())
     user_token = await client_credentials_token(suite, creds.user_client_id, creds.user_client_secret)
     # A genuine token for an application this API does not serve: refused, and the refusal is logged.
     foreign = suite.issuer.mint_token(sub=suite.plain_user.sub, audience="some-other-application")
@@ -146,6 +153,7 @@ async def test_a_create_reconcile_get_run_logs_no_credential_and_no_token(
             creds.ocis_client_id,
             creds.portal_client_id,
             creds.cli_client_id,
+            creds.service_account,
         )
     ]
     secrets.append(base64.b64encode(f"{creds.ocis_username}:{creds.ocis_app_token}".encode()).decode())

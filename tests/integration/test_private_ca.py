@@ -122,7 +122,8 @@ def test_tokens_are_validated_against_an_issuer_behind_a_private_ca(private_ca: 
 
         async def validate() -> str:
             async with build_http_client(ca_bundle=bundle) as http:
-                validator = TokenValidator(issuer=suite.issuer.issuer, audience=suite.audiences, http=http)
+                issuer = suite.issuer.issuer_for(suite.credentials.user_client_id)
+                validator = TokenValidator(issuer=issuer, audience=suite.audiences, http=http)
                 return (await validator.validate(token)).sub
 
         assert asyncio.run(validate()) == suite.plain_user.sub

@@ -51,13 +51,13 @@ def bearer(token: str) -> dict[str, str]:
 
 
 class Callers:
-    """Tokens for a platform admin and two ordinary users, as the sandbox issuer would issue them."""
+    """Tokens for a platform admin and two ordinary users, as one of the API's trusted providers issues them."""
 
     def __init__(self, suite: SandboxSuite) -> None:
         aud = suite.credentials.user_client_id
         self.admin_sub = suite.admin_user.sub
         self.a_sub = suite.plain_user.sub
-        self.b_sub = "b7d1a2c4-0000-4000-8000-00000000000b"
+        self.b_sub = "b7d1a2c40000400080000000000000000000000000000000000000000000000b"  # 64 hex, as authentik's
         self.admin = bearer(suite.issuer.mint_token(sub=self.admin_sub, audience=aud))
         self.a = bearer(suite.issuer.mint_token(sub=self.a_sub, audience=aud))
         self.b = bearer(suite.issuer.mint_token(sub=self.b_sub, groups=["staff"], audience=aud))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import httpx
 import structlog
 from fastapi import Request
 
@@ -12,7 +14,8 @@ from tenantry.auth.tokens import (
     InvalidTokenError,
     IssuerUnavailableError,
     MissingTokenError,
-    TokenValidator,
+    TokenVerifier,
+    TrustedIssuers,
     bearer_token,
 )
 from tenantry.config import Settings
@@ -36,19 +39,23 @@ class UnauthorizedError(AppError):
         super().__init__(f"a valid access token is required ({reason})", headers={"WWW-Authenticate": challenge})
 
 
+def build_validator(settings: Settings, http: httpx.AsyncClient, **options: Any) -> TrustedIssuers:
+    """A validator trusting exactly the configured providers, each for its own client ids."""
+    return TrustedIssuers(
+        settings.trusted_providers,
+        http=http,
+        leeway=settings.oidc_leeway_seconds,
+        jwks_min_refresh_interval=settings.oidc_jwks_min_refresh_seconds,
+        **options,
+    )
+
+
 def build_actor_resolver(
-    settings: Settings, container: Container, validator: TokenValidator | None = None
+    settings: Settings, container: Container, validator: TokenVerifier | None = None
 ) -> Callable[[Request], Awaitable[Actor]]:
-    """The dependency behind every protected route, sharing one validator (and its JWKS cache) per process."""
+    """The dependency behind every protected route, sharing one validator (and its JWKS caches) per process."""
     if validator is None:
-        assert settings.oidc_issuer is not None
-        validator = TokenValidator(
-            issuer=settings.oidc_issuer,
-            audience=settings.audiences,
-            http=container.http_client("oidc"),
-            leeway=settings.oidc_leeway_seconds,
-            jwks_min_refresh_interval=settings.oidc_jwks_min_refresh_seconds,
-        )
+        validator = build_validator(settings, container.http_client("oidc"))
     admin_group = settings.admin_group
 
     async def resolve(request: Request) -> Actor:

@@ -1,4 +1,4 @@
-"""Access tokens for the CLI: discovery, client credentials, device login (RFC 8628), refresh, a token cache.
+"""Access tokens for the CLI: discovery, machine logins, device login (RFC 8628), refresh.
 
 LoginError                  the issuer refused; ``error`` is the OAuth error code when it sent one
 ├── LoginUnavailableError   the issuer could not be reached or answered with a 5xx
@@ -9,22 +9,20 @@ LoginError                  the issuer refused; ``error`` is the OAuth error cod
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import tempfile
+import base64
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
-import structlog
-
-log = structlog.get_logger(__name__)
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# Every client Tenantry configures asks for "profile": authentik's default profile scope mapping is what puts
+# the groups claim in a token. Without it there is no groups claim and a platform admin is an ordinary user.
+MACHINE_SCOPE = "openid profile email"
+# authentik issues a refresh token only when offline_access was granted, and refreshes only while it is.
+CLI_SCOPE = "openid profile email offline_access"
 # A cached token this close to its expiry is not handed out: it could lapse on its way to the API.
 EXPIRY_MARGIN = 30.0
 # Used when a token response omits expires_in (RFC 6749 only recommends it); short, to stay safe.
@@ -118,9 +116,42 @@ async def client_credentials_token(
     *,
     clock: Clock = time.time,
 ) -> TokenSet:
-    """A machine's access token from the client_credentials grant (no refresh token is issued)."""
+    """A machine's access token from the client_credentials grant (no refresh token is issued).
+
+    With the provider's own secret, authentik acts as the account it creates for that provider,
+    ``ak-<provider name>-client_credentials``, which is in no group; with ``base64(username:app-password)``
+    as the secret (see :func:`app_password_secret`) it acts as that service account, with its groups.
+    """
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret, "scope": scope}
     return _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
+
+
+async def app_password_token(
+    metadata: ProviderMetadata,
+    client_id: str,
+    username: str,
+    app_password: str,
+    scope: str,
+    http: httpx.AsyncClient,
+    *,
+    clock: Clock = time.time,
+) -> TokenSet:
+    """A service account's access token: authentik's client_credentials grant with ``username`` and an app
+    password (a token of intent ``app_password``) instead of the client secret. The token acts as that
+    account, with its groups."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "username": username,
+        "password": app_password,
+        "scope": scope,
+    }
+    return _token_set(await _json_response(http, "POST", metadata.token_endpoint, data=form), clock())
+
+
+def app_password_secret(username: str, app_password: str) -> str:
+    """The client secret authentik also accepts for a service account: ``base64(username:app-password)``."""
+    return base64.b64encode(f"{username}:{app_password}".encode()).decode("ascii")
 
 
 async def refresh(
@@ -212,100 +243,6 @@ async def poll_device_login(
             raise
 
 
-class TokenCache:
-    """Token sets per (issuer, client id) in a JSON file only its owner can read (0600, directory 0700)."""
-
-    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
-        self._path = path
-        self._clock = clock
-
-    def get(self, issuer: str, client_id: str) -> TokenSet | None:
-        for entry in self._load():
-            if entry.get("issuer") == issuer and entry.get("client_id") == client_id:
-                return _entry_tokens(entry)
-        return None
-
-    def put(self, issuer: str, client_id: str, tokens: TokenSet) -> None:
-        entries = [e for e in self._load() if (e.get("issuer"), e.get("client_id")) != (issuer, client_id)]
-        entries.append(
-            {
-                "issuer": issuer,
-                "client_id": client_id,
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-                "expires_at": tokens.expires_at,
-                "scope": tokens.scope,
-            }
-        )
-        self._save(entries)
-
-    def forget(self, issuer: str, client_id: str) -> None:
-        entries = self._load()
-        kept = [e for e in entries if (e.get("issuer"), e.get("client_id")) != (issuer, client_id)]
-        if len(kept) != len(entries):
-            self._save(kept)
-
-    async def access_token(
-        self, metadata: ProviderMetadata, client_id: str, http: httpx.AsyncClient, *, client_secret: str | None = None
-    ) -> str | None:
-        """A cached access token valid for at least 30 s more, else one refreshed; None means log in again.
-
-        A refresh the issuer refuses (revoked or expired refresh token) drops the entry; an unreachable
-        issuer raises LoginUnavailableError rather than throwing away tokens that may still work later.
-        """
-        tokens = self.get(metadata.issuer, client_id)
-        if tokens is None:
-            return None
-        if tokens.usable(self._clock()):
-            return tokens.access_token
-        if tokens.refresh_token is None:
-            return None
-        try:
-            renewed = await refresh(
-                metadata, client_id, tokens.refresh_token, http, client_secret=client_secret, clock=self._clock
-            )
-        except LoginUnavailableError:
-            raise
-        except LoginError as err:
-            log.info("auth.token_cache.refresh_refused", issuer=metadata.issuer, client_id=client_id, error=err.error)
-            self.forget(metadata.issuer, client_id)
-            return None
-        self.put(metadata.issuer, client_id, renewed)
-        return renewed.access_token
-
-    def _load(self) -> list[dict[str, Any]]:
-        try:
-            document = json.loads(self._path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as err:
-            # Never echo the file: it holds tokens. A broken cache only means logging in again.
-            log.warning("auth.token_cache.unreadable", path=str(self._path), cause=type(err).__name__)
-            return []
-        entries = document.get("entries") if isinstance(document, dict) else None
-        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-
-    def _save(self, entries: list[dict[str, Any]]) -> None:
-        directory = self._path.parent
-        if not directory.exists():
-            directory.mkdir(parents=True, mode=0o700)
-            directory.chmod(0o700)  # mkdir's mode is filtered by the umask; be explicit
-        # mkstemp creates the file 0600 from the start, so the tokens are never readable by others, and
-        # the rename keeps a concurrent reader from ever seeing half a file.
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tokens-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"version": 1, "entries": entries}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(tmp).chmod(0o600)
-            Path(tmp).replace(self._path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
-            raise
-
-
 async def _json_response(
     http: httpx.AsyncClient, method: str, url: str, *, data: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -344,18 +281,6 @@ def _token_set(body: Mapping[str, Any], now: float) -> TokenSet:
         expires_at=now + lifetime,
         refresh_token=_optional_str(body.get("refresh_token")),
         scope=_optional_str(body.get("scope")),
-    )
-
-
-def _entry_tokens(entry: Mapping[str, Any]) -> TokenSet | None:
-    access_token, expires_at = entry.get("access_token"), _number(entry.get("expires_at"))
-    if not isinstance(access_token, str) or expires_at is None:
-        return None
-    return TokenSet(
-        access_token=access_token,
-        expires_at=expires_at,
-        refresh_token=_optional_str(entry.get("refresh_token")),
-        scope=_optional_str(entry.get("scope")),
     )
 
 

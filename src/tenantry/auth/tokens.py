@@ -1,4 +1,4 @@
-"""Bearer access-token validation against an OIDC issuer's JWKS, with key caching and rotation.
+"""Bearer access-token validation against trusted OIDC issuers' JWKS, with key caching and rotation.
 
 InvalidTokenError        the token is refused; ``reason`` is short and safe to show (HTTP 401)
  └ MissingTokenError     there is no bearer token at all (HTTP 401 with a bare challenge)
@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
@@ -91,8 +91,17 @@ class _Jwk:
         return key
 
 
+class TokenVerifier(Protocol):
+    """Anything that turns a bearer token into an Identity or refuses it."""
+
+    async def validate(self, token: str) -> Identity: ...
+
+
 class TokenValidator:
-    """Validates access tokens of one issuer for one API (audience) and turns them into an Identity.
+    """Validates access tokens of one issuer for its client ids (audiences) and turns them into an Identity.
+
+    The token's ``aud`` must name one of the client ids, and so must its ``azp`` when present: authentik sets
+    both to the provider's client id.
 
     Keys come from the issuer's discovery document and JWKS, cached for ``jwks_cache_ttl`` seconds. A token
     with an unknown ``kid`` triggers one refresh (key rotation), but refreshes never happen more often than
@@ -177,6 +186,8 @@ class TokenValidator:
         self._check_times(payload)
         if not payload["sub"]:
             raise InvalidTokenError("invalid subject")
+        if "azp" in payload and payload["azp"] not in self._audience:
+            raise InvalidTokenError("wrong authorized party")
         return Identity.from_claims(payload)
 
     def _check_times(self, payload: Mapping[str, Any]) -> None:
@@ -268,6 +279,44 @@ class TokenValidator:
         if not isinstance(body, dict):
             raise _FetchError(f"{url}: not a JSON object")
         return body
+
+
+class TrustedIssuers:
+    """Validates tokens of several providers: the token's ``iss`` picks one, which must then accept it.
+
+    authentik gives every OAuth2 provider its own issuer and one client id, and providers may share a signing
+    key, so a token of a provider this API does not trust verifies against the same key and is refused only
+    here, on its ``iss``. Each issuer has its own :class:`TokenValidator` (discovery and JWKS cached per
+    issuer, fetched on first use).
+    """
+
+    def __init__(self, providers: Mapping[str, Sequence[str]], *, http: httpx.AsyncClient, **options: Any) -> None:
+        if not providers:
+            raise ValueError("at least one trusted issuer is required")
+        self._validators = {
+            issuer: TokenValidator(issuer=issuer, audience=list(client_ids), http=http, **options)
+            for issuer, client_ids in providers.items()
+        }
+
+    @property
+    def issuers(self) -> list[str]:
+        return list(self._validators)
+
+    async def validate(self, token: str) -> Identity:
+        if not token or len(token) > _MAX_TOKEN_LENGTH:
+            raise InvalidTokenError("malformed token")
+        try:
+            # Read unverified only to pick the validator, which then checks the signature and iss exactly.
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as err:
+            raise InvalidTokenError("malformed token") from err
+        issuer = claims.get("iss")
+        if issuer is None:
+            raise InvalidTokenError("missing iss claim")
+        validator = self._validators.get(issuer) if isinstance(issuer, str) else None
+        if validator is None:
+            raise InvalidTokenError("untrusted issuer")
+        return await validator.validate(token)
 
 
 def bearer_token(authorization_header: str | None) -> str:

@@ -1,4 +1,4 @@
-"""The sandbox OIDC issuer: one authentik application's OAuth2/OIDC provider, its keys and grants in memory."""
+"""The sandbox OIDC issuer: authentik's OAuth2 providers (one client id and one issuer each), keys and grants."""
 
 from __future__ import annotations
 
@@ -6,26 +6,29 @@ import base64
 import dataclasses
 import hashlib
 import secrets
+import string
 import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from starlette.routing import BaseRoute
 
 from tenantry.sandbox.oidc_grants import GrantStore
-from tenantry.sandbox.oidc_keys import ALGORITHM, KeyRing
-from tenantry.sandbox.oidc_models import DEVICE_CODE_GRANT, Authorization, DemoUser, OidcClient
+from tenantry.sandbox.oidc_keys import KeyRing
+from tenantry.sandbox.oidc_models import Authorization, DemoUser, OidcClient
 
 __all__ = ["DemoUser", "OidcClient", "OidcIssuer"]
 
 ACR = "goauthentik.io/providers/oauth2/default"
+_UID_ALPHABET = string.ascii_letters + string.digits
 
 
-def scope_claims(user: DemoUser, scope: Sequence[str]) -> dict[str, Any]:
-    """The claims authentik's default scope mappings add for ``profile`` and ``email``."""
+def scope_claims(user: DemoUser, scope: Iterable[str]) -> dict[str, Any]:
+    """The claims authentik's default scope mappings add: ``groups`` only with ``profile``."""
     claims: dict[str, Any] = {}
+    if "email" in scope:
+        claims.update(email=user.email, email_verified=False)
     if "profile" in scope:
         claims.update(
             name=user.name,
@@ -34,19 +37,25 @@ def scope_claims(user: DemoUser, scope: Sequence[str]) -> dict[str, Any]:
             nickname=user.username,
             groups=list(user.groups),
         )
-    if "email" in scope:
-        claims.update(email=user.email, email_verified=False)
     return claims
 
 
-class OidcIssuer:
-    """Issues and checks tokens for the clients of one application (``/application/o/<app_slug>/``).
+def _token_uid() -> str:
+    # authentik's IDToken.to_access_token adds uid = generate_id(): 40 random letters and digits per token.
+    return "".join(secrets.choice(_UID_ALPHABET) for _ in range(40))
 
-    Follows authentik as the NOTES describe it: a per-application issuer with a trailing slash, RS256
-    with a ``kid``, ``sub`` = the user's uuid, ``aud`` = ``azp`` = the client_id, scope claims (``groups``
-    = group names) in both tokens, no refresh token for client_credentials. Refresh tokens are issued only
-    when the granted scope holds ``offline_access`` and the client has the ``refresh_token`` grant; they
-    rotate on every use (the presented one stops working). ``routes()`` serves it over HTTP.
+
+class OidcIssuer:
+    """The OAuth2 side of one sandbox authentik, following authentik 2025.12 (NOTES §6 and §10).
+
+    Every client is a provider of its own application: its issuer is ``<host>/application/o/<slug>/`` (with
+    the trailing slash) with its own discovery document and JWKS, while all providers sign with one shared
+    key ring, as authentik's providers may share the self-signed certificate. The token endpoint is shared
+    and the client id picks the provider. Access tokens are RS256 with a 32-hex ``kid``; ``sub`` is the
+    user's 64-hex hashed id; ``aud`` = ``azp`` = the client id; a random ``uid`` per token; no ``jti``
+    (authentik added one only in 2026.2), and ``sid`` only for a browser sign-in. Scope claims come from
+    the granted scopes the provider maps: no ``profile``, no ``groups``. Refresh tokens are issued only
+    with ``offline_access`` and rotate on every use. ``issuer`` names the ``app_slug`` application's issuer.
     """
 
     def __init__(
@@ -60,7 +69,7 @@ class OidcIssuer:
         clock: Callable[[], float] = time.time,
         refresh_token_validity: float = 30 * 86400,
         code_validity: float = 60,
-        device_code_validity: float = 600,
+        device_code_validity: float = 60,
         device_poll_interval: int = 5,
     ) -> None:
         self.app_slug = app_slug
@@ -74,59 +83,31 @@ class OidcIssuer:
         self._clients = {client.client_id: client for client in clients}
         self._users = {user.username: user for user in users}
         self._keys = KeyRing()
-        # authentik's ``uid`` claim is a salted hash of the user id; the salt plays its SECRET_KEY.
-        self._uid_salt = secrets.token_hex(16)
+        # authentik hashes a user's id with its install id into the 64-hex uid; this salt plays that part.
+        self._install_id = secrets.token_hex(16)
         self._lock = threading.Lock()
-        self._revoked: dict[str, float] = {}  # jti -> exp, forgotten once the token would expire anyway
+        self._revoked: dict[str, float] = {}  # token uid -> exp, forgotten once the token would expire anyway
         self.grants = GrantStore(self)
 
-    # -- identity and discovery -----------------------------------------------------------------
+    # -- providers and their issuers ------------------------------------------------------------
     @property
     def issuer(self) -> str:
-        return f"{self.public_url}/application/o/{self.app_slug}/"
+        return self.issuer_of_slug(self.app_slug)
+
+    def issuer_of_slug(self, slug: str) -> str:
+        return f"{self.public_url}/application/o/{slug}/"
+
+    def issuer_for(self, client: OidcClient | str) -> str:
+        """The issuer of the provider with this client id (the ``app_slug`` issuer for an unknown one)."""
+        known = self._clients.get(client) if isinstance(client, str) else client
+        return self.issuer if known is None else self.issuer_of_slug(known.slug)
+
+    def provider(self, slug: str) -> OidcClient | None:
+        """The provider of the application ``slug``."""
+        return next((c for c in list(self._clients.values()) if c.slug == slug), None)
 
     def url(self, path: str) -> str:
         return f"{self.public_url}{path}"
-
-    def discovery(self) -> dict[str, Any]:
-        scopes = sorted({"openid", *(s for c in self._clients.values() for s in c.scopes)})
-        return {
-            "issuer": self.issuer,
-            "authorization_endpoint": self.url("/application/o/authorize/"),
-            "token_endpoint": self.url("/application/o/token/"),
-            "userinfo_endpoint": self.url("/application/o/userinfo/"),
-            "revocation_endpoint": self.url("/application/o/revoke/"),
-            "introspection_endpoint": self.url("/application/o/introspect/"),
-            "device_authorization_endpoint": self.url("/application/o/device/"),
-            "jwks_uri": self.url(f"/application/o/{self.app_slug}/jwks/"),
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [ALGORITHM],
-            "scopes_supported": scopes,
-            "claims_supported": [
-                "sub",
-                "iss",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "acr",
-                "amr",
-                "nonce",
-                "name",
-                "given_name",
-                "preferred_username",
-                "nickname",
-                "groups",
-                "email",
-                "email_verified",
-            ],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "request_parameter_supported": False,
-        }
 
     def routes(self) -> list[BaseRoute]:
         from tenantry.sandbox.oidc_endpoints import OidcEndpoints
@@ -169,15 +150,20 @@ class OidcIssuer:
         user = self._users.get(username)
         return user if user is not None and user.password_matches(password) else None
 
+    def authenticate_app_password(self, username: str, app_password: str) -> DemoUser | None:
+        """The user whose app password (a token of intent ``app_password``) this is, or None."""
+        user = self._users.get(username)
+        return user if user is not None and user.app_password_matches(app_password) else None
+
     def service_account(self, client: OidcClient) -> DemoUser:
-        """The ``ak-<name>-client_credentials`` account a confidential client acts as (NOTES §1 mode 3)."""
+        """``ak-<name>-client_credentials``, the account authentik creates for a provider's own secret."""
         return DemoUser(
             username=client.service_account_username,
             password="",
-            name=client.service_account_username,
+            name=f"Autogenerated user from application {client.name} (client credentials)",
             email="",
             groups=list(client.service_account_groups),
-            sub=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.issuer}#{client.client_id}")),
+            sub=hashlib.sha256(f"{client.service_account_username}-{self._install_id}".encode()).hexdigest(),
         )
 
     def _known_principal(self, sub: str) -> DemoUser | None:
@@ -200,27 +186,34 @@ class OidcIssuer:
         kid: str | None = None,
         scope: str = "openid profile email",
     ) -> str:
-        """A signed access token without any flow; ``extra_claims`` override anything (for bad tokens)."""
+        """A signed access token without any flow, from the provider of ``audience`` (its issuer).
+
+        The profile claims (``groups`` among them) are present only when ``scope`` holds ``profile``;
+        ``extra_claims`` override anything (for bad tokens).
+        """
         now = int(self._clock())
         known = self._known_principal(sub)
-        default_client = next(iter(self._clients), self.app_slug)
-        aud = audience if audience is not None else default_client
+        aud = audience if audience is not None else next(iter(self._clients), self.app_slug)
+        principal = DemoUser(
+            username=known.username if known else sub,
+            password="",
+            name=known.name if known else sub,
+            email=known.email if known else "",
+            groups=list(groups if groups is not None else (known.groups if known else [])),
+            sub=sub,
+        )
         claims: dict[str, Any] = {
-            "iss": self.issuer,
+            "iss": self.issuer_for(aud) if isinstance(aud, str) else self.issuer,
             "sub": sub,
             "aud": aud,
             "exp": now + int(self.access_token_validity if expires_in is None else expires_in),
             "iat": now,
             "auth_time": now,
             "acr": ACR,
-            "azp": aud if isinstance(aud, str) else default_client,
-            "uid": self._uid(sub),
-            "jti": uuid.uuid4().hex,
+            **scope_claims(principal, scope.split()),
+            "azp": aud if isinstance(aud, str) else aud[0],
+            "uid": _token_uid(),
             "scope": scope,
-            "preferred_username": known.username if known else sub,
-            "name": known.name if known else sub,
-            "email": known.email if known else "",
-            "groups": list(groups if groups is not None else (known.groups if known else [])),
         }
         if not_before is not None:
             claims["nbf"] = int(not_before)
@@ -228,23 +221,24 @@ class OidcIssuer:
         return self._keys.sign(claims, kid=kid)
 
     def decode_access_token(self, token: str, *, audience: str | None = None) -> dict[str, Any] | None:
-        """The claims of a live access token of this issuer (signature, iss, exp, nbf, not revoked)."""
+        """The claims of a live access token of one of these providers (signature, iss, exp, nbf, not revoked)."""
         claims = self._keys.verify(token)
-        if claims is None or claims.get("iss") != self.issuer or not isinstance(claims.get("jti"), str):
+        if claims is None or not isinstance(claims.get("uid"), str):
             return None
+        issuers = {self.issuer, *(self.issuer_for(c) for c in list(self._clients.values()))}
         now = self._clock()
-        exp, nbf = claims.get("exp"), claims.get("nbf")
-        if not isinstance(exp, int | float) or exp <= now:
-            return None
-        if nbf is not None and (not isinstance(nbf, int | float) or nbf > now):
-            return None
-        aud = claims.get("aud")
-        if audience is not None and audience != aud and not (isinstance(aud, list) and audience in aud):
+        exp, nbf, aud = claims.get("exp"), claims.get("nbf"), claims.get("aud")
+        live = (
+            isinstance(exp, int | float)
+            and exp > now
+            and (nbf is None or (isinstance(nbf, int | float) and nbf <= now))
+        )
+        addressed = audience is None or audience == aud or (isinstance(aud, list) and audience in aud)
+        if claims.get("iss") not in issuers or not live or not addressed:
             return None
         with self._lock:
-            if claims["jti"] in self._revoked:
-                return None
-        return claims
+            revoked = claims["uid"] in self._revoked
+        return None if revoked else claims
 
     def principal(self, claims: dict[str, Any]) -> DemoUser:
         """Who a token speaks for: the registered user or service account, groups as the token says."""
@@ -263,55 +257,52 @@ class OidcIssuer:
         )
 
     def validate_access_token(self, token: str, *, audience: str | None = None) -> DemoUser | None:
-        """The principal of a live access token this issuer signed, or None."""
+        """The principal of a live access token these providers signed, or None."""
         claims = self.decode_access_token(token, audience=audience)
         return None if claims is None else self.principal(claims)
 
     def userinfo(self, claims: dict[str, Any]) -> dict[str, Any]:
         user = self.principal(claims)
-        return {"sub": user.sub, **scope_claims(user, str(claims.get("scope", "")).split())}
+        client = self._clients.get(str(claims.get("aud")))
+        scope = str(claims.get("scope", "")).split()
+        mapped = [s for s in scope if client is None or s in client.scopes]
+        return {"sub": user.sub, **scope_claims(user, mapped)}
 
-    # -- grants (called by the endpoints) -------------------------------------------------------
+    # -- grants (called by the endpoints and the grant store) -----------------------------------
     def now(self) -> float:
         return self._clock()
 
-    def granted_scope(self, client: OidcClient, requested: str | None) -> tuple[str, ...]:
-        """Requested scopes intersected with the client's; all of them when none are requested."""
+    def granted_scope(self, client: OidcClient, requested: str | None, *, all_if_none: bool) -> tuple[str, ...]:
+        """Requested scopes intersected with the provider's mappings.
+
+        With none requested, the authorize endpoint grants every mapped scope (``all_if_none``), but the
+        token endpoint (client_credentials) grants none: scope ``""`` and no scope claims at all.
+        """
         wanted = (requested or "").split()
         if not wanted:
-            return tuple(client.scopes)
+            return tuple(client.scopes) if all_if_none else ()
         return tuple(scope for scope in dict.fromkeys(wanted) if scope in client.scopes)
 
     def authorization(
         self, client: OidcClient, user: DemoUser, scope: tuple[str, ...], nonce: str | None = None
     ) -> Authorization:
+        """A browser sign-in: it has a session, so its tokens carry ``sid`` (a hash of the session key)."""
+        session_key = secrets.token_urlsafe(24)
         return Authorization(
             client=client,
             user=user,
             scope=scope,
             auth_time=int(self._clock()),
-            sid=secrets.token_hex(16),
+            sid=hashlib.sha256(session_key.encode()).hexdigest(),
             nonce=nonce or None,
         )
 
-    def issue_client_credentials(self, client: OidcClient, requested: str | None) -> dict[str, Any]:
-        auth = Authorization(
-            client=client,
-            user=self.service_account(client),
-            scope=self.granted_scope(client, requested),
-            auth_time=int(self._clock()),
-            sid=secrets.token_hex(16),
-            password_login=False,
-        )
-        body, _ = self.issue_tokens(auth, refresh=False)
-        return body
-
-    def revoke_jti(self, jti: str, expires_at: float) -> None:
+    def revoke_uid(self, uid: str, expires_at: float) -> None:
         with self._lock:
             now = self._clock()
-            for stale in [j for j, exp in self._revoked.items() if exp <= now]:
+            for stale in [u for u, exp in self._revoked.items() if exp <= now]:
                 del self._revoked[stale]
-            self._revoked[jti] = expires_at
+            self._revoked[uid] = expires_at
 
     def revoke(self, client: OidcClient, token: str) -> None:
         """RFC 7009: forget a refresh token or deny an access token; unknown tokens are no error."""
@@ -319,7 +310,7 @@ class OidcIssuer:
             return
         claims = self.decode_access_token(token, audience=client.client_id)
         if claims is not None:
-            self.revoke_jti(claims["jti"], float(claims["exp"]))
+            self.revoke_uid(claims["uid"], float(claims["exp"]))
 
     def introspect(self, client: OidcClient, token: str) -> dict[str, Any]:
         """RFC 7662, limited like authentik to tokens issued to the asking client."""
@@ -345,50 +336,48 @@ class OidcIssuer:
             "username": claims.get("preferred_username", claims.get("sub")),
         }
 
-    def issue_tokens(
-        self, auth: Authorization, *, access_scope: tuple[str, ...] | None = None, refresh: bool | None = None
-    ) -> tuple[dict[str, Any], str]:
-        """The token response for ``auth`` and the access token's jti.
+    def issue_tokens(self, auth: Authorization, *, refresh: bool | None = None) -> tuple[dict[str, Any], str]:
+        """The token response for ``auth`` and the access token's ``uid``.
 
-        ``refresh=None`` issues a refresh token when the scope holds offline_access and the client may
-        refresh; the refresh token always carries ``auth.scope``, the access token ``access_scope``.
+        Both tokens carry ``auth.scope`` (a refresh keeps the scope originally granted, as authentik does).
+        ``refresh=None`` issues a refresh token when that scope holds offline_access and the client may
+        refresh.
         """
-        scope = auth.scope if access_scope is None else access_scope
         now = int(self._clock())
         claims: dict[str, Any] = {
-            "iss": self.issuer,
+            "iss": self.issuer_for(auth.client),
             "sub": auth.user.sub,
             "aud": auth.client.client_id,
             "exp": now + int(self.access_token_validity),
             "iat": now,
             "auth_time": auth.auth_time,
             "acr": ACR,
-            "sid": auth.sid,
-            "azp": auth.client.client_id,
-            "uid": self._uid(auth.user.sub),
         }
         if auth.password_login:
             claims["amr"] = ["pwd"]
         if auth.nonce:
             claims["nonce"] = auth.nonce
-        claims.update(scope_claims(auth.user, scope))
-        jti = uuid.uuid4().hex
-        access_token = self._keys.sign({**claims, "jti": jti, "scope": " ".join(scope)})
-        # at_hash (OIDC Core §3.1.3.6): left half of the SHA-256 of the access token, base64url.
-        half = hashlib.sha256(access_token.encode()).digest()[:16]
-        at_hash = base64.urlsafe_b64encode(half).rstrip(b"=").decode()
+        if auth.sid:
+            claims["sid"] = auth.sid
+        claims.update(scope_claims(auth.user, [s for s in auth.scope if s in auth.client.scopes]))
+        uid = _token_uid()
+        scope = " ".join(auth.scope)
+        access_token = self._keys.sign({**claims, "azp": auth.client.client_id, "uid": uid, "scope": scope})
         body: dict[str, Any] = {
             "access_token": access_token,
             "token_type": "Bearer",
+            "scope": scope,
             "expires_in": int(self.access_token_validity),
-            "scope": " ".join(scope),
-            "id_token": self._keys.sign({**claims, "at_hash": at_hash}),
+            "id_token": self._keys.sign({**claims, "at_hash": _at_hash(access_token)}),
         }
         if refresh is None:
             refresh = "offline_access" in auth.scope and "refresh_token" in auth.client.grant_types
         if refresh:
             body["refresh_token"] = self.grants.store_refresh(auth)
-        return body, jti
+        return body, uid
 
-    def _uid(self, sub: str) -> str:
-        return hashlib.sha256(f"{sub}-{self._uid_salt}".encode()).hexdigest()
+
+def _at_hash(access_token: str) -> str:
+    """OIDC Core §3.1.3.6: the left half of the SHA-256 of the access token, base64url."""
+    half = hashlib.sha256(access_token.encode()).digest()[:16]
+    return base64.urlsafe_b64encode(half).rstrip(b"=").decode()

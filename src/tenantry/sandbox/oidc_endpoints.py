@@ -12,14 +12,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.sandbox.oidc_keys import ALGORITHM
 from tenantry.sandbox.oidc_models import DEVICE_CODE_GRANT, OAuthError, OidcClient
 from tenantry.sandbox.oidc_pages import device_page, login_page, message_page, page
 
 if TYPE_CHECKING:
     from tenantry.sandbox.oidc import OidcIssuer
 
+ACR = "goauthentik.io/providers/oauth2/default"
+
 AUTHORIZE_PATH = "/application/o/authorize/"
-DEVICE_VERIFY_PATH = "/application/o/device/verify/"
+# authentik's device entry page is at the host root (urls_root.py: "device"), not under /application/o/.
+DEVICE_VERIFY_PATH = "/device"
+# authentik treats the password grant exactly as client_credentials.
+_PASSWORD_GRANT = "password"  # noqa: S105 -- the name of a grant type, not a credential
+_TOKEN_GRANTS = ("authorization_code", "refresh_token", "client_credentials", _PASSWORD_GRANT, DEVICE_CODE_GRANT)
 _AUTHORIZE_PARAMS = (
     "response_type",
     "client_id",
@@ -54,6 +61,22 @@ def _with_query(uri: str, params: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _presented_credentials(request: Request, form: Mapping[str, str]) -> tuple[str, str]:
+    """client_secret_basic (form-encoded id and secret, RFC 6749 §2.3.1) or client_secret_post."""
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() != "basic ":
+        return form.get("client_id", ""), form.get("client_secret", "")
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as err:
+        raise OAuthError("invalid_client", "malformed Basic credentials") from err
+    raw_id, _, raw_secret = decoded.partition(":")
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    if form.get("client_id", client_id) != client_id:
+        raise OAuthError("invalid_request", "client_id differs from the Basic credentials")
+    return client_id, secret
+
+
 def _bearer_error(error: str, description: str) -> JSONResponse:
     challenge = 'Bearer realm="authentik"' + (f', error="{error}"' if error == "invalid_token" else "")
     return JSONResponse(
@@ -61,6 +84,44 @@ def _bearer_error(error: str, description: str) -> JSONResponse:
         status_code=401,
         headers={**_NO_STORE, "WWW-Authenticate": challenge},
     )
+
+
+def discovery_document(issuer: OidcIssuer, client: OidcClient) -> dict[str, Any]:
+    """The provider's ``.well-known/openid-configuration`` (authentik ``views/provider.py``)."""
+    return {
+        "issuer": issuer.issuer_for(client),
+        "authorization_endpoint": issuer.url(AUTHORIZE_PATH),
+        "token_endpoint": issuer.url("/application/o/token/"),
+        "userinfo_endpoint": issuer.url("/application/o/userinfo/"),
+        "end_session_endpoint": issuer.url(f"/application/o/{client.slug}/end-session/"),
+        "introspection_endpoint": issuer.url("/application/o/introspect/"),
+        "revocation_endpoint": issuer.url("/application/o/revoke/"),
+        "device_authorization_endpoint": issuer.url("/application/o/device/"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "jwks_uri": issuer.url(f"/application/o/{client.slug}/jwks/"),
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "implicit",
+            "client_credentials",
+            _PASSWORD_GRANT,
+            DEVICE_CODE_GRANT,
+        ],
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "subject_types_supported": ["public"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "acr_values_supported": [ACR],
+        "scopes_supported": sorted({"openid", *client.scopes}),
+        "request_parameter_supported": False,
+        "claims_supported": [
+            *("sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce"),
+            *(("email", "email_verified") if "email" in client.scopes else ()),
+            *(("name", "given_name", "preferred_username", "nickname", "groups") if "profile" in client.scopes else ()),
+        ],
+        "claims_parameter_supported": False,
+        "code_challenge_methods_supported": ["S256"],
+    }
 
 
 def _authorize_error(client: OidcClient, params: Mapping[str, str]) -> tuple[str, str] | None:
@@ -96,12 +157,14 @@ class OidcEndpoints:
 
     # -- discovery and keys ---------------------------------------------------------------------
     async def discovery(self, request: Request) -> Response:
-        if request.path_params["slug"] != self.issuer.app_slug:
+        client = self.issuer.provider(request.path_params["slug"])
+        if client is None:
             return JSONResponse({"detail": "Not found."}, status_code=404)
-        return JSONResponse(self.issuer.discovery())
+        return JSONResponse(discovery_document(self.issuer, client))
 
     async def jwks(self, request: Request) -> Response:
-        if request.path_params["slug"] != self.issuer.app_slug:
+        # Every provider publishes the key ring they all sign with.
+        if self.issuer.provider(request.path_params["slug"]) is None:
             return JSONResponse({"detail": "Not found."}, status_code=404)
         return JSONResponse(self.issuer.jwks())
 
@@ -126,9 +189,8 @@ class OidcEndpoints:
                 action=action, client_name=client.name, params=params, username=username, error=_BAD_LOGIN
             )
             return page(html, status=401)
-        auth = self.issuer.authorization(
-            client, user, self.issuer.granted_scope(client, params["scope"]), params["nonce"]
-        )
+        scope = self.issuer.granted_scope(client, params["scope"], all_if_none=True)
+        auth = self.issuer.authorization(client, user, scope, params["nonce"])
         code = self.issuer.grants.create_code(auth, params["redirect_uri"], params["code_challenge"] or None)
         return RedirectResponse(
             _with_query(params["redirect_uri"], {"code": code, "state": params["state"]}), status_code=302
@@ -150,23 +212,27 @@ class OidcEndpoints:
 
     # -- token endpoint -------------------------------------------------------------------------
     async def token(self, request: Request) -> Response:
+        """authentik's token view: every refusal, a bad client secret included, is a 400 with an OAuth error."""
         form = await _form(request)
         try:
-            client = self._authenticate_client(request, form)
-            body = self._grant(client, form)
+            client, secret = self._client_auth(request, form)
+            body = self._grant(client, secret, form)
         except OAuthError as err:
             return err.response()
         return JSONResponse(body, headers=_NO_STORE)
 
-    def _grant(self, client: OidcClient, form: Mapping[str, str]) -> dict[str, Any]:
+    def _grant(self, client: OidcClient, secret: str, form: Mapping[str, str]) -> dict[str, Any]:
         grant_type = _required(form, "grant_type")
-        known = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT)
-        if grant_type not in known:
+        if grant_type not in _TOKEN_GRANTS:
             raise OAuthError("unsupported_grant_type", "this grant type is not supported")
-        if grant_type == "client_credentials" and client.is_public:
-            raise OAuthError("unauthorized_client", "public clients cannot use client_credentials")
-        if grant_type not in client.grant_types:
+        allowed = "client_credentials" if grant_type == _PASSWORD_GRANT else grant_type
+        if allowed not in client.grant_types:
             raise OAuthError("unauthorized_client", f"{grant_type} is not allowed for this client")
+        if grant_type in ("authorization_code", "refresh_token") and not (
+            client.is_public or client.secret_matches(secret)
+        ):
+            # A confidential client's code and refresh token are worth nothing without its secret.
+            raise OAuthError("invalid_client", "client authentication failed")
         if grant_type == "authorization_code":
             return self.issuer.grants.redeem_code(
                 client, _required(form, "code"), form.get("redirect_uri"), form.get("code_verifier")
@@ -174,9 +240,17 @@ class OidcEndpoints:
         if grant_type == "refresh_token":
             token = _required(form, "refresh_token")
             return self.issuer.grants.redeem_refresh_token(client, token, form.get("scope"))
-        if grant_type == "client_credentials":
-            return self.issuer.issue_client_credentials(client, form.get("scope"))
+        if allowed == "client_credentials":
+            return self.issuer.grants.client_credentials(client, form, secret)
         return self.issuer.grants.poll_device(client, _required(form, "device_code"))
+
+    def _client_auth(self, request: Request, form: Mapping[str, str]) -> tuple[OidcClient, str]:
+        """The client the request names (Basic or form fields) and the secret it sent, checked later per grant."""
+        client_id, secret = _presented_credentials(request, form)
+        client = self.issuer.client(client_id)
+        if client is None:
+            raise OAuthError("invalid_client", "client authentication failed")
+        return client, secret
 
     def _authenticate_client(
         self, request: Request, form: Mapping[str, str], *, grant: str | None = None, confidential: bool = False
@@ -185,18 +259,7 @@ class OidcEndpoints:
 
         ``grant`` requires the client to be allowed that grant; ``confidential`` refuses public clients.
         """
-        header = request.headers.get("authorization", "")
-        if header[:6].lower() == "basic ":
-            try:
-                decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError) as err:
-                raise OAuthError("invalid_client", "malformed Basic credentials", 401) from err
-            raw_id, _, raw_secret = decoded.partition(":")
-            client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-            if form.get("client_id", client_id) != client_id:
-                raise OAuthError("invalid_request", "client_id differs from the Basic credentials")
-        else:
-            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        client_id, secret = _presented_credentials(request, form)
         client = self.issuer.client(client_id)
         if client is None:
             raise OAuthError("invalid_client", "client authentication failed", 401)
@@ -238,12 +301,16 @@ class OidcEndpoints:
 
     # -- device authorization (RFC 8628) --------------------------------------------------------
     async def device_authorization(self, request: Request) -> Response:
+        """authentik's device view: only the client id counts, and the scope is kept as requested."""
         form = await _form(request)
         try:
-            client = self._authenticate_client(request, form, grant=DEVICE_CODE_GRANT)
+            client, _ = self._client_auth(request, form)
         except OAuthError as err:
             return err.response()
-        grant = self.issuer.grants.start_device(client, self.issuer.granted_scope(client, form.get("scope")))
+        if DEVICE_CODE_GRANT not in client.grant_types:
+            return OAuthError("unauthorized_client", f"{DEVICE_CODE_GRANT} is not allowed for this client").response()
+        scope = tuple(dict.fromkeys((form.get("scope") or "").split()))
+        grant = self.issuer.grants.start_device(client, scope)
         verification_uri = self.issuer.url(DEVICE_VERIFY_PATH)
         return JSONResponse(
             {

@@ -1,10 +1,15 @@
-"""The grant state machines of the sandbox OIDC issuer: codes, rotating refresh tokens, device codes."""
+"""The grant state machines of the sandbox OIDC issuer: codes, rotating refresh tokens, device codes, and
+the client_credentials grant's three ways of naming who the machine is."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import secrets
+import string
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tenantry.sandbox.oidc_models import (
@@ -22,12 +27,13 @@ from tenantry.sandbox.oidc_models import (
 if TYPE_CHECKING:
     from tenantry.sandbox.oidc import OidcIssuer
 
-# RFC 8628 §6.1: consonants only, so a user code never spells a word and survives case changes.
-USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_DIGITS = 9  # authentik's generate_code_fixed_length(): nine digits, zero-padded
+# authentik's device code is generate_key(): 128 letters, digits and punctuation (quotes, '?', '+' ...).
+_DEVICE_CODE_ALPHABET = string.ascii_letters + string.digits + string.punctuation
 
 
 def normalize_user_code(raw: str) -> str:
-    return "".join(ch for ch in raw.upper() if ch in USER_CODE_ALPHABET)
+    return "".join(ch for ch in raw if ch.isdigit())
 
 
 class GrantStore:
@@ -64,7 +70,7 @@ class GrantStore:
                 self._refresh.pop(spent.refresh_token, None)
         if spent is not None:
             # RFC 6749 §4.1.2: a replayed code revokes what it produced.
-            self._issuer.revoke_jti(spent.jti, spent.expires_at)
+            self._issuer.revoke_uid(spent.uid, spent.expires_at)
             raise OAuthError("invalid_grant", "authorization code was already used")
         if grant is None or grant.expires_at <= self._now():
             raise OAuthError("invalid_grant", "authorization code is unknown or expired")
@@ -74,10 +80,10 @@ class GrantStore:
             raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
         if grant.code_challenge is not None and not pkce_matches(grant.code_challenge, verifier):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        body, jti = self._issuer.issue_tokens(grant.auth)
+        body, uid = self._issuer.issue_tokens(grant.auth)
         with self._lock:
             self._spent_codes[code] = SpentCode(
-                jti, body.get("refresh_token"), self._now() + self._issuer.access_token_validity
+                uid, body.get("refresh_token"), self._now() + self._issuer.access_token_validity
             )
         return body
 
@@ -104,31 +110,67 @@ class GrantStore:
             return True
 
     def redeem_refresh_token(self, client: OidcClient, token: str, requested: str | None) -> dict[str, Any]:
+        """authentik's refresh: the requested scope (default: the original) must be within the original and
+        hold offline_access; the new tokens keep the original scope; the presented token stops working."""
         with self._lock:
             grant = self._refresh.get(token)
             if grant is None or grant.auth.client.client_id != client.client_id:
                 raise OAuthError("invalid_grant", "refresh token is unknown, used or revoked")
+            if grant.expires_at <= self._now():
+                raise OAuthError("invalid_grant", "refresh token has expired")
+            wanted = set(requested.split()) if requested else set(grant.auth.scope)
+            if not wanted <= set(grant.auth.scope) or "offline_access" not in wanted:
+                raise OAuthError("invalid_scope", "the scope must hold offline_access and stay within the original")
             del self._refresh[token]  # rotation: the presented token never works again
-        if grant.expires_at <= self._now():
-            raise OAuthError("invalid_grant", "refresh token has expired")
         current = self._issuer.user(grant.auth.user.username)
         if current is None:
             raise OAuthError("invalid_grant", "the user of this refresh token no longer exists")
-        # Fresh profile claims (groups may have changed); the refresh token keeps its scope
-        # (RFC 6749 §6), only the access token may be narrowed.
-        auth = dataclasses.replace(grant.auth, user=current)
-        narrowed = tuple(requested.split()) if requested else auth.scope
-        if not set(narrowed) <= set(auth.scope):
-            raise OAuthError("invalid_scope", "requested scope exceeds the scope originally granted")
-        body, _ = self._issuer.issue_tokens(auth, access_scope=narrowed, refresh=True)
+        # Fresh profile claims: groups may have changed since the sign-in.
+        body, _ = self._issuer.issue_tokens(dataclasses.replace(grant.auth, user=current), refresh=True)
         return body
+
+    # -- client_credentials (and password, which authentik treats the same) ----------------------
+    def client_credentials(self, client: OidcClient, form: Mapping[str, str], secret: str) -> dict[str, Any]:
+        """authentik's client_credentials grant (``views/token.py``, ``__post_init_client_credentials``).
+
+        ``username`` + ``password`` (an app password of that user) acts as that user; the provider's own
+        secret acts as ``ak-<provider>-client_credentials``; any other secret is read as
+        ``base64(username:app-password)``. Every failure is ``invalid_grant``. No scope requested: none.
+        """
+        username = form.get("username", "")
+        if username:
+            user = self._app_password_user(username, form.get("password", ""))
+        elif client.secret_matches(secret):
+            user = self._issuer.service_account(client)
+        else:
+            try:
+                decoded = base64.b64decode(secret).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError, ValueError) as err:
+                raise OAuthError("invalid_grant", "client authentication failed") from err
+            name, _, password = decoded.partition(":")
+            user = self._app_password_user(name, password)
+        auth = Authorization(
+            client=client,
+            user=user,
+            scope=self._issuer.granted_scope(client, form.get("scope"), all_if_none=False),
+            auth_time=int(self._now()),
+            password_login=False,
+        )
+        body, _ = self._issuer.issue_tokens(auth, refresh=False)
+        return body
+
+    def _app_password_user(self, username: str, app_password: str) -> DemoUser:
+        user = self._issuer.authenticate_app_password(username, app_password)
+        if user is None:
+            raise OAuthError("invalid_grant", "unknown user or app password")
+        return user
 
     # -- device codes (RFC 8628) ----------------------------------------------------------------
     def start_device(self, client: OidcClient, scope: tuple[str, ...]) -> DeviceGrant:
-        raw = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
+        raw = str(secrets.randbelow(10**USER_CODE_DIGITS - 1) + 1).zfill(USER_CODE_DIGITS)
         grant = DeviceGrant(
-            device_code=secrets.token_urlsafe(32),
-            user_code=f"{raw[:4]}-{raw[4:]}",
+            device_code="".join(secrets.choice(_DEVICE_CODE_ALPHABET) for _ in range(128)),
+            user_code=raw,
             client=client,
             scope=scope,
             expires_at=self._now() + self._issuer.device_code_validity,
@@ -173,9 +215,8 @@ class GrantStore:
                 raise OAuthError("authorization_pending", "the user has not approved the request yet")
             self._drop_device(grant)
         assert grant.user is not None
-        auth = Authorization(
-            client=client, user=grant.user, scope=grant.scope, auth_time=grant.auth_time, sid=secrets.token_hex(16)
-        )
+        # A device token has no browser session of its own, so its tokens carry no sid.
+        auth = Authorization(client=client, user=grant.user, scope=grant.scope, auth_time=grant.auth_time)
         body, _ = self._issuer.issue_tokens(auth)
         return body
 

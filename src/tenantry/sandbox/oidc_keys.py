@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
@@ -27,29 +30,51 @@ def _b64uint(value: int) -> str:
 
 @dataclass(frozen=True)
 class SigningKey:
-    """One RSA key pair; its ``kid`` is the RFC 7638 thumbprint, so it is stable and collision-free."""
+    """One certificate-key pair, like authentik's self-signed certificate.
+
+    Its ``kid`` is authentik's: the MD5 hex digest of the private key's PEM (32 hex digits; authentik
+    ``crypto/models.py``), and its JWK carries the certificate as ``x5c``, ``x5t`` and ``x5t#S256``
+    (``providers/oauth2/views/jwks.py``).
+    """
 
     kid: str
     private_key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
 
     @classmethod
     def generate(cls) -> SigningKey:
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
-        numbers = private_key.public_key().public_numbers()
-        canonical = json.dumps(
-            {"e": _b64uint(numbers.e), "kty": "RSA", "n": _b64uint(numbers.n)}, separators=(",", ":"), sort_keys=True
+        pem = private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        return cls(kid=_b64url(hashlib.sha256(canonical.encode()).digest()), private_key=private_key)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authentik Self-signed Certificate")])
+        now = datetime.datetime.now(datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(private_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .sign(private_key, hashes.SHA256())
+        )
+        kid = hashlib.md5(pem, usedforsecurity=False).hexdigest()
+        return cls(kid=kid, private_key=private_key, certificate=certificate)
 
-    def public_jwk(self) -> dict[str, str]:
+    def public_jwk(self) -> dict[str, Any]:
         numbers = self.private_key.public_key().public_numbers()
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
         return {
-            "kty": "RSA",
             "alg": ALGORITHM,
-            "use": "sig",
             "kid": self.kid,
+            "kty": "RSA",
+            "use": "sig",
             "n": _b64uint(numbers.n),
             "e": _b64uint(numbers.e),
+            "x5c": [base64.b64encode(der).decode("ascii")],
+            "x5t": _b64url(self.certificate.fingerprint(hashes.SHA1())),  # noqa: S303 -- x5t is SHA-1 by definition (RFC 7517 §4.8)
+            "x5t#S256": _b64url(self.certificate.fingerprint(hashes.SHA256())),
         }
 
 

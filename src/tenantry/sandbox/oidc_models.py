@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import uuid
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -19,11 +19,13 @@ DEFAULT_GRANT_TYPES: tuple[str, ...] = ("authorization_code", "refresh_token")
 
 @dataclass(frozen=True)
 class OidcClient:
-    """An OAuth2 provider's client. ``client_secret=None`` makes it public (PKCE, no client_credentials).
+    """An authentik OAuth2 provider (one client id) and the application it is attached to.
 
+    ``client_secret=None`` makes it public (PKCE, no secret on refresh). ``slug`` is the application's
+    slug, so the provider's issuer is ``<host>/application/o/<slug>/`` (default: the client id).
     ``scopes`` are the scopes the provider has mappings for: requests are intersected with them.
-    ``service_account_groups`` are the groups of the ``ak-<name>-client_credentials`` service account
-    the client acts as in the client_credentials grant.
+    ``service_account_groups``: authentik creates the ``ak-<name>-client_credentials`` account the client
+    secret acts as in no group; these are groups an operator has since put it in (none by default).
     """
 
     client_id: str
@@ -33,6 +35,7 @@ class OidcClient:
     name: str = ""
     scopes: Sequence[str] = DEFAULT_SCOPES
     service_account_groups: Sequence[str] = ()
+    slug: str = ""
 
     def __post_init__(self) -> None:
         # Tuples keep a frozen client frozen even when callers hand in lists.
@@ -42,6 +45,8 @@ class OidcClient:
         object.__setattr__(self, "service_account_groups", tuple(self.service_account_groups))
         if not self.name:
             object.__setattr__(self, "name", self.client_id)
+        if not self.slug:
+            object.__setattr__(self, "slug", self.client_id)
 
     @property
     def is_public(self) -> bool:
@@ -57,20 +62,33 @@ class OidcClient:
         return hmac.compare_digest(self.client_secret.encode(), presented.encode())
 
 
+def hashed_user_id() -> str:
+    """A ``sub`` as authentik's default ``sub_mode`` (``hashed_user_id``) makes it: 64 hex digits."""
+    return hashlib.sha256(secrets.token_bytes(16)).hexdigest()
+
+
 @dataclass(frozen=True)
 class DemoUser:
-    """A user who can sign in to the sandbox; ``sub`` is the user's uuid (sub_mode ``user_uuid``)."""
+    """A user of the sandbox authentik; ``sub`` is the user's ``uid`` (authentik's default ``hashed_user_id``).
+
+    ``password`` signs in interactively (empty: never). ``app_passwords`` are the keys of the user's
+    tokens of intent ``app_password``, which a service account presents to the client_credentials grant.
+    """
 
     username: str
     password: str = field(repr=False)
     name: str = ""
     email: str = ""
     groups: list[str] = field(default_factory=list)
-    sub: str = field(default_factory=lambda: str(uuid.uuid4()))
+    sub: str = field(default_factory=hashed_user_id)
+    app_passwords: Sequence[str] = field(default=(), repr=False)
 
     def password_matches(self, presented: str) -> bool:
         # An empty password never signs in: synthesised principals (service accounts) have one.
         return bool(self.password) and hmac.compare_digest(self.password.encode(), presented.encode())
+
+    def app_password_matches(self, presented: str) -> bool:
+        return bool(presented) and any(hmac.compare_digest(k.encode(), presented.encode()) for k in self.app_passwords)
 
 
 @dataclass(frozen=True)
@@ -81,7 +99,7 @@ class Authorization:
     user: DemoUser
     scope: tuple[str, ...]
     auth_time: int
-    sid: str
+    sid: str | None = None  # authentik sets sid only for a grant made in a browser session
     nonce: str | None = None
     password_login: bool = True
 
@@ -98,7 +116,7 @@ class CodeGrant:
 class SpentCode:
     """What a redeemed code produced, revoked if the code is presented again (RFC 6749 §4.1.2)."""
 
-    jti: str
+    uid: str
     refresh_token: str | None
     expires_at: float
 

@@ -81,11 +81,11 @@ def device_page(*, action: str, user_code: str = "", username: str = "", error: 
     """Where a user types the code shown on their device, signs in, and approves or denies it."""
     described_by = ' aria-describedby="form-error"' if error else ""
     body = (
-        "<p>Enter the code shown on your device, then sign in to approve it.</p>\n"
+        "<p>Enter the nine-digit code shown on your device, then sign in to approve it.</p>\n"
         f"{_error(error)}"
         f'<form method="post" action="{escape(action)}">\n'
         '<label for="user_code">Device code</label>\n'
-        f'<input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" required '
+        f'<input id="user_code" name="user_code" autocomplete="off" inputmode="numeric" required '
         f'value="{escape(user_code)}"{described_by}>\n'
         f"{_credentials(username, bool(error))}"
         '<button type="submit" name="action" value="approve">Approve</button>\n'

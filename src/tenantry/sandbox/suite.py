@@ -1,12 +1,15 @@
 """The three sandbox upstreams and the OIDC issuer, wired together with one set of demo credentials.
 
-authentik's API and its OIDC issuer share one app (as on a real authentik host); the sandbox oCIS accepts
-the issuer's access tokens (as an oCIS configured with authentik as its IdP does) and an app token of the
-service user. :meth:`SandboxSuite.settings` gives the ``Settings`` values that point Tenantry at them.
+authentik's API and its OAuth2 providers share one app (as on a real authentik host). As Tenantry is deployed
+against a real authentik, each client is a provider of its own, with its own issuer: the portal (confidential,
+application ``tenantry``), the CLI (public, device login), two machine providers and oCIS's. The sandbox oCIS
+accepts the providers' access tokens (as an oCIS configured with authentik as its IdP does) and an app token
+of the service user. :meth:`SandboxSuite.settings` gives the ``Settings`` values that point Tenantry at them.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +47,9 @@ class DemoCredentials:
     portal_client_id: str = "tenantry-portal"
     portal_client_secret: str = field(default_factory=_secret, repr=False)
     cli_client_id: str = "tenantry-cli"
+    # A service account in tenantry-admins, signing in through the admin machine provider with an app password.
+    service_account: str = "svc-tenantry-admin"
+    service_account_app_password: str = field(default_factory=_secret, repr=False)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(9), repr=False)
     user_password: str = field(default_factory=lambda: secrets.token_urlsafe(9), repr=False)
 
@@ -79,14 +85,22 @@ class SandboxSuite:
         self.plain_user = DemoUser(
             username="bob", password=creds.user_password, name="Bob User", email="bob@example.test", groups=["staff"]
         )
+        self.service_account = DemoUser(
+            username=creds.service_account,
+            password="",
+            name="Tenantry admin automation",
+            groups=[ADMIN_GROUP],
+            app_passwords=(creds.service_account_app_password,),
+        )
         redirect = [f"{portal_url.rstrip('/')}/auth/callback"] if portal_url else []
+        # The admin machine's own secret acts as ak-tenantry-admin-machine-client_credentials, in no group;
+        # admin rights come with the service account's app password.
         clients = [
             OidcClient(
                 client_id=creds.admin_client_id,
                 client_secret=creds.admin_client_secret,
                 grant_types=("client_credentials",),
                 name="tenantry-admin-machine",
-                service_account_groups=(ADMIN_GROUP,),
             ),
             OidcClient(
                 client_id=creds.user_client_id,
@@ -106,6 +120,7 @@ class SandboxSuite:
                 redirect_uris=redirect,
                 grant_types=("authorization_code", "refresh_token"),
                 name="tenantry-portal",
+                slug=APP_SLUG,
             ),
             OidcClient(
                 client_id=creds.cli_client_id,
@@ -118,7 +133,7 @@ class SandboxSuite:
             app_slug=APP_SLUG,
             public_url=self.urls["authentik"],
             clients=clients,
-            users=[self.admin_user, self.plain_user],
+            users=[self.admin_user, self.plain_user, self.service_account],
         )
         self.authentik = AuthentikSandbox([creds.authentik_token], extra_routes=self.issuer.routes())
         self.stalwart = StalwartSandbox(
@@ -142,8 +157,14 @@ class SandboxSuite:
 
     @property
     def audiences(self) -> list[str]:
+        """The client ids Tenantry accepts tokens of, each from its own provider (oCIS's is not among them)."""
         c = self.credentials
         return [c.admin_client_id, c.user_client_id, c.portal_client_id, c.cli_client_id]
+
+    @property
+    def trusted_providers(self) -> dict[str, list[str]]:
+        """``TENANTRY_OIDC_PROVIDERS`` for this suite: each trusted provider's issuer and its client id."""
+        return {self.issuer.issuer_for(client_id): [client_id] for client_id in self.audiences}
 
     def settings(self, *, ocis_auth: str = "app-token") -> dict[str, Any]:
         """``Settings`` keyword values that point Tenantry at this suite."""
@@ -155,8 +176,8 @@ class SandboxSuite:
             "stalwart_api_key": c.stalwart_api_key,
             "ocis_url": self.urls["ocis"],
             "ocis_auth": ocis_auth,
-            "oidc_issuer": self.issuer.issuer,
-            "oidc_audience": ",".join(self.audiences),
+            # JSON, as the environment variable holds it, so these values also work as TENANTRY_* strings.
+            "oidc_providers": json.dumps(self.trusted_providers),
             "admin_group": ADMIN_GROUP,
             "oidc_cli_client_id": c.cli_client_id,
         }

@@ -1,7 +1,8 @@
-"""CLI token acquisition: discovery, client credentials, device login, refresh and the token cache."""
+"""CLI token acquisition: discovery, machine logins, device login, refresh, and the token cache (token_cache.py)."""
 
 from __future__ import annotations
 
+import base64
 import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,21 +13,25 @@ import httpx
 import pytest
 
 from tenantry.auth.login import (
+    CLI_SCOPE,
     DEVICE_CODE_GRANT,
+    MACHINE_SCOPE,
     DeviceLogin,
     DeviceLoginDeniedError,
     DeviceLoginExpiredError,
     LoginError,
     LoginUnavailableError,
     ProviderMetadata,
-    TokenCache,
     TokenSet,
+    app_password_secret,
+    app_password_token,
     client_credentials_token,
     discover,
     poll_device_login,
     refresh,
     start_device_login,
 )
+from tenantry.auth.token_cache import TokenCache
 from tests.support.clock import ManualClock
 
 ISSUER = "https://auth.example.test/application/o/tenantry/"
@@ -148,6 +153,36 @@ async def test_client_credentials_refusal_names_the_error_but_not_the_secret(clo
 
     assert caught.value.error == "invalid_client"
     assert "s3cret" not in str(caught.value)
+
+
+async def test_a_service_account_logs_in_with_username_and_app_password(clock: ManualClock) -> None:
+    endpoint = TokenEndpoint(tokens_response("svc-token", expires_in=3600), oauth_error("invalid_grant"))
+    async with client_for(endpoint) as http:
+        tokens = await app_password_token(METADATA, "machines", "svc", "app-pw", MACHINE_SCOPE, http, clock=clock)
+        with pytest.raises(LoginError) as caught:
+            await app_password_token(METADATA, "machines", "svc", "wrong-pw", MACHINE_SCOPE, http, clock=clock)
+
+    assert endpoint.forms[0] == {
+        "grant_type": "client_credentials",
+        "client_id": "machines",
+        "username": "svc",
+        "password": "app-pw",
+        "scope": "openid profile email",
+    }
+    assert tokens.access_token == "svc-token"
+    assert caught.value.error == "invalid_grant"
+    assert "wrong-pw" not in str(caught.value)
+
+
+def test_the_app_password_secret_is_base64_of_username_colon_app_password() -> None:
+    assert app_password_secret("svc", "p:w") == base64.b64encode(b"svc:p:w").decode()
+
+
+def test_every_scope_tenantry_asks_for_holds_openid_and_profile() -> None:
+    # authentik's profile scope mapping is what puts the groups claim in a token.
+    for scope in (MACHINE_SCOPE, CLI_SCOPE):
+        assert scope.split()[:2] == ["openid", "profile"]
+    assert "offline_access" in CLI_SCOPE.split()  # authentik refreshes only with it
 
 
 async def test_unreachable_token_endpoint_raises_login_unavailable(clock: ManualClock) -> None:

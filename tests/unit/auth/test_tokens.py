@@ -17,7 +17,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tenantry.auth.tokens import InvalidTokenError, IssuerUnavailableError, TokenValidator, bearer_token
+from tenantry.auth.tokens import (
+    InvalidTokenError,
+    IssuerUnavailableError,
+    TokenValidator,
+    TrustedIssuers,
+    bearer_token,
+)
 from tests.support.clock import ManualClock
 
 ISSUER = "https://auth.example.test/application/o/tenantry/"
@@ -299,6 +305,112 @@ async def test_token_from_a_second_issuer_with_its_own_keys_is_refused(
     other = Signer(kid, rsa_key_2, "RS256")
 
     assert await refused(validator, other.sign(claims(clock, iss=OTHER_ISSUER))) == reason
+
+
+async def test_an_authorized_party_other_than_the_accepted_client_ids_is_refused(
+    validator: TokenValidator, signer: Signer, clock: ManualClock
+) -> None:
+    accepted = await validator.validate(signer.sign(claims(clock, azp=AUDIENCE)))
+
+    assert accepted.sub == "user-1"
+    assert await refused(validator, signer.sign(claims(clock, azp="another-client"))) == "wrong authorized party"
+
+
+# -- several trusted providers --------------------------------------------------------------------------------
+PORTAL_ISSUER = "https://auth.example.test/application/o/portal/"
+CLI_ISSUER = "https://auth.example.test/application/o/cli/"
+
+
+@dataclass
+class FakeAuthentik:
+    """authentik's per-provider discovery and JWKS: every provider an issuer of its own, one shared key."""
+
+    providers: dict[str, FakeIssuer]
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        for issuer, fake in self.providers.items():
+            if str(request.url).startswith(issuer):
+                return await fake.handle(request)
+        return httpx.Response(404)
+
+
+@pytest.fixture
+def authentik(signer: Signer) -> FakeAuthentik:
+    # OTHER_ISSUER is a provider of the same authentik, signing with the same key, that the API does not trust.
+    return FakeAuthentik({i: FakeIssuer(i, [signer]) for i in (PORTAL_ISSUER, CLI_ISSUER, OTHER_ISSUER)})
+
+
+@pytest.fixture
+async def trusted(authentik: FakeAuthentik, clock: ManualClock) -> AsyncIterator[TrustedIssuers]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(authentik.handle)) as http:
+        yield TrustedIssuers({PORTAL_ISSUER: ["portal"], CLI_ISSUER: ["cli", "cli-legacy"]}, http=http, clock=clock)
+
+
+async def trusted_refusal(trusted: TrustedIssuers, token: str) -> str:
+    with pytest.raises(InvalidTokenError) as caught:
+        await trusted.validate(token)
+    return caught.value.reason
+
+
+async def test_trusted_issuers_accept_each_providers_tokens_for_its_own_client_ids(
+    trusted: TrustedIssuers, signer: Signer, clock: ManualClock
+) -> None:
+    for iss, aud in ((PORTAL_ISSUER, "portal"), (CLI_ISSUER, "cli"), (CLI_ISSUER, "cli-legacy")):
+        identity = await trusted.validate(signer.sign(claims(clock, iss=iss, aud=aud, azp=aud)))
+        assert identity.sub == "user-1"
+
+
+async def test_a_token_of_an_untrusted_provider_signed_with_the_same_key_is_refused_on_iss(
+    trusted: TrustedIssuers, authentik: FakeAuthentik, signer: Signer, clock: ManualClock
+) -> None:
+    token = signer.sign(claims(clock, iss=OTHER_ISSUER, aud="other", azp="other"))
+
+    assert await trusted_refusal(trusted, token) == "untrusted issuer"
+    assert authentik.providers[OTHER_ISSUER].jwks_fetches == 0  # refused before any key is fetched
+
+
+async def test_a_trusted_issuer_does_not_vouch_for_another_providers_client_id(
+    trusted: TrustedIssuers, signer: Signer, clock: ManualClock
+) -> None:
+    cli_id_under_portal = signer.sign(claims(clock, iss=PORTAL_ISSUER, aud="cli"))
+    foreign_azp = signer.sign(claims(clock, iss=PORTAL_ISSUER, aud="portal", azp="cli"))
+
+    assert await trusted_refusal(trusted, cli_id_under_portal) == "wrong audience"
+    assert await trusted_refusal(trusted, foreign_azp) == "wrong authorized party"
+
+
+@pytest.mark.parametrize(
+    ("iss", "reason"),
+    [(None, "missing iss claim"), (42, "untrusted issuer"), (PORTAL_ISSUER.rstrip("/"), "untrusted issuer")],
+)
+async def test_a_missing_malformed_or_slashless_iss_is_refused(
+    trusted: TrustedIssuers, signer: Signer, clock: ManualClock, iss: object, reason: str
+) -> None:
+    # Signed or not makes no difference: the issuer is looked at first.
+    token = unsigned({"alg": "RS256", "kid": signer.kid}, claims(clock, iss=iss, aud="portal")) + ".c2ln"
+    assert await trusted_refusal(trusted, token) == reason
+
+
+async def test_trusted_issuers_refuse_garbage_as_malformed(trusted: TrustedIssuers) -> None:
+    assert await trusted_refusal(trusted, "not.a.jwt") == "malformed token"
+    assert await trusted_refusal(trusted, "") == "malformed token"
+
+
+async def test_keys_are_fetched_and_cached_per_issuer(
+    trusted: TrustedIssuers, authentik: FakeAuthentik, signer: Signer, clock: ManualClock
+) -> None:
+    for _ in range(3):
+        await trusted.validate(signer.sign(claims(clock, iss=PORTAL_ISSUER, aud="portal")))
+    await trusted.validate(signer.sign(claims(clock, iss=CLI_ISSUER, aud="cli")))
+
+    fetches = {i: (f.discovery_fetches, f.jwks_fetches) for i, f in authentik.providers.items()}
+    assert fetches == {PORTAL_ISSUER: (1, 1), CLI_ISSUER: (1, 1), OTHER_ISSUER: (0, 0)}
+    assert trusted.issuers == [PORTAL_ISSUER, CLI_ISSUER]
+
+
+def test_trusted_issuers_need_at_least_one_issuer(http: httpx.AsyncClient) -> None:
+    with pytest.raises(ValueError, match="at least one trusted issuer"):
+        TrustedIssuers({}, http=http)
 
 
 async def test_unknown_kid_triggers_exactly_one_jwks_refresh_then_is_refused(

@@ -1,9 +1,11 @@
-"""The sandbox OIDC issuer: discovery, keys, the authorization code, refresh, client_credentials and device flows."""
+"""The sandbox OIDC issuer: providers with their own issuers, keys, the authorization code, refresh,
+client_credentials (all three of authentik's ways) and device flows, each as authentik 2025.12 answers them."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from tenantry.sandbox.oidc import DemoUser, OidcClient, OidcIssuer
@@ -21,6 +26,10 @@ from tests.support.clock import ManualClock
 
 PUBLIC_URL = "https://auth.example.test"
 ISSUER = f"{PUBLIC_URL}/application/o/tenantry/"
+CLI_ISSUER = f"{PUBLIC_URL}/application/o/tenantry-cli/"
+WORKER_ISSUER = f"{PUBLIC_URL}/application/o/tenantry-worker/"
+ISSUERS = {"portal": ISSUER, "tenantry-cli": CLI_ISSUER, "worker": WORKER_ISSUER}
+HEX64 = r"[0-9a-f]{64}"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 PORTAL_CB = "https://portal.example.test/auth/callback"
 CLI_CB = "http://127.0.0.1:8765/callback"
@@ -31,9 +40,18 @@ ALICE = DemoUser(
     name="Alice Liddell",
     email="alice@example.test",
     groups=["acme-owners", "platform-admins"],
-    sub="5b0c3f3e-8f7e-4d0c-9d55-2d2f6a0d9f11",
+    sub="3f1b0c6e2a9d4e8f7c5b1a0d9e8f7c6b5a4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b",
 )
-PORTAL = OidcClient("portal", "portal-secret", [PORTAL_CB], ["authorization_code", "refresh_token"], "Tenantry portal")
+SVC = DemoUser(
+    username="svc-deploy",
+    password="",
+    name="Deploy bot",
+    groups=["platform-admins"],
+    app_passwords=["app-password-of-svc"],
+)
+PORTAL = OidcClient(
+    "portal", "portal-secret", [PORTAL_CB], ["authorization_code", "refresh_token"], "Tenantry portal", slug="tenantry"
+)
 CLI = OidcClient("tenantry-cli", None, [CLI_CB], ["authorization_code", "refresh_token", DEVICE_GRANT], "Tenantry CLI")
 WORKER = OidcClient(
     "worker",
@@ -42,7 +60,7 @@ WORKER = OidcClient(
     ["client_credentials"],
     "tenantry-worker",
     scopes=["openid", "profile", "goauthentik.io/api"],
-    service_account_groups=["platform-admins"],
+    slug="tenantry-worker",
 )
 
 
@@ -84,14 +102,23 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def location_query(response: httpx.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
 
 
 def verify_with_jwks(token: str, jwks: dict[str, Any], audience: str) -> dict[str, Any]:
+    """The claims of a token signed by a published key, from the issuer of the provider ``audience`` names."""
     kid = jwt.get_unverified_header(token)["kid"]
     key = jwt.PyJWKSet.from_dict(jwks)[kid]
-    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=ISSUER)
+    # Times are the issuer's manual clock's, not the wall clock's: the issuer's own checks cover them.
+    options = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+    return jwt.decode(
+        token, key.key, algorithms=["RS256"], audience=audience, issuer=ISSUERS[audience], options=options
+    )
 
 
 @pytest.fixture
@@ -101,7 +128,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def issuer(clock: ManualClock) -> OidcIssuer:
-    return OidcIssuer(public_url=PUBLIC_URL + "/", clients=[PORTAL, CLI, WORKER], users=[ALICE], clock=clock)
+    return OidcIssuer(public_url=PUBLIC_URL + "/", clients=[PORTAL, CLI, WORKER], users=[ALICE, SVC], clock=clock)
 
 
 @pytest.fixture
@@ -161,7 +188,7 @@ async def redeem(
     return await http.post("/application/o/token/", data=data)
 
 
-# -- discovery and keys ---------------------------------------------------------------------------------
+# -- providers, discovery and keys ----------------------------------------------------------------------
 async def test_discovery_document_points_at_authentik_endpoints_and_allows_only_s256_and_rs256(
     http: httpx.AsyncClient,
 ) -> None:
@@ -176,11 +203,28 @@ async def test_discovery_document_points_at_authentik_endpoints_and_allows_only_
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_post", "client_secret_basic"}
-    assert {"authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT} <= set(
+    # authentik lists implicit and password too, whatever the provider allows.
+    assert {"authorization_code", "refresh_token", "client_credentials", "implicit", "password", DEVICE_GRANT} <= set(
         doc["grant_types_supported"]
     )
     assert doc["response_types_supported"] == ["code"]
-    assert {"openid", "profile", "email", "offline_access", "goauthentik.io/api"} <= set(doc["scopes_supported"])
+    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "offline_access"}
+
+
+async def test_every_provider_has_its_own_issuer_discovery_and_jwks_and_they_share_one_key(
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
+    docs = {
+        slug: (await http.get(f"/application/o/{slug}/.well-known/openid-configuration")).json()
+        for slug in ("tenantry", "tenantry-cli", "tenantry-worker")
+    }
+    jwks = [(await http.get(doc["jwks_uri"].removeprefix(PUBLIC_URL))).json() for doc in docs.values()]
+
+    assert [doc["issuer"] for doc in docs.values()] == [ISSUER, CLI_ISSUER, WORKER_ISSUER]
+    assert all(doc["token_endpoint"] == f"{PUBLIC_URL}/application/o/token/" for doc in docs.values())
+    assert "goauthentik.io/api" in docs["tenantry-worker"]["scopes_supported"]
+    assert jwks[0] == jwks[1] == jwks[2] == issuer.jwks()
+    assert [issuer.issuer_for(c) for c in ("portal", "tenantry-cli", "worker")] == [ISSUER, CLI_ISSUER, WORKER_ISSUER]
 
 
 async def test_discovery_and_jwks_of_another_application_slug_are_not_found(http: httpx.AsyncClient) -> None:
@@ -188,19 +232,44 @@ async def test_discovery_and_jwks_of_another_application_slug_are_not_found(http
     assert (await http.get("/application/o/other/jwks/")).status_code == 404
 
 
-async def test_jwks_publishes_the_current_kid_and_verifies_a_minted_token(
+async def test_jwks_publishes_the_current_kid_with_its_certificate_and_verifies_a_minted_token(
     http: httpx.AsyncClient, issuer: OidcIssuer
 ) -> None:
     jwks = (await http.get("/application/o/tenantry/jwks/")).json()
     token = issuer.mint_token(sub=ALICE.sub, groups=["acme-admins"])
 
-    assert [key["kid"] for key in jwks["keys"]] == [issuer.current_kid]
-    assert jwks["keys"][0]["kty"] == "RSA"
-    assert jwks["keys"][0]["alg"] == "RS256"
+    [key] = jwks["keys"]
+    assert key["kid"] == issuer.current_kid
+    assert re.fullmatch(r"[0-9a-f]{32}", key["kid"])  # authentik: the MD5 hex digest of the key's PEM
+    assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig")
+    certificate = x509.load_der_x509_certificate(base64.b64decode(key["x5c"][0]))
+    public = certificate.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    assert jwt.PyJWK(key).key.public_numbers() == public.public_numbers()
+    assert key["x5t"] == b64url(certificate.fingerprint(hashes.SHA1()))
+    assert key["x5t#S256"] == b64url(certificate.fingerprint(hashes.SHA256()))
     assert jwt.get_unverified_header(token) == {"alg": "RS256", "typ": "JWT", "kid": issuer.current_kid}
     claims = verify_with_jwks(token, jwks, audience="portal")
     assert claims["groups"] == ["acme-admins"]
     assert claims["preferred_username"] == "alice"
+
+
+def test_a_minted_token_comes_from_the_provider_of_its_audience_and_has_groups_only_with_profile(
+    issuer: OidcIssuer,
+) -> None:
+    cli_token = jwt.decode(
+        issuer.mint_token(sub=ALICE.sub, audience="tenantry-cli"), options={"verify_signature": False}
+    )
+    no_profile = jwt.decode(
+        issuer.mint_token(sub=ALICE.sub, audience="tenantry-cli", scope="openid email"),
+        options={"verify_signature": False},
+    )
+
+    assert cli_token["iss"] == CLI_ISSUER
+    assert cli_token["azp"] == cli_token["aud"] == "tenantry-cli"
+    assert cli_token["groups"] == ALICE.groups
+    assert "groups" not in no_profile
+    assert "preferred_username" not in no_profile
 
 
 async def test_rotation_keeps_the_old_key_published_until_it_is_retired(
@@ -278,9 +347,10 @@ async def test_code_flow_with_pkce_issues_tokens_carrying_authentik_claims(
     assert body["refresh_token"]
     jwks = issuer.jwks()
     access = verify_with_jwks(body["access_token"], jwks, audience="tenantry-cli")
-    assert access["iss"] == ISSUER
+    assert access["iss"] == CLI_ISSUER
     assert access["iss"].endswith("/")
     assert access["sub"] == ALICE.sub
+    assert re.fullmatch(HEX64, access["sub"])
     assert access["azp"] == "tenantry-cli"
     assert access["groups"] == ["acme-owners", "platform-admins"]
     assert access["preferred_username"] == "alice"
@@ -290,8 +360,9 @@ async def test_code_flow_with_pkce_issues_tokens_carrying_authentik_claims(
     assert access["scope"] == "openid profile email offline_access"
     assert access["exp"] - access["iat"] == 3600
     assert access["auth_time"] == access["iat"]
-    assert access["jti"]
-    assert access["uid"]
+    assert "jti" not in access  # authentik added jti only in 2026.2 (goauthentik/authentik#20484)
+    assert re.fullmatch(HEX64, access["sid"])  # a browser sign-in has a session: sha256 of its key
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", access["uid"])
     assert access["nonce"] == "n-0S6_WzA2Mj"
     id_token = verify_with_jwks(body["id_token"], jwks, audience="tenantry-cli")
     assert id_token["sub"] == ALICE.sub
@@ -454,7 +525,7 @@ async def test_confidential_client_redeems_with_basic_auth_and_is_refused_withou
         "/application/o/token/", data={**data, "code": code}, headers=basic("portal", "portal-secret")
     )
 
-    assert refused.status_code == 401
+    assert refused.status_code == 400  # authentik answers every token error 400, invalid_client too
     assert refused.json()["error"] == "invalid_client"
     assert accepted.status_code == 200
     assert accepted.json()["scope"] == "openid profile"
@@ -479,15 +550,59 @@ async def test_refresh_token_rotates_and_the_presented_one_stops_working(
     assert issuer.validate_access_token(body["access_token"]) == ALICE
     assert reused.status_code == 400
     assert reused.json()["error"] == "invalid_grant"
-    narrowed = await http.post(
+    # authentik refreshes only while offline_access is asked for, and keeps the scope first granted.
+    without_offline = await http.post(
         "/application/o/token/", data={**data, "refresh_token": body["refresh_token"], "scope": "openid"}
     )
-    assert narrowed.json()["scope"] == "openid"
+    assert without_offline.json()["error"] == "invalid_scope"
+    narrowed = await http.post(
+        "/application/o/token/",
+        data={**data, "refresh_token": body["refresh_token"], "scope": "openid offline_access"},
+    )
+    assert narrowed.json()["scope"] == "openid profile email offline_access"
     widened = await http.post(
         "/application/o/token/",
-        data={**data, "refresh_token": narrowed.json()["refresh_token"], "scope": "openid goauthentik.io/api"},
+        data={
+            **data,
+            "refresh_token": narrowed.json()["refresh_token"],
+            "scope": "openid offline_access goauthentik.io/api",
+        },
     )
     assert widened.json()["error"] == "invalid_scope"
+
+
+async def test_a_public_client_refreshes_without_a_secret_and_a_confidential_one_needs_its_secret(
+    http: httpx.AsyncClient,
+) -> None:
+    verifier, challenge = pkce_pair()
+    cli = (await redeem(http, await code_for(http, CLI, challenge), verifier)).json()
+    code = await code_for(http, PORTAL, None)
+    portal = (
+        await http.post(
+            "/application/o/token/",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB},
+            headers=basic("portal", "portal-secret"),
+        )
+    ).json()
+    refresh = {"grant_type": "refresh_token"}
+
+    public = await http.post(
+        "/application/o/token/",
+        data={**refresh, "client_id": "tenantry-cli", "refresh_token": cli["refresh_token"]},
+    )
+    no_secret = await http.post(
+        "/application/o/token/", data={**refresh, "client_id": "portal", "refresh_token": portal["refresh_token"]}
+    )
+    with_secret = await http.post(
+        "/application/o/token/",
+        data={**refresh, "refresh_token": portal["refresh_token"]},
+        headers=basic("portal", "portal-secret"),
+    )
+
+    assert public.status_code == 200, public.text
+    assert no_secret.status_code == 400
+    assert no_secret.json()["error"] == "invalid_client"
+    assert with_secret.status_code == 200, with_secret.text
 
 
 async def test_refresh_token_of_another_client_is_rejected(http: httpx.AsyncClient) -> None:
@@ -503,8 +618,8 @@ async def test_refresh_token_of_another_client_is_rejected(http: httpx.AsyncClie
     assert response.json()["error"] == "invalid_grant"
 
 
-# -- client_credentials -------------------------------------------------------------------------------------
-async def test_client_credentials_act_as_the_service_account_with_intersected_scope(
+# -- client_credentials ---------------------------------------------------------------------------------------
+async def test_the_providers_own_secret_acts_as_its_auto_created_account_in_no_group(
     http: httpx.AsyncClient, issuer: OidcIssuer
 ) -> None:
     response = await http.post(
@@ -522,38 +637,105 @@ async def test_client_credentials_act_as_the_service_account_with_intersected_sc
     assert "refresh_token" not in body
     assert body["scope"] == "openid profile goauthentik.io/api"
     claims = verify_with_jwks(body["access_token"], issuer.jwks(), audience="worker")
+    assert claims["iss"] == WORKER_ISSUER
     assert claims["preferred_username"] == "ak-tenantry-worker-client_credentials"
-    assert claims["groups"] == ["platform-admins"]
+    assert claims["groups"] == []
+    assert re.fullmatch(HEX64, claims["sub"])
+    assert "jti" not in claims
+    assert "sid" not in claims  # no browser session behind a machine's token
     principal = issuer.validate_access_token(body["access_token"])
     assert principal is not None
     assert principal.username == "ak-tenantry-worker-client_credentials"
     assert principal.sub == claims["sub"]
 
 
-async def test_client_credentials_with_basic_auth_and_no_scope_grant_every_client_scope(
-    http: httpx.AsyncClient,
+@pytest.mark.parametrize("how", ["username_and_password", "base64_secret", "base64_secret_in_basic_auth"])
+async def test_a_service_account_with_an_app_password_acts_as_itself_with_its_groups(
+    http: httpx.AsyncClient, issuer: OidcIssuer, how: str
+) -> None:
+    data = {"grant_type": "client_credentials", "scope": "openid profile"}
+    encoded = base64.b64encode(b"svc-deploy:app-password-of-svc").decode()
+    headers: dict[str, str] = {}
+    if how == "username_and_password":
+        data |= {"client_id": "worker", "username": "svc-deploy", "password": "app-password-of-svc"}
+    elif how == "base64_secret":
+        data |= {"client_id": "worker", "client_secret": encoded}
+    else:
+        headers = basic("worker", encoded)
+
+    response = await http.post("/application/o/token/", data=data, headers=headers)
+
+    assert response.status_code == 200, response.text
+    claims = verify_with_jwks(response.json()["access_token"], issuer.jwks(), audience="worker")
+    assert claims["preferred_username"] == "svc-deploy"
+    assert claims["groups"] == ["platform-admins"]
+    assert claims["sub"] == SVC.sub
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"client_secret": "guess"},
+        {"client_secret": base64.b64encode(b"svc-deploy:not-the-app-password").decode()},
+        {"client_secret": base64.b64encode(b"nobody:app-password-of-svc").decode()},
+        {"username": "svc-deploy", "password": "not-the-app-password"},
+        # A user's sign-in password is not an app password.
+        {"username": "alice", "password": "wonderland"},
+    ],
+    ids=["wrong_secret", "wrong_app_password_in_secret", "unknown_user_in_secret", "wrong_app_password", "password"],
+)
+async def test_wrong_machine_credentials_are_invalid_grant_400(
+    http: httpx.AsyncClient, credentials: dict[str, str]
 ) -> None:
     response = await http.post(
-        "/application/o/token/", data={"grant_type": "client_credentials"}, headers=basic("worker", "worker-secret")
+        "/application/o/token/", data={"grant_type": "client_credentials", "client_id": "worker", **credentials}
     )
 
-    assert response.json()["scope"] == "openid profile goauthentik.io/api"
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    assert "access_token" not in response.json()
+    assert all(value not in response.text for value in credentials.values())
 
 
-@pytest.mark.parametrize("auth", ["post", "basic"])
-async def test_client_credentials_with_a_wrong_secret_is_invalid_client_401(http: httpx.AsyncClient, auth: str) -> None:
-    data = {"grant_type": "client_credentials"}
-    if auth == "post":
-        response = await http.post(
-            "/application/o/token/", data={**data, "client_id": "worker", "client_secret": "guess"}
-        )
-    else:
-        response = await http.post("/application/o/token/", data=data, headers=basic("worker", "guess"))
+async def test_client_credentials_without_a_scope_grant_none_and_carry_no_groups(
+    http: httpx.AsyncClient, issuer: OidcIssuer
+) -> None:
+    response = await http.post(
+        "/application/o/token/",
+        data={"grant_type": "client_credentials", "username": "svc-deploy", "password": "app-password-of-svc"},
+        headers=basic("worker", "worker-secret"),
+    )
 
-    assert response.status_code == 401
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == ""
+    claims = verify_with_jwks(response.json()["access_token"], issuer.jwks(), audience="worker")
+    assert claims["scope"] == ""
+    assert "groups" not in claims
+
+
+async def test_the_password_grant_is_client_credentials_by_another_name(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/application/o/token/",
+        data={
+            "grant_type": "password",
+            "client_id": "worker",
+            "username": "svc-deploy",
+            "password": "app-password-of-svc",
+            "scope": "openid profile",
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "openid profile"
+
+
+async def test_an_unknown_client_is_invalid_client_400(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/application/o/token/", data={"grant_type": "client_credentials", "client_id": "nobody"}
+    )
+
+    assert response.status_code == 400
     assert response.json()["error"] == "invalid_client"
-    assert response.headers["www-authenticate"].startswith("Basic")
-    assert "guess" not in response.text
 
 
 async def test_client_credentials_are_refused_to_a_public_client(http: httpx.AsyncClient) -> None:
@@ -577,7 +759,11 @@ async def test_a_grant_the_client_is_not_allowed_is_unauthorized_client(http: ht
 async def test_an_unknown_grant_type_is_unsupported(http: httpx.AsyncClient) -> None:
     response = await http.post(
         "/application/o/token/",
-        data={"grant_type": "password", "client_id": "worker", "client_secret": "worker-secret"},
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "client_id": "worker",
+            "client_secret": "worker-secret",
+        },
     )
 
     assert response.status_code == 400
@@ -603,9 +789,12 @@ async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_veri
     http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock
 ) -> None:
     device = await start_device(http)
-    assert device["expires_in"] == 600
+    assert device["expires_in"] == 60  # authentik: the provider's access_code_validity, minutes=1
     assert device["interval"] == 5
-    assert device["verification_uri"] == f"{PUBLIC_URL}/application/o/device/verify/"
+    assert device["verification_uri"] == f"{PUBLIC_URL}/device"
+    assert device["verification_uri_complete"] == f"{PUBLIC_URL}/device?code={device['user_code']}"
+    assert re.fullmatch(r"[0-9]{9}", device["user_code"])
+    assert len(device["device_code"]) == 128
 
     assert (await poll(http, device["device_code"])).json()["error"] == "authorization_pending"
     too_fast = await poll(http, device["device_code"])
@@ -623,7 +812,8 @@ async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_veri
         form.action, data={**form.fields, "username": "alice", "password": "nope", "action": "approve"}
     )
     assert wrong.status_code == 401
-    typed = str(device["user_code"]).lower().replace("-", " ")  # users type codes sloppily
+    code = str(device["user_code"])
+    typed = f"{code[:3]} {code[3:6]}-{code[6:]}"  # users type codes sloppily
     approved = await http.post(
         form.action, data={"user_code": typed, "username": "alice", "password": "wonderland", "action": "approve"}
     )
@@ -634,6 +824,9 @@ async def test_device_flow_is_pending_then_slowed_down_then_approved_on_the_veri
     tokens = await poll(http, device["device_code"])
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["scope"] == "openid profile"
+    assert "refresh_token" not in tokens.json()  # no offline_access
+    claims = verify_with_jwks(tokens.json()["access_token"], issuer.jwks(), audience="tenantry-cli")
+    assert "sid" not in claims
     assert issuer.validate_access_token(tokens.json()["access_token"]) == ALICE
     assert (await poll(http, device["device_code"])).json()["error"] == "invalid_grant"
 
@@ -644,7 +837,7 @@ async def test_device_flow_denied_by_the_user_answers_access_denied(
     device = await start_device(http)
 
     denied = await http.post(
-        "/application/o/device/verify/",
+        "/device",
         data={"user_code": device["user_code"], "username": "alice", "password": "wonderland", "action": "deny"},
     )
 
@@ -654,10 +847,10 @@ async def test_device_flow_denied_by_the_user_answers_access_denied(
 
 async def test_device_flow_past_its_lifetime_answers_expired_token(http: httpx.AsyncClient, clock: ManualClock) -> None:
     device = await start_device(http)
-    clock.advance(601)
+    clock.advance(61)
 
     late_approval = await http.post(
-        "/application/o/device/verify/",
+        "/device",
         data={"user_code": device["user_code"], "username": "alice", "password": "wonderland", "action": "approve"},
     )
 
