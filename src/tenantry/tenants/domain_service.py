@@ -136,12 +136,8 @@ class TenantDomains:
             tenant.domain_claims.remove(previous)  # nothing was created under the old name
         plan.claim.replaced_at = None
         tenant.mail_domain = plan.target
-        tenant.generation += 1
-        tenant.updated_at, tenant.updated_by = now, actor.sub
-        tenant.next_reconcile_at = tenants.worker_due(now)
-        tenants.event(tenant, "tenant.domain", f"mail domain switched from {plan.current} to {plan.target}", actor, now)
-        await tenants.session.flush()
-        return tenants.settling(tenant, force=False, wait=tenants.settings.create_wait_seconds)
+        message = f"mail domain switched from {plan.current} to {plan.target}"
+        return await tenants.new_generation_and_wait(tenant, actor, "tenant.domain", message, now=now)
 
     async def release_and_wait(self, slug: str, name: str, actor: Actor) -> Settling:
         """Stop keeping an earlier mail domain as an alias: Stalwart drops it, and the name is free again."""
@@ -150,14 +146,9 @@ class TenantDomains:
         claim = tenant.claim_for(name)
         if claim is None or name not in tenant.mail_aliases:
             raise NotFoundError(f"{name} is not an alias of '{slug}'")
-        now = utcnow()
         tenant.domain_claims.remove(claim)
-        tenant.generation += 1
-        tenant.updated_at, tenant.updated_by = now, actor.sub
-        tenant.next_reconcile_at = tenants.worker_due(now)
-        tenants.event(tenant, "tenant.domain", f"{name} is no longer kept as an alias", actor, now)
-        await tenants.session.flush()
-        return tenants.settling(tenant, force=False, wait=tenants.settings.create_wait_seconds)
+        message = f"{name} is no longer kept as an alias"
+        return await tenants.new_generation_and_wait(tenant, actor, "tenant.domain", message, now=utcnow())
 
     async def _check_proof(self, tenant: Tenant, claim: DomainClaim, actor: Actor) -> None:
         now = utcnow()

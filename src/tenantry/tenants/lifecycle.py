@@ -82,13 +82,6 @@ class TenantLifecycle:
         return tenant
 
     async def _change(self, tenant: Tenant, lifecycle: Lifecycle, actor: Actor, kind: str, message: str) -> Settling:
-        tenants = self._tenants
-        now = utcnow()
         tenant.lifecycle = lifecycle
         tenant.status = TenantStatus(lifecycle.value) if lifecycle != Lifecycle.ACTIVE else tenant.status
-        tenant.generation += 1
-        tenant.updated_at, tenant.updated_by = now, actor.sub
-        tenant.next_reconcile_at = tenants.worker_due(now)
-        tenants.event(tenant, kind, message, actor, now)
-        await tenants.session.flush()
-        return tenants.settling(tenant, force=False, wait=tenants.settings.create_wait_seconds)
+        return await self._tenants.new_generation_and_wait(tenant, actor, kind, message, now=utcnow())

@@ -178,6 +178,18 @@ class TenantService:
         tenant = await self.get(slug, actor)
         return await self.repo.events(tenant.id, limit=limit, before=before)
 
+    async def new_generation_and_wait(
+        self, tenant: Tenant, actor: Actor, kind: str, message: str, *, now: datetime
+    ) -> Settling:
+        """Record a change of the tenant's desired state made by ``actor``: a new generation, the event, and
+        the reconcile to wait for once committed."""
+        tenant.generation += 1
+        tenant.updated_at, tenant.updated_by = now, actor.sub
+        tenant.next_reconcile_at = self.worker_due(now)
+        self.event(tenant, kind, message, actor, now)
+        await self.session.flush()
+        return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+
     def worker_due(self, now: datetime) -> datetime:
         """When workers should pick up a change the API itself reconciles at once: only after the API's
         wait, so the two do not race for the lease (if the API process dies, a worker still takes it)."""
