@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tenantry.integrations.errors import StepError
-from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import MarkedObject, PlannedChange, StepResult, TenantSpec
 
 
 @dataclass
@@ -81,6 +81,18 @@ class ScriptedProvider:
     plan_tenant_group = _plan
     plan_tenant_domain = _plan
     plan_tenant_space = _plan
+
+    async def _list(self) -> list[MarkedObject]:
+        """Every object in the store, marked for the tenant it was made for."""
+        key = f"{self.kind}Id"
+        return [MarkedObject(oid, oid, tenant_id, {key: oid}) for tenant_id, oid in self.objects.items()]
+
+    async def _discard(self, obj: MarkedObject) -> StepResult:
+        gone = self.objects.pop(obj.tenant_id or "", None)
+        return StepResult(state="ok", reason="Deleted", message=f"{self.kind} {gone or 'none'} deleted")
+
+    list_tenant_groups = list_tenant_domains = list_tenant_spaces = _list
+    delete_marked_group = delete_marked_domain = purge_marked_space = _discard
 
     async def ping(self) -> None:
         return None

@@ -11,9 +11,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "tenantry"
 UPSTREAMS = ("authentik", "stalwart", "ocis")
-# Modules of an upstream package that map the wire onto our ports (the adapter, and the dry run it delegates
-# to); everything else there speaks the wire only.
-ADAPTER_SIDE = {"adapter", "plan", "zone", "__init__"}
+# Modules of an upstream package that map the wire onto our ports (the adapter, and the dry run and the listing
+# of marked objects it delegates to); everything else there speaks the wire only.
+ADAPTER_SIDE = {"adapter", "plan", "inventory", "zone", "__init__"}
 
 
 def module_name(path: Path) -> str:

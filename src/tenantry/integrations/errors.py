@@ -49,6 +49,7 @@ class Reason(StrEnum):
     NAME_CONFLICT = "NameConflict"  # the name is taken by an object that is not ours
     UNSUPPORTED_UPSTREAM = "UnsupportedUpstream"  # the upstream lacks a feature or version Tenantry needs
     UNEXPECTED_RESPONSE = "UnexpectedResponse"  # another status, or an answer the client cannot read
+    NOT_MARKED = "NotMarked"  # the object no longer carries the marker it was found by: never deleted
     # Transient: retried with backoff.
     RATE_LIMITED = "RateLimited"  # 429, with the upstream's retry_after
     UPSTREAM_ERROR = "UpstreamError"  # 5xx

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tenantry.integrations.errors import PermanentStepError
-from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import MarkedObject, PlannedChange, StepResult, TenantSpec
 
 
 class NotConfiguredError(PermanentStepError):
@@ -18,9 +18,9 @@ class NotConfiguredError(PermanentStepError):
 class NotConfigured:
     """Stands in for any port (identity, mail, files) whose upstream has no settings.
 
-    Every operation answers ``skipped`` with ``hint`` (which settings to set) and every plan is empty (there is
-    nothing to read or change), so the reconciler needs no special case; once the settings are given and the
-    process restarts, the real adapter takes its place.
+    Every operation answers ``skipped`` with ``hint`` (which settings to set) and every plan and listing is
+    empty (there is nothing to read or change), so the reconciler needs no special case; once the settings are
+    given and the process restarts, the real adapter takes its place.
     """
 
     def __init__(self, hint: str) -> None:
@@ -64,6 +64,24 @@ class NotConfigured:
         self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
     ) -> list[PlannedChange]:
         return []
+
+    async def list_tenant_groups(self) -> list[MarkedObject]:
+        return []
+
+    async def list_tenant_domains(self) -> list[MarkedObject]:
+        return []
+
+    async def list_tenant_spaces(self) -> list[MarkedObject]:
+        return []
+
+    async def delete_marked_group(self, group: MarkedObject) -> StepResult:
+        return self._skipped()
+
+    async def delete_marked_domain(self, domain: MarkedObject) -> StepResult:
+        return self._skipped()
+
+    async def purge_marked_space(self, space: MarkedObject) -> StepResult:
+        return self._skipped()
 
     async def ping(self) -> None:
         raise NotConfiguredError(self.hint)

@@ -46,6 +46,30 @@ class StepResult:
     events: list[str] = field(default_factory=list)
 
 
+ADOPT = "adopt"
+"""A key in the ids an ensure is given: the id of an object a platform admin handed to this tenant (``POST
+/orphans/…/adopt``). Ensure takes that object over and marks it as this tenant's even when its marker names
+another tenant; the ids it answers with no longer carry the key."""
+
+
+@dataclass(frozen=True)
+class MarkedObject:
+    """An upstream object that carries Tenantry's marker, as ``list_tenant_*`` finds it without writing.
+
+    ``id`` is the upstream id (group pk, domain id, drive id) and ``ids`` what a step stores to hold it;
+    ``tenant_id`` is the tenant its marker names, None when only its name says it is Tenantry's (a default mail
+    domain ``<slug>.<base>``); ``slug`` the tenant slug it suggests, if it suggests one. Each port's
+    ``delete_marked_*`` removes one such object by its teardown path, checking first that it still carries the
+    marker it was listed with (no marker, no deletion).
+    """
+
+    id: str
+    name: str
+    tenant_id: str | None
+    ids: dict[str, str]
+    slug: str | None = None
+
+
 PlanAction = Literal["create", "update", "delete", "unchanged"]
 
 
@@ -75,6 +99,10 @@ class IdentityProvider(Protocol):
         self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
     ) -> list[PlannedChange]: ...
 
+    async def list_tenant_groups(self) -> list[MarkedObject]: ...
+
+    async def delete_marked_group(self, group: MarkedObject) -> StepResult: ...
+
     async def ping(self) -> None: ...
 
 
@@ -88,6 +116,10 @@ class MailProvider(Protocol):
     async def plan_tenant_domain(
         self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
     ) -> list[PlannedChange]: ...
+
+    async def list_tenant_domains(self) -> list[MarkedObject]: ...
+
+    async def delete_marked_domain(self, domain: MarkedObject) -> StepResult: ...
 
     async def ping(self) -> None: ...
 
@@ -104,5 +136,9 @@ class FileProvider(Protocol):
     async def plan_tenant_space(
         self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
     ) -> list[PlannedChange]: ...
+
+    async def list_tenant_spaces(self) -> list[MarkedObject]: ...
+
+    async def purge_marked_space(self, space: MarkedObject) -> StepResult: ...
 
     async def ping(self) -> None: ...

@@ -10,6 +10,7 @@ from tenantry.integrations.ports import (
     FileProvider,
     IdentityProvider,
     MailProvider,
+    MarkedObject,
     PlannedChange,
     StepResult,
     TenantSpec,
@@ -18,14 +19,17 @@ from tenantry.states import StepName
 
 Ensure = Callable[[TenantSpec, Mapping[str, str]], Awaitable[StepResult]]
 Plan = Callable[..., Awaitable[list[PlannedChange]]]  # (tenant, ids, *, teardown) -> what would change
+Survey = Callable[[], Awaitable[list[MarkedObject]]]
+Discard = Callable[[MarkedObject], Awaitable[StepResult]]
 
 
 @dataclass(frozen=True)
 class Step:
     """A named ``ensure`` over one upstream's adapter; ``configured`` is False for the null adapter.
 
-    ``teardown`` removes what ``ensure`` made (after a deletion's grace period). ``gated``: the step
-    provisions the tenant's mail domain, so it waits until the tenant has proven it.
+    ``teardown`` removes what ``ensure`` made (after a deletion's grace period). ``survey`` lists every object
+    of the upstream marked as any tenant's, and ``discard`` removes one of them by the teardown path (orphans).
+    ``gated``: the step provisions the tenant's mail domain, so it waits until the tenant has proven it.
     """
 
     name: StepName
@@ -34,6 +38,8 @@ class Step:
     plan: Plan
     ping: Callable[[], Awaitable[None]]
     configured: bool
+    survey: Survey
+    discard: Discard
     gated: bool = False
 
 
@@ -47,6 +53,8 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             identity.plan_tenant_group,
             identity.ping,
             _configured(identity),
+            identity.list_tenant_groups,
+            identity.delete_marked_group,
         ),
         Step(
             StepName.STALWART,
@@ -55,6 +63,8 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             mail.plan_tenant_domain,
             mail.ping,
             _configured(mail),
+            mail.list_tenant_domains,
+            mail.delete_marked_domain,
             gated=True,
         ),
         Step(
@@ -64,6 +74,8 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             files.plan_tenant_space,
             files.ping,
             _configured(files),
+            files.list_tenant_spaces,
+            files.purge_marked_space,
         ),
     ]
 

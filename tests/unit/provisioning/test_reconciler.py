@@ -40,6 +40,12 @@ class CrashingProvider:
     ensure_tenant_group = ensure_tenant_domain = ensure_tenant_space = _ensure
     delete_tenant_group = delete_tenant_domain = purge_tenant_space = _ensure
     plan_tenant_group = plan_tenant_domain = plan_tenant_space = _ensure
+    delete_marked_group = delete_marked_domain = purge_marked_space = _ensure
+
+    async def list_tenant_groups(self) -> list[object]:
+        return []
+
+    list_tenant_domains = list_tenant_spaces = list_tenant_groups
 
     async def ping(self) -> None:
         return None

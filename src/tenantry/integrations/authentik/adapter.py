@@ -14,7 +14,7 @@ from tenantry.integrations.errors import (
     TransientStepError,
     translated,
 )
-from tenantry.integrations.ports import PlanAction, PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import ADOPT, MarkedObject, PlanAction, PlannedChange, StepResult, TenantSpec
 
 from .client import AuthentikClient
 from .errors import (
@@ -28,6 +28,7 @@ from .errors import (
     AuthentikTimeoutError,
     AuthentikValidationError,
 )
+from .inventory import GroupInventory
 from .models import Group
 
 MANAGED_BY = "tenantry"
@@ -107,6 +108,7 @@ class AuthentikIdentityProvider:
         self._client = client
         self._prefix = group_prefix
         self._credentials = credentials_setting  # what an operator should check after a refused token
+        self._inventory = GroupInventory(client, managed_by=MANAGED_BY, key=GROUP_PK)
 
     def group_name(self, tenant: TenantSpec) -> str:
         return f"{self._prefix}{tenant.slug}"
@@ -155,6 +157,16 @@ class AuthentikIdentityProvider:
         with self._translated():
             return await (self._plan_delete(tenant, ids) if teardown else self._plan_ensure(tenant, ids))
 
+    async def list_tenant_groups(self) -> list[MarkedObject]:
+        """Every group marked as Tenantry's, whichever tenant it names; reads only."""
+        with self._translated():
+            return await self._inventory.marked()
+
+    async def delete_marked_group(self, group: MarkedObject) -> StepResult:
+        """Delete one listed group, only while it is still marked for the tenant it was listed with."""
+        with self._translated():
+            return await self._inventory.delete(group)
+
     async def ping(self) -> None:
         with self._translated():
             await self._client.ping()
@@ -174,8 +186,10 @@ class AuthentikIdentityProvider:
             else:
                 owner = current.attributes.get("tenant_id")
                 # A stored pk is our own record of the group, so a missing marker is drift to repair; a
-                # marker naming another tenant means the id is not ours to touch.
-                if owner is None or owner == tenant.id:
+                # marker naming another tenant means the id is not ours to touch, unless an admin handed it over.
+                if owner is None or owner == tenant.id or ids.get(ADOPT) == stored:
+                    if owner not in (None, tenant.id):
+                        events.append(f"took over group {current.name} ({current.pk}), marked for tenant {owner!r}")
                     current = await self._repair(current, tenant, events)
                     return self._result(
                         "Ready", f"authentik group {current.name} ({current.pk}) is in place", current, events
@@ -341,7 +355,7 @@ class AuthentikIdentityProvider:
                 notes.append(f"group {stored} was deleted out of band")
             else:
                 owner = current.attributes.get("tenant_id")
-                if owner is None or owner == tenant.id:
+                if owner is None or owner == tenant.id or ids.get(ADOPT) == stored:
                     return [self._planned(current, tenant, notes)]
                 notes.append(
                     f"stored group {stored} is marked for tenant {owner!r}, not this one; it would be left alone"

@@ -30,7 +30,7 @@ from tenantry.integrations.errors import (
     translated,
 )
 from tenantry.integrations.oauth import OAuthError, OAuthRejectedError, OAuthTimeoutError
-from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import MarkedObject, PlannedChange, StepResult, TenantSpec
 
 from .client import OcisClient
 from .errors import (
@@ -46,6 +46,7 @@ from .errors import (
     OcisServerError,
     OcisTimeoutError,
 )
+from .inventory import marked_spaces, purge_marked
 from .models import Drive
 from .plan import plan_purge, plan_space
 
@@ -79,7 +80,7 @@ class OcisFileProvider:
         credentials_hint: str = "TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN",
     ) -> None:
         self._client = client
-        self._marker_prefix = marker_prefix
+        self.marker_prefix = marker_prefix
         self._credentials_hint = credentials_hint  # what an operator should check after a 401
 
     # -- naming and ownership -------------------------------------------------------------------------
@@ -90,7 +91,7 @@ class OcisFileProvider:
 
     def marker(self, tenant: TenantSpec) -> str:
         """The tag in a space's description that says the space belongs to ``tenant``."""
-        return f"{self._marker_prefix}{tenant.id}"
+        return f"{self.marker_prefix}{tenant.id}"
 
     def description(self, tenant: TenantSpec) -> str:
         """The description a tenant's space is created with."""
@@ -169,20 +170,35 @@ class OcisFileProvider:
 
     async def purge_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         """Delete the tenant's space for good, disabling it first if needed; done when it is gone."""
-        events: list[str] = []
         with self._translated():
-            for drive in await self._teardown_targets(tenant, ids):
-                try:
-                    if not drive.disabled:
-                        await self._client.disable_drive(drive.id)
-                        events.append(f"disabled space {drive.id}")
-                    await self._client.purge_drive(drive.id)
-                except OcisNotFoundError:
-                    continue
-                events.append(f"purged space {drive.id}")
+            events = await self._purge(await self._teardown_targets(tenant, ids))
         reason = "Purged" if events else "NotFound"
         message = "the tenant's space is purged" if events else "the tenant has no space left to purge"
         return StepResult(state="ok", reason=reason, message=message, events=events)
+
+    async def _purge(self, drives: list[Drive]) -> list[str]:
+        """Disable (if needed) and purge each space; one already gone is skipped. Returns what was done."""
+        events: list[str] = []
+        for drive in drives:
+            try:
+                if not drive.disabled:
+                    await self._client.disable_drive(drive.id)
+                    events.append(f"disabled space {drive.id}")
+                await self._client.purge_drive(drive.id)
+            except OcisNotFoundError:
+                continue
+            events.append(f"purged space {drive.id}")
+        return events
+
+    async def list_tenant_spaces(self) -> list[MarkedObject]:
+        """Every project space marked as a tenant's, whichever tenant it names; reads only."""
+        with self._translated():
+            return await marked_spaces(self, DRIVE_ID)
+
+    async def purge_marked_space(self, space: MarkedObject) -> StepResult:
+        """Disable and purge one listed space, only while it is still marked for the tenant it was listed with."""
+        with self._translated():
+            return await purge_marked(self, space)
 
     async def plan_tenant_space(
         self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool

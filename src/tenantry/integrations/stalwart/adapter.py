@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
@@ -15,7 +14,7 @@ from tenantry.integrations.errors import (
     TransientStepError,
     translated,
 )
-from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import ADOPT, MarkedObject, PlannedChange, StepResult, TenantSpec
 
 from .client import DomainWithDkim, StalwartClient
 from .errors import (
@@ -29,12 +28,12 @@ from .errors import (
     StalwartSetError,
     StalwartTimeoutError,
 )
+from .inventory import DomainInventory, carries_marker, domain_description, remarked, tenant_marker
 from .models import Domain, DomainCreate, DomainUpdate
 from .plan import DomainPlanner
 from .zone import DnsZoneError, parse_zone_file
 
 DOMAIN_ID = "domainId"
-MARKER_PREFIX = "tenantry:tenant:"
 _TRANSIENT_METHOD_ERRORS = {"serverUnavailable", "serverPartialFail", "serverFail"}
 _OPERATION_PERMISSION = {"create": "Create", "update": "Update", "destroy": "Destroy"}
 # SetErrors that Stalwart's own words explain, by type.
@@ -113,24 +112,6 @@ def _set_error(err: StalwartSetError) -> StepError:
     return PermanentStepError(str(err), reason=_SET_ERROR_REASONS.get(err.type, Reason.UNEXPECTED_RESPONSE))
 
 
-def tenant_marker(tenant: TenantSpec) -> str:
-    """What a domain's description carries to say it belongs to ``tenant``."""
-    return f"{MARKER_PREFIX}{tenant.id}"
-
-
-def domain_description(tenant: TenantSpec) -> str:
-    """The description of a domain Tenantry creates: readable, and carrying the tenant's marker."""
-    return f"Tenantry tenant {tenant.slug} [{tenant_marker(tenant)}]"
-
-
-def carries_marker(description: str | None, tenant: TenantSpec) -> bool:
-    """Whether ``description`` names ``tenant`` by its marker (as a whole token: t1 is not t10)."""
-    if not description:
-        return False
-    pattern = rf"(?<![\w:-]){re.escape(tenant_marker(tenant))}(?![\w-])"
-    return re.search(pattern, description, re.IGNORECASE) is not None
-
-
 class StalwartMailProvider:
     """:class:`~tenantry.integrations.ports.MailProvider` over a :class:`StalwartClient`.
 
@@ -146,6 +127,9 @@ class StalwartMailProvider:
         self._client = client
         self._domain_base = domain_base.strip().strip(".").lower()
         self._credentials_setting = credentials_setting
+        self._inventory = DomainInventory(
+            client, domain_base=self._domain_base, key=DOMAIN_ID, teardown=self.delete_tenant_domain
+        )
 
     def _default_domain(self, tenant: TenantSpec) -> str | None:
         if not self._domain_base:
@@ -176,6 +160,16 @@ class StalwartMailProvider:
         with self._translated():
             await self._client.session(refresh=True)
 
+    async def list_tenant_domains(self) -> list[MarkedObject]:
+        """Every domain marked as a tenant's, or named as a default domain (see :mod:`.inventory`); reads only."""
+        with self._translated():
+            return await self._inventory.marked()
+
+    async def delete_marked_domain(self, domain: MarkedObject) -> StepResult:
+        """Delete one listed domain (its DKIM keys first), only while it is still marked as it was listed."""
+        with self._translated():
+            return await self._inventory.delete(domain)
+
     async def plan_tenant_domain(
         self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
     ) -> list[PlannedChange]:
@@ -194,7 +188,8 @@ class StalwartMailProvider:
                 domain_id, state = stored
             else:
                 domain_id, state = await self._adopt_or_create(tenant, name, events)
-            state = await self._keep_settings(tenant, domain_id, state, events)
+            adopting = ids.get(ADOPT) == domain_id
+            state = await self._keep_settings(tenant, domain_id, state, events, adopting=adopting)
         active = sorted(key.selector for key in state.dkim if key.stage == "active")
         if not active:
             management = state.domain.dkim_management if state.domain is not None else None
@@ -274,10 +269,11 @@ class StalwartMailProvider:
         return None
 
     async def _keep_settings(
-        self, tenant: TenantSpec, domain_id: str, state: DomainWithDkim, events: list[str]
+        self, tenant: TenantSpec, domain_id: str, state: DomainWithDkim, events: list[str], *, adopting: bool = False
     ) -> DomainWithDkim:
         """Make the domain's aliases the tenant's earlier mail domains, and the domain disabled exactly while
-        the tenant is suspended (a disabled domain accepts no mail); drift either way is repaired."""
+        the tenant is suspended (a disabled domain accepts no mail); drift either way is repaired. A domain an
+        admin handed to the tenant (``adopting``) is marked as the tenant's."""
         domain = state.domain
         if domain is None:
             return state
@@ -290,6 +286,9 @@ class StalwartMailProvider:
         if domain.is_enabled != enabled:
             changes["is_enabled"] = enabled
             events.append(f"{'Enabled' if enabled else 'Disabled'} Stalwart domain {domain.name}")
+        if adopting and not carries_marker(domain.description, tenant):
+            changes["description"] = remarked(domain.description, tenant)
+            events.append(f"Marked Stalwart domain {domain.name} as this tenant's")
         if not changes:
             return state
         # Only what differs is sent: a field given as None would be sent as null (which clears it).

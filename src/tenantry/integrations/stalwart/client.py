@@ -25,6 +25,9 @@ from .models import (
 )
 
 _CREATE_KEY = "new"
+# Stalwart's default limits (x:Jmap): a query answers at most 5000 ids, a get reads at most 500 objects.
+QUERY_PAGE = 5000
+GET_BATCH = 500
 # get_domain_with_dkim's default: what the mail step needs to judge a domain (whose it is, who makes its
 # DKIM keys) and its zone, all in the one steady-state request.
 DOMAIN_ZONE_PROPERTIES: tuple[str, ...] = (
@@ -122,6 +125,25 @@ class StalwartClient(JmapClient):
         """The domains among ``ids`` that exist (missing ones are simply absent from the result)."""
         raw = await self._get("Domain", ids, properties or DOMAIN_PROPERTIES)
         return _parse_each(Domain, raw)
+
+    async def list_domains(self, properties: Sequence[str] | None = None) -> list[Domain]:
+        """Every domain: the ids a page at a time (oldest first) until a page brings none that is new (a server
+        may answer fewer than asked for), then read in batches the server accepts."""
+        ids: dict[str, None] = {}
+        sort = [{"property": "id", "isAscending": True}]
+        while True:
+            request = JmapRequest()
+            args = {"filter": {}, "sort": sort, "position": len(ids), "limit": QUERY_PAGE}
+            call = request.call("x:Domain/query", args)
+            fresh = [i for i in _ids((await self.execute(request))[call]) if i not in ids]
+            if not fresh:
+                break
+            ids.update(dict.fromkeys(fresh))
+        listed = list(ids)
+        found: list[Domain] = []
+        for start in range(0, len(listed), GET_BATCH):
+            found += await self.get_domains(listed[start : start + GET_BATCH], properties)
+        return found
 
     async def find_domain(self, name: str, properties: Sequence[str] | None = None) -> Domain | None:
         """The domain called ``name`` (query and get in one request), or None."""
