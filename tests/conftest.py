@@ -97,13 +97,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test runs once on a fresh SQLite file and once on the run's PostgreSQL database (emptied)."""
+    """Each test runs once on a fresh SQLite file and once on the run's PostgreSQL database (emptied, ids reset)."""
     if request.param == "sqlite":
         path = tmp_path / "tenantry.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
-    asyncio.run(_admin(url, f"TRUNCATE {_tables()} CASCADE"))
+    asyncio.run(_admin(url, f"TRUNCATE {_tables()} RESTART IDENTITY CASCADE"))
     return url
 
 
