@@ -22,6 +22,7 @@ from tenantry.db.migrate import ensure_up_to_date
 from tenantry.errors import AppError
 from tenantry.integrations.errors import StepError
 from tenantry.integrations.null import NotConfiguredError
+from tenantry.orphans.routes import router as orphans_router
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.worker import Worker
 from tenantry.tenants.routes import router as tenants_router
@@ -84,6 +85,7 @@ def create_app(
         description="Control plane for self-hosted collaboration workspaces.",
     )
     app.include_router(tenants_router)
+    app.include_router(orphans_router)
     app.add_middleware(RefuseAmbiguousJson)
     _install_error_handlers(app)
     _install_ops_routes(app)

@@ -19,6 +19,7 @@ from tenantry.domains.resolver import DnsLookup, Resolver
 from tenantry.integrations.http import build_http_client
 from tenantry.integrations.null import NotConfigured
 from tenantry.integrations.ports import FileProvider, IdentityProvider, MailProvider
+from tenantry.provisioning.inventory import UpstreamInventory
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.reconciler import Reconciler
 from tenantry.provisioning.steps import Step, build_steps
@@ -67,6 +68,10 @@ class Container:
         return ReconcileRunner(
             self.reconciler, self.leases, lease_wait_seconds=self.settings.lease_seconds, on_change=on_change
         )
+
+    def inventory(self) -> UpstreamInventory:
+        """The upstreams' marked objects, as the orphans feature lists and deletes them."""
+        return UpstreamInventory(self.steps, timeout=self.settings.step_timeout_seconds)
 
     async def aclose(self) -> None:
         for client in self.http_clients:

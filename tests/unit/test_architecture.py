@@ -105,6 +105,12 @@ def test_tenants_does_not_import_provisioning() -> None:
     assert violations(modules("tenants"), ("tenantry.provisioning",)) == []
 
 
+def test_orphans_reach_the_upstreams_only_through_their_port() -> None:
+    # The orphans feature lists and deletes upstream objects through a Protocol the provisioning side implements.
+    allowed = ("tenantry.integrations.ports", "tenantry.integrations.errors")
+    assert violations(modules("orphans"), ("tenantry.provisioning", "tenantry.integrations"), allowed=allowed) == []
+
+
 def test_db_knows_no_feature_except_through_the_alembic_model_import() -> None:
     features = (
         "tenantry.tenants",
