@@ -24,6 +24,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 ACTION_ERRORS: dict[int | str, dict[str, object]] = {
     **ERRORS,
+    400: {"model": ErrorOut, "description": "A body that cannot be read (not UTF-8 JSON)"},
     404: {"model": ErrorOut, "description": "No such object marked as Tenantry's upstream (or no such tenant)"},
     409: {"model": ErrorOut, "description": "Not an orphan (any more), or the upstream refused"},
     422: {"model": ValidationErrorOut, "description": "Invalid input; each problem names its field"},
