@@ -23,6 +23,7 @@ from tenantry.errors import AppError
 from tenantry.integrations.errors import StepError
 from tenantry.integrations.null import NotConfiguredError
 from tenantry.orphans.routes import router as orphans_router
+from tenantry.portal.mount import install_portal
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.worker import Worker
 from tenantry.tenants.routes import router as tenants_router
@@ -86,6 +87,7 @@ def create_app(
     )
     app.include_router(tenants_router)
     app.include_router(orphans_router)
+    install_portal(app)
     app.add_middleware(RefuseAmbiguousJson)
     _install_error_handlers(app)
     _install_ops_routes(app)

@@ -134,6 +134,21 @@ class Settings(BaseSettings):
     admin_group: str = "tenantry-admins"
     self_service: bool = True
 
+    # -- portal (pages on the API's origin; a confidential OIDC client of its own) --------------------
+    portal_client_id: str | None = Field(
+        None, description="The portal's client id (a confidential provider, authorization code); unset: no sign-in"
+    )
+    portal_client_secret: SecretStr | None = None
+    portal_issuer: str | None = Field(
+        None,
+        description="The portal provider's issuer; default: the trusted provider listing the portal's client id, "
+        "else TENANTRY_OIDC_ISSUER",
+    )
+    portal_url: str | None = Field(
+        None, description="The portal's public URL; its sign-in callback is <url>/auth/callback (default: as asked)"
+    )
+    portal_session_seconds: float = Field(8 * 3600.0, gt=0, description="A portal session ends after this long idle")
+
     # -- logging -----------------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = False
@@ -186,6 +201,22 @@ class Settings(BaseSettings):
         if self.oidc_cli_issuer is not None and self.oidc_cli_issuer not in self.trusted_providers:
             raise ValueError("TENANTRY_OIDC_CLI_ISSUER must be one of the trusted issuers")
 
+    @model_validator(mode="after")
+    def _refuse_a_portal_the_api_would_not_trust(self) -> Self:
+        if self.portal_client_id is None:
+            return self
+        if self.portal_client_secret is None:
+            raise ValueError("TENANTRY_PORTAL_CLIENT_SECRET is required with TENANTRY_PORTAL_CLIENT_ID")
+        issuer = self.portal_provider
+        if issuer is None or self.portal_client_id not in self.trusted_providers.get(issuer, []):
+            raise ValueError(
+                f"the portal signs people in through {issuer or 'no issuer'} as {self.portal_client_id}, a provider "
+                "the API does not trust: list it in TENANTRY_OIDC_PROVIDERS"
+            )
+        if self.portal_url is not None:
+            self.portal_url = self.portal_url.rstrip("/")
+        return self
+
     def _refuse_half_configured_upstreams(self) -> None:
         """An upstream with a URL but no credentials is a typo to report, not a step to skip silently."""
         missing: list[str] = []
@@ -236,6 +267,14 @@ class Settings(BaseSettings):
         if self.oidc_cli_issuer is not None:
             return self.oidc_cli_issuer
         return next((i for i, ids in self.trusted_providers.items() if self.oidc_cli_client_id in ids), None)
+
+    @property
+    def portal_provider(self) -> str | None:
+        """The portal's issuer: the configured one, else the trusted provider listing its client id."""
+        if self.portal_issuer is not None:
+            return self.portal_issuer
+        listed = (i for i, ids in self.trusted_providers.items() if self.portal_client_id in ids)
+        return next(listed, self.oidc_issuer)
 
     @property
     def nameservers(self) -> list[str]:

@@ -360,6 +360,10 @@ def served_routes(routes: Sequence[BaseRoute]) -> Iterator[Route]:
             yield from served_routes(nested.routes)
 
 
+PORTAL = "tenantry.portal."
+PORTAL_SIGN_IN = {"/auth/login", "/auth/callback", "/auth/signed-out"}  # the way in, open by nature
+
+
 async def test_every_route_but_the_public_ones_requires_a_token(make_settings: Settings_) -> None:
     suite = sandbox_suite()
     settings = auth_settings(make_settings, suite)
@@ -368,7 +372,10 @@ async def test_every_route_but_the_public_ones_requires_a_token(make_settings: S
         container_factory=lambda: build_container(settings, transports=suite.transports(), steps=scripted_steps()),
     )
     # Every route the app serves, including any left out of the OpenAPI document.
-    routes = [(route.path, sorted(route.methods or ())) for route in served_routes(app.routes)]
+    served = list(served_routes(app.routes))
+    # The portal's pages need a signed-in session instead of a token: without one they lead to sign-in.
+    portal = {route.path for route in served if getattr(route, "endpoint", None).__module__.startswith(PORTAL)}
+    routes = [(route.path, sorted(route.methods or ())) for route in served if route.path not in portal]
     protected: list[tuple[str, str]] = []
     async with (
         LifespanManager(app),
@@ -387,6 +394,14 @@ async def test_every_route_but_the_public_ones_requires_a_token(make_settings: S
                     assert_refused(response)
                     protected.append((method, path))
         documented = (await client.get("/openapi.json")).json()["paths"]
+        for route in served:
+            if route.path not in portal - PORTAL_SIGN_IN:
+                continue
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                page = await client.request(method, route.path.replace("{slug}", "acme"), data={"slug": "acme"})
+                # To sign in and back (an event stream just stops: 204), never the page itself.
+                assert page.status_code in (303, 204), (method, route.path, page.status_code)
+                assert page.status_code == 204 or page.headers["location"].startswith("/auth/login?next="), route.path
     # The walk over the routes missed nothing the OpenAPI document lists.
     assert {(m.upper(), p) for p, ops in documented.items() for m in ops} <= {(m, p) for p, ms in routes for m in ms}
     assert {

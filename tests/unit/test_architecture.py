@@ -111,6 +111,12 @@ def test_orphans_reach_the_upstreams_only_through_their_port() -> None:
     assert violations(modules("orphans"), ("tenantry.provisioning", "tenantry.integrations"), allowed=allowed) == []
 
 
+def test_the_portal_reaches_tenants_only_through_their_services_never_provisioning() -> None:
+    # The portal acts as the signed-in person through the same use cases as the API; no privileged path.
+    assert violations(modules("portal"), ("tenantry.provisioning", "tenantry.integrations")) == []
+    assert violations(modules("portal"), ("tenantry.tenants.repository",)) == []
+
+
 def test_db_knows_no_feature_except_through_the_alembic_model_import() -> None:
     features = (
         "tenantry.tenants",

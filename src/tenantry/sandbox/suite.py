@@ -19,6 +19,7 @@ import httpx
 from tenantry.sandbox.authentik import AuthentikSandbox
 from tenantry.sandbox.ocis import OcisSandbox
 from tenantry.sandbox.oidc import OidcIssuer
+from tenantry.sandbox.oidc_logout import end_session_routes
 from tenantry.sandbox.oidc_models import DemoUser, OidcClient
 from tenantry.sandbox.stalwart import StalwartSandbox
 
@@ -135,7 +136,8 @@ class SandboxSuite:
             clients=clients,
             users=[self.admin_user, self.plain_user, self.service_account],
         )
-        self.authentik = AuthentikSandbox([creds.authentik_token], extra_routes=self.issuer.routes())
+        routes = [*self.issuer.routes(), *end_session_routes(self.issuer)]
+        self.authentik = AuthentikSandbox([creds.authentik_token], extra_routes=routes)
         self.stalwart = StalwartSandbox(
             api_keys=[creds.stalwart_api_key],
             dkim_delay=dkim_delay,
@@ -180,6 +182,8 @@ class SandboxSuite:
             "oidc_providers": json.dumps(self.trusted_providers),
             "admin_group": ADMIN_GROUP,
             "oidc_cli_client_id": c.cli_client_id,
+            "portal_client_id": c.portal_client_id,
+            "portal_client_secret": c.portal_client_secret,
         }
         if ocis_auth == "app-token":
             values.update(ocis_username=c.ocis_username, ocis_app_token=c.ocis_app_token)

@@ -101,12 +101,13 @@ class TenantDirectory:
                 field = "mailDomain" if field in ("mail_domain", "mailDomain") else field
                 problems.setdefault(field, str(error["msg"]).removeprefix("Value error, "))
         service = self._tenants
-        if slug and "slug" not in problems:
+        well_formed = bool(slug) and "slug" not in problems
+        if well_formed:
             if slug in service.settings.reserved_slugs:
                 problems["slug"] = f"'{slug}' is reserved; choose another"
             elif await service.repo.slug_taken(slug):
                 problems["slug"] = f"'{slug}' is already taken; choose another"
-        if slug and "slug" not in problems and "mailDomain" not in problems:
+        if well_formed and "mailDomain" not in problems:
             domain = TenantCreate.model_validate({"slug": slug, "name": "x", "mailDomain": mail_domain or None})
             try:
                 await service.domains.admissible(slug, domain.mail_domain)
