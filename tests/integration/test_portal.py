@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from tenantry.config import Settings
 from tenantry.portal.signin import safe_next
+from tenantry.sandbox.faults import FaultRule
 from tests.support.portal import PORTAL, csrf_of, running_portal
 
 
@@ -189,3 +190,17 @@ async def test_without_a_portal_client_the_pages_say_what_to_configure(make_sett
         page = await browser.get("/")
         assert page.status_code == 503
         assert "TENANTRY_PORTAL_CLIENT_ID" in page.text
+
+
+async def test_an_identity_provider_that_is_down_gets_a_page_that_says_so_and_what_to_do(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with running_portal(make_settings) as portal, portal.make_browser() as browser:
+        portal.suite.authentik.controls.add_fault(FaultRule(kind="status", path="/application/o/", status=503))
+        page = await browser.get("/auth/login")
+        assert page.status_code == 503
+        assert "identity provider" in page.text
+        assert "try again" in page.text
+        assert page.headers["retry-after"] == "30"
+        portal.suite.authentik.controls.clear_faults()
+        assert (await browser.get("/auth/login")).status_code == 303
