@@ -147,6 +147,11 @@ def test_one_issuer_everywhere_in_compose(clean_environ: pytest.MonkeyPatch) -> 
     assert settings.trusted_providers == expected
     assert settings.cli_issuer == issuer(authentik, "tenantry-cli")
     assert settings.oidc_cli_client_id == apps["tenantry-cli"]["attrs"]["client_id"]
+    assert settings.portal_client_id == apps["tenantry"]["attrs"]["client_id"]
+    assert settings.portal_provider == issuer(authentik, "tenantry")
+    # The portal's callback is the redirect URI the blueprint registers for it.
+    assert settings.portal_url == authentik.replace("https://auth.", "https://tenantry.")
+    assert "https://tenantry.%s/auth/callback" in str(apps["tenantry"]["attrs"]["redirect_uris"])
     ocis = service_environment(services["ocis"])
     assert ocis["OCIS_OIDC_ISSUER"] == issuer(authentik, "ocis")
     assert ocis["WEB_OIDC_CLIENT_ID"] == apps["ocis"]["attrs"]["client_id"]
@@ -198,6 +203,9 @@ def test_kubernetes_settings_are_real_complete_and_consistent(overlay: str, clea
             assert settings.trusted_providers == {
                 issuer(base, slug): [apps[slug]["attrs"]["client_id"]] for slug in TENANTRY_APPS
             }
+            if command == "serve":  # the API serves the portal, through the portal's own provider
+                assert settings.portal_client_id == apps["tenantry"]["attrs"]["client_id"]
+                assert settings.portal_provider == issuer(base, "tenantry")
             if "TENANTRY_CA_BUNDLE" in env:
                 mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
                 assert is_mounted(env["TENANTRY_CA_BUNDLE"], mounts), f"{overlay}: the CA bundle is not mounted"
