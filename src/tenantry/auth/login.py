@@ -102,8 +102,8 @@ async def discover(issuer: str, http: httpx.AsyncClient) -> ProviderMetadata:
     return ProviderMetadata(
         issuer=issuer,
         token_endpoint=token_endpoint,
-        device_authorization_endpoint=_optional_str(document.get("device_authorization_endpoint")),
-        authorization_endpoint=_optional_str(document.get("authorization_endpoint")),
+        device_authorization_endpoint=optional_str(document.get("device_authorization_endpoint")),
+        authorization_endpoint=optional_str(document.get("authorization_endpoint")),
     )
 
 
@@ -188,7 +188,7 @@ async def start_device_login(
         http, "POST", metadata.device_authorization_endpoint, data={"client_id": client_id, "scope": scope}
     )
     device_code, user_code = body.get("device_code"), body.get("user_code")
-    verification_uri, expires_in = body.get("verification_uri"), _number(body.get("expires_in"))
+    verification_uri, expires_in = body.get("verification_uri"), json_number(body.get("expires_in"))
     if not (
         isinstance(device_code, str)
         and isinstance(user_code, str)
@@ -196,12 +196,12 @@ async def start_device_login(
         and expires_in is not None
     ):
         raise LoginError("the device authorization response is incomplete")
-    interval = _number(body.get("interval"))
+    interval = json_number(body.get("interval"))
     return DeviceLogin(
         device_code=device_code,
         user_code=user_code,
         verification_uri=verification_uri,
-        verification_uri_complete=_optional_str(body.get("verification_uri_complete")),
+        verification_uri_complete=optional_str(body.get("verification_uri_complete")),
         interval=interval if interval is not None and interval > 0 else 5.0,  # RFC 8628 default
         expires_at=clock() + expires_in,
     )
@@ -260,8 +260,8 @@ async def _json_response(
     if not isinstance(body, dict):
         raise LoginError(f"{url} answered HTTP {response.status_code} without a JSON object")
     if response.status_code != 200:
-        error = _optional_str(body.get("error"))
-        description = _optional_str(body.get("error_description"))
+        error = optional_str(body.get("error"))
+        description = optional_str(body.get("error_description"))
         detail = f"{error}: {description[:200]}" if error and description else (error or "no error code")
         raise LoginError(f"{url} refused the request (HTTP {response.status_code}, {detail})", error=error)
     return body
@@ -274,21 +274,23 @@ def _token_set(body: Mapping[str, Any], now: float) -> TokenSet:
     token_type = body.get("token_type")
     if isinstance(token_type, str) and token_type.lower() != "bearer":
         raise LoginError(f"the token response has an unsupported token_type {token_type[:20]!r}")
-    expires_in = _number(body.get("expires_in"))
+    expires_in = json_number(body.get("expires_in"))
     lifetime = _DEFAULT_EXPIRES_IN if expires_in is None else expires_in
     return TokenSet(
         access_token=access_token,
         expires_at=now + lifetime,
-        refresh_token=_optional_str(body.get("refresh_token")),
-        scope=_optional_str(body.get("scope")),
+        refresh_token=optional_str(body.get("refresh_token")),
+        scope=optional_str(body.get("scope")),
     )
 
 
-def _optional_str(value: object) -> str | None:
+def optional_str(value: object) -> str | None:
+    """A JSON value as a non-empty string, or None."""
     return value if isinstance(value, str) and value else None
 
 
-def _number(value: object) -> float | None:
+def json_number(value: object) -> float | None:
+    """A JSON number (not a boolean) as a float, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)

@@ -14,7 +14,16 @@ from typing import Any
 import httpx
 import structlog
 
-from tenantry.auth.login import Clock, LoginError, LoginUnavailableError, ProviderMetadata, TokenSet, refresh
+from tenantry.auth.login import (
+    Clock,
+    LoginError,
+    LoginUnavailableError,
+    ProviderMetadata,
+    TokenSet,
+    json_number,
+    optional_str,
+    refresh,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -114,22 +123,12 @@ class TokenCache:
 
 
 def _entry_tokens(entry: Mapping[str, Any]) -> TokenSet | None:
-    access_token, expires_at = entry.get("access_token"), _number(entry.get("expires_at"))
+    access_token, expires_at = entry.get("access_token"), json_number(entry.get("expires_at"))
     if not isinstance(access_token, str) or expires_at is None:
         return None
     return TokenSet(
         access_token=access_token,
         expires_at=expires_at,
-        refresh_token=_optional_str(entry.get("refresh_token")),
-        scope=_optional_str(entry.get("scope")),
+        refresh_token=optional_str(entry.get("refresh_token")),
+        scope=optional_str(entry.get("scope")),
     )
-
-
-def _optional_str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
