@@ -216,3 +216,36 @@ async def test_teardown_never_deletes_a_group_without_this_tenants_marker(
     assert result.state == "ok"
     assert any("not marked as this tenant's" in event for event in result.events)
     assert [g["name"] for g in sandbox.groups()] == ["tenant-other"]
+
+
+async def test_suspension_deactivates_the_accounts_tenantry_manages_and_resuming_reactivates_exactly_those(
+    sandbox: AuthentikSandbox, http: httpx.AsyncClient
+) -> None:
+    first = await adapter(http).ensure_tenant_group(TENANT, {})
+    group = first.ids["groupPk"]
+    managed = {"managed_by": "tenantry", "tenant_id": TENANT.id}
+    alice = sandbox.add_user("alice", attributes=managed, groups=[group])
+    gone = sandbox.add_user("gone", attributes=managed, groups=[group])
+    sandbox.directory.users[gone]["is_active"] = False  # already inactive before the suspension
+    guest = sandbox.add_user("guest", groups=[group])  # a person Tenantry does not manage
+    before = {pk: sandbox.user(pk) for pk in (alice, gone, guest)}
+
+    suspended = await adapter(http).ensure_tenant_group(dataclasses.replace(TENANT, suspended=True), first.ids)
+    assert sandbox.user(alice)["is_active"] is False
+    def account(pk: int) -> tuple[bool, dict[str, object]]:
+        return sandbox.user(pk)["is_active"], sandbox.user(pk)["attributes"]
+
+    assert account(gone) == (False, managed)  # inactive already: not ours to reactivate later
+    assert account(guest) == (True, {})
+    assert "deactivated alice while the tenant is suspended" in suspended.events
+    # Reactivated out of band while suspended: drift, repaired at the next run.
+    sandbox.directory.users[alice]["is_active"] = True
+    again = await adapter(http).ensure_tenant_group(dataclasses.replace(TENANT, suspended=True), first.ids)
+    assert sandbox.user(alice)["is_active"] is False
+    assert "deactivated alice while the tenant is suspended" in again.events
+
+    resumed = await adapter(http).ensure_tenant_group(TENANT, first.ids)
+    assert "reactivated alice" in resumed.events
+    assert {pk: sandbox.user(pk) for pk in (alice, gone, guest)} == before  # exactly as before
+    steady = await adapter(http).ensure_tenant_group(TENANT, first.ids)
+    assert steady.events == []

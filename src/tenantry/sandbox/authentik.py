@@ -20,6 +20,7 @@ from tenantry.sandbox.authentik_auth import TokenAuthentication
 from tenantry.sandbox.authentik_drf import ApiError, crash_parts, unrouted
 from tenantry.sandbox.authentik_groups import ALL_METHODS, GroupsEndpoint, Handler
 from tenantry.sandbox.authentik_store import Directory, GroupRecord, canonical_uuid
+from tenantry.sandbox.authentik_users import UsersEndpoint
 from tenantry.sandbox.faults import SandboxControls
 
 API_PREFIX = "/api/v3"
@@ -55,6 +56,7 @@ class AuthentikSandbox:
         )
         routes: list[BaseRoute] = [
             *self._groups.routes(API_PREFIX, self._guard),
+            *UsersEndpoint(self.directory).routes(API_PREFIX, self._guard),
             # Any other API path, one without its trailing slash included, reaches Django's 404 view:
             # authentik sets APPEND_SLASH = False, so nothing redirects.
             Route(f"{API_PREFIX}/{{rest:path}}", _unrouted, methods=ALL_METHODS),
@@ -140,9 +142,26 @@ class AuthentikSandbox:
             records = [g for g in self.directory.all_groups() if builtin or g.pk not in self.directory.builtin]
         return [self.directory.serialize_group(r) for r in sorted(records, key=lambda g: g.name)]
 
-    def add_user(self, username: str, *, name: str = "", email: str = "") -> int:
-        """Create a user (groups can then list it as a member); returns its pk."""
-        return self.directory.add_user(username, name=name, email=email)
+    def add_user(
+        self,
+        username: str,
+        *,
+        name: str = "",
+        email: str = "",
+        attributes: Mapping[str, Any] | None = None,
+        groups: Sequence[str] = (),
+    ) -> int:
+        """Create a user (with ``attributes``, a member of ``groups`` by pk) as an administrator would."""
+        with self.directory.lock:
+            pk = self.directory.add_user(username, name=name, email=email)
+            self.directory.users[pk]["attributes"] = dict(attributes or {})
+            for group in groups:
+                self._record(group).users.append(pk)
+            return pk
+
+    def user(self, pk: int) -> dict[str, Any]:
+        """A user as ``/core/users/{id}/`` answers it."""
+        return self.directory.serialize_user(pk)
 
     def _record(self, pk: str) -> GroupRecord:
         key = canonical_uuid(pk)

@@ -54,9 +54,10 @@ def num_pk(pk: str) -> int:
 class Directory:
     """The sandbox's state. Every method takes the lock, so tests may call it from another thread.
 
-    ``users`` (int pk -> PartialUser-shaped dict) and ``roles`` (uuid -> Role-shaped dict) have no endpoints
-    yet; group validation and serialization already resolve references through them. ``builtin`` holds the
-    pks of the groups a new install starts with (see :meth:`bootstrap`).
+    ``users`` (int pk -> PartialUser-shaped dict, served one at a time by ``/core/users/{id}/``) and
+    ``roles`` (uuid -> Role-shaped dict, no endpoint yet) are stored here; group validation and
+    serialization resolve references through them. ``builtin`` holds the pks of the groups a new install
+    starts with (see :meth:`bootstrap`).
     """
 
     def __init__(self) -> None:
@@ -91,6 +92,45 @@ class Directory:
                 "uid": uid,
             }
             return pk
+
+    def has_user(self, pk: int) -> bool:
+        with self.lock:
+            return pk in self.users
+
+    def serialize_user(self, pk: int) -> dict[str, Any]:
+        """The user as ``/core/users/{id}/`` answers it (UserSerializer): the PartialUser fields, its groups
+        (pks and partial objects), and the read-only fields authentik adds."""
+        with self.lock:
+            user = _deep_copy(self.users[pk])
+            groups = [g for g in self.groups.values() if pk in g.users]
+            stamp = user.setdefault("_created", "2026-01-01T00:00:00.000000Z")
+            return {
+                **{k: v for k, v in user.items() if not k.startswith("_")},
+                "groups": [g.pk for g in groups],
+                "groups_obj": [_partial(g) for g in groups],
+                "roles": [],
+                "roles_obj": [],
+                "is_superuser": any(g.is_superuser for g in groups),
+                "avatar": "/static/dist/assets/images/user_default.png",
+                "date_joined": stamp,
+                "last_updated": stamp,
+                "password_change_date": stamp,
+                "path": user.get("path", "users"),
+                "type": user.get("type", "internal"),
+                "uuid": str(uuid.UUID(int=pk)),
+            }
+
+    def update_user(self, pk: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.users[pk].update(_deep_copy(dict(changes)))
+            return self.serialize_user(pk)
+
+    def delete_user(self, pk: int) -> None:
+        with self.lock:
+            del self.users[pk]
+            for group in self.groups.values():
+                if pk in group.users:
+                    group.users.remove(pk)
 
     # -- groups -------------------------------------------------------------------------------------
     def insert_group(self, fields: Mapping[str, Any]) -> GroupRecord:
@@ -222,6 +262,17 @@ def _list_of_items(value: Any) -> Sequence[Any]:
     if not isinstance(value, list):
         raise FieldError(f'Expected a list of items but got type "{type(value).__name__}".')
     return value
+
+
+def _partial(group: GroupRecord) -> dict[str, Any]:
+    """The ``PartialGroup`` schema (a user's ``groups_obj`` entries)."""
+    return {
+        "pk": group.pk,
+        "num_pk": group.num_pk,
+        "name": group.name,
+        "is_superuser": group.is_superuser,
+        "attributes": _deep_copy(group.attributes),
+    }
 
 
 def _related(group: GroupRecord) -> dict[str, Any]:

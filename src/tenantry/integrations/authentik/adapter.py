@@ -33,6 +33,7 @@ from .models import Group
 
 MANAGED_BY = "tenantry"
 SUSPENDED = "suspended"  # the attribute that marks a suspended tenant's group
+MEMBER_SUSPENDED = "tenantry_suspended"  # marks an account Tenantry deactivated for a suspension
 GROUP_PK = "groupPk"
 _GROUP_PERMISSIONS = (
     "authentik_core add_group, change_group, view_group and delete_group "
@@ -278,10 +279,36 @@ class AuthentikIdentityProvider:
             return group, True
 
     async def _repair(self, group: Group, tenant: TenantSpec, events: list[str]) -> Group:
-        """Bring name, our attribute keys and is_superuser back in line with one PATCH, if they drifted."""
+        """Bring name, our attribute keys and is_superuser back in line with one PATCH, if they drifted; and
+        while the tenant is suspended (or just resumed), its managed members' accounts with it."""
         drift = self.drift(group, tenant)
-        if not drift:
-            return group
+        resuming = f"attributes.{SUSPENDED}" in drift and not tenant.suspended
+        if drift:
+            group = await self._patch(group, tenant, drift, events)
+        if tenant.suspended or resuming:
+            await self._suspend_members(group, suspended=tenant.suspended, events=events)
+        return group
+
+    async def _suspend_members(self, group: Group, *, suspended: bool, events: list[str]) -> None:
+        """Deactivate the accounts Tenantry manages in the group (``attributes.managed_by``) while the tenant
+        is suspended, marking each one it deactivated; on resume, reactivate exactly those. Accounts that
+        were already inactive, and people Tenantry does not manage, are left as they are."""
+        for member in await self._client.group_members(group.pk):
+            if member.attributes.get("managed_by") != MANAGED_BY:
+                continue
+            marked = bool(member.attributes.get(MEMBER_SUSPENDED))
+            if suspended and member.is_active:
+                attributes = {**member.attributes, MEMBER_SUSPENDED: True}
+                await self._client.update_user(member.pk, is_active=False, attributes=attributes)
+                events.append(f"deactivated {member.username} while the tenant is suspended")
+            elif not suspended and marked:
+                attributes = {k: v for k, v in member.attributes.items() if k != MEMBER_SUSPENDED}
+                await self._client.update_user(member.pk, is_active=True, attributes=attributes)
+                events.append(f"reactivated {member.username}")
+
+    async def _patch(
+        self, group: Group, tenant: TenantSpec, drift: dict[str, tuple[Any, Any]], events: list[str]
+    ) -> Group:
         new_name = drift["name"][1] if "name" in drift else None
         merged: dict[str, object] | None = None
         attributes = [key.removeprefix("attributes.") for key in drift if key.startswith("attributes.")]

@@ -26,7 +26,7 @@ from .errors import (
     AuthentikTimeoutError,
     AuthentikValidationError,
 )
-from .models import Group, GroupPage
+from .models import Group, GroupMembers, GroupPage, Member
 
 API_PREFIX = "/api/v3"
 # authentik clamps page_size to its configured maximum (100 by default) without saying so; we ask for the
@@ -45,6 +45,7 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ENDPOINTS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
     (re.compile(r"/core/groups/"), frozenset({"GET", "POST"})),
     (re.compile(r"/core/groups/[^/.]+/"), frozenset({"GET", "PUT", "PATCH", "DELETE"})),
+    (re.compile(r"/core/users/[^/.]+/"), frozenset({"GET", "PUT", "PATCH", "DELETE"})),
 )
 _CRASHED = "authentik failed while handling the request (its error page answers a write with 405)"
 _M = TypeVar("_M", bound=pydantic.BaseModel)
@@ -126,6 +127,25 @@ class AuthentikClient:
 
     async def delete_group(self, pk: str) -> None:
         await self._request("DELETE", self._group_path(pk))
+
+    # -- members ------------------------------------------------------------------------------------
+
+    async def group_members(self, pk: str) -> list[Member]:
+        """The users in the group (``users_obj``, which authentik fills when ``include_users`` is on)."""
+        response = await self._request("GET", self._group_path(pk), params={"include_users": "true"})
+        return self._parse(GroupMembers, response).users_obj or []
+
+    async def update_user(
+        self, pk: int, *, is_active: bool | None = None, attributes: Mapping[str, Any] | None = None
+    ) -> Member:
+        """PATCH a user's fields. ``attributes`` replaces the stored dict wholesale: send the merged one."""
+        body: dict[str, Any] = {}
+        if is_active is not None:
+            body["is_active"] = is_active
+        if attributes is not None:
+            body["attributes"] = dict(attributes)
+        response = await self._request("PATCH", f"/core/users/{int(pk)}/", json_body=body)
+        return self._parse(Member, response)
 
     async def ping(self) -> None:
         """The cheapest authenticated call: one group, no members."""

@@ -21,6 +21,21 @@ class Group(_Model):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+class Member(_Model):
+    """A user as a group lists it (``PartialUser``) or ``/core/users/{id}/`` answers it: the fields we use."""
+
+    pk: int
+    username: str
+    is_active: bool = True
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class GroupMembers(_Model):
+    """A group read with its members."""
+
+    users_obj: list[Member] | None = None
+
+
 class Pagination(_Model):
     """authentik's page cursor: ``next`` is a page number, ``0`` when there is none."""
 
