@@ -232,6 +232,7 @@ async def test_suspension_deactivates_the_accounts_tenantry_manages_and_resuming
 
     suspended = await adapter(http).ensure_tenant_group(dataclasses.replace(TENANT, suspended=True), first.ids)
     assert sandbox.user(alice)["is_active"] is False
+
     def account(pk: int) -> tuple[bool, dict[str, object]]:
         return sandbox.user(pk)["is_active"], sandbox.user(pk)["attributes"]
 
