@@ -3,8 +3,9 @@
 Each simulator is wrapped in :class:`SandboxControls`, an ASGI middleware that
 
 * records every request it sees (method, path, query, JSON or form body, answered status,
-  monotonic arrival and answer times) in ``controls.log``, with credentials redacted from headers and
-  bodies so a log dumped by a test or the demo never shows a secret;
+  monotonic arrival and answer times, the kind of injected fault that answered it) in ``controls.log``,
+  with credentials redacted from headers and bodies so a log dumped by a test or the demo never shows a
+  secret;
 * applies rules that match a request by method and path regex: added latency, a fixed status
   (optionally with ``Retry-After``), a hang (``timeout``), a connection dropped mid-response or a
   ``crash`` (the upstream failed unhandled; answered the way that upstream answers its own crashes, which
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -94,6 +96,7 @@ class FaultRule:
     latency_ms: float = 0.0
     hang_seconds: float = 30.0
     times: int | None = None
+    probability: float = 1.0
 
     def validate(self) -> None:
         """Raise ValueError unless the rule can be applied (a bad rule must not break later requests)."""
@@ -112,6 +115,9 @@ class FaultRule:
             raise ValueError(f"invalid times {self.times!r}; expected a non-negative integer or null")
         _non_negative("latency_ms", self.latency_ms)
         _non_negative("hang_seconds", self.hang_seconds)
+        _non_negative("probability", self.probability)
+        if self.probability > 1:
+            raise ValueError(f"invalid probability {self.probability!r}; expected a number from 0 to 1")
         if self.retry_after is not None:
             _non_negative("retry_after", self.retry_after)
 
@@ -135,6 +141,7 @@ class LoggedRequest:
     # tests can tell whether two requests were in flight at once (None: no complete answer was sent).
     started: float = 0.0
     finished: float | None = None
+    fault: FaultKind | None = None  # the kind of the injected rule that answered it, if one did (not latency)
 
 
 class SandboxControls:
@@ -155,6 +162,8 @@ class SandboxControls:
         self.rules: list[FaultRule] = []
         self.latency_ms = 0.0
         self.log: list[LoggedRequest] = []
+        # Draws for rules with a probability below 1: fault injection, not security, and seedable for a rerun.
+        self.rng = random.Random()  # noqa: S311
         self._lock = threading.Lock()
 
     # -- Python API -------------------------------------------------------------------------------
@@ -236,13 +245,18 @@ class SandboxControls:
         )
         with self._lock:
             self.log.append(entry)
-            matching = [r for r in self.rules if r.matches(method, path)]
+            matching = [
+                r
+                for r in self.rules
+                if r.matches(method, path) and (r.probability >= 1 or self.rng.random() < r.probability)
+            ]
             delays = [r for r in matching if r.kind == "latency"]
             rule = next((r for r in matching if r.kind != "latency"), None)
             for applied in [*delays, *([] if rule is None else [rule])]:
                 if applied.times is not None:
                     applied.times -= 1
             latency = self.latency_ms + sum(r.latency_ms for r in delays)
+            entry.fault = None if rule is None else rule.kind
         if latency:
             await asyncio.sleep(latency / 1000)
 

@@ -105,6 +105,43 @@ async def test_first_matching_non_latency_rule_wins(
     assert statuses == [429, 500]
 
 
+async def test_a_rule_with_a_probability_answers_that_share_of_requests_the_same_for_the_same_seed(
+    controls: SandboxControls, client: httpx.AsyncClient
+) -> None:
+    rule = controls.fail(PATH, 503)
+    rule.probability = 0.25
+    rule.times = 1000  # counts down only for the requests it answers
+
+    runs = []
+    for _ in range(2):
+        controls.rng.seed(7)
+        controls.clear_log()
+        statuses = [(await client.get(PATH)).status_code for _ in range(400)]
+        runs.append(statuses)
+
+    assert runs[0] == runs[1]
+    failed = runs[0].count(503)
+    assert 60 <= failed <= 140, failed  # 100 expected; outside this range for a broken draw, not by chance
+    assert set(runs[0]) == {200, 503}
+    assert rule.times == 1000 - 2 * failed
+    assert [r.fault for r in controls.requests()] == [("status" if s == 503 else None) for s in runs[1]]
+
+
+async def test_the_log_names_the_kind_of_fault_that_answered_each_request(
+    controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
+) -> None:
+    controls.add_fault(FaultRule(kind="latency", path=PATH, latency_ms=10))
+    controls.add_fault(FaultRule(kind="timeout", path=PATH, method="GET", hang_seconds=3, times=1))
+    controls.add_fault(FaultRule(kind="drop", path=PATH, method="POST", times=1))
+
+    hung, plain = await client.get(PATH), await client.get(PATH)
+    with pytest.raises(DroppedConnectionError):
+        await client.post(PATH, json={})
+
+    assert (hung.status_code, plain.status_code) == (200, 200)
+    assert [(r.method, r.fault) for r in controls.requests()] == [("GET", "timeout"), ("GET", None), ("POST", "drop")]
+
+
 async def test_latency_rules_add_to_the_global_latency_and_skip_other_paths(
     controls: SandboxControls, client: httpx.AsyncClient, sleeps: list[float]
 ) -> None:
@@ -159,6 +196,8 @@ async def test_status_and_latency_rules_each_count_down_only_when_they_apply(
         (FaultRule(kind="status", times=-1), "times"),
         (FaultRule(kind="latency", latency_ms=-5), "latency_ms"),
         (FaultRule(kind="timeout", hang_seconds=float("nan")), "hang_seconds"),
+        (FaultRule(kind="status", probability=1.5), "probability"),
+        (FaultRule(kind="status", probability=-0.1), "probability"),
     ],
 )
 async def test_add_fault_rejects_an_invalid_rule_and_later_requests_reach_the_app(
