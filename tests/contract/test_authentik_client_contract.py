@@ -145,4 +145,28 @@ async def test_rejected_token_answer_speaks_the_spec(checked: SpecCheckedAuthent
         with pytest.raises(PermanentStepError, match="rejected the API token"):
             await provider.ensure_tenant_group(TENANT, {})
 
-    assert checked.seen == ["GET 403"]
+    assert checked.seen == ["POST 403"]
+
+
+async def test_a_fresh_tenants_group_is_one_create_that_speaks_the_spec(
+    checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider
+) -> None:
+    result = await provider.ensure_tenant_group(TENANT, {})
+
+    assert result.reason == "Created"
+    assert checked.seen == ["POST 201"]
+
+
+@pytest.mark.parametrize(("attributes", "reason"), [(OURS, "Adopted"), ({"tenant_id": "someone-else"}, "NameConflict")])
+async def test_a_create_refused_for_its_name_then_the_name_lookup_speak_the_spec(
+    checked: SpecCheckedAuthentik, provider: AuthentikIdentityProvider, attributes: dict[str, str], reason: str
+) -> None:
+    checked.fake.add("tenant-acme", attributes)
+
+    try:
+        outcome = (await provider.ensure_tenant_group(TENANT, {})).reason
+    except PermanentStepError as err:
+        outcome = err.reason
+
+    assert outcome == reason
+    assert checked.seen == ["POST 400", "GET 200"]

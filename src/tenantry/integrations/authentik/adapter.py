@@ -1,4 +1,4 @@
-"""The identity step over authentik: one group per tenant, found by stored pk or our attribute marker."""
+"""The identity step over authentik: one group per tenant, found by stored pk, else created (adopted by our marker)."""
 
 from __future__ import annotations
 
@@ -200,22 +200,18 @@ class AuthentikIdentityProvider:
                     "left it alone and looked for ours"
                 )
 
-        group = await self._find_marked(tenant, events)
-        if group is None:
-            group = await self._find_by_name(tenant, name)
-        if group is not None:
-            if lost_pk:
-                events.append(
-                    f"group {name} ({lost_pk}) was deleted out of band; "
-                    f"adopted {group.name} ({group.pk}) marked for this tenant"
-                )
-            else:
-                events.append(f"adopted existing group {group.name} ({group.pk}) marked for this tenant")
-            return await self._adopt(group, tenant, events)
+        if stored:
+            # The stored pk was no use: a group marked for this tenant may still exist under another name.
+            group = await self._find_marked(tenant, events)
+            if group is not None:
+                gone = f"group {name} ({lost_pk}) was deleted out of band; " if lost_pk else ""
+                events.append(f"{gone}adopted {group.name} ({group.pk}) marked for this tenant")
+                return await self._adopt(group, tenant, events)
 
-        group, raced = await self._create(tenant, name)
-        if raced:
-            events.append(f"adopted group {group.name} ({group.pk}) created concurrently")
+        # Create first: a fresh tenant's group costs one request; a taken name is looked at only when refused.
+        group, adopted = await self._create(tenant, name)
+        if adopted is not None:
+            events.append(adopted)
             return await self._adopt(group, tenant, events)
         if lost_pk:
             events.append(f"group {name} ({lost_pk}) was deleted out of band; recreated as {group.pk}")
@@ -257,26 +253,28 @@ class AuthentikIdentityProvider:
             reason=Reason.NAME_CONFLICT,
         )
 
-    async def _create(self, tenant: TenantSpec, name: str) -> tuple[Group, bool]:
-        """Create the group; on a lost race adopt the winner's. Returns the group and whether it raced."""
+    async def _create(self, tenant: TenantSpec, name: str) -> tuple[Group, str | None]:
+        """Create the group, or take the one holding its name if it carries our marker (else NameConflict).
+        Returns the group and, when one was taken instead, the event saying so."""
         try:
-            return await self._client.create_group(name, self.group_attributes(tenant)), False
+            return await self._client.create_group(name, self.group_attributes(tenant)), None
         except AuthentikValidationError as err:
-            # 400 {"name": [...]} means another writer created it between our lookup and our POST.
+            # authentik refuses a taken name with 400 {"name": [...]}: "Group with this name already exists."
+            # since 2025.12 (a unique column), "This field must be unique." before. Any other field is ours to fix.
             if "name" not in err.field_errors:
                 raise
             group = await self._find_by_name(tenant, name)
             if group is None:
                 raise
-            return group, True
+            return group, f"adopted existing group {group.name} ({group.pk}) marked for this tenant"
         except AuthentikServerError:
-            # Since 2025.12 the same race crashes on the unique constraint, which authentik answers with a
+            # Since 2025.12 a lost create race crashes on the unique constraint, which authentik answers with a
             # 405 from its error page; any failure may also have created the group before it happened.
             # Re-read so that we never create twice; with nothing found, the step is retried later.
             group = await self._find_by_name(tenant, name)
             if group is None:
                 raise
-            return group, True
+            return group, f"adopted group {group.name} ({group.pk}) created concurrently"
 
     async def _repair(self, group: Group, tenant: TenantSpec, events: list[str]) -> Group:
         """Bring name, our attribute keys and is_superuser back in line with one PATCH, if they drifted; and
@@ -371,7 +369,8 @@ class AuthentikIdentityProvider:
     # -- plan ---------------------------------------------------------------------------------------
 
     async def _plan_ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> list[PlannedChange]:
-        """_ensure's path through its lookups (stored pk, marker, name), ending in a comparison instead of a write."""
+        """_ensure's path (stored pk, then the marker if that pk was no use, then the name a create would be refused
+        for), ending in a comparison instead of a write."""
         name = self.group_name(tenant)
         notes: list[str] = []
         stored = ids.get(GROUP_PK)
@@ -387,7 +386,7 @@ class AuthentikIdentityProvider:
                 notes.append(
                     f"stored group {stored} is marked for tenant {owner!r}, not this one; it would be left alone"
                 )
-        group = await self._find_marked(tenant, notes)
+        group = await self._find_marked(tenant, notes) if stored else None
         if group is None:
             try:
                 group = await self._find_by_name(tenant, name)

@@ -32,6 +32,7 @@ async def test_ensure_without_ids_creates_group_named_by_slug_with_our_marker(
     result = await provider.ensure_tenant_group(TENANT, {})
 
     [group] = fake.groups.values()
+    assert [(r.method, r.url.path) for r in fake.requests] == [("POST", "/api/v3/core/groups/")]
     assert (result.state, result.reason) == ("ok", "Created")
     assert result.ids == {"groupPk": group["pk"]}
     assert group["name"] == "tenant-acme"
@@ -87,7 +88,7 @@ async def test_stored_group_deleted_out_of_band_is_recreated_and_reported(
     assert any("deleted out of band; recreated" in event and gone in event for event in result.events)
 
 
-async def test_group_marked_with_our_tenant_id_is_adopted_not_recreated(
+async def test_group_marked_with_our_tenant_id_is_adopted_when_its_name_refuses_the_create(
     fake: FakeAuthentik, provider: AuthentikIdentityProvider
 ) -> None:
     pk = fake.add("tenant-acme", {**OURS, "extra": 1})
@@ -95,8 +96,9 @@ async def test_group_marked_with_our_tenant_id_is_adopted_not_recreated(
     result = await provider.ensure_tenant_group(TENANT, {})
 
     assert (result.reason, result.ids) == ("Adopted", {"groupPk": pk})
-    assert fake.calls("POST") == []
-    assert any("adopted" in event for event in result.events)
+    assert [(r.method, r.url.params.get("name")) for r in fake.requests] == [("POST", None), ("GET", "tenant-acme")]
+    assert list(fake.groups) == [pk]
+    assert any(f"adopted existing group tenant-acme ({pk})" in event for event in result.events)
 
 
 async def test_marker_is_rechecked_when_server_ignores_the_attribute_filter() -> None:
@@ -124,7 +126,9 @@ async def test_same_named_group_that_is_not_ours_is_a_name_conflict(
     assert "tenant-acme" in caught.value.message
     assert pk in caught.value.message
     assert "rename or delete" in caught.value.message
-    assert fake.calls("POST") == fake.calls("PATCH") == []
+    assert list(fake.groups) == [pk]
+    assert fake.groups[pk]["attributes"] == attributes
+    assert fake.calls("PATCH") == []
 
 
 async def test_stored_pk_of_another_tenants_group_is_left_alone(
