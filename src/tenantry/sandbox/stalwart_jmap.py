@@ -66,6 +66,8 @@ _TITLES = {
     504: "Gateway Timeout",
 }
 _SET_ARGS = ("create", "update", "destroy")
+_REFERABLE = ("/get", "/query")
+_ID_FILTERS = frozenset({"domainId", "memberGroupIds", "memberTenantId"})
 _SET_RESULTS = ("created", "updated", "destroyed", "notCreated", "notUpdated", "notDestroyed")
 
 
@@ -141,36 +143,50 @@ def resolve_references(arguments: Mapping[str, Any], responses: list[list[Any]])
             raise MethodError("invalidArguments", f"Both {key[1:]} and {key} were given")
         if not (isinstance(value, dict) and all(isinstance(value.get(f), str) for f in ("resultOf", "name", "path"))):
             raise MethodError("invalidResultReference", f"Malformed result reference {key}")
-        source = next((r for r in responses if r[2] == value["resultOf"]), None)
-        if source is None or source[0] != value["name"]:
-            raise MethodError("invalidResultReference", f"No {value['name']} response for {value['resultOf']}")
-        out[key[1:]] = _pointer(source[1], value["path"])
+        # Upstream evaluates references into /get and /query results only (its /set responses have no JSON
+        # pointer support: references/eval.rs); a reference it cannot evaluate fails the call that made it.
+        missing = MethodError(
+            "invalidResultReference", f"Result reference to {value['resultOf']}#{value['name']} not found."
+        )
+        source = next((r for r in responses if r[2] == value["resultOf"] and r[0] == value["name"]), None)
+        if source is None or not source[0].endswith(_REFERABLE):
+            raise missing
+        out[key[1:]] = _pointer(source[1], value["path"], missing)
     return out
 
 
-def _pointer(node: Any, path: str) -> Any:
+def _pointer(node: Any, path: str, missing: MethodError) -> Any:
     if path in ("", "/"):
         return node
     if not path.startswith("/"):
-        raise MethodError("invalidResultReference", f"Invalid path {path}")
-    return _walk(node, [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")], path)
+        raise missing
+    return _walk(node, [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")], missing)
 
 
-def _walk(node: Any, parts: list[str], path: str) -> Any:
+def _walk(node: Any, parts: list[str], missing: MethodError) -> Any:
     if not parts:
         return node
     head, rest = parts[0], parts[1:]
     if head == "*" and isinstance(node, list):
         out: list[Any] = []
         for item in node:
-            value = _walk(item, rest, path)
+            value = _walk(item, rest, missing)
             out.extend(value if isinstance(value, list) else [value])
         return out
     if isinstance(node, dict) and head in node:
-        return _walk(node[head], rest, path)
+        return _walk(node[head], rest, missing)
     if isinstance(node, list) and head.isdigit() and int(head) < len(node):
-        return _walk(node[int(head)], rest, path)
-    raise MethodError("invalidResultReference", f"Path {path} not found in the referenced result")
+        return _walk(node[int(head)], rest, missing)
+    raise missing
+
+
+def _created_ids(ids: list[str], created: Mapping[str, str]) -> list[str]:
+    """``ids`` with creation references (``#<creation id>``) replaced by the ids created earlier in the request;
+    one that names no such creation fails the call, as upstream's GetRequest reference resolution does."""
+    for raw in ids:
+        if raw.startswith("#") and raw[1:] not in created:
+            raise MethodError("invalidResultReference", f'Id reference "{raw[1:]}" does not exist or is invalid.')
+    return [created[raw[1:]] if raw.startswith("#") else raw for raw in ids]
 
 
 # -- methods --------------------------------------------------------------------------------------------
@@ -191,7 +207,7 @@ def call_method(
         return {"accountId": account_id, **_get(store, obj, arguments, created)}
     if verb == "set":
         return {"accountId": account_id, **_set(store, obj, arguments, created)}
-    return {"accountId": account_id, **_query(store, obj, arguments, created)}
+    return {"accountId": account_id, **_query(store, obj, arguments)}
 
 
 def _real_id(raw: str, created: Mapping[str, str]) -> str | None:
@@ -219,10 +235,9 @@ def _get(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: 
             raise MethodError("invalidArguments", f"Invalid property {unknown[0]}")
     found: list[dict[str, Any]] = []
     not_found: list[str] = []
-    for raw in ids if ids is not None else list(table)[:MAX_OBJECTS]:
-        real = _real_id(raw, created)
-        if real is None or real not in table:
-            not_found.append(raw)
+    for real in _created_ids(ids, created) if ids is not None else list(table)[:MAX_OBJECTS]:
+        if real not in table:
+            not_found.append(real)
         else:
             found.append(store.read(obj, real, properties))
     return {"list": found, "notFound": not_found}
@@ -341,13 +356,14 @@ def _sort_key(store: StalwartStore, obj: str, arguments: Mapping[str, Any]) -> t
     return str(prop), first.get("isAscending", True) is not False
 
 
-def _query(store: StalwartStore, obj: str, arguments: Mapping[str, Any], created: Mapping[str, str]) -> dict[str, Any]:
+def _query(store: StalwartStore, obj: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """``x:<Object>/query`` as crates/jmap/src/registry/query.rs and api/query.rs answer it: ids newest first
     unless sorted, ``queryState`` "n", ``canCalculateChanges`` true, ``total`` only when asked for."""
-    conditions = [
-        (k, _real_id(v, created) if isinstance(v, str) and k != "text" else v)
-        for k, v in _conditions(arguments.get("filter"), obj, [])
-    ]
+    conditions = _conditions(arguments.get("filter"), obj, [])
+    for key, value in conditions:
+        # Upstream resolves no creation reference in a filter: "#<creation id>" parses as no id at all.
+        if key in _ID_FILTERS and isinstance(value, str) and value.startswith("#"):
+            raise MethodError("unsupportedFilter", f"Filter on property {key} is not supported or invalid")
     ids = store.query(obj, conditions)  # oldest first: ascending ids
     prop, ascending = _sort_key(store, obj, arguments)
     if prop != "id":
