@@ -139,8 +139,8 @@ class AuthentikSandbox:
         """Every group as the API would return it by default, ordered by name; the ones a new install starts
         with (``authentik Admins``) only when ``builtin`` is set. The API always lists them all."""
         with self.directory.lock:
-            records = [g for g in self.directory.all_groups() if builtin or g.pk not in self.directory.builtin]
-        return [self.directory.serialize_group(r) for r in sorted(records, key=lambda g: g.name)]
+            records = [g for g in self.directory.ordered_groups() if builtin or g.pk not in self.directory.builtin]
+            return [self.directory.serialize_group(r) for r in records]
 
     def add_user(
         self,
@@ -156,7 +156,7 @@ class AuthentikSandbox:
             pk = self.directory.add_user(username, name=name, email=email)
             self.directory.users[pk]["attributes"] = dict(attributes or {})
             for group in groups:
-                self._record(group).users.append(pk)
+                self.directory.add_member(self._record(group), pk)
             return pk
 
     def user(self, pk: int) -> dict[str, Any]:

@@ -7,8 +7,6 @@ classes in ``authentik/rbac/`` and Django REST framework 3.17, the release authe
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -21,7 +19,6 @@ from tenantry.sandbox.authentik_drf import (
     ApiError,
     FieldError,
     crashed,
-    filter_bool,
     json_response,
     method_not_allowed,
     not_found,
@@ -31,20 +28,13 @@ from tenantry.sandbox.authentik_drf import (
     read_json_object,
     unrouted,
 )
+from tenantry.sandbox.authentik_filters import GroupQuery
 from tenantry.sandbox.authentik_store import GROUP_INCLUDE_DEFAULTS, Directory, GroupRecord, canonical_uuid
 
 Handler = Callable[[Request], Awaitable[Response]]
 # Every method reaches the handler so an unsupported one gets DRF's JSON 405 after authentication.
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-# DRF's OrderingFilter takes the serializer's model fields; num_pk is a model property and is ignored.
-_SORT_KEYS: dict[str, Callable[[GroupRecord], Any]] = {
-    "name": lambda g: g.name,
-    "is_superuser": lambda g: g.is_superuser,
-    "pk": lambda g: g.pk,
-}
-_DEFAULT_ORDERING = ("name",)
 _PERM = "authentik_core.{}_group"
-_SEARCH_SPLIT = re.compile(r"[\s,]+")
 
 
 class GroupsEndpoint:
@@ -101,9 +91,12 @@ class GroupsEndpoint:
     # -- operations ---------------------------------------------------------------------------------
     def _list(self, request: Request) -> Response:
         flags = query_flags(request, GROUP_INCLUDE_DEFAULTS)
-        groups = _ordered(self._filtered(request), request.query_params.get("ordering", ""))
-        page, block = paginate(groups, request, default_size=self.default_page_size, max_size=self.max_page_size)
-        results = [self.directory.serialize_group(g, flags) for g in page]
+        query = GroupQuery.parse(request.query_params, self.directory)
+        with self.directory.lock:
+            groups = query.select(self.directory, request.query_params.get("ordering", ""))
+            size = {"default_size": self.default_page_size, "max_size": self.max_page_size}
+            page, block = paginate(groups, request, **size)
+            results = [self.directory.serialize_group(g, flags) for g in page]
         # Without a search licence the autocomplete block carries no schema; the key is always there.
         return json_response(200, {"pagination": block, "results": results, "autocomplete": {}})
 
@@ -188,109 +181,6 @@ class GroupsEndpoint:
             raise ApiError(400, errors)
         return clean
 
-    # -- filters ------------------------------------------------------------------------------------
-    def _filtered(self, request: Request) -> list[GroupRecord]:
-        params = request.query_params
-        groups = self.directory.all_groups()
-        if name := params.get("name"):
-            groups = [g for g in groups if g.name == name]  # exact and case-sensitive
-        if raw := params.get("attributes"):
-            matches = attribute_matcher(raw)
-            groups = [g for g in groups if matches(g.attributes)]
-        wanted = filter_bool(params.get("is_superuser"))
-        if wanted is not None:
-            groups = [g for g in groups if g.is_superuser is wanted]
-        members = self._member_pks(request)
-        if members is not None:
-            groups = [g for g in groups if members.intersection(g.users)]
-        if terms := [t for t in _SEARCH_SPLIT.split(params.get("search", "").replace("\x00", "")) if t]:
-            groups = [g for g in groups if all(_searched(g, term) for term in terms)]
-        return groups
-
-    def _member_pks(self, request: Request) -> set[int] | None:
-        """Users named by ``members_by_pk``/``members_by_username`` (any of them matches), None if unset.
-
-        Django's ModelMultipleChoiceField: a pk that is not a number is not a valid value; one that names
-        no user (compared as text, so ``01`` is not ``1``) is not a valid choice. Both fields report.
-        """
-        by_pk = [v for v in request.query_params.getlist("members_by_pk") if v]
-        by_name = [v for v in request.query_params.getlist("members_by_username") if v]
-        if not by_pk and not by_name:
-            return None
-        with self.directory.lock:
-            usernames = {str(u.get("username")): pk for pk, u in self.directory.users.items()}
-            by_text = {str(pk): pk for pk in self.directory.users}
-        pks: set[int] = set()
-        errors: dict[str, list[str]] = {}
-        for param, values, known in (("members_by_pk", by_pk, by_text), ("members_by_username", by_name, usernames)):
-            for value in values:
-                if param == "members_by_pk" and _int_or_none(value) is None:
-                    errors[param] = [f"\u201c{value}\u201d is not a valid value."]
-                elif value not in known:
-                    errors[param] = [f"Select a valid choice. {value} is not one of the available choices."]
-                else:
-                    pks.add(known[value])
-                if param in errors:
-                    break
-        if errors:
-            raise ApiError(400, errors)
-        return pks
-
-
-def attribute_matcher(raw: str) -> Callable[[Mapping[str, Any]], bool]:
-    """The ``attributes`` filter: a JSON object whose keys (``__`` walks into nested values) must all
-    equal the group's values with JSON types respected (``42`` is not ``"42"``, ``true`` is not ``1``)."""
-    # GroupFilter.filter_attributes raises a DRF ValidationError with a plain string, which DRF answers as
-    # a bare JSON list, not under the parameter's name.
-    try:
-        wanted = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, ["filter: failed to parse JSON"]) from None
-    if not isinstance(wanted, dict):
-        raise ApiError(400, ["filter: value must be key:value mapping"])
-    lookups = [(key.split("__"), value) for key, value in wanted.items()]
-
-    def matches(attributes: Mapping[str, Any]) -> bool:
-        return all(_lookup_equals(attributes, path, value) for path, value in lookups)
-
-    return matches
-
-
-def _lookup_equals(attributes: Mapping[str, Any], path: list[str], wanted: Any) -> bool:
-    node: Any = attributes
-    for segment in path:
-        if isinstance(node, dict) and segment in node:
-            node = node[segment]
-        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-            node = node[int(segment)]  # a numeric segment indexes a JSON array, as a key transform does
-        else:
-            return False
-    return json_equal(node, wanted)
-
-
-def json_equal(left: Any, right: Any) -> bool:
-    """Equality of two JSON values as the database compares them: no bool/number or number/string mixing."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return isinstance(left, bool) and isinstance(right, bool) and left is right
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
-    if type(left) is not type(right):
-        return False
-    return bool(left == right)
-
-
-def _ordered(groups: list[GroupRecord], ordering: str) -> list[GroupRecord]:
-    # Unknown ordering terms are ignored, as DRF's OrderingFilter does, falling back to the default.
-    terms = [t.strip() for t in ordering.split(",") if t.strip().lstrip("-") in _SORT_KEYS]
-    out = list(groups)
-    for term in reversed(terms or list(_DEFAULT_ORDERING)):  # stable sorts, least significant first
-        out.sort(key=_SORT_KEYS[term.lstrip("-")], reverse=term.startswith("-"))
-    return out
-
 
 def _clean_name(value: Any) -> str:
     # DRF's CharField takes numbers as text and trims surrounding whitespace before the blank check.
@@ -323,17 +213,3 @@ def _check_superuser_flag(value: bool, caller: Caller, current: GroupRecord | No
     if (current is not None or value) and not caller.has(permission):
         raise FieldError(f"User does not have permission to set superuser status to {value}.")
     return value
-
-
-def _searched(group: GroupRecord, term: str) -> bool:
-    # DRF's SearchFilter over search_fields ["name", "is_superuser"]: icontains on the name or on the flag
-    # as PostgreSQL prints a boolean, so "rue" finds every superuser group.
-    folded = term.casefold()
-    return folded in group.name.casefold() or folded in ("true" if group.is_superuser else "false")
-
-
-def _int_or_none(value: str) -> int | None:
-    try:
-        return int(value)
-    except ValueError:
-        return None
