@@ -131,6 +131,20 @@ class Settings(BaseSettings):
     oidc_jwks_min_refresh_seconds: float = Field(
         10.0, ge=0, description="Least time between JWKS fetches (an unknown kid triggers at most one per interval)"
     )
+    oidc_token_cache_size: int = Field(
+        4096, ge=0, description="Verified access tokens kept until they expire (LRU) so a repeat skips the signature"
+    )
+    oidc_introspect: bool = Field(
+        False, description="Ask the issuer's introspection endpoint whether each token is still active (revocation)"
+    )
+    oidc_introspect_cache_seconds: float = Field(
+        5.0, ge=0, le=300, description="How long an 'active' introspection answer is trusted"
+    )
+    oidc_introspect_clients: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Introspection credentials as JSON, {"<client id>": "<client secret>"}: authentik answers '
+        "only with the secret of the provider a token was issued to; the portal's is known already",
+    )
     admin_group: str = "tenantry-admins"
     self_service: bool = True
 
@@ -200,6 +214,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"trusted issuer {issuer!r} lists no client id")
         if self.oidc_cli_issuer is not None and self.oidc_cli_issuer not in self.trusted_providers:
             raise ValueError("TENANTRY_OIDC_CLI_ISSUER must be one of the trusted issuers")
+        if self.auth_enabled and self.oidc_introspect:
+            known = self.introspection_secrets
+            missing = sorted({c for ids in self.trusted_providers.values() for c in ids if c not in known})
+            if missing:
+                raise ValueError(
+                    "TENANTRY_OIDC_INTROSPECT needs the client secret of every trusted client id in "
+                    f"TENANTRY_OIDC_INTROSPECT_CLIENTS; missing: {', '.join(missing)}"
+                )
 
     @model_validator(mode="after")
     def _refuse_a_portal_the_api_would_not_trust(self) -> Self:
@@ -260,6 +282,14 @@ class Settings(BaseSettings):
             known = providers.setdefault(self.oidc_issuer, [])
             known.extend(a for a in self.audiences if a not in known)
         return providers
+
+    @property
+    def introspection_secrets(self) -> dict[str, SecretStr]:
+        """Each client id's secret for the introspection endpoint: TENANTRY_OIDC_INTROSPECT_CLIENTS and the portal's."""
+        known = {c.strip(): secret for c, secret in self.oidc_introspect_clients.items()}
+        if self.portal_client_id and self.portal_client_secret is not None:
+            known.setdefault(self.portal_client_id, self.portal_client_secret)
+        return known
 
     @property
     def cli_issuer(self) -> str | None:

@@ -10,6 +10,7 @@ import structlog
 from fastapi import Request
 
 from tenantry.auth.actor import Actor
+from tenantry.auth.introspection import Introspector
 from tenantry.auth.tokens import (
     InvalidTokenError,
     IssuerUnavailableError,
@@ -40,12 +41,26 @@ class UnauthorizedError(AppError):
 
 
 def build_validator(settings: Settings, http: httpx.AsyncClient, **options: Any) -> TrustedIssuers:
-    """A validator trusting exactly the configured providers, each for its own client ids."""
+    """A validator trusting exactly the configured providers, each for its own client ids.
+
+    With ``TENANTRY_OIDC_INTROSPECT`` every token is also checked at the issuer's introspection endpoint.
+    """
+    introspector = None
+    if settings.oidc_introspect:
+        introspector = Introspector(
+            settings.introspection_secrets,
+            http,
+            cache_seconds=settings.oidc_introspect_cache_seconds,
+            max_entries=settings.oidc_token_cache_size,
+            **({"clock": options["clock"]} if "clock" in options else {}),
+        )
     return TrustedIssuers(
         settings.trusted_providers,
         http=http,
         leeway=settings.oidc_leeway_seconds,
         jwks_min_refresh_interval=settings.oidc_jwks_min_refresh_seconds,
+        token_cache_size=settings.oidc_token_cache_size,
+        introspector=introspector,
         **options,
     )
 

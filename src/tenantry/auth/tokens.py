@@ -2,41 +2,31 @@
 
 InvalidTokenError        the token is refused; ``reason`` is short and safe to show (HTTP 401)
  └ MissingTokenError     there is no bearer token at all (HTTP 401 with a bare challenge)
-IssuerUnavailableError   no keys can be had from the issuer and none are cached (HTTP 503)
+IssuerUnavailableError   no keys, or no introspection answer, can be had from the issuer (HTTP 503)
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import httpx
 import jwt
 import structlog
 
 from tenantry.auth.identity import Identity
+from tenantry.auth.introspection import IntrospectionUnavailableError, Introspector
+from tenantry.auth.jwks import ASYMMETRIC, FetchError, IssuerKeys, Jwk, KeysUnavailableError
+from tenantry.auth.token_lru import TokenLru, token_digest
 
 log = structlog.get_logger(__name__)
 
-# The only algorithms a token may use, each with the key type (and curve) it needs. HMAC and "none" are
-# absent on purpose: an HS* token "signed" with the issuer's public key must never verify.
-_ASYMMETRIC: dict[str, tuple[str, str | None]] = {
-    "RS256": ("RSA", None),
-    "RS384": ("RSA", None),
-    "RS512": ("RSA", None),
-    "PS256": ("RSA", None),
-    "PS384": ("RSA", None),
-    "PS512": ("RSA", None),
-    "ES256": ("EC", "P-256"),
-    "ES384": ("EC", "P-384"),
-    "ES512": ("EC", "P-521"),
-    "EdDSA": ("OKP", "Ed25519"),
-}
 # An Authorization header this long is an attack or a mistake; refuse before parsing anything.
 _MAX_TOKEN_LENGTH = 64 * 1024
+ID_TOKEN_REFUSED = "an ID token is not accepted, only an access token"  # noqa: S105 -- a reason, not a secret
+NOT_ACTIVE = "the token is no longer active (revoked, or its session ended)"
 
 _REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidSignatureError, "bad signature"),
@@ -61,34 +51,16 @@ class MissingTokenError(InvalidTokenError):
 
 
 class IssuerUnavailableError(Exception):
-    """Discovery or the JWKS could not be fetched and there are no cached keys to fall back on."""
-
-
-class _FetchError(Exception):
-    """Discovery or JWKS fetch failed; the message names the cause, never a credential."""
+    """The issuer's keys (none cached) or its introspection answer cannot be had: fail closed."""
 
 
 @dataclass(frozen=True)
-class _Jwk:
-    """One public signing key from the JWKS, with the PyJWT key objects built for it so far (per alg)."""
+class VerifiedToken:
+    """A token whose signature and claims were verified: kept (by digest) until ``exp`` so a repeat skips RSA."""
 
+    identity: Identity
     kid: str
-    kty: str
-    crv: str | None
-    alg: str | None
-    data: Mapping[str, Any]
-    _prepared: dict[str, jwt.PyJWK] = field(default_factory=dict, repr=False, compare=False)
-
-    def fits(self, alg: str) -> bool:
-        kty, crv = _ASYMMETRIC[alg]
-        # A JWK that names its algorithm may only be used with that one (RFC 7517 §4.4).
-        return self.kty == kty and (crv is None or self.crv == crv) and self.alg in (None, alg)
-
-    def for_alg(self, alg: str) -> jwt.PyJWK:
-        key = self._prepared.get(alg)
-        if key is None:
-            key = self._prepared[alg] = jwt.PyJWK(dict(self.data), algorithm=alg)
-        return key
+    exp: float
 
 
 class TokenVerifier(Protocol):
@@ -98,15 +70,16 @@ class TokenVerifier(Protocol):
 
 
 class TokenValidator:
-    """Validates access tokens of one issuer for its client ids (audiences) and turns them into an Identity.
+    """Validates tokens of one issuer for its client ids (audiences) and turns them into an Identity.
 
     The token's ``aud`` must name one of the client ids, and so must its ``azp`` when present: authentik sets
-    both to the provider's client id.
+    both to the provider's client id. ``expects="access"`` (the API) refuses ID tokens, see
+    :func:`refuse_id_token`; ``"id"`` is for a client checking the ID token of its own sign-in.
 
-    Keys come from the issuer's discovery document and JWKS, cached for ``jwks_cache_ttl`` seconds. A token
-    with an unknown ``kid`` triggers one refresh (key rotation), but refreshes never happen more often than
-    every ``jwks_min_refresh_interval`` seconds so a flood of made-up key ids cannot hammer the issuer. When a
-    refresh fails, the keys already cached keep being used.
+    Keys come from :class:`~tenantry.auth.jwks.IssuerKeys`. ``verified``, when given, keeps tokens already
+    verified (by digest) until they expire, so a repeated token costs no signature check; it is still refused
+    once past its ``exp`` or when its key is no longer published. ``introspector``, when given, asks the
+    issuer's introspection endpoint whether the token is still active on every use (its own short cache).
     """
 
     def __init__(
@@ -120,28 +93,26 @@ class TokenValidator:
         jwks_cache_ttl: float = 3600,
         jwks_min_refresh_interval: float = 10,
         clock: Callable[[], float] = time.time,
+        expects: Literal["access", "id"] = "access",
+        verified: TokenLru[VerifiedToken] | None = None,
+        introspector: Introspector | None = None,
     ) -> None:
         self._issuer = issuer
         self._audience = [audience] if isinstance(audience, str) else list(audience)
         if not self._audience:
             raise ValueError("at least one audience is required")
         # HS* and "none" are dropped even when configured: symmetric keys have no place on this side.
-        self._algorithms = frozenset(a for a in algorithms if a in _ASYMMETRIC)
+        self._algorithms = frozenset(a for a in algorithms if a in ASYMMETRIC)
         if not self._algorithms:
             raise ValueError(f"no usable asymmetric algorithm among {list(algorithms)}")
-        self._http = http
         self._leeway = leeway
-        self._ttl = jwks_cache_ttl
-        self._min_refresh = jwks_min_refresh_interval
         self._clock = clock
-        self._discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-        self._jwks_uri: str | None = None
-        self._keys: dict[str, _Jwk] | None = None
-        self._fetched_at = 0.0
-        self._last_attempt: float | None = None
-        # Bumped after every fetch attempt, so callers queued on the lock can tell one just happened.
-        self._generation = 0
-        self._lock = asyncio.Lock()
+        self._expects = expects
+        self._verified = verified
+        self._introspector = introspector
+        self._keys = IssuerKeys(
+            issuer, http, cache_ttl=jwks_cache_ttl, min_refresh_interval=jwks_min_refresh_interval, clock=clock
+        )
 
     @property
     def issuer(self) -> str:
@@ -151,6 +122,27 @@ class TokenValidator:
         """The identity a valid token stands for; raises InvalidTokenError or IssuerUnavailableError."""
         if not token or len(token) > _MAX_TOKEN_LENGTH:
             raise InvalidTokenError("malformed token")
+        digest = token_digest(token)
+        cached = self._verified.get(digest) if self._verified is not None else None
+        if cached is None:
+            verified = await self._verify(token)
+            if self._verified is not None:
+                self._verified.put(digest, verified)
+        else:
+            verified = await self._still_valid(digest, cached)
+        if self._introspector is not None:
+            await self._check_active(token, verified)
+        return verified.identity
+
+    async def _still_valid(self, digest: str, cached: VerifiedToken) -> VerifiedToken:
+        expired = cached.exp <= self._clock() - self._leeway
+        if expired or await self._key(cached.kid) is None:
+            assert self._verified is not None
+            self._verified.pop(digest)
+            raise InvalidTokenError("expired" if expired else "unknown key")
+        return cached
+
+    async def _verify(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as err:
@@ -162,6 +154,8 @@ class TokenValidator:
         if not isinstance(kid, str) or not kid:
             raise InvalidTokenError("missing key id")
         jwk = await self._key(kid)
+        if jwk is None:
+            raise InvalidTokenError("unknown key")
         if not jwk.fits(alg):
             raise InvalidTokenError("algorithm does not match key")
         try:
@@ -188,7 +182,9 @@ class TokenValidator:
             raise InvalidTokenError("invalid subject")
         if "azp" in payload and payload["azp"] not in self._audience:
             raise InvalidTokenError("wrong authorized party")
-        return Identity.from_claims(payload)
+        if self._expects == "access":
+            refuse_id_token(payload)
+        return VerifiedToken(identity=Identity.from_claims(payload), kid=kid, exp=float(payload["exp"]))
 
     def _check_times(self, payload: Mapping[str, Any]) -> None:
         now = self._clock()
@@ -206,79 +202,57 @@ class TokenValidator:
             if value > now + self._leeway:
                 raise InvalidTokenError(reason)
 
-    async def _key(self, kid: str) -> _Jwk:
-        seen = self._generation
-        if self._keys is None or self._clock() - self._fetched_at >= self._ttl:
-            await self._refresh(seen)
-        if self._keys is None:
-            raise IssuerUnavailableError("the token issuer's signing keys cannot be fetched")
-        jwk = self._keys.get(kid)
-        if jwk is None and self._generation == seen:
-            # Possibly a rotated key: look once more, unless a fetch already happened during this call.
-            await self._refresh(seen)
-            jwk = self._keys.get(kid)
-        if jwk is None:
-            raise InvalidTokenError("unknown key")
-        return jwk
-
-    async def _refresh(self, seen_generation: int) -> None:
-        async with self._lock:
-            if self._generation != seen_generation:
-                return  # another caller fetched while this one waited for the lock
-            now = self._clock()
-            if self._last_attempt is not None and now - self._last_attempt < self._min_refresh:
-                return
-            self._last_attempt = now
-            try:
-                keys = await self._fetch_keys()
-            except _FetchError as err:
-                log.warning(
-                    "auth.jwks.refresh_failed",
-                    issuer=self._issuer,
-                    cause=str(err),
-                    cached_keys=0 if self._keys is None else len(self._keys),
-                )
-                return
-            finally:
-                self._generation += 1
-            self._keys = keys
-            self._fetched_at = now
-            if keys:
-                log.info("auth.jwks.refreshed", issuer=self._issuer, keys=len(keys))
-            else:
-                log.warning("auth.jwks.no_usable_keys", issuer=self._issuer)
-
-    async def _fetch_keys(self) -> dict[str, _Jwk]:
-        if self._jwks_uri is None:
-            discovery = await self._get_json(self._discovery_url)
-            if discovery.get("issuer") != self._issuer:
-                raise _FetchError("the discovery document names a different issuer")
-            jwks_uri = discovery.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not jwks_uri:
-                raise _FetchError("the discovery document has no jwks_uri")
-            self._jwks_uri = jwks_uri
+    async def _key(self, kid: str) -> Jwk | None:
         try:
-            document = await self._get_json(self._jwks_uri)
-        except _FetchError:
-            # The issuer may have moved its JWKS; discover again next time.
-            self._jwks_uri = None
-            raise
-        return _parse_jwks(document)
+            return await self._keys.key(kid)
+        except KeysUnavailableError as err:
+            raise IssuerUnavailableError(str(err)) from err
 
-    async def _get_json(self, url: str) -> dict[str, Any]:
+    async def _check_active(self, token: str, verified: VerifiedToken) -> None:
+        assert self._introspector is not None
         try:
-            response = await self._http.get(url, headers={"Accept": "application/json"})
-        except httpx.HTTPError as err:
-            raise _FetchError(f"{url}: {type(err).__name__}") from err
-        if response.status_code != 200:
-            raise _FetchError(f"{url}: HTTP {response.status_code}")
+            endpoint = await self._keys.endpoint("introspection_endpoint")
+        except FetchError as err:
+            log.warning("auth.introspection.discovery_failed", issuer=self._issuer, cause=str(err))
+            raise IssuerUnavailableError("the issuer's discovery document cannot be fetched") from err
+        if endpoint is None:
+            log.error("auth.introspection.no_endpoint", issuer=self._issuer)
+            raise IssuerUnavailableError("the issuer names no introspection_endpoint")
         try:
-            body = response.json()
-        except ValueError as err:
-            raise _FetchError(f"{url}: not JSON") from err
-        if not isinstance(body, dict):
-            raise _FetchError(f"{url}: not a JSON object")
-        return body
+            active = await self._introspector.active(
+                token, endpoint=endpoint, client_id=self._client_id(verified.identity.claims), exp=verified.exp
+            )
+        except IntrospectionUnavailableError as err:
+            raise IssuerUnavailableError(str(err)) from err
+        if not active:
+            raise InvalidTokenError(NOT_ACTIVE)
+
+    def _client_id(self, claims: Mapping[str, Any]) -> str:
+        """The client the token was issued to: ``azp``, else the one audience of ours it names."""
+        azp, aud = claims.get("azp"), claims.get("aud")
+        if isinstance(azp, str):
+            return azp
+        audiences = [aud] if isinstance(aud, str) else list(aud or [])
+        return next((a for a in audiences if a in self._audience), self._audience[0])
+
+
+def refuse_id_token(payload: Mapping[str, Any]) -> None:
+    """Refuse an ID token presented as an access token.
+
+    authentik signs both with the same key, ``iss`` and ``aud``; the ID token is the access token's claim set
+    without ``azp``, ``uid`` and ``scope`` (``IDToken.to_jwt`` against ``to_access_token``). So:
+
+    - ``at_hash`` marks an ID token: OIDC Core defines it for ID tokens only, and authentik computes it from the
+      finished access token, which therefore never carries it;
+    - ``scope`` marks an access token: authentik ≥ 2025.10 puts it in every access token (``""`` when no scope
+      was granted; goauthentik/authentik#16454) and never in an ID token;
+    - ``nonce`` and ``c_hash`` tell nothing: authentik copies ``nonce`` into the access token of a code flow that
+      had one, and ``c_hash`` into the access token of a hybrid flow.
+    """
+    if "at_hash" in payload or "scope" not in payload:
+        raise InvalidTokenError(ID_TOKEN_REFUSED)
+    if not isinstance(payload["scope"], str):
+        raise InvalidTokenError("malformed scope claim")
 
 
 class TrustedIssuers:
@@ -287,14 +261,31 @@ class TrustedIssuers:
     authentik gives every OAuth2 provider its own issuer and one client id, and providers may share a signing
     key, so a token of a provider this API does not trust verifies against the same key and is refused only
     here, on its ``iss``. Each issuer has its own :class:`TokenValidator` (discovery and JWKS cached per
-    issuer, fetched on first use).
+    issuer, fetched on first use); they share one cache of verified tokens (``token_cache_size`` entries, LRU)
+    and the ``introspector``, if any.
     """
 
-    def __init__(self, providers: Mapping[str, Sequence[str]], *, http: httpx.AsyncClient, **options: Any) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Sequence[str]],
+        *,
+        http: httpx.AsyncClient,
+        token_cache_size: int = 4096,
+        introspector: Introspector | None = None,
+        **options: Any,
+    ) -> None:
         if not providers:
             raise ValueError("at least one trusted issuer is required")
+        verified: TokenLru[VerifiedToken] = TokenLru(token_cache_size)
         self._validators = {
-            issuer: TokenValidator(issuer=issuer, audience=list(client_ids), http=http, **options)
+            issuer: TokenValidator(
+                issuer=issuer,
+                audience=list(client_ids),
+                http=http,
+                verified=verified,
+                introspector=introspector,
+                **options,
+            )
             for issuer, client_ids in providers.items()
         }
 
@@ -328,40 +319,6 @@ def bearer_token(authorization_header: str | None) -> str:
     if any(c.isspace() for c in token):
         raise InvalidTokenError("missing bearer token")
     return token
-
-
-def _parse_jwks(document: Mapping[str, Any]) -> dict[str, _Jwk]:
-    entries = document.get("keys")
-    if not isinstance(entries, list):
-        # authentik publishes "{}" for a provider without a signing key (HS256 tokens, refused here).
-        raise _FetchError("the JWKS has no keys list; does the provider have a signing key?")
-    keys: dict[str, _Jwk] = {}
-    for entry in entries:
-        jwk = _parse_jwk(entry)
-        if jwk is not None:
-            keys[jwk.kid] = jwk
-    return keys
-
-
-def _parse_jwk(entry: object) -> _Jwk | None:
-    """A usable public signing key, or None for entries that can never verify a token of ours."""
-    if not isinstance(entry, dict):
-        return None
-    kid, kty, crv, alg = entry.get("kid"), entry.get("kty"), entry.get("crv"), entry.get("alg")
-    if not isinstance(kid, str) or not kid or entry.get("use", "sig") != "sig":
-        return None
-    if alg is not None and alg not in _ASYMMETRIC:
-        return None
-    candidates = [alg] if alg is not None else [a for a, (t, c) in _ASYMMETRIC.items() if t == kty and c in (None, crv)]
-    if not candidates:
-        return None  # symmetric ("oct") or unknown key types are ignored
-    jwk = _Jwk(kid=kid, kty=str(kty), crv=crv if isinstance(crv, str) else None, alg=alg, data=entry)
-    try:
-        jwk.for_alg(candidates[0])  # build once so a malformed key is dropped now, not per request
-    except jwt.PyJWTError as err:
-        log.warning("auth.jwks.key_skipped", kid=kid, cause=type(err).__name__)
-        return None
-    return jwk
 
 
 def _reason(err: jwt.PyJWTError) -> str:

@@ -96,7 +96,7 @@ class PortalClient:
         self._secret = client_secret
         self._http = http
         self._endpoints: Endpoints | None = None
-        self._id_tokens = TokenValidator(issuer=issuer, audience=[client_id], http=http, leeway=leeway)
+        self._id_tokens = TokenValidator(issuer=issuer, audience=[client_id], http=http, leeway=leeway, expects="id")
 
     async def endpoints(self) -> Endpoints:
         """The discovery document's endpoints, fetched once (and again after a failure)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import secrets
@@ -10,7 +9,7 @@ import string
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from starlette.routing import BaseRoute
 
@@ -185,11 +184,13 @@ class OidcIssuer:
         extra_claims: dict[str, Any] | None = None,
         kid: str | None = None,
         scope: str = "openid profile email",
+        kind: Literal["access", "id"] = "access",
     ) -> str:
         """A signed access token without any flow, from the provider of ``audience`` (its issuer).
 
         The profile claims (``groups`` among them) are present only when ``scope`` holds ``profile``;
-        ``extra_claims`` override anything (for bad tokens).
+        ``extra_claims`` override anything (for bad tokens). ``kind="id"`` makes the ID token authentik would
+        send beside it: the same claims without ``azp``, ``uid`` and ``scope``.
         """
         now = int(self._clock())
         known = self._known_principal(sub)
@@ -217,6 +218,9 @@ class OidcIssuer:
         }
         if not_before is not None:
             claims["nbf"] = int(not_before)
+        if kind == "id":
+            for access_only in ("azp", "uid", "scope"):
+                del claims[access_only]
         claims.update(extra_claims or {})
         return self._keys.sign(claims, kid=kid)
 
@@ -313,28 +317,25 @@ class OidcIssuer:
             self.revoke_uid(claims["uid"], float(claims["exp"]))
 
     def introspect(self, client: OidcClient, token: str) -> dict[str, Any]:
-        """RFC 7662, limited like authentik to tokens issued to the asking client."""
+        """RFC 7662 as authentik answers it: only about tokens issued to the asking client; a revoked, expired,
+        unknown or foreign token is ``{"active": false}``."""
         grant = self.grants.live_refresh(client, token)
         if grant is not None:
             return {
-                "active": True,
-                "token_type": "refresh_token",
-                "client_id": client.client_id,
-                "scope": " ".join(grant.auth.scope),
+                "iss": self.issuer_for(client),
                 "sub": grant.auth.user.sub,
-                "username": grant.auth.user.username,
+                "aud": client.client_id,
                 "exp": int(grant.expires_at),
+                "active": True,
+                "scope": " ".join(grant.auth.scope),
+                "client_id": client.client_id,
             }
         claims = self.decode_access_token(token, audience=client.client_id)
         if claims is None:
             return {"active": False}
-        return {
-            **claims,
-            "active": True,
-            "token_type": "access_token",
-            "client_id": client.client_id,
-            "username": claims.get("preferred_username", claims.get("sub")),
-        }
+        # authentik answers the token's ID-token claims with active, scope and client_id (views/introspection.py).
+        id_claims = {k: v for k, v in claims.items() if k not in ("azp", "uid")}
+        return {**id_claims, "active": True, "scope": claims.get("scope", ""), "client_id": client.client_id}
 
     def issue_tokens(self, auth: Authorization, *, refresh: bool | None = None) -> tuple[dict[str, Any], str]:
         """The token response for ``auth`` and the access token's ``uid``.
@@ -368,16 +369,12 @@ class OidcIssuer:
             "token_type": "Bearer",
             "scope": scope,
             "expires_in": int(self.access_token_validity),
-            "id_token": self._keys.sign({**claims, "at_hash": _at_hash(access_token)}),
+            # authentik's token endpoint answers the access token's own claim set as the ID token (IDToken.to_jwt):
+            # no azp, uid or scope, and no at_hash (set only by the implicit and hybrid flows).
+            "id_token": self._keys.sign(claims),
         }
         if refresh is None:
             refresh = "offline_access" in auth.scope and "refresh_token" in auth.client.grant_types
         if refresh:
             body["refresh_token"] = self.grants.store_refresh(auth)
         return body, uid
-
-
-def _at_hash(access_token: str) -> str:
-    """OIDC Core §3.1.3.6: the left half of the SHA-256 of the access token, base64url."""
-    half = hashlib.sha256(access_token.encode()).digest()[:16]
-    return base64.urlsafe_b64encode(half).rstrip(b"=").decode()

@@ -291,12 +291,15 @@ class OidcEndpoints:
         return Response(status_code=200, headers=_NO_STORE)
 
     async def introspect(self, request: Request) -> Response:
+        """authentik's introspection view: the caller must authenticate as a provider (client id and secret,
+        Basic or form), but a failed authentication is answered like an unknown token, ``{"active": false}``
+        with 200, not with 401 (``TokenIntrospectionError``)."""
         form = await _form(request)
         try:
             client = self._authenticate_client(request, form, confidential=True)
             body = self.issuer.introspect(client, _required(form, "token"))
-        except OAuthError as err:
-            return err.response()
+        except OAuthError:
+            body = {"active": False}
         return JSONResponse(body, headers=_NO_STORE)
 
     # -- device authorization (RFC 8628) --------------------------------------------------------

@@ -137,6 +137,7 @@ def claims(clock: ManualClock, **overrides: Any) -> dict[str, Any]:
         "preferred_username": "alice",
         "email": "alice@example.test",
         "groups": ["acme-owners", "staff"],
+        "scope": "openid profile email",
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -538,6 +539,53 @@ async def test_symmetric_key_in_the_jwks_is_ignored(
     issuer.extra_keys.append({"kty": "oct", "kid": "hmac-1", "k": b64(b"shared-secret-of-some-length-32b")})
 
     assert await refused(validator, signer.sign(claims(clock), kid="hmac-1")) == "unknown key"
+
+
+# -- ID tokens are not access tokens ------------------------------------------------------------------------
+# authentik's ID token is its access token's claim set without azp, uid and scope; at_hash only ever appears in
+# an ID token, while nonce and c_hash appear in both (code flow with a nonce; hybrid flow).
+ID_TOKEN = "an ID token is not accepted, only an access token"
+
+
+@pytest.mark.parametrize(
+    ("extra", "removed", "outcome"),
+    [
+        pytest.param({"nonce": "n-1"}, (), None, id="access token of a code flow with a nonce"),
+        pytest.param({"scope": ""}, (), None, id="access token granted no scope"),
+        pytest.param({"nonce": "n-1", "c_hash": "abc"}, (), None, id="access token of a hybrid flow"),
+        pytest.param({}, ("scope",), ID_TOKEN, id="ID token of the token endpoint"),
+        pytest.param({"nonce": "n-1"}, ("scope",), ID_TOKEN, id="ID token with a nonce"),
+        pytest.param({"at_hash": "x"}, ("scope",), ID_TOKEN, id="ID token of an implicit flow"),
+        pytest.param({"at_hash": "x"}, (), ID_TOKEN, id="ID token given a scope claim by a mapping"),
+        pytest.param({"scope": ["openid"]}, (), "malformed scope claim", id="scope that is not a string"),
+    ],
+)
+async def test_the_api_tells_id_tokens_from_access_tokens_by_scope_and_at_hash(
+    validator: TokenValidator,
+    signer: Signer,
+    clock: ManualClock,
+    extra: dict[str, Any],
+    removed: tuple[str, ...],
+    outcome: str | None,
+) -> None:
+    payload = {k: v for k, v in claims(clock, **extra).items() if k not in removed}
+    token = signer.sign(payload)
+
+    if outcome is None:
+        assert (await validator.validate(token)).sub == "user-1"
+    else:
+        assert await refused(validator, token) == outcome
+
+
+async def test_a_validator_expecting_id_tokens_accepts_them(
+    http: httpx.AsyncClient, signer: Signer, clock: ManualClock
+) -> None:
+    id_tokens = TokenValidator(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock, expects="id")
+    payload = {k: v for k, v in claims(clock, nonce="n-1", at_hash="x").items() if k != "scope"}
+
+    identity = await id_tokens.validate(signer.sign(payload))
+
+    assert identity.claims["nonce"] == "n-1"
 
 
 @pytest.mark.parametrize("header", ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER   abc.def.ghi  "])

@@ -69,3 +69,37 @@ def test_malformed_json_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TENANTRY_OIDC_PROVIDERS", "{not json")
     with pytest.raises(ValueError, match="oidc_providers"):
         Settings()
+
+
+def test_introspection_needs_the_secret_of_every_trusted_client_id() -> None:
+    providers = {PORTAL: ["portal-id"], CLI: ["tenantry-cli"], MACHINES: ["m1"]}
+
+    with pytest.raises(ValueError, match="missing: m1, portal-id, tenantry-cli"):
+        Settings(oidc_providers=providers, oidc_introspect=True)
+    with pytest.raises(ValueError, match=r"missing: tenantry-cli \[type"):
+        Settings(
+            oidc_providers=providers,
+            oidc_introspect=True,
+            oidc_introspect_clients={"m1": "m1-secret"},
+            portal_client_id="portal-id",
+            portal_client_secret="portal-secret",
+        )
+
+
+def test_introspection_secrets_come_from_json_and_the_portal_and_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "TENANTRY_OIDC_INTROSPECT_CLIENTS", json.dumps({"m1": "m1-secret", "tenantry-cli": "cli-secret"})
+    )
+
+    settings = Settings(
+        oidc_providers={PORTAL: ["portal-id"], CLI: ["tenantry-cli"], MACHINES: ["m1"]},
+        oidc_introspect=True,
+        portal_client_id="portal-id",
+        portal_client_secret="portal-secret",
+    )
+
+    secrets = {cid: s.get_secret_value() for cid, s in settings.introspection_secrets.items()}
+    assert secrets == {"m1": "m1-secret", "tenantry-cli": "cli-secret", "portal-id": "portal-secret"}
+    assert settings.oidc_introspect_cache_seconds == 5.0
+    assert "m1-secret" not in repr(settings)
+    assert "m1-secret" not in str(settings.model_dump())
