@@ -231,9 +231,7 @@ class StalwartSandbox:
         with self._lock:
             try:
                 if not any(item["object"] == "Account" for item in self.store.linked_objects("Domain", domain_id)):
-                    for key_id in [
-                        k for k, key in self.store.tables["DkimSignature"].items() if key["domainId"] == domain_id
-                    ]:
+                    for key_id in self.store.key_ids_of(domain_id):
                         self.store.destroy("DkimSignature", key_id)
                 self.store.destroy("Domain", domain_id)
             except SetError as err:
@@ -249,7 +247,9 @@ class StalwartSandbox:
 
     def dkim_keys(self, domain_id: str) -> list[dict[str, Any]]:
         """The domain's DKIM keys that exist now (none before the delay has passed)."""
-        return [key for key in self._read_all("DkimSignature") if key["domainId"] == domain_id]
+        with self._lock:
+            self.store.tick()
+            return [self.store.read("DkimSignature", key_id, None) for key_id in self.store.key_ids_of(domain_id)]
 
     def generate_dkim_now(self, domain_id: str) -> None:
         """Create the domain's automatic DKIM keys immediately, whatever the delay."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from tenantry.sandbox.stalwart_dkim import (
     refuse_unusable_key,
 )
 from tenantry.sandbox.stalwart_dns import zone_file
+from tenantry.sandbox.stalwart_index import TableIndex, decode_id, encode_id, in_creation_order, wanted_tokens
 from tenantry.sandbox.stalwart_model import (
     DKIM,
     DKIM_AUTOMATIC_DEFAULTS,
@@ -40,28 +41,6 @@ from tenantry.sandbox.stalwart_rules import (
 from tenantry.sandbox.stalwart_values import apply_pointer, coerce, mask_secrets, restore_masked, with_nulls
 
 OBJECTS = ("Domain", "Account", "DkimSignature")
-ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
-
-
-def decode_id(text: str) -> int:
-    """The number behind an id of :func:`encode_id` (-1 for text that is not one)."""
-    number = 0
-    for char in text:
-        digit = ID_ALPHABET.find(char)
-        if digit < 0:
-            return -1
-        number = number * 32 + digit
-    return number
-
-
-def encode_id(number: int) -> str:
-    """Upstream's id text: base32 over its own alphabet, most significant digit first (0 is ``a``)."""
-    digits = ""
-    while True:
-        number, rest = divmod(number, 32)
-        digits = ID_ALPHABET[rest] + digits
-        if number == 0:
-            return digits
 
 
 def utc_now() -> datetime:
@@ -73,12 +52,17 @@ def utc_text(when: datetime) -> str:
 
 
 class StalwartStore:
-    """Domains, accounts and DKIM keys with upstream's validation, uniqueness and link rules."""
+    """Domains, accounts and DKIM keys with upstream's validation, uniqueness and link rules.
+
+    ``tables`` are read freely but written only through :meth:`_put` and :meth:`_drop`, which keep
+    ``indexes`` (per table, the ids holding each value of the properties queries and rules look up) in step.
+    """
 
     def __init__(
         self, *, clock: Callable[[], float], dkim_delay: float, fast_dkim: bool, mail_host: str | None
     ) -> None:
         self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in OBJECTS}
+        self.indexes: dict[str, TableIndex] = {name: TableIndex.of(name) for name in OBJECTS}
         self._clock = clock
         self._dkim_delay = dkim_delay
         self._fast_dkim = fast_dkim
@@ -97,6 +81,19 @@ class StalwartStore:
 
     def _changed(self, obj: str) -> None:
         self._changes[obj] += 1
+
+    def _put(self, obj: str, object_id: str, record: dict[str, Any]) -> None:
+        index = self.indexes[obj]
+        before = self.tables[obj].get(object_id)
+        if before is not None:
+            index.remove(object_id, before)
+        self.tables[obj][object_id] = record
+        index.add(object_id, record)
+        self._changed(obj)
+
+    def _drop(self, obj: str, object_id: str) -> None:
+        self.indexes[obj].remove(object_id, self.tables[obj].pop(object_id))
+        self._changed(obj)
 
     @property
     def mail_host(self) -> str:
@@ -132,8 +129,7 @@ class StalwartStore:
             self._check_key(record, None)
         new_id = self.new_id()
         record["createdAt"] = utc_text(utc_now())
-        self.tables[obj][new_id] = record
-        self._changed(obj)
+        self._put(obj, new_id, record)
         if obj == "Domain":
             self._mail_host = self._mail_host or f"mail.{record['name']}"
             if record["dkimManagement"]["@type"] == "Automatic":
@@ -196,8 +192,7 @@ class StalwartStore:
             self._check_account(working, object_id, current)
         else:
             self._check_key(working, current)
-        self.tables[obj][object_id] = working
-        self._changed(obj)
+        self._put(obj, object_id, working)
 
     def destroy(self, obj: str, object_id: str) -> None:
         """Remove an object; refused with ``objectIsLinked`` while others point at it (a domain's accounts
@@ -210,23 +205,17 @@ class StalwartStore:
             raise SetError("objectIsLinked", objectId={"object": obj, "id": object_id}, linkedObjects=linked)
         if obj == "Domain":
             self._dkim_due.pop(object_id, None)
-        del table[object_id]
-        self._changed(obj)
+        self._drop(obj, object_id)
 
     def linked_objects(self, obj: str, object_id: str) -> list[dict[str, str]]:
         """What points at an object, ordered as upstream lists it: by object type, then by id."""
+        accounts = self.indexes["Account"]
         found: list[tuple[str, str]] = []
-        for account_id, account in self.tables["Account"].items():
-            if obj == "Domain":
-                domains = [account["domainId"], *(a.get("domainId") for a in account.get("aliases", {}).values())]
-                if object_id in domains:
-                    found.append(("Account", account_id))
-            elif obj == "Account" and object_id in account.get("memberGroupIds", {}):
-                found.append(("Account", account_id))
         if obj == "Domain":
-            found += [
-                ("DkimSignature", k) for k, key in self.tables["DkimSignature"].items() if key["domainId"] == object_id
-            ]
+            found += [("Account", account_id) for account_id in accounts.ids("domains", [object_id])]
+            found += [("DkimSignature", key_id) for key_id in self.key_ids_of(object_id)]
+        elif obj == "Account":
+            found += [("Account", account_id) for account_id in accounts.ids("memberGroupIds", [("member", object_id)])]
         found.sort(key=lambda item: (OBJECTS.index(item[0]), decode_id(item[1])))
         return [{"object": name, "id": linked_id} for name, linked_id in found]
 
@@ -243,13 +232,15 @@ class StalwartStore:
             raise SetError("validationFailed", validationErrors=[{"type": "Required", "property": "name"}])
         # A name that is another domain's alias clashes on "name"; an alias clashing with another domain's
         # name or alias clashes on "aliases".
+        domains = self.indexes["Domain"]
         for value in (record["name"], *record["aliases"]):
-            for other_id, other in self.tables["Domain"].items():
-                if other_id != own_id and (other["name"] == value or value in other["aliases"]):
-                    clash = "name" if value == record["name"] else "aliases"
-                    raise SetError(
-                        "primaryKeyViolation", properties=[clash], objectId={"object": "Domain", "id": other_id}
-                    )
+            holders = [*domains.ids("name", [("value", value)]), *domains.ids("aliases", [("member", value)])]
+            others = in_creation_order(i for i in holders if i != own_id)
+            if others:
+                clash = "name" if value == record["name"] else "aliases"
+                raise SetError(
+                    "primaryKeyViolation", properties=[clash], objectId={"object": "Domain", "id": others[0]}
+                )
 
     def _check_account(self, record: dict[str, Any], own_id: str | None, before: Mapping[str, Any]) -> None:
         """Local parts (patch), passwords (``validate_account``), then the registry's required properties,
@@ -290,14 +281,9 @@ class StalwartStore:
         record["publicKey"] = public_key_of(record["@type"], record["privateKey"]["secret"])
 
     def _address_owner(self, local: str, domain_id: str, own_id: str | None) -> str | None:
-        for account_id, account in self.tables["Account"].items():
-            if account_id == own_id:
-                continue
-            owned = [(account["name"], account["domainId"])]
-            owned += [(a["name"], a["domainId"]) for a in account.get("aliases", {}).values()]
-            if (local, domain_id) in owned:
-                return account_id
-        return None
+        holders = self.indexes["Account"].ids("addresses", [(local, domain_id)])
+        others = in_creation_order(i for i in holders if i != own_id)
+        return others[0] if others else None
 
     @staticmethod
     def _check_credentials(credentials: Mapping[str, Any], before: Mapping[str, Any]) -> None:
@@ -328,17 +314,40 @@ class StalwartStore:
             return view
         return {"id": object_id, **{p: view.get(p) for p in properties if p == "@type" or p in props}}
 
+    def key_ids_of(self, domain_id: str) -> list[str]:
+        """The ids of a domain's DKIM keys, oldest first."""
+        return in_creation_order(self.indexes["DkimSignature"].ids("domainId", [("value", domain_id)]))
+
     def keys_of(self, domain_id: str) -> list[dict[str, Any]]:
-        return [key for key in self.tables["DkimSignature"].values() if key["domainId"] == domain_id]
+        keys = self.tables["DkimSignature"]
+        return [keys[key_id] for key_id in self.key_ids_of(domain_id)]
 
     def query(self, obj: str, conditions: Iterable[tuple[str, Any]]) -> list[str]:
         """Ids matching every ``(property, value)`` condition, oldest first."""
         pairs = list(conditions)
+        table = self.tables[obj]
+        if not pairs:
+            return list(table)
+        candidates = self._candidates(obj, pairs)
         return [
             object_id
-            for object_id, record in self.tables[obj].items()
-            if all(self._matches(obj, object_id, record, k, v) for k, v in pairs)
+            for object_id in (table if candidates is None else candidates)
+            if all(self._matches(obj, object_id, table[object_id], k, v) for k, v in pairs)
         ]
+
+    def _candidates(self, obj: str, pairs: list[tuple[str, Any]]) -> list[str] | None:
+        """The fewest ids, oldest first, that an indexed condition narrows the query to; None to scan."""
+        index = self.indexes[obj]
+        best: Set[str] | None = None
+        for key, value in pairs:
+            tokens = wanted_tokens(value) if index.covers(key) else None
+            if tokens is not None:
+                ids = index.ids(key, tokens)
+                best = ids if best is None or len(ids) < len(best) else best
+        # Sorting most of the table would cost more than scanning it in its own order.
+        if best is None or len(best) * 4 > len(self.tables[obj]):
+            return None
+        return in_creation_order(best)
 
     def _matches(self, obj: str, object_id: str, record: Mapping[str, Any], key: str, value: Any) -> bool:
         if key == "text":
@@ -373,8 +382,7 @@ class StalwartStore:
         now = utc_now()
         for record in automatic_keys(domain_id, domain, settings, have, when=now, fast=self._fast_dkim):
             record["createdAt"] = utc_text(now)
-            self.tables["DkimSignature"][self.new_id()] = record
-            self._changed("DkimSignature")
+            self._put("DkimSignature", self.new_id(), record)
 
 
 def _check_selector_template(dkim: Mapping[str, Any], before: Mapping[str, Any] | None) -> None:
