@@ -105,8 +105,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
         return _error(exc.status_code, exc.code, exc.detail, exc.headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def unauthenticated(request: Request) -> JSONResponse | None:
         # FastAPI parses the body before running dependencies; a caller without a valid token must learn
         # that first, not what was wrong with a body it may not send at all.
         if request.url.path not in PUBLIC_PATHS:
@@ -114,6 +113,12 @@ def _install_error_handlers(app: FastAPI) -> None:
                 await request.app.state.actor_resolver(request)
             except AppError as refused:
                 return _error(refused.status_code, refused.code, refused.detail, refused.headers)
+        return None
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (refused := await unauthenticated(request)) is not None:
+            return refused
         problems = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
@@ -132,7 +137,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             if request.method == "OPTIONS":
                 return Response(status_code=204, headers={"Allow": allow})
             headers = {**(headers or {}), "Allow": allow}
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        documented = getattr(request.scope.get("route"), "include_in_schema", False)  # the API's, not a page's
+        if exc.status_code == 400 and documented and (refused := await unauthenticated(request)) is not None:
+            return refused  # a body that cannot be read (not UTF-8 JSON, nested too deep): the token first
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, exc.detail, headers)
 
 

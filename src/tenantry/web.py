@@ -147,8 +147,8 @@ def _duplicate_key(body: bytes) -> str | None:
 
 class RefuseAmbiguousJson:
     """ASGI middleware: a JSON body that repeats a key means two things at once, so it is refused (422)
-    rather than read as its last value; a body over ``MAX_JSON_BODY_BYTES`` is refused (413). As for any
-    other invalid input, a caller without a valid token learns that first."""
+    rather than read as its last value; a body over ``MAX_JSON_BODY_BYTES`` is refused (413), and one that
+    is not UTF-8 (400). As for any other invalid input, a caller without a valid token learns that first."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -169,6 +169,13 @@ class RefuseAmbiguousJson:
                 await self._refuse(scope, receive, send, 413, "payload_too_large", "the body is too large")
                 return
         body = b"".join(m.get("body", b"") for m in messages)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            # JSON is UTF-8 (RFC 8259); the parser would guess UTF-16 or UTF-32 from the first bytes.
+            detail = f"the body is not UTF-8 (byte {err.start})"
+            await self._refuse(scope, receive, send, 400, "bad_request", detail)
+            return
         repeated = _duplicate_key(body) if body else None
         if repeated is not None:
             problem = [{"field": "body", "message": f"the key {repeated!r} appears more than once"}]

@@ -328,8 +328,9 @@ SubPath = Annotated[
     Path(
         min_length=1,
         max_length=255,
-        # No whitespace and no control characters (a NUL cannot even be stored).
-        pattern=r"^[^\s\x00-\x1f\x7f]+$",
+        # No whitespace and no control characters (a NUL cannot even be stored), and no U+FFFD: what a
+        # path that is not UTF-8 (%ff) decodes to, so it is refused rather than stored as a different sub.
+        pattern=r"^[^\s\x00-\x1f\x7f\ufffd]+$",
         description="The person's token subject (sub)",
     ),
 ]
