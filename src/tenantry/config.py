@@ -82,13 +82,26 @@ class Settings(BaseSettings):
     # -- reconciler -------------------------------------------------------------------------------
     retry_base_seconds: float = Field(2.0, gt=0)
     retry_cap_seconds: float = Field(300.0, gt=0)
-    resync_interval_seconds: float = Field(600.0, gt=0)
+    resync_interval_seconds: float = Field(
+        600.0, gt=0, description="How often a worker lists each upstream in bulk and repairs the tenants that drifted"
+    )
+    full_resync_seconds: float = Field(
+        86400.0,
+        gt=0,
+        description="How often each healthy step is also ensured on its own (for drift a bulk listing cannot show)",
+    )
     pending_poll_seconds: float = Field(5.0, gt=0, description="Recheck interval for steps waiting on an upstream")
     lease_seconds: float = Field(60.0, gt=0)
     worker_poll_seconds: float = Field(1.0, gt=0)
     worker_batch_size: int = Field(20, gt=0)
     worker_concurrency: int = Field(20, gt=0)
     step_timeout_seconds: float = Field(60.0, gt=0)
+    create_settle_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long after a create that got no answer a retry waits for it to appear upstream before "
+        "creating again (for upstreams that accept duplicate names: oCIS spaces)",
+    )
     run_worker_in_api: bool = True
 
     # -- upstreams (a step whose URL is unset reports "skipped: not configured") -------------------

@@ -22,6 +22,7 @@ from tenantry.integrations.ports import FileProvider, IdentityProvider, MailProv
 from tenantry.provisioning.inventory import UpstreamInventory
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.reconciler import Reconciler
+from tenantry.provisioning.resync import Resync
 from tenantry.provisioning.steps import Step, build_steps
 from tenantry.provisioning.verification import CheckTiming, DomainGate
 from tenantry.provisioning.worker import ReconcileRunner, Worker
@@ -61,7 +62,13 @@ class Container:
             batch_size=settings.worker_batch_size,
             concurrency=settings.worker_concurrency,
             owner=owner,
+            resync=self.resync(),
+            resync_interval_seconds=settings.resync_interval_seconds,
         )
+
+    def resync(self) -> Resync:
+        """The bulk resync over this process's steps (the worker runs it every resync interval)."""
+        return Resync(self.sessionmaker, self.steps, list_timeout_seconds=self.settings.step_timeout_seconds)
 
     def runner(self, *, on_change: Callable[[], None] | None = None) -> ReconcileRunner:
         """Reconciles on request in the API process; ``on_change`` wakes a worker when the runner gives up."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tenantry.integrations.errors import StepError
-from tenantry.integrations.ports import MarkedObject, PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import UNKNOWN_PAST, CreateJournal, MarkedObject, PlannedChange, StepResult, TenantSpec
 
 
 @dataclass
@@ -22,6 +22,7 @@ class ScriptedProvider:
     script: list[StepError | StepResult] = field(default_factory=list)
     delay: float = 0.0
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    journals: list[CreateJournal] = field(default_factory=list)  # what each ensure was told of earlier creates
     objects: dict[str, str] = field(default_factory=dict)
     teardown_script: list[StepError] = field(default_factory=list)
     teardowns: list[str] = field(default_factory=list)
@@ -29,8 +30,11 @@ class ScriptedProvider:
     concurrent: int = 0
     max_concurrent: int = 0
 
-    async def _ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+    async def _ensure(
+        self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
+    ) -> StepResult:
         self.calls.append((tenant.slug, dict(ids)))
+        self.journals.append(journal)
         self.concurrent += 1
         self.max_concurrent = max(self.max_concurrent, self.concurrent)
         try:

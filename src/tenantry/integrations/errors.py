@@ -50,12 +50,14 @@ class Reason(StrEnum):
     UNSUPPORTED_UPSTREAM = "UnsupportedUpstream"  # the upstream lacks a feature or version Tenantry needs
     UNEXPECTED_RESPONSE = "UnexpectedResponse"  # another status, or an answer the client cannot read
     NOT_MARKED = "NotMarked"  # the object no longer carries the marker it was found by: never deleted
+    NOT_EMPTY = "NotEmpty"  # a duplicate to remove holds data: left for a human
     # Transient: retried with backoff.
     RATE_LIMITED = "RateLimited"  # 429, with the upstream's retry_after
     UPSTREAM_ERROR = "UpstreamError"  # 5xx
     UPSTREAM_TIMEOUT = "UpstreamTimeout"  # no answer in time
     UPSTREAM_UNREACHABLE = "UpstreamUnreachable"  # the connection failed
     UPSTREAM_CHANGED = "UpstreamChanged"  # an object changed or vanished between two calls of one step
+    CREATE_UNSETTLED = "CreateUnsettled"  # an earlier create may still complete upstream: wait, don't create again
 
 
 _E = TypeVar("_E", bound=Exception)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tenantry.integrations.errors import PermanentStepError
-from tenantry.integrations.ports import MarkedObject, PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import UNKNOWN_PAST, CreateJournal, MarkedObject, PlannedChange, StepResult, TenantSpec
 
 
 class NotConfiguredError(PermanentStepError):
@@ -41,7 +41,9 @@ class NotConfigured:
     async def delete_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         return self._skipped()
 
-    async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+    async def ensure_tenant_space(
+        self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
+    ) -> StepResult:
         return self._skipped()
 
     async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:

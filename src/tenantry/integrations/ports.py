@@ -68,6 +68,9 @@ class MarkedObject:
     tenant_id: str | None
     ids: dict[str, str]
     slug: str | None = None
+    # What the listing showed of the object, for a bulk resync to compare with the desired state without
+    # reading it again (keys are the upstream's own: quotaBytes, disabled, usedBytes, ...).
+    state: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 PlanAction = Literal["create", "update", "delete", "unchanged"]
@@ -86,6 +89,46 @@ class PlannedChange:
     action: PlanAction
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     note: str = ""
+
+
+class CreateJournal(Protocol):
+    """What a step knows of its earlier attempts to create its upstream object, and where it notes a new one.
+
+    An upstream that does not enforce unique names (oCIS spaces) can end up with two objects when a create
+    times out on our side but completes upstream and the retry creates again. So an ensure that must create
+    first calls :meth:`begin`, which records durably that a create is being sent; a later attempt that finds
+    no stored id looks for the object by marker only when ``in_doubt`` (an earlier attempt may have created
+    it), and while ``settling_seconds()`` is above zero an earlier create may still be completing upstream, so
+    it waits rather than create a second object.
+    """
+
+    @property
+    def in_doubt(self) -> bool: ...
+
+    def settling_seconds(self) -> float: ...
+
+    async def begin(self) -> None: ...
+
+    def refused(self) -> None:
+        """The upstream answered the create begun last with a refusal: it made nothing, so nothing is in doubt."""
+
+
+class UnknownPast:
+    """The journal of a caller that keeps none: every earlier attempt may have created, none is still settling."""
+
+    in_doubt = True
+
+    def settling_seconds(self) -> float:
+        return 0.0
+
+    async def begin(self) -> None:
+        return None
+
+    def refused(self) -> None:
+        return None
+
+
+UNKNOWN_PAST = UnknownPast()
 
 
 class IdentityProvider(Protocol):
@@ -127,7 +170,9 @@ class MailProvider(Protocol):
 class FileProvider(Protocol):
     """oCIS: a project space with a quota."""
 
-    async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
+    async def ensure_tenant_space(
+        self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
+    ) -> StepResult: ...
 
     async def disable_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult: ...
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantry.db.base import utcnow
+from tenantry.provisioning import locks
 from tenantry.provisioning.repository import ProvisioningRepository
 
 
@@ -51,3 +52,7 @@ class LeaseManager:
     async def release(self, tenant_id: str, owner: str) -> None:
         async with self._sessionmaker() as session, session.begin():
             await ProvisioningRepository(session).release(tenant_id, owner)
+
+    async def hold_lock(self, name: str, owner: str, hold: timedelta) -> bool:
+        """Take or extend the named lock for ``hold``; False while another owner holds it (see :mod:`.locks`)."""
+        return await locks.acquire(self._sessionmaker, name, owner, now=self._clock(), hold=hold)

@@ -31,6 +31,7 @@ class Timing:
     resync_interval_seconds: float
     pending_poll_seconds: float
     permanent_retry_seconds: float = 3600.0
+    full_resync_seconds: float = 86400.0
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Outcome:
     dns_records: tuple[DnsRecord, ...] | None = None
     events: list[str] = field(default_factory=list)
     poll_after: float | None = None
+    create_refused: bool = False  # the create this attempt began was refused: no earlier create is in doubt
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,10 @@ def apply_outcome(
     row.next_attempt_at = _next_attempt(row.attempts, outcome, now, timing, rng)
     if outcome.ids is not None:
         row.outputs = dict(outcome.ids)  # the ids the step owns now (replaced, not merged)
+        if outcome.ids:
+            row.create_started_at = None  # whatever an earlier create made is the object the step now owns
+    if outcome.create_refused:
+        row.create_started_at = None
     if outcome.data:
         row.data = {**(row.data or {}), **outcome.data}
     if outcome.dns_records is not None:
@@ -120,9 +126,13 @@ def _next_attempt(
         )
     elif outcome.status == StepStatus.PENDING:
         delay = timing.pending_poll_seconds if outcome.poll_after is None else outcome.poll_after
+    elif outcome.status == StepStatus.OK:
+        # A healthy step's drift is found by the bulk resync; on its own it is ensured again only rarely, for
+        # what a listing cannot show.
+        delay = timing.full_resync_seconds
     else:
-        # Healthy steps are checked again at resync (repairs drift); skipped ones too, so an upstream that gets
-        # configured later is picked up by itself.
+        # Skipped steps are looked at every resync interval, so an upstream that gets configured later is picked
+        # up by itself (that costs no upstream request).
         delay = timing.resync_interval_seconds
     return now + timedelta(seconds=delay)
 

@@ -31,6 +31,7 @@ from tenantry.config import Settings
 from tenantry.db.base import utcnow
 from tenantry.integrations.errors import PermanentStepError, StepError, TransientStepError
 from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
+from tenantry.provisioning.journal import StepJournal
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, roll_up
 from tenantry.provisioning.repository import ProvisioningRepository
@@ -85,6 +86,7 @@ class Reconciler:
             resync_interval_seconds=settings.resync_interval_seconds,
             pending_poll_seconds=settings.pending_poll_seconds,
             permanent_retry_seconds=settings.permanent_retry_seconds,
+            full_resync_seconds=settings.full_resync_seconds,
         )
 
     @property
@@ -124,13 +126,16 @@ class Reconciler:
                         if force or is_due(stored.get(step.name), tenant.generation, now, configured=step.configured)
                     ]
                 ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
+                journals = {step.name: self._journal(tenant_id, owner, stored.get(step.name), step) for step in due}
                 claim = _claim_snapshot(tenant)
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
             bound.info("reconcile.start", steps=[str(s.name) for s in due], force=force)
             work = (
                 self._tear_down(due, spec, ids, bound)
                 if purging
-                else asyncio.gather(*(self._run_step(step, spec, ids[step.name], claim, bound) for step in due))
+                else asyncio.gather(
+                    *(self._run_step(step, spec, ids[step.name], claim, bound, journals[step.name]) for step in due)
+                )
             )
             running = asyncio.ensure_future(work)
             waiting: set[asyncio.Future[Any]] = {running, renewer}
@@ -194,6 +199,24 @@ class Reconciler:
             plans.append(StepPlan(step.name, changes, note))
         return plans
 
+    def _journal(self, tenant_id: str, owner: str, row: TenantStep | None, step: Step) -> StepJournal:
+        return StepJournal(
+            self._sessionmaker,
+            tenant_id=tenant_id,
+            step=step.name,
+            owner=owner,
+            started_at=None if row is None else row.create_started_at,
+            succeeded_before=row is not None and row.last_success_at is not None,
+            settle_seconds=self._settings.create_settle_seconds,
+            clock=self._clock,
+        )
+
+    @staticmethod
+    async def _ensure(step: Step, spec: TenantSpec, ids: dict[str, str], journal: StepJournal | None) -> StepResult:
+        if step.journaled and journal is not None:
+            return await step.ensure(spec, ids, journal)
+        return await step.ensure(spec, ids)
+
     async def _keep_lease(self, tenant_id: str, owner: str) -> None:
         """Renew the lease while steps run. A failed renewal is retried at the next interval; the fence in
         _record decides in the end whether the results may be written."""
@@ -231,6 +254,7 @@ class Reconciler:
         ids: dict[str, str],
         claim: ClaimSnapshot | None,
         bound: structlog.typing.FilteringBoundLogger,
+        journal: StepJournal | None = None,
         *,
         teardown: bool = False,
     ) -> Outcome:
@@ -247,7 +271,7 @@ class Reconciler:
                     gated = step.gated and step.configured
                     admission = await self._gate.admit(claim) if gated else Admission(None)
                     notes = admission.events
-                    outcome = admission.outcome or _from_result(step, await step.ensure(spec, ids))
+                    outcome = admission.outcome or _from_result(step, await self._ensure(step, spec, ids, journal))
         except StepError as err:
             retryable = not isinstance(err, PermanentStepError)
             retry_after = err.retry_after if isinstance(err, TransientStepError) else None
@@ -261,6 +285,7 @@ class Reconciler:
             message = f"unexpected {type(err).__name__} in the {step.name} step; see the service log"
             outcome = Outcome(step.name, StepStatus.ERROR, "InternalError", message, True)
         outcome.events[:0] = notes
+        outcome.create_refused = journal is not None and journal.was_refused
         elapsed = time.perf_counter() - started
         STEP_SECONDS.labels(step.name).observe(elapsed)
         fatal = outcome.status == StepStatus.ERROR and not outcome.retryable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tenantry.integrations.null import NotConfigured
@@ -17,10 +17,11 @@ from tenantry.integrations.ports import (
 )
 from tenantry.states import StepName
 
-Ensure = Callable[[TenantSpec, Mapping[str, str]], Awaitable[StepResult]]
+Ensure = Callable[..., Awaitable[StepResult]]  # (tenant, ids[, journal]) -> what it achieved
 Plan = Callable[..., Awaitable[list[PlannedChange]]]  # (tenant, ids, *, teardown) -> what would change
 Survey = Callable[[], Awaitable[list[MarkedObject]]]
 Discard = Callable[[MarkedObject], Awaitable[StepResult]]
+Drift = Callable[[TenantSpec, MarkedObject], "str | None"]  # what a listed object shows differs, or None
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Step:
     ``teardown`` removes what ``ensure`` made (after a deletion's grace period). ``survey`` lists every object
     of the upstream marked as any tenant's, and ``discard`` removes one of them by the teardown path (orphans).
     ``gated``: the step provisions the tenant's mail domain, so it waits until the tenant has proven it.
+    ``drift`` and ``discard_empty`` serve the bulk resync (:mod:`tenantry.provisioning.resync`): what a listed
+    object shows differs from the tenant's desired state, and removing a provably empty duplicate.
+    ``journaled``: ensure takes a :class:`~tenantry.integrations.ports.CreateJournal` as its third argument (its
+    upstream accepts duplicate names, so a create whose outcome was not seen must not simply be sent again).
     """
 
     name: StepName
@@ -41,6 +46,9 @@ class Step:
     survey: Survey
     discard: Discard
     gated: bool = False
+    journaled: bool = False
+    drift: Drift | None = None
+    discard_empty: Discard | None = None  # removes a duplicate only while the upstream still reports it empty
 
 
 def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvider) -> list[Step]:
@@ -76,6 +84,9 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             _configured(files),
             files.list_tenant_spaces,
             files.purge_marked_space,
+            journaled=True,
+            drift=getattr(files, "space_drift", None),
+            discard_empty=getattr(files, "purge_empty_duplicate", None),
         ),
     ]
 

@@ -8,13 +8,16 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import structlog
 
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.reconciler import Reconciler, StepPlan
+from tenantry.provisioning.resync import Resync, ResyncReport
 
 log = structlog.get_logger("tenantry.worker")
+RESYNC_LOCK = "resync"
 
 
 def worker_identity(kind: str) -> str:
@@ -35,6 +38,8 @@ class Worker:
         concurrency: int,
         owner: str | None = None,
         shutdown_grace_seconds: float = 10.0,
+        resync: Resync | None = None,
+        resync_interval_seconds: float = 600.0,
     ) -> None:
         self._reconciler = reconciler
         self._leases = leases
@@ -46,6 +51,8 @@ class Worker:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._resync = resync
+        self._resync_interval = resync_interval_seconds
 
     def wake(self) -> None:
         """Look for due work now instead of at the next poll (called after a tenant changes)."""
@@ -57,6 +64,7 @@ class Worker:
 
     async def run(self) -> None:
         log.info("worker.start", owner=self.owner)
+        resyncing = asyncio.create_task(self._resync_loop()) if self._resync is not None else None
         try:
             try:
                 retried = await self._leases.retry_permanent_errors()
@@ -83,8 +91,34 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
         finally:
+            if resyncing is not None:
+                resyncing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await resyncing
             await self._drain()
             log.info("worker.stop", owner=self.owner)
+
+    async def resync_once(self) -> ResyncReport | None:
+        """One bulk resync pass, when this worker holds the resync lock (one worker of many does it)."""
+        assert self._resync is not None
+        hold = timedelta(seconds=self._resync_interval * 1.5)
+        if not await self._leases.hold_lock(RESYNC_LOCK, self.owner, hold):
+            return None
+        report = await self._resync.run_once()
+        if report.drifted:
+            self._wake.set()
+        return report
+
+    async def _resync_loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._resync_interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self.resync_once()
+            except Exception:  # a failed pass is logged and tried again at the next interval
+                log.exception("worker.resync_failed")
 
     async def _drain(self) -> None:
         """On stop: let the runs in flight finish for a moment, then abandon the rest. Every run ends by

@@ -104,6 +104,9 @@ class TenantStep(Base):
     observed_generation: Mapped[int] = mapped_column(sa.Integer, default=0)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # When an attempt last began creating the step's upstream object whose id is not stored yet (see
+    # integrations.ports.CreateJournal); cleared once the step owns an object again.
+    create_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship(back_populates="steps")
 

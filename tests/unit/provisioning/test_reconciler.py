@@ -16,7 +16,7 @@ from tenantry.config import Settings
 from tenantry.container import Container, build_container
 from tenantry.db.base import utcnow
 from tenantry.integrations.errors import PermanentStepError, TransientStepError
-from tenantry.integrations.ports import StepResult, TenantSpec
+from tenantry.integrations.ports import UNKNOWN_PAST, CreateJournal, StepResult, TenantSpec
 from tenantry.provisioning.outcomes import roll_up
 from tenantry.provisioning.steps import Step, build_steps
 from tenantry.states import Lifecycle, StepStatus
@@ -33,7 +33,7 @@ class CrashingProvider:
 
     calls = 0
 
-    async def _ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+    async def _ensure(self, tenant: TenantSpec, ids: Mapping[str, str], *_: object) -> StepResult:
         self.calls += 1
         raise KeyError("internal detail that must not reach the tenant's status")
 
@@ -59,10 +59,12 @@ class GatedProvider(ScriptedProvider):
         self.inside = asyncio.Event()
         self.gate = asyncio.Event()
 
-    async def _ensure(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
+    async def _ensure(
+        self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
+    ) -> StepResult:
         self.inside.set()
         await self.gate.wait()
-        return await super()._ensure(tenant, ids)
+        return await super()._ensure(tenant, ids, journal)
 
     ensure_tenant_group = ensure_tenant_domain = ensure_tenant_space = _ensure
 

@@ -30,7 +30,14 @@ from tenantry.integrations.errors import (
     translated,
 )
 from tenantry.integrations.oauth import OAuthError, OAuthRejectedError, OAuthTimeoutError
-from tenantry.integrations.ports import MarkedObject, PlannedChange, StepResult, TenantSpec
+from tenantry.integrations.ports import (
+    UNKNOWN_PAST,
+    CreateJournal,
+    MarkedObject,
+    PlannedChange,
+    StepResult,
+    TenantSpec,
+)
 
 from .client import OcisClient
 from .errors import (
@@ -43,10 +50,11 @@ from .errors import (
     OcisNotFoundError,
     OcisNotSupportedError,
     OcisRateLimitError,
+    OcisResponseError,
     OcisServerError,
     OcisTimeoutError,
 )
-from .inventory import marked_spaces, purge_marked
+from .inventory import marked_spaces, purge_marked, space_drift
 from .models import Drive
 from .plan import plan_purge, plan_space
 
@@ -110,20 +118,31 @@ class OcisFileProvider:
             (OcisError, OAuthError), functools.partial(translate_error, credentials=self._credentials_hint)
         )
 
-    async def ensure_tenant_space(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
-        """Find the tenant's space by stored id, else by marker, else create it; then repair drift. While the
-        tenant is suspended the space is disabled (its members no longer see it; nothing is deleted)."""
+    async def ensure_tenant_space(
+        self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
+    ) -> StepResult:
+        """Find the tenant's space by stored id, else (when an earlier attempt may have made one) by marker, else
+        create it; then repair drift. While the tenant is suspended the space is disabled (its members no longer
+        see it; nothing is deleted).
+
+        oCIS does not refuse a second space of the same name, so a create whose outcome we did not see (a
+        timeout, a dropped connection) must not simply be sent again: ``journal`` says whether an earlier
+        attempt may have created the space, and while such a create may still be completing upstream this
+        attempt waits for it instead of creating another.
+        """
         events: list[str] = []
         with self._translated():
             drive, lost_id = await self._by_stored_id(ids, events, keep_disabled=tenant.suspended)
             reason = "Ready"
-            if drive is None:
+            if drive is None and (lost_id is not None or journal.in_doubt):
                 drive = await self._adopt(tenant, events)
                 reason = "Adopted"
                 if drive is not None and lost_id is not None:
                     events.append(f"space {lost_id} no longer exists; adopted space {drive.id} carrying our marker")
             if drive is None:
-                drive = await self._create(tenant, events)
+                _refuse_while_settling(journal)
+                await journal.begin()
+                drive = await self._create(tenant, events, journal)
                 reason = "Created"
                 if lost_id is not None:
                     events.append(f"space {lost_id} was deleted out of band; recreated as {drive.id}")
@@ -200,6 +219,15 @@ class OcisFileProvider:
         with self._translated():
             return await purge_marked(self, space)
 
+    async def purge_empty_duplicate(self, space: MarkedObject) -> StepResult:
+        """Purge a listed space like ``purge_marked_space``, only while oCIS still reports it uses zero bytes."""
+        with self._translated():
+            return await purge_marked(self, space, only_if_empty=True)
+
+    def space_drift(self, tenant: TenantSpec, space: MarkedObject) -> str | None:
+        """What a listing shows differs from the tenant's desired space (None when it matches)."""
+        return space_drift(self, tenant, space)
+
     async def plan_tenant_space(
         self, tenant: TenantSpec, ids: Mapping[str, str], *, teardown: bool
     ) -> list[PlannedChange]:
@@ -253,17 +281,25 @@ class OcisFileProvider:
 
     async def _marked_drives(self, tenant: TenantSpec) -> tuple[Drive | None, list[str]]:
         """The space to adopt (the oldest carrying our marker) and the ids of the others carrying it."""
-        ours = [d for d in await self._client.list_project_drives() if self.is_ours(d, tenant)]
+        listed = await self._client.list_project_drives(description_contains=self.marker(tenant))
+        ours = [d for d in listed if self.is_ours(d, tenant)]
         if not ours:
             return None, []
         kept = _oldest(ours)
         return kept, [d.id for d in ours if d.id != kept.id]
 
-    async def _create(self, tenant: TenantSpec, events: list[str]) -> Drive:
+    async def _create(self, tenant: TenantSpec, events: list[str], journal: CreateJournal) -> Drive:
         name = self.space_name(tenant.name, fallback=tenant.slug)
-        drive = await self._client.create_drive(
-            name, description=self.description(tenant), quota_total=tenant.quota_bytes
-        )
+        try:
+            drive = await self._client.create_drive(
+                name, description=self.description(tenant), quota_total=tenant.quota_bytes
+            )
+        except OcisResponseError as err:
+            # oCIS refused it: nothing was created. A gateway's 502/504 says nothing of what oCIS did behind it,
+            # and neither do a timeout or a broken connection (not refusals): those keep the create in doubt.
+            if err.status >= 400 and err.status not in (502, 504):
+                journal.refused()
+            raise
         events.append(f"created space {drive.id} {name!r} with a quota of {tenant.quota_bytes} bytes")
         return drive
 
@@ -300,7 +336,8 @@ class OcisFileProvider:
             with suppress(OcisNotFoundError):
                 targets.append(await self._client.get_drive(drive_id))
         # A disabled space keeps its description (decomposedfs StorageSpaceFromNode), so the marker finds it too.
-        targets += [d for d in await self._client.list_project_drives() if d.id != drive_id and self.is_ours(d, tenant)]
+        listed = await self._client.list_project_drives(description_contains=self.marker(tenant))
+        targets += [d for d in listed if d.id != drive_id and self.is_ours(d, tenant)]
         return targets
 
 
@@ -308,6 +345,18 @@ class OcisFileProvider:
 def _marker_pattern(marker: str) -> re.Pattern[str]:
     # Compiled once per tenant: adopting lists every project space and tests each one against the marker.
     return re.compile(re.escape(marker) + r"(?![\w-])")
+
+
+def _refuse_while_settling(journal: CreateJournal) -> None:
+    """Wait out an earlier create that may still complete upstream: no space carries our marker yet."""
+    settling = journal.settling_seconds()
+    if settling > 0:
+        raise TransientStepError(
+            "an earlier request to create the space got no answer and may still complete in oCIS; no space "
+            f"carrying our marker exists yet, so Tenantry looks again in {settling:.0f}s before creating one",
+            reason=Reason.CREATE_UNSETTLED,
+            retry_after=settling,
+        )
 
 
 def _oldest(drives: list[Drive]) -> Drive:

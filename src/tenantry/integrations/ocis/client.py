@@ -84,10 +84,16 @@ class OcisClient:
         """The user these credentials act as (``GET /v1.0/me``): a cheap authenticated call."""
         return _parse(User, await self._request("GET", f"{_V1}/me"))
 
-    async def list_project_drives(self) -> list[Drive]:
-        """Every project space the caller can list (disabled ones included)."""
+    async def list_project_drives(self, *, description_contains: str | None = None) -> list[Drive]:
+        """Every project space the caller can list (disabled ones included); with ``description_contains``,
+        only those whose description holds that text (matched on the answer as read, so a listing of
+        thousands of spaces builds a model only for the few that match)."""
         response = await self._request("GET", f"{_V1}/drives", params={"$filter": "driveType eq 'project'"})
-        return [_parse_value(Drive, item, response) for item in _collection(response)]
+        items = _collection(response)
+        if description_contains is not None:
+            # An entry that is not an object is kept, so that parsing it reports the malformed answer.
+            items = [item for item in items if not isinstance(item, dict) or _holds(item, description_contains)]
+        return [_parse_value(Drive, item, response) for item in items]
 
     async def get_drive(self, drive_id: str) -> Drive:
         """One space by id; :class:`~.errors.OcisNotFoundError` when gone (or hidden)."""
@@ -220,6 +226,11 @@ def _body(response: httpx.Response) -> Any:
         raise OcisResponseError(
             f"oCIS answered {response.status_code} with a body that is not JSON", status=response.status_code
         ) from err
+
+
+def _holds(item: dict[str, Any], text: str) -> bool:
+    description = item.get("description")
+    return isinstance(description, str) and text in description
 
 
 def _collection(response: httpx.Response) -> list[Any]:
