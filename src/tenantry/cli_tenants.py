@@ -103,7 +103,7 @@ def tenants_list(
     offset: int = 0,
 ) -> None:
     """List tenants you may see."""
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params: dict[str, Any] = {"limit": limit, "offset": offset, "count": "true"}
     if status:
         params["status"] = status
     body = _call("GET", url, "/tenants", token, params=params)

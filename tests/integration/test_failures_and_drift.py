@@ -84,7 +84,10 @@ async def test_two_503s_are_retried_until_the_step_is_ok_without_any_manual_acti
     assert at(failing["nextAttemptAt"]) > at(failing["lastAttemptAt"])
     assert created.json()["status"] == "pending"
     done = final["conditions"][upstream]
-    assert (done["status"], done["attempts"], done["retryable"]) == ("ok", 3, True)
+    # authentik's group is created first; a create answered 5xx is re-read at once (it may have been applied),
+    # so the second 503 is spent within the first attempt.
+    attempts = 2 if upstream == "authentik" else 3
+    assert (done["status"], done["attempts"], done["retryable"]) == ("ok", attempts, True)
     assert final["provisioningErrors"] == {}
     assert len([r for r in controls_of(suite, upstream).requests() if r.status == 503]) == 2
 
@@ -207,7 +210,8 @@ async def test_a_same_named_group_that_is_not_ours_is_a_name_conflict_and_no_gro
     assert identity["upstreamIds"] == {}
     assert created.json()["status"] == "pending"
     assert suite.authentik.groups() == [foreign]
-    assert suite.authentik.controls.requests("POST") == []
+    # The create goes first and is refused for the taken name; the name lookup then finds it is not ours.
+    assert [r.status for r in suite.authentik.controls.requests("POST", r"/core/groups/$")] == [400]
     assert suite.authentik.controls.requests("PATCH") == []
 
 
@@ -226,7 +230,7 @@ async def test_two_concurrent_creates_of_one_slug_give_one_201_one_409_and_a_sin
             first.post("/tenants", json=ACME), second.post("/tenants", json={**ACME, "name": "Acme Rival"})
         )
         final = await wait_for_tenant(first, "acme", lambda b: b["status"] == "active", what="active")
-        listed = (await second.get("/tenants")).json()
+        listed = (await second.get("/tenants", params={"count": "true"})).json()
 
     assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 409).json()

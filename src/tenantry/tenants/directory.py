@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -15,6 +12,7 @@ from pydantic import ValidationError
 from tenantry.auth.actor import Actor
 from tenantry.errors import AppError, ForbiddenError, InvalidInputError
 from tenantry.states import TenantStatus
+from tenantry.tenants.cursors import decode_cursor, encode_cursor
 from tenantry.tenants.models import Tenant
 from tenantry.tenants.schemas import TenantCreate
 from tenantry.tenants.service import TenantService
@@ -30,22 +28,6 @@ class TenantPage:
     next_cursor: str | None
 
 
-def encode_cursor(tenant: Tenant) -> str:
-    raw = json.dumps([tenant.slug, tenant.id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        slug, tenant_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError) as err:
-        raise InvalidInputError([{"field": "after", "message": "is not a cursor from a previous page"}]) from err
-    if not isinstance(slug, str) or not isinstance(tenant_id, str):
-        raise InvalidInputError([{"field": "after", "message": "is not a cursor from a previous page"}])
-    return slug, tenant_id
-
-
 def suggest_slug(name: str) -> str:
     """A slug from a display name: ``Acme Corp`` → ``acme-corp`` (accents dropped, 3 to 63 characters)."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
@@ -53,6 +35,11 @@ def suggest_slug(name: str) -> str:
     if slug[2:4] == "--":
         slug = slug[:2] + slug[3:]
     return slug if len(slug) >= 3 else ""
+
+
+def _slug_and_id(cursor: str) -> tuple[str, str]:
+    slug, tenant_id = decode_cursor(cursor, field="after", size=2)
+    return slug, tenant_id
 
 
 class TenantDirectory:
@@ -81,11 +68,11 @@ class TenantDirectory:
             troubled=troubled,
             text=(text or "").strip()[:200] or None,
             managed_by=None if actor.is_admin else (actor.sub or ""),
-            after=decode_cursor(after) if after else None,
+            after=_slug_and_id(after) if after else None,
             limit=limit + 1,
         )
         items = list(rows[:limit])
-        return TenantPage(items, encode_cursor(items[-1]) if len(rows) > limit else None)
+        return TenantPage(items, encode_cursor(items[-1].slug, items[-1].id) if len(rows) > limit else None)
 
     async def availability(self, actor: Actor, *, slug: str, name: str, mail_domain: str | None) -> dict[str, str]:
         """What is wrong with a new workspace's fields so far, per field (empty when nothing is): the slug

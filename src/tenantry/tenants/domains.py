@@ -51,10 +51,17 @@ class DomainPolicy:
             raise _invalid("slug", f"gives no valid mail domain: {err}") from err
 
     async def admissible(
-        self, slug: str, requested: str | None, *, tenant_id: str | None = None, field: str = "mailDomain"
+        self,
+        slug: str,
+        requested: str | None,
+        *,
+        tenant_id: str | None = None,
+        field: str = "mailDomain",
+        new_slug: bool = False,
     ) -> str:
         """The domain the tenant ``slug`` (``tenant_id`` once it exists) would use; 422 for a name it may not
-        claim, 409 for one another tenant holds."""
+        claim, 409 for one another tenant holds. ``new_slug``: the tenant is being created, so its slug must
+        be free too (409 otherwise), which is looked up in the same round trip as the domain."""
         platform = self.platform_domain(slug)
         if requested is None:
             domain = platform
@@ -73,11 +80,13 @@ class DomainPolicy:
             )
         labels = domain.split(".")
         parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
-        above = await self._repo.verified_holder(parents)
-        if above is not None and above.tenant_id != tenant_id:
-            raise _invalid(field, f"{domain} is under {above.domain}, which another workspace has proven it owns")
-        held = await self._repo.verified_holder([domain])
-        if held is not None and held.tenant_id != tenant_id:
+        held = await self._repo.holders([domain, *parents], slug=slug if new_slug else None)
+        if held.slug_taken:
+            raise ConflictError(f"a tenant with slug '{slug}' already exists")
+        above = next((name for name in parents if held.claims.get(name, tenant_id) != tenant_id), None)
+        if above is not None:
+            raise _invalid(field, f"{domain} is under {above}, which another workspace has proven it owns")
+        if held.claims.get(domain, tenant_id) != tenant_id:
             raise ConflictError(f"the mail domain '{domain}' already belongs to another workspace")
         return domain
 

@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload, raiseload
 
 from tenantry.states import DomainStatus, StepStatus, TenantStatus
 from tenantry.tenants.models import DomainClaim, IdempotencyKey, Tenant, TenantAdmin, TenantEvent, TenantStep
+
+# A tenant with everything a use case may touch, in the statement that finds it: one round trip instead of
+# one SELECT per collection. The join multiplies rows (steps x claims x admins), which stay few per tenant.
+WHOLE = (joinedload(Tenant.steps), joinedload(Tenant.admins), joinedload(Tenant.domain_claims))
+# A tenant as a list presents it: no step data (large, never listed), only the claims' names and states, and
+# no admins (visibility is decided in the query); reading anything left out raises instead of querying again.
+LISTED = (
+    joinedload(Tenant.steps).defer(TenantStep.data, raiseload=True),
+    joinedload(Tenant.domain_claims).load_only(DomainClaim.domain, DomainClaim.status, raiseload=True),
+    raiseload(Tenant.admins),
+)
+
+
+@dataclass(frozen=True)
+class Holders:
+    """Who holds what a new name needs: whether a live tenant has the slug, and each verified claim's holder."""
+
+    slug_taken: bool
+    claims: dict[str, str]  # verified domain -> the tenant id holding it
 
 
 class TenantRepository:
@@ -20,14 +41,19 @@ class TenantRepository:
         """The live tenant with ``slug``, or else its most recent tombstone (which keeps its events)."""
         result = await self.session.execute(
             sa.select(Tenant)
+            .options(*WHOLE)
             .where(Tenant.slug == slug)
             .order_by(Tenant.deleted_at.is_not(None), Tenant.deleted_at.desc())
             .limit(1)
         )
-        return result.scalar_one_or_none()
+        return result.unique().scalar_one_or_none()
 
     async def by_id(self, tenant_id: str) -> Tenant | None:
-        return await self.session.get(Tenant, tenant_id, populate_existing=True)
+        """The tenant as stored now (also when this session has read it before), in one statement."""
+        result = await self.session.execute(
+            sa.select(Tenant).options(*WHOLE).where(Tenant.id == tenant_id).execution_options(populate_existing=True)
+        )
+        return result.unique().scalar_one_or_none()
 
     async def slug_taken(self, slug: str) -> bool:
         return await self._exists(sa.and_(Tenant.slug == slug, Tenant.deleted_at.is_(None)))
@@ -38,14 +64,21 @@ class TenantRepository:
             sa.and_(DomainClaim.verified_domain == domain, DomainClaim.status == DomainStatus.VERIFIED)
         )
 
-    async def verified_holder(self, domains: Sequence[str]) -> DomainClaim | None:
-        """The verified claim to any of ``domains``, if a tenant holds one (names are held by one tenant)."""
-        if not domains:
-            return None
-        result = await self.session.execute(
-            sa.select(DomainClaim).where(DomainClaim.verified_domain.in_(list(domains))).limit(1)
+    async def holders(self, domains: Sequence[str], *, slug: str | None = None) -> Holders:
+        """In one round trip: which tenant holds each of ``domains`` with a verified claim (a name is held by
+        one tenant at most) and, given a ``slug``, whether a live tenant has it."""
+        claims = sa.select(sa.literal("domain"), DomainClaim.verified_domain, DomainClaim.tenant_id).where(
+            DomainClaim.verified_domain.in_(list(domains))
         )
-        return result.scalar_one_or_none()
+        live = sa.select(sa.literal("slug"), Tenant.slug, Tenant.id).where(
+            *((Tenant.slug == slug, Tenant.deleted_at.is_(None)) if slug is not None else (sa.false(),))
+        )
+        result: sa.Result[tuple[str, str | None, str]] = await self.session.execute(sa.union_all(claims, live))
+        rows = result.all()
+        return Holders(
+            slug_taken=any(kind == "slug" for kind, _, _ in rows),
+            claims={name: holder for kind, name, holder in rows if kind == "domain" and name is not None},
+        )
 
     async def claim(self, claim_id: int) -> DomainClaim | None:
         return await self.session.get(DomainClaim, claim_id, populate_existing=True)
@@ -75,22 +108,36 @@ class TenantRepository:
         return result.first() is not None
 
     async def page(
-        self, *, status: str | None, managed_by: str | None, limit: int, offset: int
-    ) -> tuple[Sequence[Tenant], int]:
-        """A page of tenants, optionally only those ``managed_by`` owns or administers."""
-        conditions: list[sa.ColumnElement[bool]] = []
-        if status is not None:
-            conditions.append(Tenant.status == status)
-        if status != TenantStatus.DELETED:
-            conditions.append(Tenant.deleted_at.is_(None))  # tombstones only when asked for
-        if managed_by is not None:
-            administered = sa.select(TenantAdmin.tenant_id).where(TenantAdmin.sub == managed_by)
-            conditions.append(sa.or_(Tenant.owner_sub == managed_by, Tenant.id.in_(administered)))
-        total = await self.session.scalar(sa.select(sa.func.count()).select_from(Tenant).where(*conditions))
+        self,
+        *,
+        status: str | None,
+        managed_by: str | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        offset: int = 0,
+    ) -> Sequence[Tenant]:
+        """Up to ``limit`` tenants oldest first, from just after the ``after`` (created_at, id) cursor: keyset
+        paging on the (created_at, id) index, so a page costs the same wherever it starts. Tenants come as a
+        list presents them (see ``LISTED``), optionally only those ``managed_by`` owns or administers."""
+        conditions = _visible(status, managed_by)
+        if after is not None:
+            conditions.append(sa.tuple_(Tenant.created_at, Tenant.id) > after)
         rows = await self.session.execute(
-            sa.select(Tenant).where(*conditions).order_by(Tenant.created_at, Tenant.slug).limit(limit).offset(offset)
+            sa.select(Tenant)
+            .options(*LISTED)
+            .where(*conditions)
+            .order_by(Tenant.created_at, Tenant.id)
+            .limit(limit)
+            .offset(offset)
         )
-        return rows.scalars().all(), int(total or 0)
+        return rows.unique().scalars().all()
+
+    async def count(self, *, status: str | None, managed_by: str | None) -> int:
+        """How many tenants ``page`` walks through with these filters."""
+        total = await self.session.scalar(
+            sa.select(sa.func.count()).select_from(Tenant).where(*_visible(status, managed_by))
+        )
+        return int(total or 0)
 
     async def browse(
         self,
@@ -105,14 +152,7 @@ class TenantRepository:
         """A page of tenants by slug, from just after the ``after`` (slug, id) cursor: keyset paging walks the
         slug index, so a page costs the same on the first page and the thousandth. ``troubled``: only those
         with a step in error (retrying or stopped); ``text``: slug or name containing it, any case."""
-        conditions: list[sa.ColumnElement[bool]] = []
-        if status is not None:
-            conditions.append(Tenant.status == status)
-        if status != TenantStatus.DELETED:
-            conditions.append(Tenant.deleted_at.is_(None))
-        if managed_by is not None:
-            administered = sa.select(TenantAdmin.tenant_id).where(TenantAdmin.sub == managed_by)
-            conditions.append(sa.or_(Tenant.owner_sub == managed_by, Tenant.id.in_(administered)))
+        conditions = _visible(status, managed_by)
         if troubled:
             failing = sa.select(TenantStep.tenant_id).where(
                 TenantStep.tenant_id == Tenant.id, TenantStep.status == StepStatus.ERROR
@@ -148,3 +188,16 @@ class TenantRepository:
             query = query.where(TenantEvent.id < before)
         rows = await self.session.execute(query.order_by(TenantEvent.id.desc()).limit(limit))
         return rows.scalars().all()
+
+
+def _visible(status: str | None, managed_by: str | None) -> list[sa.ColumnElement[bool]]:
+    """Tenants in ``status`` (tombstones only when asked for), only those ``managed_by`` owns or administers."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if status is not None:
+        conditions.append(Tenant.status == status)
+    if status != TenantStatus.DELETED:
+        conditions.append(Tenant.deleted_at.is_(None))
+    if managed_by is not None:
+        administered = sa.select(TenantAdmin.tenant_id).where(TenantAdmin.sub == managed_by)
+        conditions.append(sa.or_(Tenant.owner_sub == managed_by, Tenant.id.in_(administered)))
+    return conditions

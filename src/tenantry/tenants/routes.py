@@ -130,11 +130,18 @@ async def list_tenants(
     actor: ActorDep,
     status_filter: Annotated[TenantStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Tenants to skip (after the cursor, if any)")] = 0,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=500, description="From `next` of the previous page")
+    ] = None,
+    count: Annotated[bool, Query(description="true: also count every matching tenant (`total`)")] = False,
 ) -> TenantPage:
-    """Tenants the caller may see, oldest first."""
-    rows, total = await service.list(actor, status=status_filter, limit=limit, offset=offset)
-    return TenantPage(items=[present(t) for t in rows], total=total, limit=limit, offset=offset)
+    """Tenants the caller may see, oldest first, a page at a time: ``next`` is the cursor of the following
+    page (null on the last). ``total`` is null unless ``count=true`` asks for it."""
+    page = await service.list(actor, status=status_filter, limit=limit, offset=offset, cursor=cursor, count=count)
+    return TenantPage(
+        items=[present(t) for t in page.items], total=page.total, limit=limit, offset=offset, next=page.next_cursor
+    )
 
 
 @router.get("/{slug}", response_model=TenantOut, responses=ERRORS)

@@ -199,9 +199,10 @@ class TenantOut(CamelModel):
 
 class TenantPage(CamelModel):
     items: list[TenantOut]
-    total: int
+    total: int | None = Field(description="How many tenants match in all; counted only with ?count=true")
     limit: int
     offset: int
+    next: str | None = Field(description="The cursor of the next page (pass it as ?cursor=); null on the last")
 
 
 class TenantEventOut(CamelModel):

@@ -20,6 +20,7 @@ from tenantry.errors import ConflictError, ForbiddenError, InvalidInputError, No
 from tenantry.hostnames import normalise_hostname
 from tenantry.integrations.ports import PlannedChange
 from tenantry.states import STEP_ORDER, Lifecycle, StepName, TenantStatus
+from tenantry.tenants.cursors import decode_created_cursor, encode_created_cursor
 from tenantry.tenants.domains import DomainPolicy
 from tenantry.tenants.etags import check_if_match
 from tenantry.tenants.models import IdempotencyKey, Tenant, TenantAdmin, TenantEvent, TenantStep
@@ -47,6 +48,15 @@ class Provisioner(Protocol):
     async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool: ...
 
     async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None: ...
+
+
+@dataclass(frozen=True)
+class TenantList:
+    """A page of tenants, how many there are in all (when counted) and the cursor of the next page."""
+
+    items: list[Tenant]
+    total: int | None
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ class TenantService:
             raise ConflictError(f"'{slug}' is being deleted; restore it before changing it")
         check_if_match(tenant, if_match)
         before = tenant.generation
-        tenant = await self.update(slug, payload, actor)
+        await self.change(tenant, payload, actor)
         if tenant.generation == before:
             return self.settled(tenant)
         return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
@@ -206,9 +216,7 @@ class TenantService:
             raise InvalidInputError([{"field": "slug", "message": f"'{payload.slug}' is reserved"}])
         if not actor.is_admin:
             await self._within_self_service_limits(actor)
-        if await self.repo.slug_taken(payload.slug):
-            raise ConflictError(f"a tenant with slug '{payload.slug}' already exists")
-        domain = await self.domains.admissible(payload.slug, payload.mail_domain)
+        domain = await self.domains.admissible(payload.slug, payload.mail_domain, new_slug=True)
         now = utcnow()
         new = self.domains.new_claim(payload.slug, domain, actor, verify=payload.verify, now=now)
         tenant = Tenant(
@@ -276,8 +284,8 @@ class TenantService:
             raise NotFoundError(f"no tenant '{slug}'")
         return tenant
 
-    async def update(self, slug: str, payload: TenantUpdate, actor: Actor) -> Tenant:
-        tenant = await self.get(slug, actor)
+    async def change(self, tenant: Tenant, payload: TenantUpdate, actor: Actor) -> None:
+        """Apply a PATCH to a tenant the actor may manage: a new generation when anything changed."""
         changes = payload.model_dump(exclude_unset=True, exclude_none=True, exclude={"verify"})
         changed = {k: v for k, v in changes.items() if getattr(tenant, k) != v}
         if "mail_domain" in changed:
@@ -296,7 +304,6 @@ class TenantService:
                 raise ConflictError(
                     f"the mail domain '{changed.get('mail_domain')}' already belongs to another tenant"
                 ) from err
-        return tenant
 
     async def _change_mail_domain(self, tenant: Tenant, requested: str, payload: TenantUpdate, actor: Actor) -> str:
         """A mail domain can be corrected only until one is provisioned: moving a live domain (its mailboxes,
@@ -351,11 +358,24 @@ class TenantService:
         await self.session.flush()
 
     async def list(
-        self, actor: Actor, *, status: TenantStatus | None, limit: int, offset: int
-    ) -> tuple[list[Tenant], int]:
+        self,
+        actor: Actor,
+        *,
+        status: TenantStatus | None,
+        limit: int,
+        offset: int = 0,
+        cursor: str | None = None,
+        count: bool = False,
+    ) -> TenantList:
+        """A page of the tenants the actor may see, oldest first, from just after ``cursor`` (then skipping
+        ``offset``); counted only when asked (``count``), since counting reads every row."""
         managed_by = None if actor.is_admin else (actor.sub or "")
-        rows, total = await self.repo.page(status=status, managed_by=managed_by, limit=limit, offset=offset)
-        return list(rows), total
+        after = decode_created_cursor(cursor) if cursor is not None else None
+        rows = await self.repo.page(status=status, managed_by=managed_by, after=after, limit=limit + 1, offset=offset)
+        items = list(rows[:limit])
+        following = encode_created_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+        total = await self.repo.count(status=status, managed_by=managed_by) if count else None
+        return TenantList(items, total, following)
 
 
 def step_of(tenant: Tenant, name: StepName) -> TenantStep | None:

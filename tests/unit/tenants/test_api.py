@@ -143,12 +143,12 @@ async def test_list_is_paginated_and_filters_by_status(make_settings: Callable[.
     async with api_client(make_settings(), steps=three_steps(identity=failing)) as (client, _):
         for slug in ("alpha", "bravo", "charlie", "delta"):
             assert (await client.post("/tenants", json={"slug": slug, "name": slug})).status_code == 201
-        page = (await client.get("/tenants", params={"limit": 2, "offset": 1})).json()
+        page = (await client.get("/tenants", params={"limit": 2, "offset": 1, "count": "true"})).json()
         assert [t["slug"] for t in page["items"]] == ["bravo", "charlie"]
         assert page["total"] == 4
         pending = (await client.get("/tenants", params={"status": "pending"})).json()
         assert [t["slug"] for t in pending["items"]] == ["alpha"]
-        active = (await client.get("/tenants", params={"status": "active"})).json()
+        active = (await client.get("/tenants", params={"status": "active", "count": "true"})).json()
         assert active["total"] == 3
         assert (await client.get("/tenants", params={"status": "weird"})).status_code == 422
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,32 +12,15 @@ from tenantry.auth.actor import Actor
 from tenantry.config import Settings
 from tenantry.db.engine import create_engine, create_sessionmaker
 from tenantry.errors import ForbiddenError, InvalidInputError
-from tenantry.states import STEP_ORDER, StepName, StepStatus, TenantStatus
+from tenantry.states import StepName, StepStatus, TenantStatus
 from tenantry.tenants.directory import TenantDirectory, suggest_slug
 from tenantry.tenants.models import Tenant, TenantAdmin, TenantStep
 from tenantry.tenants.service import TenantService
+from tests.support.tenant_rows import T0
+from tests.support.tenant_rows import tenant_row as tenant
 
 ADMIN = Actor(sub="admin", is_admin=True)
 BOB = Actor(sub="bob", is_admin=False)
-T0 = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-def tenant(
-    slug: str, *, owner: str = "bob", name: str | None = None, status: TenantStatus = TenantStatus.ACTIVE
-) -> Tenant:
-    return Tenant(
-        id=str(uuid.uuid4()),
-        slug=slug,
-        name=name or slug.title(),
-        status=status,
-        generation=1,
-        mail_domain=f"{slug}.mail.example.test",
-        quota_bytes=1,
-        owner_sub=owner,
-        created_at=T0,
-        updated_at=T0,
-        steps=[TenantStep.new(step) for step in STEP_ORDER],
-    )
 
 
 @pytest.fixture
