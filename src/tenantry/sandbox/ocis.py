@@ -39,7 +39,7 @@ from tenantry.sandbox.ocis_errors import (
 )
 from tenantry.sandbox.ocis_members import SpaceMembers
 from tenantry.sandbox.ocis_model import MANAGER, SPACE_EDITOR, Grant, Space, default_alias, rfc3339
-from tenantry.sandbox.ocis_query import parse_drive_query
+from tenantry.sandbox.ocis_query import DriveQuery, parse_drive_query
 
 __all__ = ["OcisSandbox", "user_id_for"]
 
@@ -88,7 +88,8 @@ class OcisSandbox(SpaceMembers):
         self.groups: dict[str, str] = dict(groups or {})
         for username in (*self.app_tokens, *self.space_admins):
             self.users.setdefault(user_id_for(username), username)
-        self._spaces: dict[str, Space] = {}
+        self._spaces: dict[str, Space] = {}  # by drive id
+        self._by_type: dict[str, dict[str, Space]] = {}  # by drive type, then drive id; both in creation order
         self._lock = threading.RLock()
         graph = Starlette(
             routes=[
@@ -135,13 +136,13 @@ class OcisSandbox(SpaceMembers):
             grant = Grant("user", user_id_for(manager), manager, MANAGER)
             space.grants[grant.permission_id] = grant
         with self._lock:
-            self._spaces[space.drive_id] = space
+            self._store(space)
             return self._drive(space)
 
     def delete_space(self, drive_id: str) -> None:
         """Purge a space out of band, whatever its state; KeyError when unknown."""
         with self._lock:
-            del self._spaces[drive_id]
+            self._forget(self._spaces[drive_id])
 
     def disable_space(self, drive_id: str) -> None:
         """Disable a space out of band (as an operator in the web UI would)."""
@@ -171,6 +172,20 @@ class OcisSandbox(SpaceMembers):
 
     def _drive(self, space: Space, *, unified_roles: bool = False) -> dict[str, Any]:
         return space.as_drive(self.public_url, unified_roles=unified_roles, free_bytes=self.free_bytes)
+
+    def _rendered(self, space: Space, *, unified_roles: bool = False) -> bytes:
+        return space.rendered(self.public_url, unified_roles=unified_roles, free_bytes=self.free_bytes)
+
+    def _store(self, space: Space) -> None:
+        self._spaces[space.drive_id] = space
+        self._by_type.setdefault(space.drive_type, {})[space.drive_id] = space
+
+    def _forget(self, space: Space) -> None:
+        del self._spaces[space.drive_id]
+        same_type = self._by_type[space.drive_type]
+        del same_type[space.drive_id]
+        if not same_type:
+            del self._by_type[space.drive_type]
 
     # -- auth -------------------------------------------------------------------------------------------
     def _authenticate(self, request: Request) -> Principal:
@@ -206,15 +221,23 @@ class OcisSandbox(SpaceMembers):
         who = self._authenticate(request)
         query = parse_drive_query(request.query_params.multi_items())
         with self._lock:
-            spaces = [s for s in self._spaces.values() if self._visible(who, s, unrestricted=unrestricted)]
-            if query.prop is not None:
-                spaces = [s for s in spaces if _property(s, query.prop) == query.value]
+            spaces = [s for s in self._candidates(query) if self._visible(who, s, unrestricted=unrestricted)]
             if query.order == "name":
                 spaces.sort(key=lambda s: s.name.lower(), reverse=query.descending)
             elif query.order is not None:
                 spaces.sort(key=lambda s: rfc3339(s.modified), reverse=query.descending)
-            values = [self._drive(s, unified_roles=unified_roles) for s in spaces]
-        return JSONResponse({"value": values})
+            # Each drive's JSON is kept rendered; the answer joins them as JSONResponse would write it.
+            values = b",".join(self._rendered(s, unified_roles=unified_roles) for s in spaces)
+        return Response(b'{"value":[' + values + b"]}", media_type="application/json")
+
+    def _candidates(self, query: DriveQuery) -> Collection[Space]:
+        """The spaces the listing's filter keeps, in creation order, from the index it names."""
+        if query.prop == "id":
+            space = self._spaces.get(query.value or "")
+            return () if space is None else (space,)
+        if query.prop == "driveType":
+            return self._by_type.get(query.value or "", {}).values()
+        return self._spaces.values()
 
     async def _create_drive(self, request: Request) -> Response:
         who = self._authenticate(request)
@@ -240,7 +263,7 @@ class OcisSandbox(SpaceMembers):
         creator = Grant("user", who.user_id, who.username, MANAGER)
         space.grants[creator.permission_id] = creator
         with self._lock:
-            self._spaces[space.drive_id] = space
+            self._store(space)
             return JSONResponse(self._drive(space), status_code=201)
 
     async def _get_drive(self, request: Request) -> Response:
@@ -249,7 +272,7 @@ class OcisSandbox(SpaceMembers):
             space = self._spaces.get(request.path_params["drive_id"])
             if space is None or not self._visible(who, space, unrestricted=True):
                 raise drive_not_found()
-            return JSONResponse(self._drive(space))
+            return Response(self._rendered(space), media_type="application/json")
 
     async def _update_drive(self, request: Request) -> Response:
         who = self._authenticate(request)
@@ -319,12 +342,8 @@ class OcisSandbox(SpaceMembers):
             if purge:
                 if not space.disabled:
                     raise GraphError(400, "invalidRequest", "error: bad request: can't purge enabled space")
-                del self._spaces[space.drive_id]
+                self._forget(space)
             else:
                 space.disabled = True
                 space.touch()
         return Response(status_code=204)
-
-
-def _property(space: Space, prop: str) -> str:
-    return space.drive_type if prop == "driveType" else space.drive_id

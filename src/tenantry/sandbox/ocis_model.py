@@ -9,6 +9,7 @@ is left out.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,6 +92,11 @@ def new_etag() -> str:
     return f'"{secrets.token_hex(16)}"'
 
 
+def render_json(value: Any) -> bytes:
+    """JSON as Starlette's JSONResponse writes it, so that rendered parts join into the same bytes."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
 @dataclass
 class Grant:
     """One space membership: a user or group holding a space role, maybe until ``expiration``."""
@@ -140,7 +146,11 @@ class Grant:
 
 @dataclass
 class Space:
-    """One storage space as the sandbox keeps it; ``quota`` is the stored value, negative meaning unlimited."""
+    """One storage space as the sandbox keeps it; ``quota`` is the stored value, negative meaning unlimited.
+
+    Its drive JSON is rendered once and kept until a field is set; a change inside ``grants`` is followed
+    by :meth:`touch`, which sets two.
+    """
 
     space_id: str
     name: str
@@ -153,6 +163,12 @@ class Space:
     modified: datetime = field(default_factory=now)
     etag: str = field(default_factory=new_etag)
     grants: dict[str, Grant] = field(default_factory=dict)
+    _rendered: dict[tuple[str, bool, int], bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_rendered" and "_rendered" in self.__dict__:
+            self._rendered.clear()  # whatever was rendered before the change is stale
+        object.__setattr__(self, name, value)
 
     @property
     def drive_id(self) -> str:
@@ -174,6 +190,16 @@ class Space:
         """Whether a member sees the space: always while enabled, only as a manager once disabled."""
         role = self.role_of(user_id)
         return role is not None and (not self.disabled or role == MANAGER)
+
+    def rendered(self, public_url: str, *, unified_roles: bool, free_bytes: int) -> bytes:
+        """:meth:`as_drive` as JSON bytes, rendered again only after the space changed."""
+        key = (public_url, unified_roles, free_bytes)
+        body = self._rendered.get(key)
+        if body is None:
+            body = self._rendered[key] = render_json(
+                self.as_drive(public_url, unified_roles=unified_roles, free_bytes=free_bytes)
+            )
+        return body
 
     def as_drive(self, public_url: str, *, unified_roles: bool = False, free_bytes: int = 0) -> dict[str, Any]:
         drive_id = self.drive_id
