@@ -13,7 +13,7 @@ PACKAGE = SRC / "tenantry"
 UPSTREAMS = ("authentik", "stalwart", "ocis")
 # Modules of an upstream package that map the wire onto our ports (the adapter, and the dry run and the listing
 # of marked objects it delegates to); everything else there speaks the wire only.
-ADAPTER_SIDE = {"adapter", "plan", "inventory", "zone", "__init__"}
+ADAPTER_SIDE = {"adapter", "plan", "inventory", "translation", "zone", "__init__"}
 
 
 def module_name(path: Path) -> str:
