@@ -298,6 +298,64 @@ async def test_properties_the_adapter_actually_reads_exist_in_every_variant() ->
     assert missing == []
 
 
+def unresolvable_references(calls: list[list[Any]]) -> list[str]:
+    """The references in one request that Stalwart would not resolve: ``#ids`` must name an earlier /get or
+    /query call (it evaluates no /set result); ``"#<creation id>"`` in a get's ids must name an earlier
+    creation; a query filter takes no reference at all (crates/jmap-proto/src/references/)."""
+    problems: list[str] = []
+    names: dict[str, str] = {}
+    creations: set[str] = set()
+    for name, args, call_id in calls:
+        reference = args.get("#ids")
+        if reference is not None and not (
+            names.get(reference["resultOf"]) == reference["name"] and reference["name"].endswith(("/get", "/query"))
+        ):
+            problems.append(f"{name} ({call_id}): #ids refers to {reference}")
+        for raw in args.get("ids") or []:
+            if raw.startswith("#") and raw[1:] not in creations:
+                problems.append(f"{name} ({call_id}): ids name {raw}, created by no earlier call")
+        for key, value in (args.get("filter") or {}).items():
+            if isinstance(value, str) and value.startswith("#"):
+                problems.append(f"{name} ({call_id}): filter {key} is a reference")
+        if name.endswith("/set"):
+            creations |= set(args.get("create") or {})
+        names[call_id] = name
+    return problems
+
+
+async def test_a_new_tenants_requests_create_and_read_back_with_references_stalwart_resolves() -> None:
+    fake = FakeStalwart()
+    requests: list[list[list[Any]]] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            requests.append(json.loads(request.content)["methodCalls"])
+        return fake(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(recording)) as http:
+        provider = StalwartMailProvider(StalwartClient(http, BASE, api_key=API_KEY))
+        first = await provider.ensure_tenant_domain(TENANT, {})
+        fake.add_dkim(first.ids["domainId"])
+        await provider.ensure_tenant_domain(TENANT, {})  # no stored id: the create is refused, the holder adopted
+
+    [create, read_back] = requests[0]
+    assert (create[0], read_back[0], read_back[1]["ids"]) == ("x:Domain/set", "x:Domain/get", ["#new"])
+    assert list(create[1]["create"]) == ["new"]
+    assert [problem for calls in requests for problem in unresolvable_references(calls)] == []
+    assert len(requests) == 4  # create + read-back, keys and zone; refused create + read-back, the holder
+
+
+def test_the_reference_checker_flags_what_stalwart_would_refuse() -> None:
+    calls = [
+        ["x:Domain/set", {"create": {"new": {"name": "a.test"}}}, "s"],
+        ["x:Domain/get", {"#ids": {"resultOf": "s", "name": "x:Domain/set", "path": "/created/new/id"}}, "a"],
+        ["x:Domain/get", {"ids": ["#other"]}, "b"],
+        ["x:DkimSignature/query", {"filter": {"domainId": "#new"}}, "c"],
+        ["x:Domain/get", {"ids": ["#new"]}, "d"],
+    ]
+    assert [problem.split(" ", 2)[1] for problem in unresolvable_references(calls)] == ["(a):", "(b):", "(c):"]
+
+
 @pytest.mark.parametrize(
     ("model", "schema_name", "tags"),
     [

@@ -86,6 +86,7 @@ class FakeStalwart:
         body = json.loads(request.content)
         self.posts.append(body["methodCalls"])
         results: dict[str, Any] = {}
+        created: dict[str, str] = {}  # creation id -> id, for "#<creation id>" in a later get's ids
         responses = []
         for name, raw_args, call_id in body["methodCalls"]:
             args = dict(raw_args)
@@ -94,11 +95,18 @@ class FakeStalwart:
                 continue
             if "#ids" in args:
                 source = results.get(args.pop("#ids")["resultOf"])
-                if source is None:
+                if source is None or "ids" not in source:
                     responses.append(["error", {"type": "invalidResultReference"}, call_id])
                     continue
                 args = {**args, "ids": source["ids"]}
+            refs = [i[1:] for i in args.get("ids") or [] if i.startswith("#")]
+            if any(ref not in created for ref in refs):
+                responses.append(["error", {"type": "invalidResultReference"}, call_id])
+                continue
+            if refs:
+                args["ids"] = [created[i[1:]] if i.startswith("#") else i for i in args["ids"]]
             result = self.dispatch(name, args)
+            created.update({key: entry["id"] for key, entry in result.get("created", {}).items()})
             results[call_id] = result
             responses.append([name, result, call_id])
         return httpx.Response(200, json={"methodResponses": responses})

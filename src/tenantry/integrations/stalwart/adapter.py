@@ -31,7 +31,7 @@ from .errors import (
 from .inventory import DomainInventory, carries_marker, domain_description, remarked, tenant_marker
 from .models import Domain, DomainCreate, DomainUpdate
 from .plan import DomainPlanner
-from .zone import DnsZoneError, parse_zone_file
+from .zone import DnsZoneError, ZoneCache
 
 DOMAIN_ID = "domainId"
 _TRANSIENT_METHOD_ERRORS = {"serverUnavailable", "serverPartialFail", "serverFail"}
@@ -122,9 +122,16 @@ class StalwartMailProvider:
     """
 
     def __init__(
-        self, client: StalwartClient, *, domain_base: str = "", credentials_setting: str = "TENANTRY_STALWART_API_KEY"
+        self,
+        client: StalwartClient,
+        *,
+        domain_base: str = "",
+        credentials_setting: str = "TENANTRY_STALWART_API_KEY",
+        zones: ZoneCache | None = None,
     ) -> None:
         self._client = client
+        # A tenant's zone seldom changes between ensures: its records are read once per distinct text.
+        self._zones = zones if zones is not None else ZoneCache()
         self._domain_base = domain_base.strip().strip(".").lower()
         self._credentials_setting = credentials_setting
         self._inventory = DomainInventory(
@@ -187,7 +194,7 @@ class StalwartMailProvider:
             if stored is not None:
                 domain_id, state = stored
             else:
-                domain_id, state = await self._adopt_or_create(tenant, name, events)
+                domain_id, state = await self._create_or_adopt(tenant, name, events)
             adopting = ids.get(ADOPT) == domain_id
             state = await self._keep_settings(tenant, domain_id, state, events, adopting=adopting)
         active = sorted(key.selector for key in state.dkim if key.stage == "active")
@@ -218,7 +225,7 @@ class StalwartMailProvider:
                 events=events,
             )
         try:
-            records = parse_zone_file(zone_file, name)
+            records = self._zones.records(zone_file, name)
         except DnsZoneError as err:
             raise PermanentStepError(
                 f"could not read the DNS zone Stalwart gave for {name}: {err}", reason="InvalidDnsZone"
@@ -295,62 +302,58 @@ class StalwartMailProvider:
         await self._client.update_domain(domain_id, DomainUpdate.model_validate(changes))
         return await self._client.get_domain_with_dkim(domain_id)
 
-    async def _adopt_or_create(self, tenant: TenantSpec, name: str, events: list[str]) -> tuple[str, DomainWithDkim]:
-        """The domain with the tenant's name if it is the tenant's (see the class), else a new one."""
-        existing: Domain | None = await self._client.find_domain(name)
-        if existing is not None:
-            self._claim(tenant, name, existing)
-            events.append(f"Adopted existing Stalwart domain {name} ({existing.id})")
-            return existing.id, await self._client.get_domain_with_dkim(existing.id)
-        domain_id, concurrent = await self._create_domain(tenant, name)
-        state = await self._client.get_domain_with_dkim(domain_id)
-        if not concurrent:
-            events.append(f"Created Stalwart domain {name} ({domain_id})")
-            return domain_id, state
-        if state.domain is None:
-            raise TransientStepError(
-                f"{name} was created and deleted in Stalwart while Tenantry was creating it; trying again",
-                reason=Reason.UPSTREAM_CHANGED,
-            )
-        if state.domain.name != name:
-            # Stalwart reports a name that is another domain's alias on "name" too (mapping/domain.rs).
-            raise PermanentStepError(
-                f"{name} is already an alias of Stalwart domain {state.domain.name} ({domain_id}); "
-                "remove the alias or pick another",
-                reason="DomainConflict",
-            )
-        # The read-back carries the description: a concurrently created custom domain must be marked too.
-        self._claim(tenant, name, state.domain)
-        events.append(f"Adopted Stalwart domain {name} ({domain_id}) created concurrently")
-        return domain_id, state
-
-    async def _create_domain(self, tenant: TenantSpec, name: str) -> tuple[str, bool]:
-        """The id of the domain created for ``tenant``, and whether someone else created it first."""
+    async def _create_or_adopt(self, tenant: TenantSpec, name: str, events: list[str]) -> tuple[str, DomainWithDkim]:
+        """A new domain for the tenant (created and read back in one request, then its keys and zone read in
+        the next); or, when Stalwart refuses the name as taken, the domain holding it if it is the tenant's
+        (see the class). Creating first spares a lookup for every new tenant; a race needs no special case."""
         try:
-            domain_id = await self._client.create_domain(
+            domain_id, _ = await self._client.create_and_get_domain(
                 DomainCreate(name=name, description=domain_description(tenant))
             )
         except StalwartSetError as err:
-            ref = err.object_id
-            # Someone created the same name between our lookup and our create, or the name is another
-            # domain's alias (Stalwart says "name" for both): the caller reads it back to tell which.
-            if (
-                err.is_primary_key_violation
-                and ref is not None
-                and ref.object == "Domain"
-                and list(err.properties) != ["aliases"]
-            ):
-                return ref.id, True
-            if not err.is_primary_key_violation:
-                raise
-            owner = f"{ref.object} {ref.id}" if ref else "another object"
-            if list(err.properties) == ["aliases"]:
-                # "aliases" names the aliases sent with the create, not the name (that is "name").
-                message = f"an alias sent with {name} is already taken in Stalwart by {owner}"
-            else:
-                message = f"{name} is already taken in Stalwart by {owner}"
-            raise PermanentStepError(message, reason="DomainConflict") from err
-        return domain_id, False
+            holder = await self._holder(name, err)
+            state = await self._client.get_domain_with_dkim(holder)
+            if state.domain is None:
+                raise TransientStepError(
+                    f"{name} was taken in Stalwart by domain {holder}, which is gone again; trying again",
+                    reason=Reason.UPSTREAM_CHANGED,
+                ) from err
+            if state.domain.name != name:
+                # Stalwart reports a name that is another domain's alias on "name" too (mapping/domain.rs).
+                raise PermanentStepError(
+                    f"{name} is already an alias of Stalwart domain {state.domain.name} ({holder}); "
+                    "remove the alias or pick another",
+                    reason="DomainConflict",
+                ) from err
+            # The read carries the description: a custom domain must be marked as the tenant's to be adopted.
+            self._claim(tenant, name, state.domain)
+            events.append(f"Adopted existing Stalwart domain {name} ({holder})")
+            return holder, state
+        events.append(f"Created Stalwart domain {name} ({domain_id})")
+        # Stalwart makes DKIM keys in a background task after the create: they can only be read afterwards.
+        return domain_id, await self._client.get_domain_with_dkim(domain_id)
+
+    async def _holder(self, name: str, err: StalwartSetError) -> str:
+        """The id of the domain that holds ``name``, from Stalwart's refusal of our create (re-raised unless
+        it is the name being taken by a domain)."""
+        if not err.is_primary_key_violation:
+            raise err
+        ref = err.object_id
+        owner = f"{ref.object} {ref.id}" if ref else "another object"
+        if list(err.properties) == ["aliases"]:
+            # "aliases" names the aliases sent with the create, not the name (that is "name").
+            raise PermanentStepError(
+                f"an alias sent with {name} is already taken in Stalwart by {owner}", reason="DomainConflict"
+            ) from err
+        if ref is not None and ref.object == "Domain":
+            # primaryKeyViolation names the holder (objectId): no lookup needed.
+            return ref.id
+        existing = await self._client.find_domain(name) if ref is None else None
+        if existing is None:
+            raise PermanentStepError(
+                f"{name} is already taken in Stalwart by {owner}", reason="DomainConflict"
+            ) from err
+        return existing.id
 
     async def delete_tenant_domain(self, tenant: TenantSpec, ids: Mapping[str, str]) -> StepResult:
         name = tenant.mail_domain.strip().lower()

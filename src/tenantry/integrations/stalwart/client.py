@@ -109,12 +109,7 @@ class StalwartClient(JmapClient):
         return result
 
     async def _create(self, object_name: str, body: Mapping[str, Any]) -> str:
-        result = await self._set(object_name, create={_CREATE_KEY: body})
-        created = result.get("created")
-        entry = created.get(_CREATE_KEY) if isinstance(created, Mapping) else None
-        if not isinstance(entry, Mapping) or not entry.get("id"):
-            raise StalwartProtocolError(f"Stalwart did not report the id of the created {object_name}")
-        return str(entry["id"])
+        return _created_id(await self._set(object_name, create={_CREATE_KEY: body}), object_name)
 
     # --- x:Domain -----------------------------------------------------------------------------------------
 
@@ -153,6 +148,30 @@ class StalwartClient(JmapClient):
 
     async def create_domain(self, domain: DomainCreate) -> str:
         return await self._create("Domain", domain.to_wire())
+
+    async def create_and_get_domain(
+        self, domain: DomainCreate, properties: Sequence[str] = DOMAIN_PROPERTIES
+    ) -> tuple[str, Domain | None]:
+        """Create a domain and read it back in one request: its id and the domain as stored (None if it is
+        already gone again). A refused create raises its :class:`StalwartSetError`.
+
+        The get names the creation (``"#new"``), which the server resolves to the created id. Stalwart
+        evaluates ``#ids`` result references into /get and /query results only, not /set ones, so that form
+        cannot reach the created id.
+        """
+        method = "x:Domain/set"
+        request = JmapRequest()
+        create = request.call(method, {"create": {_CREATE_KEY: domain.to_wire()}})
+        get = request.call("x:Domain/get", {"ids": [f"#{_CREATE_KEY}"], "properties": list(properties)})
+        # The get fails whenever the create did: the create's own error says why.
+        response = await self.execute(request, raise_first_error=False)
+        result = response[create]
+        failure = first_set_error(method, result)
+        if failure is not None:
+            raise failure
+        domain_id = _created_id(result, "Domain")
+        found = [item for item in _parse_each(Domain, _list(response[get])) if item.id == domain_id]
+        return domain_id, found[0] if found else None
 
     async def update_domain(self, domain_id: str, patch: DomainUpdate) -> None:
         await self._set("Domain", update={domain_id: patch.to_wire()})
@@ -217,6 +236,14 @@ class StalwartClient(JmapClient):
 def _domain_name(name: str | None) -> str:
     # Stalwart lowercases names when storing them but matches query filters exactly.
     return (name or "").strip().lower()
+
+
+def _created_id(result: Mapping[str, Any], object_name: str) -> str:
+    created = result.get("created")
+    entry = created.get(_CREATE_KEY) if isinstance(created, Mapping) else None
+    if not isinstance(entry, Mapping) or not entry.get("id"):
+        raise StalwartProtocolError(f"Stalwart did not report the id of the created {object_name}")
+    return str(entry["id"])
 
 
 def _ids(result: Mapping[str, Any]) -> list[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dns.exception
@@ -162,3 +164,31 @@ def _parse_record(
         purpose=classify(type_text, name, value),
     )
     return owner, record
+
+
+ZoneParser = Callable[[str, str], list[DnsRecord]]
+
+
+class ZoneCache:
+    """The records of zone texts already read, keyed by a hash of the text and its origin, so that a zone that has
+    not changed since the last ensure is not parsed again. Bounded: the least recently used entry goes first."""
+
+    def __init__(self, *, size: int = 1024, parse: ZoneParser = parse_zone_file) -> None:
+        if size < 1:
+            raise ValueError("a zone cache needs room for at least one zone")
+        self._size = size
+        self._parse = parse
+        self._records: OrderedDict[tuple[str, str], tuple[DnsRecord, ...]] = OrderedDict()
+
+    def records(self, text: str, origin: str) -> tuple[DnsRecord, ...]:
+        """What :func:`parse_zone_file` reads from ``text``; a text that fails is not kept (it raises each time)."""
+        key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), origin)
+        found = self._records.get(key)
+        if found is not None:
+            self._records.move_to_end(key)
+            return found
+        parsed = tuple(self._parse(text, origin))
+        self._records[key] = parsed
+        if len(self._records) > self._size:
+            self._records.popitem(last=False)
+        return parsed

@@ -6,10 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tenantry.integrations.dns import DnsRecord
 from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import StepResult, TenantSpec
 from tenantry.integrations.stalwart.adapter import StalwartMailProvider
 from tenantry.integrations.stalwart.client import StalwartClient
+from tenantry.integrations.stalwart.zone import ZoneCache, parse_zone_file
 from tests.support.fake_stalwart import API_KEY, BASE, TENANT, FakeStalwart
 
 DOMAIN_BASE = "test"  # so TENANT's domain, acme.test, is its default domain
@@ -44,6 +46,7 @@ def methods(fake: FakeStalwart) -> list[list[str]]:
 
 READ_STORED = ["x:DkimSignature/query", "x:DkimSignature/get", "x:Domain/get"]
 FIND = ["x:Domain/query", "x:Domain/get"]
+CREATE = ["x:Domain/set", "x:Domain/get"]  # the create and its read-back, by creation id
 
 
 # --- ensure --------------------------------------------------------------------------------------------
@@ -77,6 +80,30 @@ async def test_domain_with_dkim_keys_is_ready_with_its_dns_records() -> None:
     assert result.events == []
 
 
+async def test_a_second_ensure_with_an_unchanged_zone_does_not_parse_it_again() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.add_dkim(domain_id)
+    parsed: list[str] = []
+
+    def counting(text: str, origin: str) -> list[DnsRecord]:
+        parsed.append(text)
+        return parse_zone_file(text, origin)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+        client = StalwartClient(http, BASE, api_key=API_KEY)
+        provider = StalwartMailProvider(client, domain_base=DOMAIN_BASE, zones=ZoneCache(parse=counting))
+        first = await provider.ensure_tenant_domain(TENANT, {"domainId": domain_id})
+        second = await provider.ensure_tenant_domain(TENANT, {"domainId": domain_id})
+        fake.add_dkim(domain_id)  # a new key changes the zone: it is read again
+        third = await provider.ensure_tenant_domain(TENANT, {"domainId": domain_id})
+
+    assert first.dns_records == second.dns_records
+    assert len(third.dns_records or ()) == len(first.dns_records or ()) + 1 > 1
+    assert len(parsed) == 2
+    assert parsed[0] != parsed[1]
+
+
 async def test_retired_keys_alone_do_not_count_as_ready() -> None:
     fake = FakeStalwart()
     domain_id = fake.add_domain("acme.test")
@@ -91,6 +118,7 @@ async def test_existing_domain_with_our_name_is_adopted_not_duplicated() -> None
     result = await ensure(fake)
     assert result.ids == {"domainId": domain_id}
     assert fake.creates == 0
+    assert list(fake.domains) == [domain_id]
     assert any("Adopted existing" in event for event in result.events)
 
 
@@ -106,7 +134,9 @@ async def test_concurrent_create_is_resolved_by_adopting_the_existing_object() -
     result = await ensure(fake)
     assert result.ids == {"domainId": winner[0]}
     assert len(fake.domains) == 1
-    assert any("concurrently" in event for event in result.events)
+    # Creating first, a concurrent create is just a taken name: the holder named by the refusal is adopted.
+    assert result.events == [f"Adopted existing Stalwart domain acme.test ({winner[0]})"]
+    assert methods(fake) == [CREATE, READ_STORED]
 
 
 async def test_concurrently_created_unmarked_custom_domain_is_a_conflict_not_adopted() -> None:
@@ -124,8 +154,8 @@ async def test_concurrently_created_unmarked_custom_domain_is_a_conflict_not_ado
     assert theirs[0] in caught.value.message
     assert fake.domains[theirs[0]]["description"] == "Someone else's"
     assert list(fake.domains) == theirs
-    # The read-back that checked the description is the one that would have served the step.
-    assert methods(fake) == [FIND, ["x:Domain/set"], READ_STORED]
+    # The read of the holder that checked the description is the one that would have served the step.
+    assert methods(fake) == [CREATE, READ_STORED]
 
 
 async def test_concurrently_created_marked_custom_domain_is_adopted() -> None:
@@ -139,7 +169,7 @@ async def test_concurrently_created_marked_custom_domain_is_adopted() -> None:
     fake.before_create = another_worker_creates_first
     result = await ensure(fake, tenant=CUSTOM)
     assert (result.reason, result.ids) == ("WaitingForDkim", {"domainId": winner[0]})
-    assert any("concurrently" in event for event in result.events)
+    assert result.events == [f"Adopted existing Stalwart domain mail.acme-corp.example ({winner[0]})"]
 
 
 async def test_concurrently_created_domain_gone_again_before_the_read_back_is_retried() -> None:
@@ -174,7 +204,7 @@ async def test_existing_unmarked_custom_domain_is_a_conflict_and_nothing_is_chan
         'acme\'s; an operator who wants it adopted can add "tenantry:tenant:t1" to its description in Stalwart'
     )
     assert fake.domains == before
-    assert methods(fake) == [FIND]
+    assert methods(fake) == [CREATE, READ_STORED]
 
 
 async def test_existing_custom_domain_carrying_our_marker_is_adopted() -> None:
@@ -352,15 +382,27 @@ async def test_adopting_an_existing_domain_takes_two_requests() -> None:
     fake.add_dkim(domain_id)
     result = await ensure(fake)
     assert (result.reason, result.ids) == ("Ready", {"domainId": domain_id})
-    assert methods(fake) == [FIND, READ_STORED]
+    assert methods(fake) == [CREATE, READ_STORED]
+    # The refused create named the holder (objectId): it is read by id, never looked up by name.
+    assert fake.posts[1][2][1]["ids"] == [domain_id]
 
 
-async def test_first_creation_takes_three_requests() -> None:
+async def test_first_creation_takes_two_requests_create_with_read_back_then_keys_and_zone() -> None:
     fake = FakeStalwart()
     result = await ensure(fake)
     assert result.reason == "WaitingForDkim"
-    assert methods(fake) == [FIND, ["x:Domain/set"], READ_STORED]
-    assert fake.posts[2][2][1]["ids"] == [result.ids["domainId"]]
+    assert methods(fake) == [CREATE, READ_STORED]
+    assert fake.posts[0][1][1]["ids"] == ["#new"]
+    assert fake.posts[1][2][1]["ids"] == [result.ids["domainId"]]
+
+
+async def test_a_refusal_that_names_no_holder_looks_the_name_up() -> None:
+    fake = FakeStalwart()
+    domain_id = fake.add_domain("acme.test")
+    fake.set_error = {"type": "primaryKeyViolation", "properties": ["name"]}
+    result = await ensure(fake)
+    assert (result.reason, result.ids) == ("WaitingForDkim", {"domainId": domain_id})
+    assert methods(fake) == [CREATE, FIND, READ_STORED]
 
 
 async def test_stored_domain_deleted_out_of_band_is_found_again_by_name_in_the_next_request() -> None:
@@ -369,7 +411,7 @@ async def test_stored_domain_deleted_out_of_band_is_found_again_by_name_in_the_n
     fake.add_dkim(domain_id)
     result = await ensure(fake, {"domainId": "vanished"})
     assert (result.reason, result.ids) == ("Ready", {"domainId": domain_id})
-    assert methods(fake) == [READ_STORED, FIND, READ_STORED]
+    assert methods(fake) == [READ_STORED, CREATE, READ_STORED]
     assert result.events == [
         "Stalwart domain acme.test (vanished) was deleted outside Tenantry",
         f"Adopted existing Stalwart domain acme.test ({domain_id})",
@@ -433,7 +475,7 @@ async def test_forbidden_query_names_the_missing_permission() -> None:
     fake = FakeStalwart()
     fake.method_errors = {"x:Domain/query": "forbidden"}
     with pytest.raises(PermanentStepError) as caught:
-        await ensure(fake)
+        await delete(fake)
     assert caught.value.reason == "Forbidden"
     assert "sysDomainQuery" in caught.value.message
 
@@ -478,17 +520,18 @@ async def test_invalid_domain_name_is_a_permanent_validation_failure_naming_the_
 
 async def test_server_unavailable_method_error_is_transient() -> None:
     fake = FakeStalwart()
-    fake.method_errors = {"x:Domain/query": "serverUnavailable"}
+    fake.method_errors = {"x:Domain/set": "serverUnavailable"}
     with pytest.raises(TransientStepError):
         await ensure(fake)
 
 
 async def test_server_without_jmap_management_is_reported_as_unsupported() -> None:
     fake = FakeStalwart()
-    fake.method_errors = {"x:Domain/query": "unknownMethod"}
+    fake.method_errors = {"x:Domain/set": "unknownMethod", "x:Domain/get": "unknownMethod"}
     with pytest.raises(PermanentStepError) as caught:
         await ensure(fake)
     assert caught.value.reason == "UnsupportedUpstream"
+    assert "x:Domain/set" in caught.value.message
     assert "0.16" in caught.value.message
 
 

@@ -393,6 +393,38 @@ async def test_create_domain_sends_only_the_given_fields_and_returns_the_new_id(
     }
 
 
+async def test_create_and_get_domain_reads_the_creation_back_in_the_same_request() -> None:
+    def responder(calls: Calls) -> list[list[Any]]:
+        (set_name, _, set_id), (get_name, get_args, get_id) = calls
+        created = set_response(set_name, set_id, created={"new": {"id": "b"}})
+        assert get_args["ids"] == ["#new"]  # a creation id: Stalwart resolves no #ids into a /set result
+        return [created, [get_name, {"accountId": MGMT_ACCOUNT, "list": [domain_json()], "notFound": []}, get_id]]
+
+    server = FakeServer(responder)
+    domain_id, domain = await run(server, lambda c: c.create_and_get_domain(DomainCreate(name="acme.test")))
+
+    assert (domain_id, domain.id if domain else None) == ("b", "b")
+    [(set_name, set_args, _), (get_name, get_args, _)] = server.bodies[0]["methodCalls"]
+    assert (set_name, set_args["create"]) == ("x:Domain/set", {"new": {"name": "acme.test"}})
+    assert (get_name, get_args["properties"]) == (
+        "x:Domain/get",
+        ["id", "name", "aliases", "isEnabled", "description", "dkimManagement"],
+    )
+    assert len(server.bodies) == 1
+
+
+async def test_create_and_get_domain_raises_the_creates_refusal_not_the_failed_read_back() -> None:
+    error = {"type": "primaryKeyViolation", "properties": ["name"], "objectId": {"object": "Domain", "id": "b"}}
+
+    def responder(calls: Calls) -> list[list[Any]]:
+        failed_get = ["error", {"type": "invalidResultReference", "description": "Id reference"}, calls[1][2]]
+        return [set_response("x:Domain/set", calls[0][2], notCreated={"new": error}), failed_get]
+
+    with pytest.raises(StalwartSetError) as caught:
+        await run(FakeServer(responder), lambda c: c.create_and_get_domain(DomainCreate(name="acme.test")))
+    assert (caught.value.type, caught.value.object_id) == ("primaryKeyViolation", ObjectRef("Domain", "b"))
+
+
 async def test_update_and_destroy_domain_send_patch_and_id_list() -> None:
     def responder(calls: Calls) -> list[list[Any]]:
         args = calls[0][1]

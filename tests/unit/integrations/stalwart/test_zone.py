@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tenantry.integrations.stalwart.zone import DnsZoneError, parse_zone_file
+from tenantry.integrations.dns import DnsRecord
+from tenantry.integrations.stalwart.zone import DnsZoneError, ZoneCache, parse_zone_file
 
 # An RSA-2048 public key as Stalwart publishes it (SubjectPublicKeyInfo, base64): 392 characters.
 RSA_P = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "x" * 344 + "IDAQAB"
@@ -109,3 +110,65 @@ def test_escaped_quotes_and_backslashes_in_a_chunk_are_read_back() -> None:
 def test_a_chunk_list_left_open_is_an_error_naming_the_line(text: str) -> None:
     with pytest.raises(DnsZoneError, match="line 1"):
         parse_zone_file(text, "example.org")
+
+
+class CountingParser:
+    """parse_zone_file, counting the texts it was given."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, text: str, origin: str) -> list[DnsRecord]:
+        self.texts.append(text)
+        return parse_zone_file(text, origin)
+
+
+def test_the_cache_reads_an_unchanged_zone_once_and_a_changed_one_again() -> None:
+    parser = CountingParser()
+    cache = ZoneCache(parse=parser)
+    changed = ZONE.replace("id=12942536112359691423", "id=1")
+
+    first, again, other = (
+        cache.records(ZONE, "example.org"),
+        cache.records(ZONE, "example.org"),
+        cache.records(changed, "example.org"),
+    )
+
+    assert first == again == tuple(parse_zone_file(ZONE, "example.org"))
+    assert [r.value for r in other if r.name == "_mta-sts.example.org."] == ["v=STSv1; id=1"]
+    assert parser.texts == [ZONE, changed]
+
+
+def test_the_same_text_under_another_origin_is_read_for_that_origin() -> None:
+    cache = ZoneCache()
+    text = '@ IN TXT "v=spf1 mx -all"\n'
+    assert [r.name for r in cache.records(text, "a.test") + cache.records(text, "b.test")] == ["a.test.", "b.test."]
+
+
+def test_the_cache_is_bounded_and_forgets_the_least_recently_used_zone() -> None:
+    parser = CountingParser()
+    cache = ZoneCache(size=2, parse=parser)
+    zones = [f'example.org. IN TXT "v=spf1 include:{n}.example -all"\n' for n in "abc"]
+
+    cache.records(zones[0], "example.org")
+    cache.records(zones[1], "example.org")
+    cache.records(zones[0], "example.org")  # now the most recently used
+    cache.records(zones[2], "example.org")  # evicts zones[1]
+    cache.records(zones[0], "example.org")
+    cache.records(zones[1], "example.org")
+
+    assert parser.texts == [zones[0], zones[1], zones[2], zones[1]]
+
+
+def test_a_zone_that_fails_to_read_is_not_kept() -> None:
+    parser = CountingParser()
+    cache = ZoneCache(parse=parser)
+    broken = 'x.example.org. IN TXT (\n    "never closed"\n'
+
+    for _ in range(2):
+        with pytest.raises(DnsZoneError, match="line 1"):
+            cache.records(broken, "example.org")
+
+    assert parser.texts == [broken, broken]
+    with pytest.raises(ValueError, match="at least one zone"):
+        ZoneCache(size=0)
