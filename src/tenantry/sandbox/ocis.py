@@ -226,9 +226,11 @@ class OcisSandbox(SpaceMembers):
                 spaces.sort(key=lambda s: s.name.lower(), reverse=query.descending)
             elif query.order is not None:
                 spaces.sort(key=lambda s: rfc3339(s.modified), reverse=query.descending)
-            # Each drive's JSON is kept rendered; the answer joins them as JSONResponse would write it.
-            values = b",".join(self._rendered(s, unified_roles=unified_roles) for s in spaces)
-        return Response(b'{"value":[' + values + b"]}", media_type="application/json")
+            # Each drive's JSON is kept rendered; the answer joins them, in one copy, as JSONResponse writes it.
+            parts = [self._rendered(s, unified_roles=unified_roles) for s in spaces] or [b""]
+            parts[0] = b'{"value":[' + parts[0]
+            parts[-1] += b"]}"
+        return Response(b",".join(parts), media_type="application/json")
 
     def _candidates(self, query: DriveQuery) -> Collection[Space]:
         """The spaces the listing's filter keeps, in creation order, from the index it names."""
