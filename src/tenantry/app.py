@@ -22,12 +22,13 @@ from tenantry.db.migrate import ensure_up_to_date
 from tenantry.errors import AppError
 from tenantry.integrations.errors import StepError
 from tenantry.integrations.null import NotConfiguredError
+from tenantry.limits import WriteLimit
 from tenantry.orphans.routes import router as orphans_router
 from tenantry.portal.mount import install_portal
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.worker import Worker
 from tenantry.tenants.routes import router as tenants_router
-from tenantry.web import RefuseAmbiguousJson, allowed_methods, install_store_error_handlers
+from tenantry.web import RefuseAmbiguousJson, allowed_methods, install_store_error_handlers, on_draining
 
 log = structlog.get_logger("tenantry.app")
 
@@ -52,6 +53,8 @@ def create_app(
         container = container_factory() if container_factory else build_container(settings)
         worker: Worker | None = None
         worker_task: asyncio.Task[None] | None = None
+        app.state.draining = asyncio.Event()  # set when the server starts shutting down
+        stop_watching = on_draining(app.state.draining.set)
         try:
             await ensure_up_to_date(container.engine)
             if settings.run_worker_in_api:
@@ -74,6 +77,7 @@ def create_app(
             yield
             await runner.aclose()
         finally:
+            stop_watching()
             if worker is not None and worker_task is not None:
                 worker.stop()
                 await worker_task
@@ -89,6 +93,7 @@ def create_app(
     app.include_router(orphans_router)
     install_portal(app)
     app.add_middleware(RefuseAmbiguousJson)
+    app.add_middleware(WriteLimit, limit=settings.max_concurrent_writes, wait_seconds=settings.write_queue_seconds)
     _install_error_handlers(app)
     _install_ops_routes(app)
     return app

@@ -22,6 +22,20 @@ class Settings(BaseSettings):
     # -- store ------------------------------------------------------------------------------------
     database_url: str = DEFAULT_DATABASE_URL
     database_echo: bool = False
+    database_pool_size: int = Field(10, ge=1, description="PostgreSQL: connections each process keeps open")
+    database_max_overflow: int = Field(20, ge=0, description="PostgreSQL: connections opened beyond those under load")
+    database_pool_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a request waits for a free connection before answering 503"
+    )
+    max_concurrent_writes: int = Field(
+        12,
+        ge=1,
+        description="Writes (POST, PUT, PATCH, DELETE) one process runs at once; each uses up to two connections, "
+        "so keep it at most half the pool (size + overflow)",
+    )
+    write_queue_seconds: float = Field(
+        10.0, ge=0, description="How long a write waits for its turn before answering 503 with Retry-After"
+    )
 
     # -- API --------------------------------------------------------------------------------------
     create_wait_seconds: float = Field(10.0, ge=0, description="How long POST /tenants waits for the first reconcile")

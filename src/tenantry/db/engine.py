@@ -15,7 +15,7 @@ SQLITE_POOL_SIZE = 5
 def create_engine(settings: Settings) -> AsyncEngine:
     """Build the engine. SQLite gets WAL, foreign keys and a busy timeout so API and worker can share it."""
     url = settings.database_url
-    kwargs: dict[str, Any] = {"echo": settings.database_echo}
+    kwargs: dict[str, Any] = {"echo": settings.database_echo, "pool_timeout": settings.database_pool_timeout_seconds}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
         if ":memory:" in url or url.endswith("://"):
@@ -26,7 +26,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # busy timeout and fail with "database is locked".
         kwargs.update(pool_size=SQLITE_POOL_SIZE, max_overflow=0)
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        kwargs.update(
+            pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow, pool_pre_ping=True
+        )
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantry.auth.actor import Actor
@@ -102,8 +103,13 @@ class TenantService:
 
         async def settle() -> Tenant:
             await provisioner.reconcile_now(tenant_id, force=force, wait=wait)
-            async with sessions() as session:
-                settled = await TenantRepository(session).by_id(tenant_id)
+            try:
+                async with sessions() as session:
+                    settled = await TenantRepository(session).by_id(tenant_id)
+            except PoolTimeoutError:
+                # The change is committed: with no connection free to read what the reconcile made of it, the
+                # answer is the change as committed, not an error that would invite the caller to repeat it.
+                return tenant
             if settled is None:
                 raise NotFoundError("the tenant was deleted meanwhile")
             return settled
