@@ -108,23 +108,27 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     worker: Annotated[bool, typer.Option(help="Run a reconcile worker in this process")] = True,
+    processes: Annotated[
+        int, typer.Option(min=1, help="API processes on the one port (a Python process serves from one core)")
+    ] = 1,
 ) -> None:
-    """Run the HTTP API (with an in-process worker unless --no-worker)."""
-    import uvicorn
-
+    """Run the HTTP API (with an in-process worker unless --no-worker); exits 0 once stopped by SIGTERM or SIGINT."""
     from tenantry.app import create_app
+    from tenantry.serving import serve as run
 
     settings = _settings(run_worker_in_api=worker)
+    if processes > 1 and worker and settings.is_sqlite:
+        typer.secho(
+            "on SQLite one process runs the reconcile worker: use --no-worker with --processes and run one "
+            "`tenantry worker`, or PostgreSQL",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
     _configure_logging(settings)
     asyncio.run(_check_schema(settings))
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=None,
-    )  # keep our logging configuration (JSON, redaction)
+    if not run(settings, create_app(settings), host=host, port=port, processes=processes):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -124,6 +124,21 @@ def install_store_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, unavailable)
 
 
+_DRAINING: list[Callable[[], None]] = []
+
+
+def on_draining(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` when the server starts shutting down (from its event loop); returns the undo."""
+    _DRAINING.append(callback)
+    return lambda: _DRAINING.remove(callback)
+
+
+def begin_draining() -> None:
+    """The server is shutting down: long answers (event streams) should end now rather than be cut off."""
+    for callback in list(_DRAINING):
+        callback()
+
+
 MAX_JSON_BODY_BYTES = 1 << 20  # a tenant's JSON is a few hundred bytes; anything near this is not a request
 
 

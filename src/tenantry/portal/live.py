@@ -2,12 +2,14 @@
 
 Each stream reads the tenant through the same services as the visitor, in a short read-only session per
 look, and sends the parts whose HTML changed. Streams are short (the browser's EventSource reconnects by
-itself, passing through sign-in and token refresh again), and end when the visitor's session does.
+itself, passing through sign-in and token refresh again), and end when the visitor's session does or the
+server starts shutting down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -49,10 +51,11 @@ async def _parts(request: Request, slug: str, visitor: Visitor, events_before: i
 
 async def _stream(request: Request, slug: str, visitor: Visitor, events_before: int | None) -> AsyncIterator[str]:
     auth = PortalAuth.build(request)
+    draining: asyncio.Event = request.app.state.draining  # the server is shutting down: end now, reconnect
     sent: dict[str, str] = {}
     deadline = time.monotonic() + STREAM_SECONDS
     yield f"retry: {RECONNECT_MS}\n\n"
-    while time.monotonic() < deadline and not await request.is_disconnected():
+    while time.monotonic() < deadline and not draining.is_set() and not await request.is_disconnected():
         parts = await _parts(request, slug, visitor, events_before)
         if parts is None or not await auth.still_signed_in(request):
             yield _event("gone", {"reload": True})
@@ -61,7 +64,8 @@ async def _stream(request: Request, slug: str, visitor: Visitor, events_before: 
         if changed:
             sent.update(changed)
             yield _event("update", changed)
-        await asyncio.sleep(LOOK_EVERY)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(draining.wait(), LOOK_EVERY)
 
 
 @router.get("/workspaces/{slug}/live")
