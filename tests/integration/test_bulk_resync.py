@@ -13,6 +13,8 @@ import httpx
 from tenantry.config import Settings
 from tenantry.container import Container
 from tenantry.db.base import utcnow
+from tenantry.integrations.stalwart.client import StalwartClient
+from tenantry.integrations.stalwart.models import DomainUpdate
 from tenantry.provisioning.worker import RESYNC_LOCK
 from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.models import TenantStep
@@ -151,6 +153,39 @@ async def test_one_worker_of_many_runs_the_resync(make_settings: Callable[..., S
     assert ran_second is None  # the lock is worker:a's
     assert again is not None
     assert held is False
+
+
+async def test_a_renamed_group_and_a_domain_disabled_out_of_band_are_drift(
+    make_settings: Callable[..., Settings],
+) -> None:
+    suite = sandbox_suite()
+    settings = suite.settings()
+    async with api_client(make_settings(**settings), transports=suite.transports()) as (client, container):
+        made = await create_all(client)
+        group = made["alpha"]["conditions"]["authentik"]["upstreamIds"]["groupPk"]
+        headers = {"Authorization": f"Bearer {settings['authentik_token']}"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=suite.authentik.app)) as http:
+            renamed = await http.patch(
+                f"http://authentik.test/api/v3/core/groups/{group}/",
+                json={"name": "someone-renamed-it"},
+                headers=headers,
+            )
+            assert renamed.status_code == 200, renamed.text
+        domain = made["delta"]["conditions"]["stalwart"]["upstreamIds"]["domainId"]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=suite.stalwart.app)) as http:
+            stalwart = StalwartClient(http, "http://stalwart.test", api_key=settings["stalwart_api_key"])
+            await stalwart.update_domain(domain, DomainUpdate(is_enabled=False))
+
+        report = await container.resync().run_once()
+        repaired = [await client.post(f"/tenants/{slug}/reconcile") for slug in ("alpha", "delta")]
+
+    drifted = {(made_slug(made, t), step): why for t, step, why in report.drifted}
+    assert set(drifted) == {("alpha", "authentik"), ("delta", "stalwart")}
+    assert "name" in drifted[("alpha", "authentik")]
+    assert "disabled out of band" in drifted[("delta", "stalwart")]
+    assert [r.json()["status"] for r in repaired] == ["active", "active"]
+    assert [g["name"] for g in suite.authentik.groups() if g["pk"] == group] == ["tenant-alpha"]
+    assert [d["isEnabled"] for d in suite.stalwart.domains() if d["id"] == domain] == [True]
 
 
 def made_slug(made: dict[str, dict[str, Any]], tenant_id: str) -> str:

@@ -63,6 +63,7 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             _configured(identity),
             identity.list_tenant_groups,
             identity.delete_marked_group,
+            drift=getattr(identity, "group_drift", None),
         ),
         Step(
             StepName.STALWART,
@@ -74,6 +75,7 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             mail.list_tenant_domains,
             mail.delete_marked_domain,
             gated=True,
+            drift=getattr(mail, "domain_drift", None),
         ),
         Step(
             StepName.OCIS,

@@ -140,6 +140,16 @@ class AuthentikIdentityProvider:
             changes["is_superuser"] = (True, False)
         return changes
 
+    def group_drift(self, tenant: TenantSpec, listed: MarkedObject) -> str | None:
+        """What a listed group (its name, attributes and superuser flag as listed) differs in, for the bulk resync."""
+        state = listed.state
+        attributes = dict(state.get("attributes") or {})
+        group = Group(
+            pk=listed.id, name=listed.name, is_superuser=bool(state.get("is_superuser")), attributes=attributes
+        )
+        changes = self.drift(group, tenant)
+        return f"group {listed.name} differs in {', '.join(sorted(changes))}" if changes else None
+
     def _translated(self) -> AbstractContextManager[None]:
         return translated(AuthentikError, functools.partial(translate_error, credentials=self._credentials))
 

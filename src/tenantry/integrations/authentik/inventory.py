@@ -32,6 +32,7 @@ class GroupInventory:
             tenant_id=str(owner) if owner else None,
             ids={self._key: group.pk},
             slug=str(slug) if slug else None,
+            state={"attributes": dict(group.attributes), "is_superuser": group.is_superuser},
         )
 
     async def delete(self, group: MarkedObject) -> StepResult:

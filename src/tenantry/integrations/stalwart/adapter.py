@@ -28,7 +28,7 @@ from .errors import (
     StalwartSetError,
     StalwartTimeoutError,
 )
-from .inventory import DomainInventory, carries_marker, domain_description, remarked, tenant_marker
+from .inventory import DomainInventory, carries_marker, domain_description, domain_drift, remarked, tenant_marker
 from .models import Domain, DomainCreate, DomainUpdate
 from .plan import DomainPlanner
 from .zone import DnsZoneError, ZoneCache
@@ -166,6 +166,10 @@ class StalwartMailProvider:
     async def ping(self) -> None:
         with self._translated():
             await self._client.session(refresh=True)
+
+    def domain_drift(self, tenant: TenantSpec, listed: MarkedObject) -> str | None:
+        """What a listed domain differs in from the tenant's (the bulk resync); None when it matches."""
+        return domain_drift(tenant, listed)
 
     async def list_tenant_domains(self) -> list[MarkedObject]:
         """Every domain marked as a tenant's, or named as a default domain (see :mod:`.inventory`); reads only."""

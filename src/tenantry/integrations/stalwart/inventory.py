@@ -14,7 +14,7 @@ from .models import Domain
 MARKER_PREFIX = "tenantry:tenant:"
 # A marker as a whole token (t1 is not t10), and the tenant id it names.
 _MARKER = re.compile(rf"(?<![\w:-]){re.escape(MARKER_PREFIX)}([\w-]+)(?![\w-])", re.IGNORECASE)
-_LISTED = ("id", "name", "description")
+_LISTED = ("id", "name", "description", "isEnabled")
 
 Teardown = Callable[[TenantSpec, Mapping[str, str]], Awaitable[StepResult]]
 
@@ -70,7 +70,14 @@ class DomainInventory:
         tenant_id, slug = marked_tenant(domain.description), self._default_slug(domain.name)
         if tenant_id is None and slug is None:
             return None
-        return MarkedObject(id=domain.id, name=domain.name, tenant_id=tenant_id, ids={self._key: domain.id}, slug=slug)
+        return MarkedObject(
+            id=domain.id,
+            name=domain.name,
+            tenant_id=tenant_id,
+            ids={self._key: domain.id},
+            slug=slug,
+            state={"isEnabled": domain.is_enabled},
+        )
 
     async def marked(self) -> list[MarkedObject]:
         listed = [self._listed(domain) for domain in await self._client.list_domains(_LISTED)]
@@ -99,3 +106,13 @@ class DomainInventory:
             quota_bytes=0,
         )
         return await self._teardown(spec, {self._key: domain.id})
+
+
+def domain_drift(tenant: TenantSpec, listed: MarkedObject) -> str | None:
+    """What a listed domain differs in from what ensure wants, as far as the listing shows (the bulk resync)."""
+    if listed.name != tenant.mail_domain:
+        return f"domain {listed.id} is named {listed.name}, not {tenant.mail_domain}"
+    enabled = listed.state.get("isEnabled", True)
+    if enabled == tenant.suspended:
+        return f"domain {listed.name} is {'enabled' if enabled else 'disabled'} out of band"
+    return None
