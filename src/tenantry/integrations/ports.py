@@ -52,7 +52,7 @@ ADOPT = "adopt"
 another tenant; the ids it answers with no longer carry the key."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MarkedObject:
     """An upstream object that carries Tenantry's marker, as ``list_tenant_*`` finds it without writing.
 

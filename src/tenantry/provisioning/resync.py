@@ -68,8 +68,8 @@ class Resync:
         self._clock = clock
 
     async def run_once(self) -> ResyncReport:
+        """One pass, one upstream after the other: only one upstream's listing is held in memory at a time."""
         report = ResyncReport()
-        listings: dict[StepName, dict[str, list[MarkedObject]]] = {}
         for step in self._steps:
             try:
                 async with asyncio.timeout(self._timeout):
@@ -80,22 +80,9 @@ class Resync:
                 log.warning("resync.list_failed", step=step.name, error=report.failed[step.name])
                 continue
             report.listed[step.name] = len(objects)
-            listings[step.name] = _by_tenant(objects)
-        if not listings:
-            return report
-        steps = {s.name: s for s in self._steps if s.name in listings}
-        duplicates: list[tuple[_Row, list[MarkedObject]]] = []
-        async for rows in self._healthy(list(steps)):
-            for row in rows:
-                report.compared += 1
-                found = listings[row.step].get(row.spec.id, []) or listings[row.step].get(f"slug:{row.spec.slug}", [])
-                why, extra = _compare(steps[row.step], row, found)
-                if why is not None:
-                    report.drifted.append((row.spec.id, row.step, why))
-                if extra:
-                    duplicates.append((row, extra))
-        await self._handle_duplicates(steps, duplicates, report)
-        await self._wake(report)
+            listing = _by_tenant(objects)
+            del objects
+            await self._compare_step(step, listing, report)
         log.info(
             "resync.done",
             listed=report.listed,
@@ -107,8 +94,23 @@ class Resync:
         )
         return report
 
-    async def _healthy(self, names: list[StepName]) -> Any:
-        """The healthy, settled steps of live tenants, in chunks (a streamed read: memory stays flat)."""
+    async def _compare_step(self, step: Step, listing: dict[str, list[MarkedObject]], report: ResyncReport) -> None:
+        drifted_before = len(report.drifted)
+        duplicates: list[tuple[_Row, list[MarkedObject]]] = []
+        async for rows in self._healthy(step.name):
+            for row in rows:
+                report.compared += 1
+                found = listing.get(row.spec.id) or listing.get(f"slug:{row.spec.slug}", [])
+                why, extra = _compare(step, row, found)
+                if why is not None:
+                    report.drifted.append((row.spec.id, row.step, why))
+                if extra:
+                    duplicates.append((row, extra))
+        await self._handle_duplicates(step, duplicates, report)
+        await self._wake(report.drifted[drifted_before:])
+
+    async def _healthy(self, name: StepName) -> Any:
+        """The healthy, settled rows of one step of live tenants, in chunks (a streamed read: memory stays flat)."""
         query = (
             sa.select(
                 Tenant.id,
@@ -126,7 +128,7 @@ class Resync:
             .where(
                 Tenant.deleted_at.is_(None),
                 Tenant.lifecycle.in_([Lifecycle.ACTIVE, Lifecycle.SUSPENDED]),
-                TenantStep.step.in_(names),
+                TenantStep.step == name,
                 TenantStep.status == StepStatus.OK,
                 TenantStep.observed_generation == Tenant.generation,
             )
@@ -139,12 +141,14 @@ class Resync:
                 yield [_row(r) for r in chunk]
 
     async def _handle_duplicates(
-        self, steps: dict[StepName, Step], found: list[tuple[_Row, list[MarkedObject]]], report: ResyncReport
+        self, step: Step, found: list[tuple[_Row, list[MarkedObject]]], report: ResyncReport
     ) -> None:
+        if not found:
+            return
         notes: list[dict[str, Any]] = []
         kept: dict[tuple[str, StepName], list[str]] = {}
         for row, extra in found:
-            step, left = steps[row.step], []
+            left = []
             for obj in extra:
                 removable = step.discard_empty is not None and obj.state.get("usedBytes") == 0
                 if removable and await self._discard(step, obj):
@@ -180,17 +184,17 @@ class Resync:
             return False
         return True
 
-    async def _wake(self, report: ResyncReport) -> None:
+    async def _wake(self, drifted: list[tuple[str, str, str]]) -> None:
         """Make every drifted step due now (its tenant's next run too), and say why in the timeline."""
-        if not report.drifted:
+        if not drifted:
             return
         now = self._clock()
         by_step: dict[str, list[str]] = defaultdict(list)
-        for tenant_id, name, _ in report.drifted:
+        for tenant_id, name, _ in drifted:
             by_step[name].append(tenant_id)
         events = [
             {"tenant_id": t, "at": now, "step": s, "kind": "step.drift", "message": f"resync found {why}; repairing"}
-            for t, s, why in report.drifted
+            for t, s, why in drifted
         ]
         async with self._sessionmaker() as session, session.begin():
             for name, ids in by_step.items():
