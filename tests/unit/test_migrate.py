@@ -113,3 +113,38 @@ async def test_existing_tenants_keep_their_mail_domains_as_verified_claims_after
             )
     finally:
         await engine.dispose()
+
+
+async def test_the_listing_index_is_added_to_a_populated_database_keeping_every_row(tmp_path: Path) -> None:
+    engine = create_engine(Settings(auth_enabled=False, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))
+    try:
+        await upgrade(engine, "0007")
+        async with engine.begin() as conn:
+            for i in range(3):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO tenants (id, slug, name, status, generation, mail_domain, quota_bytes,"
+                        " created_at, updated_at, lifecycle)"
+                        " VALUES (:id, :slug, 'T', 'active', 1, :domain, 1, :now, :now, 'active')"
+                    ),
+                    {"id": f"t{i}", "slug": f"t{i}", "domain": f"t{i}.example", "now": "2026-11-01 00:00:00"},
+                )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO tenant_steps (tenant_id, step, status, reason, message, retryable, attempts,"
+                    " observed_generation, outputs, data) VALUES ('t0', 'ocis', 'ok', 'Ready', '', 1, 1, 1, '{}', '{}')"
+                )
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            indexes = await conn.run_sync(lambda sync: sa.inspect(sync).get_indexes("tenants"))
+            kept = [
+                (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar()
+                for table in ("tenants", "tenant_steps")
+            ]
+    finally:
+        await engine.dispose()
+    assert {"name": "ix_tenants_created_at_id", "column_names": ["created_at", "id"]} in [
+        {"name": i["name"], "column_names": i["column_names"]} for i in indexes
+    ]
+    assert kept == [3, 1]

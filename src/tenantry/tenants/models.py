@@ -23,6 +23,8 @@ class Tenant(Base):
             sqlite_where=sa.text("deleted_at IS NULL"),
             postgresql_where=sa.text("deleted_at IS NULL"),
         ),
+        # The order tenants are listed in, oldest first, and the keyset their pages are cut by.
+        sa.Index("ix_tenants_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
