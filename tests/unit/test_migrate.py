@@ -44,6 +44,7 @@ async def test_the_migrations_create_exactly_the_schema_the_models_describe(data
 
     from tenantry.db.base import Base
     from tenantry.portal import models as portal_models  # noqa: F401  (registers the tables)
+    from tenantry.provisioning import locks  # noqa: F401  (registers the tables)
     from tenantry.tenants import models  # noqa: F401  (registers the tables)
 
     engine = create_engine(Settings(auth_enabled=False, database_url=database_url))

@@ -5,6 +5,7 @@ from sqlalchemy import Connection, create_engine
 
 from tenantry.db.base import Base
 from tenantry.portal import models as _portal_models  # noqa: F401  (registers the tables)
+from tenantry.provisioning import locks as _locks  # noqa: F401  (registers the tables)
 from tenantry.tenants import models as _tenant_models  # noqa: F401  (registers the tables)
 
 target_metadata = Base.metadata
