@@ -6,13 +6,9 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,58 +17,26 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tenantry.auth.actor import SYSTEM
 from tenantry.config import Settings
 from tenantry.db.engine import create_engine, create_sessionmaker
 from tenantry.sandbox.faults import FaultRule, LoggedRequest
-from tenantry.sandbox.server import serve_in_thread
 from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.models import Tenant
-from tenantry.tenants.schemas import TenantCreate
-from tenantry.tenants.service import TenantService
+from tests.support import workers as worker_processes
+from tests.support.resilience import MAIL_BASE, create_tenants, statuses
+from tests.support.served import served_sandboxes
+from tests.support.workers import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-TENANTRY = Path(sys.executable).with_name("tenantry")
-MAIL_BASE = "mail.example.test"
 GROUPS = r"/api/v3/core/groups/$"
-
-
-class _Deferred:
-    """An ASGI app whose target is set once its server listens: a sandbox must know its own public URL."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        assert self.app is not None, "sandbox not attached yet"
-        await self.app(scope, receive, send)
 
 
 @pytest.fixture
 def suite() -> Iterator[SandboxSuite]:
     """The three sandboxes served from threads of this process, so their state and logs can be inspected."""
-    holders = {name: _Deferred() for name in ("authentik", "stalwart", "ocis")}
-    with contextlib.ExitStack() as stack:
-        urls = {name: stack.enter_context(serve_in_thread(holder)) for name, holder in holders.items()}
-        served = SandboxSuite(
-            authentik_url=urls["authentik"],
-            stalwart_url=urls["stalwart"],
-            ocis_url=urls["ocis"],
-            dkim_delay=0.0,
-            fast_dkim=True,
-        )
-        for name, app in served.apps().items():
-            holders[name].app = app
-        yield served
+    with served_sandboxes() as served:
+        yield served.suite
 
 
 @pytest.fixture
@@ -87,29 +51,12 @@ async def db(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
         await engine.dispose()
 
 
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def events(self) -> list[dict[str, Any]]:
-        events = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                events.append(json.loads(line))
-        return [e for e in events if isinstance(e, dict)]
-
-    def reconciled(self) -> set[str]:
-        return {e["tenant_id"] for e in self.events() if e.get("event") == "reconcile.done"}
-
-
 @pytest.fixture
 def start_worker(suite: SandboxSuite, postgres_url: str, tmp_path: Path) -> Iterator[Any]:
     """Starts `tenantry worker` processes pointed at the database and the sandbox; kills leftovers at the end."""
     started: list[WorkerProcess] = []
 
     def start(**overrides: Any) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
         values: dict[str, Any] = {
             **suite.settings(),
             "database_url": postgres_url,
@@ -126,11 +73,7 @@ def start_worker(suite: SandboxSuite, postgres_url: str, tmp_path: Path) -> Iter
             "mail_domain_base": MAIL_BASE,
         }
         values.update(overrides)
-        env.update({f"TENANTRY_{key.upper()}": str(value) for key, value in values.items()})
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([str(TENANTRY), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        worker = WorkerProcess(process, log_path)
+        worker = worker_processes.start_worker(values, tmp_path / f"worker-{len(started)}.log")
         started.append(worker)
         return worker
 
@@ -161,22 +104,6 @@ async def wait_started(worker: WorkerProcess) -> None:
         return any(e.get("event") == "worker.start" for e in worker.events())
 
     await wait_until(ready, "the worker to start")
-
-
-async def create_tenants(sessionmaker: async_sessionmaker[AsyncSession], slugs: list[str]) -> dict[str, str]:
-    """Creates the tenants in one transaction (all due at once); returns slug -> id."""
-    # The rules only (the store is given); no API reconciles these, so they are due for workers at once.
-    settings = Settings(auth_enabled=False, mail_domain_base=MAIL_BASE, create_wait_seconds=0)
-    async with sessionmaker() as session, session.begin():
-        service = TenantService(session, settings)
-        tenants = [await service.create(TenantCreate(slug=slug, name=f"Tenant {slug}"), SYSTEM) for slug in slugs]
-    return {t.slug: t.id for t in tenants}
-
-
-async def statuses(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, str]:
-    async with sessionmaker() as session:
-        rows = await session.execute(sa.select(Tenant.slug, Tenant.status))
-        return dict(rows.tuples().all())
 
 
 def authentik_tenant(request: LoggedRequest, ids_to_slugs: dict[str, str]) -> str | None:
@@ -225,7 +152,7 @@ async def test_three_workers_reconcile_thirty_tenants_to_active_each_group_creat
         await wait_started(worker)
     slugs = [f"co-{n:02d}" for n in range(30)]
 
-    ids = await create_tenants(db, slugs)
+    ids = {slug: tenant_id for tenant_id, slug in (await create_tenants(db, slugs)).items()}
 
     async def all_active() -> bool:
         return set((await statuses(db)).values()) == {"active"}
@@ -249,7 +176,7 @@ async def test_a_worker_killed_mid_reconcile_leaves_nothing_stuck_another_finish
     suite.authentik.controls.add_fault(FaultRule(kind="timeout", path=GROUPS, method="POST", hang_seconds=60, times=1))
     doomed = start_worker(lease_seconds=2)
     await wait_started(doomed)
-    ids = await create_tenants(db, ["crashco"])
+    ids = {slug: tenant_id for tenant_id, slug in (await create_tenants(db, ["crashco"])).items()}
     await wait_until(lambda: suite.authentik.controls.requests("POST", GROUPS), "the group create to arrive")
     async with db() as session:
         holder = await session.scalar(sa.select(Tenant.lease_owner).where(Tenant.id == ids["crashco"]))
@@ -261,7 +188,7 @@ async def test_a_worker_killed_mid_reconcile_leaves_nothing_stuck_another_finish
     rescuer = start_worker(lease_seconds=2)
 
     async def active() -> bool:
-        return (await statuses(db)).get("crashco") == "active"
+        return (await statuses(db)).get(ids["crashco"]) == "active"
 
     await wait_until(active, "another worker to finish the tenant", timeout=30)
     async with db() as session:

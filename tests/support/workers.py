@@ -55,6 +55,10 @@ class WorkerProcess:
     def runs(self) -> list[Run]:
         return runs_of(self)
 
+    def reconciled(self) -> set[str]:
+        """The tenants (ids) of which this worker finished a reconcile."""
+        return {e["tenant_id"] for e in self.events() if e.get("event") == "reconcile.done"}
+
 
 def start_worker(settings: Mapping[str, Any], log_path: Path) -> WorkerProcess:
     """Start ``tenantry worker`` with ``settings`` (Settings field names) as its only TENANTRY_* environment."""
