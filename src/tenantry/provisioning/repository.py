@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload, noload
 
 from tenantry.provisioning.outcomes import Note
 from tenantry.states import DomainProof, DomainStatus, StepStatus
@@ -108,8 +109,15 @@ class ProvisioningRepository:
         return bool(await self.session.scalar(sa.select(sa.func.count()).where(Tenant.id == tenant_id)))
 
     async def load(self, tenant_id: str) -> Tenant | None:
-        """The tenant with its steps, read afresh."""
-        return (await self.session.execute(sa.select(Tenant).where(Tenant.id == tenant_id))).scalar_one_or_none()
+        """The tenant with its steps and domain claims, read afresh in one statement (admins are not a
+        reconcile's business and are not read)."""
+        result = await self.session.execute(
+            sa.select(Tenant)
+            .options(joinedload(Tenant.steps), joinedload(Tenant.domain_claims), noload(Tenant.admins))
+            .where(Tenant.id == tenant_id)
+            .execution_options(populate_existing=True)
+        )
+        return result.unique().scalar_one_or_none()
 
     def tombstone(self, tenant: Tenant, now: datetime) -> None:
         """Keep the tenant as a record (its events stay) and free its slug and mail domain for others."""

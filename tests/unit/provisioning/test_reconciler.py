@@ -286,7 +286,8 @@ async def test_a_generation_bump_during_a_run_schedules_an_immediate_rerun(wire:
         run = asyncio.create_task(reconcile(container, tenant_id))
         await wait_inside(gated)
         async with container.sessionmaker() as session, session.begin():
-            await TenantService(session, container.settings).update("acme", TenantUpdate(name="Acme 2"), SYSTEM)
+            service = TenantService(session, container.settings)
+            await service.change(await service.get("acme", SYSTEM), TenantUpdate(name="Acme 2"), SYSTEM)
         gated.gate.set()
         assert await asyncio.wait_for(run, timeout=10) is True
 
