@@ -1,14 +1,15 @@
-"""Provisioning benchmark: N workspaces created through the HTTP API against the sandbox upstreams.
+"""Provisioning benchmark: workspaces created through the HTTP API of ``tenantry serve`` against the sandbox.
 
-The product (API, reconciler, worker loop, store) runs in this process, served on loopback and driven over
-HTTP by ``--concurrency`` clients, each creating a workspace and waiting until it is active before it
-creates the next. The three sandbox upstreams run in a child process of their own, also on loopback, so
-their CPU is not charged to the product; each adds ``--latency-ms`` to every request it answers. The
-figures come from the store (each tenant's ``created_at`` and ``activated_at``, both stamped by the
-product) and from the sandboxes' request logs. See bench/README.md.
+Three kinds of process: the product (``tenantry serve`` with its in-process worker, plus ``tenantry worker``
+processes with ``--workers``), the sandbox upstreams (bench/sandbox_proc.py, seeded with ``--existing``
+tenants and adding ``--latency-ms`` to every request), and this one, the load generator: ``--concurrency``
+clients, each creating a workspace and waiting until it is active before it creates the next. Every
+combination of ``--concurrency`` and ``--existing`` is one run on a fresh store and sandbox. The figures come
+from the store (each tenant's ``created_at`` and ``activated_at``, both stamped by the product), the
+sandboxes' request logs, and /proc for the product's CPU and run-queue time. See bench/README.md.
 
-    .venv/bin/python bench/provision.py [--tenants N] [--latency-ms L] [--workers W] [--concurrency C]
-                                        [--database URL] [--dkim-delay-ms D] [--log-level LEVEL]
+    .venv/bin/python bench/provision.py [--tenants N] [--concurrency C[,C...]] [--existing E[,E...]]
+        [--latency-ms L] [--workers W] [--database URL] [--dkim-delay-ms D] [--log-level LEVEL] [--json PATH]
 """
 
 from __future__ import annotations
@@ -16,243 +17,53 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
-import multiprocessing
-import resource
-import socket
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+if __package__ in {None, ""}:  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import httpx
 import sqlalchemy as sa
+from bench import harness, procstat
+from bench.harness import UPSTREAMS, percentile
 
-from tenantry.config import Settings
-from tenantry.container import Container, build_container
-from tenantry.db.engine import create_engine
-from tenantry.db.migrate import upgrade
-from tenantry.provisioning.worker import Worker
-from tenantry.sandbox.server import start_in_loop
 from tenantry.tenants.models import Tenant
 
-UPSTREAMS = ("authentik", "stalwart", "ocis")
 POLL_SECONDS = 0.25  # how often a client looks again at a tenant not yet active (timing comes from the store)
 TENANT_DEADLINE_SECONDS = 300.0
 
 
-# -- the sandbox upstreams, in a child process -------------------------------------------------------------
-
-
-def _listening_socket() -> socket.socket:
-    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says TCP, and
-    # with Nagle on, every response written in two parts stalls on the peer's delayed ACK (~40 ms).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def _sandbox_main(conn: Connection, stop: Event, latency_ms: float, dkim_delay: float) -> None:
-    """Child process: serve the three sandboxes on loopback until ``stop`` is set.
-
-    The sockets are bound before the suite is built because the sandboxes answer with their public URLs.
-    The ``Settings`` values pointing at them (fresh demo credentials) go back through ``conn``.
-    """
-    import uvicorn
-
-    from tenantry.sandbox.suite import SandboxSuite
-
-    sockets = [_listening_socket() for _ in UPSTREAMS]
-    urls = [f"http://127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
-    suite = SandboxSuite(authentik_url=urls[0], stalwart_url=urls[1], ocis_url=urls[2], dkim_delay=dkim_delay)
-    for sandbox in (suite.authentik, suite.stalwart, suite.ocis):
-        sandbox.controls.latency_ms = latency_ms
-
-    async def serve() -> None:
-        servers = [
-            uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", backlog=1024))
-            for app in suite.apps().values()
-        ]
-        tasks = [
-            asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)
-        ]
-        while not all(server.started for server in servers):
-            if any(task.done() for task in tasks):
-                await asyncio.gather(*tasks)
-            await asyncio.sleep(0.01)
-        conn.send({"urls": dict(zip(UPSTREAMS, urls, strict=True)), "settings": suite.settings()})
-        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
-        for server in servers:
-            server.should_exit = True
-        await asyncio.gather(*tasks)
-
-    asyncio.run(serve())
-
-
-@dataclass
-class Sandboxes:
-    urls: dict[str, str]
-    settings: dict[str, Any] = field(repr=False)  # holds the sandbox credentials: never printed
-
-
-@contextlib.contextmanager
-def sandboxes(latency_ms: float, dkim_delay: float) -> Iterator[Sandboxes]:
-    """The sandbox upstreams in a child process for the duration of the block."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    stop = ctx.Event()
-    process: BaseProcess = ctx.Process(
-        target=_sandbox_main, args=(child, stop, latency_ms, dkim_delay), name="tenantry-bench-sandboxes", daemon=True
-    )
-    process.start()
-    try:
-        if not parent.poll(60):
-            raise RuntimeError("the sandbox process did not start within 60 s")
-        ready = parent.recv()
-        yield Sandboxes(ready["urls"], ready["settings"])
-    finally:
-        stop.set()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
-
-
-async def clear_request_logs(urls: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
-        for url in urls.values():
-            (await client.delete(f"{url}/_sandbox/requests")).raise_for_status()
-
-
-async def logged_requests(urls: dict[str, str]) -> dict[str, tuple[int, int]]:
-    """Per upstream, from its request log: (requests, of which answered with an error status)."""
-    counts: dict[str, tuple[int, int]] = {}
-    async with httpx.AsyncClient(timeout=60) as client:
-        for name, url in urls.items():
-            response = await client.get(f"{url}/_sandbox/requests")
-            response.raise_for_status()
-            entries = response.json()
-            errors = sum(1 for entry in entries if entry.get("status") is None or entry["status"] >= 400)
-            counts[name] = (len(entries), errors)
-    return counts
-
-
-# -- the product, in this process -------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def product(settings: Settings, workers: int) -> AsyncIterator[str]:
-    """The API served on loopback with ``workers`` worker loops beside it; yields the API's base URL."""
-    from tenantry.app import create_app
-
-    extra: list[tuple[Worker, asyncio.Task[None]]] = []
-
-    def container() -> Container:
-        built = build_container(settings)
-        for _ in range(workers - 1):  # the API runs the first worker loop itself
-            worker = built.worker()
-            extra.append((worker, asyncio.create_task(worker.run())))
-        return built
-
-    api, task = await start_in_loop(create_app(settings, container_factory=container))
-    try:
-        yield api.url
-    finally:
-        for worker, worker_task in extra:
-            worker.stop()
-            await worker_task
-        api.server.should_exit = True
-        await task
-
-
-async def create_tenants(api_url: str, slugs: Sequence[str], concurrency: int) -> list[str]:
-    """``concurrency`` clients, each creating a workspace and waiting until it is active, then the next.
-
-    Returns what went wrong, one line per tenant that did not become active.
-    """
-    failures: list[str] = []
-    queue = list(reversed(slugs))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-
-    async def one(client: httpx.AsyncClient, slug: str) -> None:
-        response = await client.post("/tenants", json={"slug": slug, "name": f"Bench {slug}"})
-        if response.status_code != 201:
-            failures.append(f"{slug}: create answered {response.status_code} {response.text[:200]}")
-            return
-        body = response.json()
-        deadline = time.monotonic() + TENANT_DEADLINE_SECONDS
-        while body["status"] != "active":
-            if time.monotonic() > deadline:
-                failures.append(
-                    f"{slug}: still {body['status']} after {TENANT_DEADLINE_SECONDS:g} s: {body['provisioningStatus']}"
-                )
-                return
-            await asyncio.sleep(POLL_SECONDS)
-            body = (await client.get(f"/tenants/{slug}")).json()
-
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        while queue:
-            slug = queue.pop()
-            try:
-                await one(client, slug)
-            except (httpx.HTTPError, ValueError, KeyError) as err:  # a broken answer fails that tenant only
-                failures.append(f"{slug}: {type(err).__name__}: {err}")
-
-    async with httpx.AsyncClient(base_url=api_url, timeout=TENANT_DEADLINE_SECONDS, limits=limits) as client:
-        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
-    return failures
-
-
-async def times_to_active(settings: Settings, prefix: str) -> list[float]:
-    """Seconds from ``created_at`` to ``activated_at`` of every tenant of this run that became active."""
-    engine = create_engine(settings)
-    try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(Tenant.created_at, Tenant.activated_at).where(
-                        Tenant.slug.startswith(prefix), Tenant.activated_at.is_not(None)
-                    )
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    return [(activated - created).total_seconds() for created, activated in rows]
-
-
-# -- figures ------------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile: always a time some tenant really took, never an interpolation."""
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
-
-
 @dataclass
 class Figures:
+    """One run's figures."""
+
     tenants: int
+    concurrency: int
+    existing: int
     latency_ms: float
     wall_seconds: float
-    cpu_seconds: float
-    times: list[float]  # seconds from create to active, one per tenant that became active
-    requests: dict[str, tuple[int, int]]  # per upstream: (logged requests, of which errors)
-    peak_rss_mib: float
+    times: list[float] = field(repr=False)  # seconds from create to active, one per tenant that became active
+    requests: dict[str, dict[str, int]]  # per upstream: requests logged, of which answered with an error
+    product: dict[str, Any]  # procstat.Meter figures of the product's processes over the run
+    answers: dict[str, int] = field(default_factory=dict)  # POST /tenants answers by status
+    polls: int = 0
+    create_latencies: list[float] = field(default_factory=list, repr=False)
+    product_peak_rss_mib: float | None = None
     sandbox_peak_rss_mib: float | None = None
+    seed_seconds: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> int:
         return len(self.times)
 
     def round_trips(self, upstream: str) -> float:
-        return self.requests.get(upstream, (0, 0))[0] / self.tenants
+        return self.requests.get(upstream, {}).get("requests", 0) / self.tenants
 
     @property
     def chain(self) -> float:
@@ -268,73 +79,253 @@ class Figures:
     def mean_ms(self) -> float | None:
         return 1000 * sum(self.times) / len(self.times) if self.times else None
 
-    def rows(self) -> list[tuple[str, str]]:
-        ms = [1000 * t for t in self.times]
+    @property
+    def ratio(self) -> float | None:
         mean = self.mean_ms
-        rows = [
-            ("tenants active", f"{self.active}/{self.tenants}"),
-            ("wall time", f"{self.wall_seconds:.1f} s"),
-            ("tenants/s", f"{self.active / self.wall_seconds:.1f}"),
-        ]
-        rows += [(f"time-to-active p{p}", f"{percentile(ms, p):.1f} ms" if ms else "n/a") for p in (50, 90, 99)]
-        rows.append(("time-to-active mean", f"{mean:.1f} ms" if mean is not None else "n/a"))
-        for name in UPSTREAMS:
-            errors = self.requests.get(name, (0, 0))[1]
-            note = f" ({errors} answered with an error)" if errors else ""
-            rows.append((f"round trips/tenant {name}", f"{self.round_trips(name):.2f}{note}"))
-        rows.append(("round trips/tenant total", f"{sum(self.round_trips(name) for name in UPSTREAMS):.2f}"))
-        rows.append(("latency floor", f"{self.floor_ms:.1f} ms"))
-        ratio = f"{mean / self.floor_ms:.2f}" if mean is not None and self.floor_ms > 0 else "n/a"
-        rows.append(("mean time-to-active / floor", ratio))
-        rows.append(
-            (
-                "CPU time (this process)",
-                f"{self.cpu_seconds:.1f} s, {1000 * self.cpu_seconds / self.tenants:.1f} ms/tenant",
+        return mean / self.floor_ms if mean is not None and self.floor_ms > 0 else None
+
+    def summary(self) -> dict[str, Any]:
+        ms = [1000 * t for t in self.times]
+        creates = [1000 * t for t in self.create_latencies]
+        cpu, queued = self.product["cpu_seconds"], self.product["runqueue_seconds"]
+        return {
+            "tenants": self.tenants,
+            "concurrency": self.concurrency,
+            "existing": self.existing,
+            "latency_ms": self.latency_ms,
+            "active": self.active,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "tenants_per_second": round(self.active / self.wall_seconds, 2) if self.wall_seconds else None,
+            "time_to_active_ms": {
+                **{f"p{p}": round(percentile(ms, p), 1) for p in (50, 90, 99) if ms},
+                "mean": round(self.mean_ms, 1) if self.mean_ms is not None else None,
+            },
+            "requests_per_tenant": {name: round(self.round_trips(name), 3) for name in UPSTREAMS},
+            "requests_per_tenant_total": round(sum(self.round_trips(name) for name in UPSTREAMS), 3),
+            "upstream_requests": self.requests,
+            "latency_floor_ms": round(self.floor_ms, 2),
+            "mean_over_floor": round(self.ratio, 2) if self.ratio is not None else None,
+            "product_cpu_ms_per_tenant": round(1000 * cpu / self.tenants, 2),
+            "product_runqueue_ms_per_tenant": round(1000 * queued / self.tenants, 2),
+            "product": self.product,
+            "product_peak_rss_mib": self.product_peak_rss_mib,
+            "sandbox_peak_rss_mib": self.sandbox_peak_rss_mib,
+            "create_answers": self.answers,
+            "create_latency_ms": {f"p{p}": round(percentile(creates, p), 1) for p in (50, 99)} if creates else {},
+            "polls_per_tenant": round(self.polls / self.tenants, 2),
+            "seed_seconds": self.seed_seconds,
+            "failures": self.failures[:20],
+        }
+
+
+def table_rows(runs: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    def col(get: Any) -> list[str]:
+        return [get(r) for r in runs]
+
+    rows = [
+        ("tenants active", col(lambda r: f"{r['active']}/{r['tenants']}")),
+        ("wall time", col(lambda r: f"{r['wall_seconds']:.1f} s")),
+        ("tenants/s", col(lambda r: harness.fmt(r["tenants_per_second"]))),
+    ]
+    for p in ("p50", "p90", "p99", "mean"):
+        rows.append((f"time-to-active {p}", col(lambda r, p=p: harness.fmt(r["time_to_active_ms"].get(p), unit=" ms"))))
+    for name in UPSTREAMS:
+        rows.append((f"requests/tenant {name}", col(lambda r, n=name: _trips(r, n))))
+    rows += [
+        ("requests/tenant total", col(lambda r: f"{r['requests_per_tenant_total']:.2f}")),
+        ("latency floor", col(lambda r: f"{r['latency_floor_ms']:.1f} ms")),
+        ("mean time-to-active / floor", col(lambda r: harness.fmt(r["mean_over_floor"], ".2f"))),
+        ("product CPU/tenant", col(lambda r: f"{r['product_cpu_ms_per_tenant']:.1f} ms")),
+        ("product run-queue/tenant", col(lambda r: f"{r['product_runqueue_ms_per_tenant']:.1f} ms")),
+        ("product CPU / wall", col(lambda r: f"{r['product']['cpu_seconds'] / r['wall_seconds']:.2f}")),
+        ("create answers", col(lambda r: " ".join(f"{k}:{v}" for k, v in sorted(r["create_answers"].items())))),
+        ("create answer p50/p99", col(lambda r: _pair(r["create_latency_ms"]))),
+        ("polls/tenant", col(lambda r: f"{r['polls_per_tenant']:.2f}")),
+        ("product peak RSS", col(lambda r: harness.fmt(r["product_peak_rss_mib"], ".0f", " MiB"))),
+        ("sandbox peak RSS", col(lambda r: harness.fmt(r["sandbox_peak_rss_mib"], ".0f", " MiB"))),
+        ("load average (1 min)", col(lambda r: harness.load_text(r["load_average_start"], r["load_average_end"]))),
+    ]
+    return rows
+
+
+def _trips(run: dict[str, Any], name: str) -> str:
+    errors = run["upstream_requests"].get(name, {}).get("errors", 0)
+    return f"{run['requests_per_tenant'][name]:.2f}" + (f" ({errors} err)" if errors else "")
+
+
+def _pair(values: dict[str, float]) -> str:
+    return f"{values['p50']:.0f}/{values['p99']:.0f} ms" if values else "n/a"
+
+
+# -- the load: clients creating workspaces -------------------------------------------------------------------
+
+
+@dataclass
+class Clients:
+    failures: list[str] = field(default_factory=list)
+    answers: dict[str, int] = field(default_factory=dict)
+    polls: int = 0
+    create_latencies: list[float] = field(default_factory=list)
+
+
+async def create_tenants(api_url: str, slugs: Sequence[str], concurrency: int) -> Clients:
+    """``concurrency`` clients, each creating a workspace and waiting until it is active, then the next.
+
+    A 503 (the product's back-pressure) is retried after its Retry-After, as a client should.
+    """
+    out = Clients()
+    queue = list(reversed(slugs))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def one(client: httpx.AsyncClient, slug: str) -> None:
+        while True:
+            sent = time.perf_counter()
+            response = await client.post("/tenants", json={"slug": slug, "name": f"Bench {slug}"})
+            out.create_latencies.append(time.perf_counter() - sent)
+            key = str(response.status_code)
+            out.answers[key] = out.answers.get(key, 0) + 1
+            if response.status_code != 503:
+                break
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+        if response.status_code != 201:
+            out.failures.append(f"{slug}: create answered {response.status_code} {response.text[:200]}")
+            return
+        body = response.json()
+        deadline = time.monotonic() + TENANT_DEADLINE_SECONDS
+        while body["status"] != "active":
+            if time.monotonic() > deadline:
+                out.failures.append(
+                    f"{slug}: still {body['status']} after {TENANT_DEADLINE_SECONDS:g} s: {body['provisioningStatus']}"
+                )
+                return
+            await asyncio.sleep(POLL_SECONDS)
+            out.polls += 1
+            body = (await client.get(f"/tenants/{slug}")).json()
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while queue:
+            slug = queue.pop()
+            try:
+                await one(client, slug)
+            except (httpx.HTTPError, ValueError, KeyError) as err:  # a broken answer fails that tenant only
+                out.failures.append(f"{slug}: {type(err).__name__}: {err}")
+
+    async with httpx.AsyncClient(base_url=api_url, timeout=TENANT_DEADLINE_SECONDS, limits=limits) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+    return out
+
+
+async def times_to_active(url: str, prefix: str) -> list[float]:
+    """Seconds from ``created_at`` to ``activated_at`` of every tenant of this run that became active."""
+    rows = await harness.store_rows(
+        url,
+        sa.select(Tenant.created_at, Tenant.activated_at).where(
+            Tenant.slug.startswith(prefix), Tenant.activated_at.is_not(None)
+        ),
+    )
+    return [(activated - created).total_seconds() for created, activated in rows]
+
+
+# -- one run ------------------------------------------------------------------------------------------------
+
+
+async def one_run(args: argparse.Namespace, concurrency: int, existing: int) -> dict[str, Any]:
+    run = harness.run_id()
+    seed_prefix, prefix = f"s{run}-", f"b{run}-"
+    with (
+        harness.workdir() as work,
+        harness.sandbox(
+            work, seed=existing, prefix=seed_prefix, latency_ms=args.latency_ms, dkim_delay_ms=args.dkim_delay_ms
+        ) as upstream,
+    ):
+        async with harness.fresh_store(args.database, work) as url:
+            seeded = await harness.seed(url, seed_prefix, upstream.ids) if upstream.ids else 0.0
+            env = harness.product_env(
+                upstream,
+                url,
+                log_level=args.log_level,
+                auth_enabled=False,
+                worker_concurrency=concurrency,
+                worker_batch_size=concurrency,
             )
-        )
-        rows.append(("peak RSS (this process)", f"{self.peak_rss_mib:.0f} MiB"))
-        if self.sandbox_peak_rss_mib is not None:
-            rows.append(("peak RSS (sandbox process)", f"{self.sandbox_peak_rss_mib:.0f} MiB"))
-        return rows
+            async with contextlib.AsyncExitStack() as stack:
+                api = await stack.enter_async_context(
+                    harness.serve(env, work, *(["--no-worker"] if args.workers == 0 else []))
+                )
+                workers = [
+                    await stack.enter_async_context(
+                        harness.product(f"worker{n}", [str(harness.TENANTRY), "worker"], env, work)
+                    )
+                    for n in range(max(0, args.workers - 1))
+                ]
+                pids = [api.pid, *(w.pid for w in workers)]
+                await harness.clear_request_logs(upstream.urls)
+                meters = [procstat.Meter(pid).start() for pid in pids]
+                started = time.perf_counter()
+                slugs = [f"{prefix}{i:05d}" for i in range(args.tenants)]
+                clients = await create_tenants(api.url or "", slugs, concurrency)
+                wall = time.perf_counter() - started
+                spent = [m.stop() for m in meters]
+                peak = sum(procstat.peak_rss_mib(pid) for pid in procstat.tree(api.pid))
+                logs = await harness.request_logs(upstream.urls)
+            figures = Figures(
+                tenants=args.tenants,
+                concurrency=concurrency,
+                existing=existing,
+                latency_ms=args.latency_ms,
+                wall_seconds=wall,
+                times=await times_to_active(url, prefix),
+                requests=harness.count_requests(logs),
+                product=_combined(spent),
+                answers=clients.answers,
+                polls=clients.polls,
+                create_latencies=clients.create_latencies,
+                product_peak_rss_mib=round(peak, 1),
+                sandbox_peak_rss_mib=round(upstream.peak_rss_mib(), 1),
+                seed_seconds={"sandbox": upstream.seed_seconds, "store": round(seeded, 2)},
+                failures=clients.failures,
+            )
+    summary = figures.summary()
+    summary["load_average_start"] = figures.product["load_average_start"]
+    summary["load_average_end"] = figures.product["load_average_end"]
+    for failure in figures.failures[:10]:
+        print(f"not active: {failure}", file=sys.stderr)
+    return summary
 
-    def floor_explanation(self) -> list[str]:
-        chains = ", ".join(f"{name} {self.round_trips(name):.2f}" for name in UPSTREAMS)
-        return [
-            f"latency floor = max({chains}) round trips x {self.latency_ms:g} ms = {self.floor_ms:.1f} ms",
-            "  A tenant's three steps run concurrently; each step calls its upstream one request after another,",
-            "  and every request waits the injected latency. So no tenant can become active sooner than its",
-            "  longest step's round trips times the latency: that is the floor. Round trips per tenant are the",
-            "  sandboxes' logged requests divided by the tenants (one-off requests, such as Stalwart's session,",
-            "  are spread over all of them). The ratio shows what the product adds on top: its own work",
-            "  (CPU, store) and waiting its turn when more creations are in flight than it can serve at once.",
-        ]
 
-
-def render(figures: Figures, header: str) -> str:
-    rows = figures.rows()
-    width = max(len(label) for label, _ in rows)
-    lines = [header, ""]
-    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
-    lines += ["", *(f"  {line}" for line in figures.floor_explanation())]
-    return "\n".join(lines)
-
-
-def _rss_mib(maxrss: int) -> float:
-    # ru_maxrss counts KiB on Linux (bytes on macOS).
-    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _combined(meters: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of several product processes over the same interval, added up."""
+    first = dict(meters[0])
+    for other in meters[1:]:
+        for key in ("cpu_seconds", "runqueue_seconds", "processes"):
+            first[key] = round(first[key] + other[key], 3)
+    return first
 
 
 # -- main ---------------------------------------------------------------------------------------------------
 
 
+def _counts(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Provision many tenants against the sandbox and print figures.")
-    parser.add_argument("--tenants", type=int, default=1000, help="tenants to create (default 1000)")
+    parser.add_argument("--tenants", type=int, default=1000, help="tenants to create in each run (default 1000)")
+    parser.add_argument(
+        "--concurrency",
+        "--in-flight",
+        type=_counts,
+        default=[20],
+        help="workspace creations in flight, comma-separated for several runs (default 20); also the worker's "
+        "concurrency (TENANTRY_WORKER_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--existing",
+        type=_counts,
+        default=[0],
+        help="tenants that exist before the run (store and upstreams), comma-separated for several runs (default 0)",
+    )
     parser.add_argument(
         "--latency-ms", type=float, default=20.0, help="latency the sandboxes add to every request (default 20)"
     )
@@ -342,102 +333,70 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=1,
-        help="worker loops beside the API (default 1, as `tenantry serve` runs); they finish "
-        "tenants the API's own first reconcile left pending",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=20,
-        help="workspace creations in flight (default 20); also each worker loop's concurrency",
+        help="worker loops: 1 (default) is `tenantry serve` with its in-process worker, 0 is `serve --no-worker`, "
+        "2+ adds `tenantry worker` processes (PostgreSQL only)",
     )
     parser.add_argument(
         "--database",
         default=None,
-        help="database URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/bench; it is "
-        "migrated and keeps this run's tenants (default: a temporary SQLite file)",
+        help="PostgreSQL server URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/bench: each run gets a "
+        "database of its own beside the one named, dropped afterwards (default: a temporary SQLite file)",
     )
     parser.add_argument(
         "--dkim-delay-ms",
         type=float,
         default=0.0,
-        help="how long Stalwart takes to generate a new domain's DKIM keys (default 0); a step "
-        "that finds none is pending and a worker looks again after "
-        "TENANTRY_PENDING_POLL_SECONDS",
+        help="how long Stalwart takes to generate a new domain's DKIM keys (default 0); a step that finds none "
+        "is pending and a worker looks again after TENANTRY_PENDING_POLL_SECONDS",
     )
     parser.add_argument("--log-level", default="WARNING", help="the product's log level (default WARNING)")
+    parser.add_argument("--json", type=Path, help="also write every figure as JSON to this path")
     args = parser.parse_args(argv)
-    if args.tenants < 1 or args.concurrency < 1:
+    if args.tenants < 1 or not args.concurrency or min(args.concurrency) < 1:
         parser.error("--tenants and --concurrency must be at least 1")
-    if args.workers < 0 or args.latency_ms < 0 or args.dkim_delay_ms < 0:
-        parser.error("--workers, --latency-ms and --dkim-delay-ms must not be negative")
+    if args.workers < 0 or args.latency_ms < 0 or args.dkim_delay_ms < 0 or min(args.existing, default=0) < 0:
+        parser.error("--workers, --latency-ms, --existing and --dkim-delay-ms must not be negative")
     if args.workers == 0 and args.dkim_delay_ms > 0:
         parser.error("with --dkim-delay-ms a worker loop must finish the pending step: use --workers 1 or more")
+    if args.workers > 1 and not (args.database or "").startswith("postgresql"):
+        parser.error("on SQLite one process runs the worker loop: --workers 2+ needs --database postgresql+asyncpg://…")
     return args
 
 
-async def run(args: argparse.Namespace, upstream: Sandboxes, database_url: str) -> Figures:
-    from tenantry.logging import configure_logging
-
-    settings = Settings(
-        database_url=database_url,
-        auth_enabled=False,
-        log_level=args.log_level,
-        mail_domain_base="bench.example.test",
-        run_worker_in_api=args.workers > 0,
-        worker_concurrency=args.concurrency,
-        worker_batch_size=args.concurrency,
-        **upstream.settings,
-    )
-    configure_logging(settings.log_level)
-    engine = create_engine(settings)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
-    slugs = [f"{prefix}{i:05d}" for i in range(args.tenants)]
-    async with product(settings, args.workers) as api_url:
-        await clear_request_logs(upstream.urls)
-        cpu_before, started = _cpu_seconds(), time.perf_counter()
-        failures = await create_tenants(api_url, slugs, args.concurrency)
-        wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
-        requests = await logged_requests(upstream.urls)
-    for failure in failures[:10]:
-        print(f"not active: {failure}", file=sys.stderr)
-    return Figures(
-        tenants=args.tenants,
-        latency_ms=args.latency_ms,
-        wall_seconds=wall,
-        cpu_seconds=cpu,
-        times=await times_to_active(settings, prefix),
-        requests=requests,
-        peak_rss_mib=_rss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
-    )
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    runs = []
+    for existing in args.existing:
+        for concurrency in args.concurrency:
+            print(f"run: {concurrency} in flight, {existing} existing tenants ...", file=sys.stderr, flush=True)
+            runs.append(await one_run(args, concurrency, existing))
+    store = "PostgreSQL" if (args.database or "").startswith("postgresql") else "SQLite"
+    return {
+        "benchmark": "provision",
+        "machine": harness.machine(),
+        "store": store,
+        "workers": args.workers,
+        "latency_ms": args.latency_ms,
+        "runs": runs,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        if args.database:
-            database_url = args.database
-            store = "PostgreSQL" if args.database.startswith("postgresql") else "the given database"
-        else:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tenantry-bench-")))
-            database_url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
-            store = "SQLite (a temporary file)"
-        with sandboxes(args.latency_ms, args.dkim_delay_ms / 1000) as upstream:
-            figures = asyncio.run(run(args, upstream, database_url))
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    figures.sandbox_peak_rss_mib = _rss_mib(children) if children else None
-    header = (
-        f"Provisioned {args.tenants} tenants through the API: {args.latency_ms:g} ms injected on every "
-        f"sandbox request, {args.concurrency} creations in flight, {args.workers} worker loop(s), "
-        f"store {store}"
+    report = asyncio.run(run(args))
+    columns = [f"C={r['concurrency']} E={r['existing']}" for r in report["runs"]]
+    title = (
+        f"Provisioning through `tenantry serve` ({report['store']}): {args.tenants} tenants per run, "
+        f"{args.latency_ms:g} ms injected on every sandbox request, {args.workers} worker loop(s); "
+        "C = creations in flight, E = tenants existing before the run"
     )
-    print(render(figures, header))
-    return 0 if figures.active == figures.tenants else 1
+    harness.print_table(title, columns, table_rows(report["runs"]))
+    print(
+        "  floor = the most requests per tenant any one upstream got x the latency (a tenant's steps run\n"
+        "  concurrently, each a chain of requests); CPU and run-queue time are the product processes' own\n"
+        "  (utime+stime and schedstat, every thread) over the run, divided by the tenants created."
+    )
+    harness.write_json(args.json, report)
+    return 0 if all(r["active"] == r["tenants"] for r in report["runs"]) else 1
 
 
 if __name__ == "__main__":

@@ -1,88 +1,99 @@
-"""bench/provision.py: a tiny run prints every figure, consistent with each other; the floor arithmetic."""
+"""bench/provision.py: a tiny run writes every figure, consistent with each other; the floor arithmetic."""
 
 from __future__ import annotations
 
-import re
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from bench.provision import UPSTREAMS, Figures, percentile
+from bench.harness import percentile
+from bench.provision import UPSTREAMS, Figures
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "provision.py"
-ROW = re.compile(r"^  (\S.*?)\s{2,}(\S.*)$")
 
 
-def run_bench(*args: str) -> tuple[int, dict[str, str], str]:
-    """Run the script; returns its exit code, its table as {label: value} and its whole output."""
+def run_bench(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """Run the script; returns its exit code, its JSON report and its whole output."""
+    out = tmp_path / "provision.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(SCRIPT), "--json", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
     )
-    table: dict[str, str] = {}
-    for line in done.stdout.split("\n\n", 2)[1].splitlines():
-        match = ROW.match(line)
-        assert match, f"not a table row: {line!r}\n{done.stdout}"
-        table[match[1]] = match[2]
-    return done.returncode, table, done.stdout + done.stderr
-
-
-def number(value: str) -> float:
-    match = re.match(r"[\d.]+", value)
-    assert match, value
-    return float(match[0])
+    report = json.loads(out.read_text()) if out.exists() else {}
+    return done.returncode, report, done.stdout + done.stderr
 
 
 @pytest.mark.slow
-def test_a_run_of_five_tenants_prints_throughput_percentiles_round_trips_floor_ratio_and_rss() -> None:
-    code, table, output = run_bench("--tenants", "5", "--latency-ms", "5", "--concurrency", "2")
+def test_a_tiny_run_among_existing_tenants_reports_cpu_floor_ratio_requests_and_load(tmp_path: Path) -> None:
+    code, report, output = run_bench(
+        tmp_path, "--tenants", "4", "--latency-ms", "5", "--concurrency", "2", "--existing", "30"
+    )
 
     assert code == 0, output
-    assert table["tenants active"] == "5/5"
-    assert number(table["tenants/s"]) > 0
-    p50, p90, p99 = (number(table[f"time-to-active p{p}"]) for p in (50, 90, 99))
-    assert 0 < p50 <= p90 <= p99
-    trips = {name: number(table[f"round trips/tenant {name}"]) for name in UPSTREAMS}
+    (run,) = report["runs"]
+    assert (run["active"], run["tenants"], run["existing"], run["concurrency"]) == (4, 4, 30, 2)
+    ttas = run["time_to_active_ms"]
+    assert 0 < ttas["p50"] <= ttas["p90"] <= ttas["p99"]
+    trips = run["requests_per_tenant"]
     # Every step of a new tenant has to reach its upstream, and each request waits the injected 5 ms.
+    assert set(trips) == set(UPSTREAMS)
     assert all(n >= 1 for n in trips.values()), trips
-    assert number(table["round trips/tenant total"]) == pytest.approx(sum(trips.values()), abs=0.011)
-    assert number(table["latency floor"]) == pytest.approx(max(trips.values()) * 5, abs=0.06)
-    assert p50 >= number(table["latency floor"])
-    assert number(table["mean time-to-active / floor"]) == pytest.approx(
-        number(table["time-to-active mean"]) / number(table["latency floor"]), rel=0.01
-    )
-    assert number(table["peak RSS (this process)"]) > 0
-    assert "latency floor = max(authentik" in output
+    assert run["latency_floor_ms"] == pytest.approx(max(trips.values()) * 5, abs=0.05)
+    assert run["mean_over_floor"] == pytest.approx(ttas["mean"] / run["latency_floor_ms"], rel=0.02)
+    assert run["product_cpu_ms_per_tenant"] > 0
+    assert run["product_runqueue_ms_per_tenant"] >= 0
+    assert run["product"]["cpu_seconds"] > 0
+    assert len(run["load_average_start"]) == len(run["load_average_end"]) == 3
+    assert run["product_peak_rss_mib"] > 0
+    assert run["sandbox_peak_rss_mib"] > 0
+    assert run["create_answers"] == {"201": 4}
+    assert "product CPU/tenant" in output
+    assert "mean time-to-active / floor" in output
 
 
 @pytest.mark.slow
-def test_the_given_database_holds_the_runs_tenants_active(database_url: str) -> None:
-    code, table, output = run_bench("--tenants", "3", "--latency-ms", "0", "--database", database_url)
+@pytest.mark.postgres
+def test_a_run_on_postgresql_gets_a_database_of_its_own(tmp_path: Path, postgres_url: str) -> None:
+    code, report, output = run_bench(tmp_path, "--tenants", "3", "--latency-ms", "0", "--database", postgres_url)
 
     assert code == 0, output
-    assert table["tenants active"] == "3/3"
-    assert table["mean time-to-active / floor"] == "n/a"  # no latency, no floor to compare with
+    assert report["store"] == "PostgreSQL"
+    (run,) = report["runs"]
+    assert run["active"] == 3
+    assert run["mean_over_floor"] is None  # no latency, no floor to compare with
 
 
 def test_the_floor_is_the_longest_steps_round_trips_times_the_latency() -> None:
     figures = Figures(
         tenants=10,
+        concurrency=2,
+        existing=0,
         latency_ms=20,
         wall_seconds=2.0,
-        cpu_seconds=1.0,
         times=[0.1] * 9 + [0.3],
-        requests={"authentik": (30, 0), "stalwart": (42, 2), "ocis": (20, 0)},
-        peak_rss_mib=100,
+        requests={
+            "authentik": {"requests": 30, "errors": 0},
+            "stalwart": {"requests": 42, "errors": 2},
+            "ocis": {"requests": 20, "errors": 0},
+        },
+        product={"cpu_seconds": 1.0, "runqueue_seconds": 0.5},
     )
 
-    rows = dict(figures.rows())
+    summary = figures.summary()
 
     assert figures.floor_ms == pytest.approx(4.2 * 20)
-    assert rows["latency floor"] == "84.0 ms"
-    assert rows["mean time-to-active / floor"] == f"{120 / 84:.2f}"
-    assert rows["round trips/tenant stalwart"] == "4.20 (2 answered with an error)"
-    assert rows["tenants active"] == "10/10"
-    assert rows["tenants/s"] == "5.0"
+    assert summary["latency_floor_ms"] == 84.0
+    assert summary["mean_over_floor"] == round(120 / 84, 2)
+    assert summary["requests_per_tenant"]["stalwart"] == 4.2
+    assert summary["product_cpu_ms_per_tenant"] == 100.0
+    assert summary["product_runqueue_ms_per_tenant"] == 50.0
+    assert summary["tenants_per_second"] == 5.0
 
 
 def test_percentiles_are_times_some_tenant_really_took() -> None:
