@@ -53,7 +53,7 @@ class WorkerProcess:
         self.killed_at = datetime.now(UTC)
 
     def runs(self) -> list[Run]:
-        return runs_of(self)
+        return runs_in_log(self.events(), worker=self.log_path.stem, killed_at=self.killed_at)
 
     def reconciled(self) -> set[str]:
         """The tenants (ids) of which this worker finished a reconcile."""
@@ -85,9 +85,9 @@ def _at(event: Mapping[str, Any]) -> datetime:
     return datetime.fromisoformat(str(event["timestamp"]))
 
 
-def runs_of(worker: WorkerProcess) -> list[Run]:
-    """The runs a worker's log records, each with how it ended ("killed" for one the kill cut short)."""
-    events = [e for e in worker.events() if "timestamp" in e]
+def runs_in_log(events: list[dict[str, Any]], *, worker: str, killed_at: datetime | None) -> list[Run]:
+    """The runs one worker's log records, each with how it ended ("killed" for one the kill cut short)."""
+    events = [e for e in events if "timestamp" in e]
     runs: list[Run] = []
     for index, event in enumerate(events):
         if event.get("event") != "reconcile.start":
@@ -102,9 +102,9 @@ def runs_of(worker: WorkerProcess) -> list[Run]:
             ):
                 end, ended_by = _at(later), str(name)
                 break
-        if end is None and worker.killed_at is not None:
-            end, ended_by = worker.killed_at, "killed"
-        runs.append(Run(tenant_id, run_id, worker.log_path.stem, _at(event), end, ended_by))
+        if end is None and killed_at is not None:
+            end, ended_by = killed_at, "killed"
+        runs.append(Run(tenant_id, run_id, worker, _at(event), end, ended_by))
     return runs
 
 
