@@ -331,7 +331,7 @@ class Reconciler:
             if tenant.status == TenantStatus.ACTIVE and tenant.activated_at is None:
                 tenant.activated_at = now
                 notes.append(Note("tenant.active", "every step is ok; the workspace is ready"))
-            repo.record(tenant.id, notes, at=now)
+            await repo.record(tenant.id, notes, at=now)
             tenant.next_reconcile_at = _next_run(tenant, generation, now)
             tenant.lease_owner = None
             tenant.lease_expires_at = None

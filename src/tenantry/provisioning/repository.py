@@ -6,6 +6,7 @@ Repositories flush at most; the caller (the lease manager, the reconciler) owns 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,9 @@ from sqlalchemy.orm import joinedload, noload
 from tenantry.provisioning.outcomes import Note
 from tenantry.states import DomainProof, DomainStatus, StepStatus
 from tenantry.tenants.models import DomainClaim, Tenant, TenantEvent, TenantStep
+
+# The events table for Core inserts: many rows in one executemany, no ids read back.
+EVENTS = cast("sa.Table", TenantEvent.__table__)
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
@@ -126,11 +130,14 @@ class ProvisioningRepository:
         for row in tenant.steps:
             row.next_attempt_at = None
 
-    def record(self, tenant_id: str, notes: list[Note], *, at: datetime) -> None:
-        for note in notes:
-            self.session.add(
-                TenantEvent(tenant_id=tenant_id, at=at, step=note.step, kind=note.kind, message=note.message)
-            )
+    async def record(self, tenant_id: str, notes: list[Note], *, at: datetime) -> None:
+        """The notes as timeline events, in one statement (an executemany, without reading ids back)."""
+        if notes:
+            rows = [
+                {"tenant_id": tenant_id, "at": at, "step": n.step, "kind": n.kind, "message": n.message, "actor": None}
+                for n in notes
+            ]
+            await self.session.execute(sa.insert(EVENTS), rows)
 
     # -- domain claims (the mail step's gate) ------------------------------------------------------------
     async def held_by_another(self, domain: str, tenant_id: str) -> bool:

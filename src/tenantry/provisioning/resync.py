@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenantry.db.base import utcnow
 from tenantry.integrations.errors import StepError
 from tenantry.integrations.ports import MarkedObject, TenantSpec
+from tenantry.provisioning.repository import EVENTS
 from tenantry.provisioning.steps import Step
 from tenantry.states import Lifecycle, StepName, StepStatus
-from tenantry.tenants.models import Tenant, TenantEvent, TenantStep
+from tenantry.tenants.models import Tenant, TenantStep
 
 log = structlog.get_logger("tenantry.resync")
 DUPLICATES = "duplicates"
@@ -172,7 +173,7 @@ class Resync:
                     data = {k: v for k, v in (row_.data or {}).items() if k != DUPLICATES}
                     row_.data = {**data, DUPLICATES: ids} if ids else data
             if notes:
-                await session.execute(sa.insert(TenantEvent), notes)
+                await session.execute(sa.insert(EVENTS), notes)
 
     async def _discard(self, step: Step, obj: MarkedObject) -> bool:
         assert step.discard_empty is not None
@@ -212,7 +213,7 @@ class Resync:
                         .values(next_reconcile_at=now)
                         .execution_options(synchronize_session=False)
                     )
-            await session.execute(sa.insert(TenantEvent), events)
+            await session.execute(sa.insert(EVENTS), events)
 
 
 def _by_tenant(objects: list[MarkedObject]) -> dict[str, list[MarkedObject]]:
