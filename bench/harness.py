@@ -210,12 +210,13 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
-async def seed(url: str, prefix: str, ids: SeededIds, *, pending: int = 0) -> float:
-    """Write the seeded tenants' rows into the store; returns the seconds it took."""
+async def seed(url: str, prefix: str, ids: SeededIds, *, pending: int = 0, fresh: int = 0) -> float:
+    """Write the seeded tenants' rows into the store (see :func:`bench.seeding.seed_store`); returns the seconds
+    it took."""
     began = time.perf_counter()
     engine = create_engine(Settings(database_url=url, auth_enabled=False))
     try:
-        await seed_store(engine, prefix, ids, pending=pending)
+        await seed_store(engine, prefix, ids, pending=pending, fresh=fresh)
         if url.startswith("postgresql"):
             async with engine.begin() as conn:
                 await conn.execute(sa.text("ANALYZE"))

@@ -138,9 +138,12 @@ def seed_sandboxes(suite: Any, prefix: str, count: int, *, base: str = MAIL_DOMA
 # -- the store: in the benchmark process ------------------------------------------------------------------
 
 
-def _step_rows(spec: TenantSpec, at: datetime, due: datetime, ids: tuple[str, str, str] | None) -> list[dict[str, Any]]:
+def _step_rows(
+    spec: TenantSpec, at: datetime, due: datetime, ids: tuple[str, str, str] | None, *, journaled: bool = True
+) -> list[dict[str, Any]]:
     """The three step rows of a tenant: ``ok`` with its ids as provisioning leaves them, or (``ids`` None)
-    pending and due now, with a note that a create began long ago (so each step adopts by its marker)."""
+    pending and due now; ``journaled``: with a note that a create began long ago (so each step looks for its
+    object by marker, as after a create whose answer was lost), else as a new tenant's."""
     rows = []
     for n, step in enumerate((StepName.AUTHENTIK, StepName.STALWART, StepName.OCIS)):
         base: dict[str, Any] = {
@@ -163,7 +166,7 @@ def _step_rows(spec: TenantSpec, at: datetime, due: datetime, ids: tuple[str, st
                     "observed_generation": 0,
                     "outputs": {},
                     "data": {},
-                    "create_started_at": at - timedelta(hours=1),
+                    "create_started_at": at - timedelta(hours=1) if journaled else None,
                 }
             )
             continue
@@ -209,10 +212,15 @@ def _step_outputs(step: StepName, spec: TenantSpec, object_id: str) -> tuple[dic
 
 
 def store_rows(
-    specs: Sequence[TenantSpec], ids: Sequence[tuple[str, str, str] | None], *, now: datetime | None = None
+    specs: Sequence[TenantSpec],
+    ids: Sequence[tuple[str, str, str] | None],
+    *,
+    journaled: int | None = None,
+    now: datetime | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
     """Tenant, step and claim rows in chunks. A tenant with ids is active and next due a day later (as after
-    a successful reconcile); one without (``None``) is pending and due now."""
+    a successful reconcile); one without (``None``) is pending and due now, and among those the ones before
+    index ``journaled`` (default: all) carry the note that a create began long ago."""
     now = now or utcnow()
     due = now + timedelta(days=1)
     tenants: list[dict[str, Any]] = []
@@ -241,7 +249,7 @@ def store_rows(
                 "next_reconcile_at": due if healthy else created,
             }
         )
-        steps += _step_rows(spec, created, due, own)
+        steps += _step_rows(spec, created, due, own, journaled=journaled is None or n < journaled)
         claims.append(
             {
                 "tenant_id": spec.id,
@@ -268,19 +276,21 @@ async def seed_store(
     ids: SeededIds,
     *,
     pending: int = 0,
+    fresh: int = 0,
     base: str = MAIL_DOMAIN_BASE,
 ) -> int:
     """Insert the store rows of the seeded tenants: the first ``len(ids) - pending`` healthy, the last
-    ``pending`` waiting to be adopted. Returns the number of tenants written."""
+    ``pending`` waiting to be adopted (their objects exist upstream, no id is stored), then ``fresh`` more
+    tenants that exist nowhere upstream yet, due now as a new tenant is. Returns the tenants written."""
     count = len(ids)
     healthy = count - pending
-    specs = [seed_spec(prefix, i, base=base) for i in range(count)]
+    specs = [seed_spec(prefix, i, base=base) for i in range(count + fresh)]
     own: list[tuple[str, str, str] | None] = [
         (ids.group_pks[i], ids.domain_ids[i], ids.drive_ids[i]) if i < healthy else None for i in range(count)
     ]
     async with engine.begin() as conn:
-        for tenants, steps, claims in store_rows(specs, own):
+        for tenants, steps, claims in store_rows(specs, [*own, *([None] * fresh)], journaled=count):
             await conn.execute(sa.insert(Tenant), tenants)
             await conn.execute(sa.insert(TenantStep), steps)
             await conn.execute(sa.insert(DomainClaim), claims)
-    return count
+    return count + fresh
