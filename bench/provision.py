@@ -53,6 +53,7 @@ class Figures:
     answers: dict[str, int] = field(default_factory=dict)  # POST /tenants answers by status
     polls: int = 0
     create_latencies: list[float] = field(default_factory=list, repr=False)
+    until_active: list[float] = field(default_factory=list, repr=False)
     product_peak_rss_mib: float | None = None
     sandbox_peak_rss_mib: float | None = None
     seed_seconds: dict[str, float] = field(default_factory=dict)
@@ -112,10 +113,18 @@ class Figures:
             "sandbox_peak_rss_mib": self.sandbox_peak_rss_mib,
             "create_answers": self.answers,
             "create_latency_ms": {f"p{p}": round(percentile(creates, p), 1) for p in (50, 99)} if creates else {},
+            "client_time_to_active_ms": _spread([1000 * t for t in self.until_active]),
             "polls_per_tenant": round(self.polls / self.tenants, 2),
             "seed_seconds": self.seed_seconds,
             "failures": self.failures[:20],
         }
+
+
+def _spread(ms: list[float]) -> dict[str, float]:
+    if not ms:
+        return {}
+    mean = sum(ms) / len(ms)
+    return {"p50": round(percentile(ms, 50), 1), "p99": round(percentile(ms, 99), 1), "mean": round(mean, 1)}
 
 
 def table_rows(runs: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
@@ -140,6 +149,7 @@ def table_rows(runs: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
         ("product CPU / wall", col(lambda r: f"{r['product']['cpu_seconds'] / r['wall_seconds']:.2f}")),
         ("create answers", col(lambda r: " ".join(f"{k}:{v}" for k, v in sorted(r["create_answers"].items())))),
         ("create answer p50/p99", col(lambda r: _pair(r["create_latency_ms"]))),
+        ("client time-to-active mean", col(lambda r: _mean(r.get("client_time_to_active_ms", {})))),
         ("polls/tenant", col(lambda r: f"{r['polls_per_tenant']:.2f}")),
         ("product peak RSS", col(lambda r: harness.fmt(r["product_peak_rss_mib"], ".0f", " MiB"))),
         ("sandbox peak RSS", col(lambda r: harness.fmt(r["sandbox_peak_rss_mib"], ".0f", " MiB"))),
@@ -151,6 +161,10 @@ def table_rows(runs: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
 def _trips(run: dict[str, Any], name: str) -> str:
     errors = run["upstream_requests"].get(name, {}).get("errors", 0)
     return f"{run['requests_per_tenant'][name]:.2f}" + (f" ({errors} err)" if errors else "")
+
+
+def _mean(values: dict[str, float]) -> str:
+    return f"{values['mean']:.1f} ms" if values else "n/a"
 
 
 def _pair(values: dict[str, float]) -> str:
@@ -166,6 +180,7 @@ class Clients:
     answers: dict[str, int] = field(default_factory=dict)
     polls: int = 0
     create_latencies: list[float] = field(default_factory=list)
+    until_active: list[float] = field(default_factory=list)  # first POST sent → seen active, per tenant
 
 
 async def create_tenants(api_url: str, slugs: Sequence[str], concurrency: int) -> Clients:
@@ -178,6 +193,7 @@ async def create_tenants(api_url: str, slugs: Sequence[str], concurrency: int) -
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
     async def one(client: httpx.AsyncClient, slug: str) -> None:
+        began = time.perf_counter()
         while True:
             sent = time.perf_counter()
             response = await client.post("/tenants", json={"slug": slug, "name": f"Bench {slug}"})
@@ -201,6 +217,7 @@ async def create_tenants(api_url: str, slugs: Sequence[str], concurrency: int) -
             await asyncio.sleep(POLL_SECONDS)
             out.polls += 1
             body = (await client.get(f"/tenants/{slug}")).json()
+        out.until_active.append(time.perf_counter() - began)
 
     async def client_loop(client: httpx.AsyncClient) -> None:
         while queue:
@@ -280,6 +297,7 @@ async def one_run(args: argparse.Namespace, concurrency: int, existing: int) -> 
                 answers=clients.answers,
                 polls=clients.polls,
                 create_latencies=clients.create_latencies,
+                until_active=clients.until_active,
                 product_peak_rss_mib=round(peak, 1),
                 sandbox_peak_rss_mib=round(upstream.peak_rss_mib(), 1),
                 seed_seconds={"sandbox": upstream.seed_seconds, "store": round(seeded, 2)},

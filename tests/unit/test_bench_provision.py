@@ -53,6 +53,8 @@ def test_a_tiny_run_among_existing_tenants_reports_cpu_floor_ratio_requests_and_
     assert run["product_peak_rss_mib"] > 0
     assert run["sandbox_peak_rss_mib"] > 0
     assert run["create_answers"] == {"201": 4}
+    # Seen by the client, a tenant is active no sooner than the store says it became so after its creation.
+    assert run["client_time_to_active_ms"]["mean"] >= ttas["mean"] * 0.9
     assert "product CPU/tenant" in output
     assert "mean time-to-active / floor" in output
 
