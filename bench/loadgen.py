@@ -39,6 +39,7 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.usable = True
+        self.used = False  # has answered a request: the server may since have closed it as idle
 
     async def exchange(self, raw: bytes) -> int:
         """Send one request and read its whole answer; returns the status."""
@@ -63,6 +64,7 @@ class Connection:
                     break
         elif length:
             await self.reader.readexactly(length)
+        self.used = True
         return status
 
     def close(self) -> None:
@@ -88,7 +90,7 @@ class Pool:
             self.opened += 1
         try:
             reader, writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
+        except BaseException:  # refused, or the request gave up meanwhile
             async with self.free:
                 self.opened -= 1
                 self.free.notify()
@@ -137,17 +139,29 @@ async def generate(args: argparse.Namespace) -> dict[str, object]:
     counted_from = start + args.warmup
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(due: float) -> None:
-        counted = due >= counted_from
-        try:
+    async def send(request: bytes) -> int:
+        while True:
             conn = await pool.take()
             try:
-                status = await asyncio.wait_for(conn.exchange(raw()), REQUEST_TIMEOUT)
+                status = await conn.exchange(request)
+            except asyncio.IncompleteReadError as err:
+                conn.usable = False
+                await pool.give(conn)
+                if not conn.used or err.partial:  # else a kept-alive connection the server closed: retry, as clients do
+                    raise
+                continue
             except BaseException:
                 conn.usable = False
                 await pool.give(conn)
                 raise
             await pool.give(conn)
+            return status
+
+    async def one(due: float) -> None:
+        counted = due >= counted_from
+        try:
+            # The timeout runs from when the request was due: waiting for a connection counts.
+            status = await asyncio.wait_for(send(raw()), max(0.001, due + REQUEST_TIMEOUT - clock()))
         except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
             if counted:
                 key = type(err).__name__
@@ -171,6 +185,8 @@ async def generate(args: argparse.Namespace) -> dict[str, object]:
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.wait(set(tasks), timeout=REQUEST_TIMEOUT + 5)
+    for task in list(tasks):  # none should be left: each gives up REQUEST_TIMEOUT after it was due
+        task.cancel()
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     for conn in pool.idle:
         conn.close()
