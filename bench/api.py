@@ -105,6 +105,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 **result,
                                 "product_cpu_seconds": spent["cpu_seconds"],
                                 "product_cpu_ms_per_request": round(1000 * spent["cpu_seconds"] / sent, 3),
+                                "product_cpu_ms_per_answer": round(
+                                    1000 * spent["cpu_seconds"] / max(1, result["answered_all"]), 3
+                                ),
                                 "product_runqueue_seconds": spent["runqueue_seconds"],
                                 "product_runqueue_ms_per_request": round(1000 * spent["runqueue_seconds"] / sent, 3),
                                 "product_processes": spent["processes"],
@@ -149,7 +152,8 @@ def table_rows(runs: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
         ("latency max", col(latency("max"))),
         ("answers", col(lambda r: " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items())) or "none")),
         ("errors", col(lambda r: " ".join(f"{k}:{v}" for k, v in sorted(r["errors"].items())) or "0")),
-        ("product CPU/request", col(lambda r: f"{r['product_cpu_ms_per_request']:.2f} ms")),
+        ("product CPU/request sent", col(lambda r: f"{r['product_cpu_ms_per_request']:.2f} ms")),
+        ("product CPU/answer", col(lambda r: f"{r['product_cpu_ms_per_answer']:.2f} ms")),
         ("product run-queue/request", col(lambda r: f"{r['product_runqueue_ms_per_request']:.2f} ms")),
         ("load generator CPU", col(lambda r: f"{r['generator_cpu_seconds']:.1f} s")),
         ("load average (1 min)", col(lambda r: harness.load_text(r["load_average_start"], r["load_average_end"]))),

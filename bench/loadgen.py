@@ -114,6 +114,7 @@ class Results:
     errors: dict[str, int] = field(default_factory=dict)
     first_due: float | None = None
     last_done: float = 0.0
+    answers_all: int = 0  # warm-up included
 
 
 async def generate(args: argparse.Namespace) -> dict[str, object]:
@@ -168,6 +169,7 @@ async def generate(args: argparse.Namespace) -> dict[str, object]:
                 results.errors[key] = results.errors.get(key, 0) + 1
             return
         done = clock()
+        results.answers_all += 1
         if counted:
             results.latencies.append(done - due)
             results.statuses[str(status)] = results.statuses.get(str(status), 0) + 1
@@ -202,6 +204,7 @@ async def generate(args: argparse.Namespace) -> dict[str, object]:
         "counted": len(ms) + sum(results.errors.values()),
         "answered": len(ms),
         "sent": total,
+        "answered_all": results.answers_all,
         "achieved_rate": round(ok / window, 1) if window > 0 else 0.0,
         "latency_ms": {
             **{f"p{p}": round(percentile(ms, p), 2) for p in (50, 90, 99) if ms},

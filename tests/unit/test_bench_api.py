@@ -39,6 +39,7 @@ def test_a_tiny_run_of_both_endpoints_answers_200_with_a_token_and_reports_its_f
         latency = run["latency_ms"]
         assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
         assert run["product_cpu_ms_per_request"] > 0
+        assert run["product_cpu_ms_per_answer"] >= run["product_cpu_ms_per_request"]
         assert run["product_runqueue_ms_per_request"] >= 0
         assert len(run["load_average_start"]) == len(run["load_average_end"]) == 3
     assert report["product_peak_rss_mib"] > 0
