@@ -12,9 +12,9 @@ from tests.support.stack import sandbox_suite
 from tests.support.statements import recording
 
 # The create's own transaction (1 read of every name the slug and domain could clash with, 4 inserts), the
-# lease claim, the run's read, the create journal (fence and note), the record (fence, read, tenant, 3 steps,
-# events, schedule) and the answer's read.
-MOST_STATEMENTS = 17
+# lease claim, the run's start (the create journal's note, the read), the record (fence, read, tenant, 3 steps,
+# events) and the answer's read.
+MOST_STATEMENTS = 16
 POLL = re.compile(r"^UPDATE tenants SET lease_owner=.* WHERE tenants.id IN \(SELECT")
 
 

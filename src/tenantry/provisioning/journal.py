@@ -38,6 +38,7 @@ class StepJournal:
         succeeded_before: bool,
         settle_seconds: float,
         clock: Callable[[], datetime],
+        pre_noted: bool = False,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._tenant_id, self._step, self._owner = tenant_id, step, owner
@@ -46,6 +47,15 @@ class StepJournal:
         self._settle_seconds = settle_seconds
         self._clock = clock
         self.was_refused = False  # the create begun in this run was refused: the stored note can go
+        # The run noted a create before it began (a step never tried: see ProvisioningRepository.pre_note), so
+        # the first begin() needs no write of its own; if no create is sent after all, the note can go.
+        self.pre_noted = pre_noted
+        self.sent = False
+
+    @property
+    def note_can_go(self) -> bool:
+        """The create this run began was refused, or the run noted one it then did not send."""
+        return self.was_refused or (self.pre_noted and not self.sent)
 
     @property
     def in_doubt(self) -> bool:
@@ -60,6 +70,10 @@ class StepJournal:
     async def begin(self) -> None:
         """Record, committed, that a create is about to be sent; refuses when the run no longer holds the lease
         (the new owner decides what to create)."""
+        if self.pre_noted and not self.sent:
+            self.sent = True  # noted in the store when the run began, before anything was sent
+            return
+        self.sent = True
         now = self._clock()
         async with self._sessionmaker() as session, session.begin():
             repo = ProvisioningRepository(session)

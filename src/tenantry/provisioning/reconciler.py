@@ -76,6 +76,7 @@ class Reconciler:
         self._sessionmaker = sessionmaker
         self._gate = gate
         self._steps = list(steps)
+        self._journaled = [step.name for step in self._steps if step.journaled and step.configured]
         self._leases = leases
         self._settings = settings
         self._clock = clock
@@ -103,12 +104,14 @@ class Reconciler:
         renewer = asyncio.create_task(self._keep_lease(tenant_id, owner))
         running: asyncio.Future[list[Outcome]] | None = None
         try:
-            async with self._sessionmaker() as session:
-                tenant = await ProvisioningRepository(session).load(tenant_id)
+            async with self._sessionmaker() as session, session.begin():
+                repo = ProvisioningRepository(session)
+                now = self._clock()
+                pre_noted = await repo.pre_note(tenant_id, owner, self._journaled, now=now)
+                tenant = await repo.load(tenant_id)
                 if tenant is None:
                     return True
                 spec = tenant_spec(tenant)
-                now = self._clock()
                 stored = {s.step: s for s in tenant.steps}
                 purging = is_purging(tenant, now)
                 if tenant.deleted_at is not None:
@@ -126,7 +129,10 @@ class Reconciler:
                         if force or is_due(stored.get(step.name), tenant.generation, now, configured=step.configured)
                     ]
                 ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
-                journals = {step.name: self._journal(tenant_id, owner, stored.get(step.name), step) for step in due}
+                journals = {
+                    step.name: self._journal(tenant_id, owner, stored.get(step.name), step, step.name in pre_noted)
+                    for step in due
+                }
                 claim = _claim_snapshot(tenant)
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
             bound.info("reconcile.start", steps=[str(s.name) for s in due], force=force)
@@ -199,16 +205,18 @@ class Reconciler:
             plans.append(StepPlan(step.name, changes, note))
         return plans
 
-    def _journal(self, tenant_id: str, owner: str, row: TenantStep | None, step: Step) -> StepJournal:
+    def _journal(self, tenant_id: str, owner: str, row: TenantStep | None, step: Step, pre_noted: bool) -> StepJournal:
         return StepJournal(
             self._sessionmaker,
             tenant_id=tenant_id,
             step=step.name,
             owner=owner,
-            started_at=None if row is None else row.create_started_at,
+            # What earlier attempts left: a note this run made itself says nothing of them.
+            started_at=None if row is None or pre_noted else row.create_started_at,
             succeeded_before=row is not None and row.last_success_at is not None,
             settle_seconds=self._settings.create_settle_seconds,
             clock=self._clock,
+            pre_noted=pre_noted,
         )
 
     @staticmethod
@@ -285,7 +293,10 @@ class Reconciler:
             message = f"unexpected {type(err).__name__} in the {step.name} step; see the service log"
             outcome = Outcome(step.name, StepStatus.ERROR, "InternalError", message, True)
         outcome.events[:0] = notes
-        outcome.create_refused = journal is not None and journal.was_refused
+        # The note can go when the create begun was refused, or when the run noted one it then did not send.
+        outcome.create_refused = journal is not None and (
+            journal.was_refused or (journal.pre_noted and not journal.sent)
+        )
         elapsed = time.perf_counter() - started
         STEP_SECONDS.labels(step.name).observe(elapsed)
         fatal = outcome.status == StepStatus.ERROR and not outcome.retryable

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, noload
 
 from tenantry.provisioning.outcomes import Note
-from tenantry.states import DomainProof, DomainStatus, StepStatus
+from tenantry.states import DomainProof, DomainStatus, Lifecycle, StepName, StepStatus
 from tenantry.tenants.models import DomainClaim, Tenant, TenantEvent, TenantStep
 
 # The events table for Core inserts: many rows in one executemany, no ids read back.
@@ -108,6 +108,36 @@ class ProvisioningRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(fenced.rowcount)  # type: ignore[attr-defined]
+
+    async def pre_note(self, tenant_id: str, owner: str, steps: list[StepName], *, now: datetime) -> set[StepName]:
+        """Note a create as begun, now, for each of ``steps`` never tried yet (no attempt, never owned an object),
+        while ``owner`` holds a live tenant's lease; returns the steps noted.
+
+        A run's first statement: on a new tenant it replaces a transaction of its own per create (the journal),
+        and on SQLite it takes the write lock before the run's read, as a transaction that writes must.
+        """
+        if not steps:
+            return set()
+        leased = (
+            sa.select(Tenant.id)
+            .where(Tenant.id == tenant_id, Tenant.lease_owner == owner, Tenant.deleted_at.is_(None))
+            .where(Tenant.lifecycle == Lifecycle.ACTIVE, Tenant.purge_at.is_(None))
+        )
+        noted = await self.session.execute(
+            sa.update(TenantStep)
+            .where(
+                TenantStep.tenant_id == tenant_id,
+                TenantStep.step.in_(steps),
+                TenantStep.create_started_at.is_(None),
+                TenantStep.attempts == 0,
+                TenantStep.last_success_at.is_(None),
+                sa.exists(leased),
+            )
+            .values(create_started_at=now)
+            .returning(TenantStep.step)
+            .execution_options(synchronize_session=False)
+        )
+        return {StepName(step) for step in noted.scalars()}
 
     async def exists(self, tenant_id: str) -> bool:
         return bool(await self.session.scalar(sa.select(sa.func.count()).where(Tenant.id == tenant_id)))

@@ -10,7 +10,7 @@ from tenantry.auth.actor import SYSTEM
 from tenantry.config import Settings
 from tenantry.container import Container, build_container
 from tenantry.db.base import utcnow
-from tenantry.integrations.errors import TransientStepError
+from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import UNKNOWN_PAST, CreateJournal, StepResult, TenantSpec
 from tenantry.provisioning.steps import build_steps
 from tenantry.states import StepName, StepStatus
@@ -30,6 +30,7 @@ class Files(ScriptedProvider):
         self.container_ref = container_ref
         self.lose_answer = False
         self.refuse = False
+        self.fail_first = False  # fail before any create is sent
         self.seen: list[tuple[bool, float]] = []  # (in_doubt, settling) per attempt
         self.noted_before_create: list[bool] = []
 
@@ -37,6 +38,8 @@ class Files(ScriptedProvider):
         self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
     ) -> StepResult:
         self.seen.append((journal.in_doubt, journal.settling_seconds()))
+        if self.fail_first:
+            raise PermanentStepError("the service user lacks the Space Admin role", reason="Forbidden")
         if not ids and tenant.id not in self.objects:
             await journal.begin()
             self.noted_before_create.append(await started_at(self.container_ref[0], tenant.id) is not None)
@@ -142,3 +145,20 @@ async def test_a_refused_create_leaves_nothing_in_doubt(make_settings: Callable[
 
     assert after_refusal is None
     assert files.seen == [(False, 0.0), (False, 0.0)]  # the retry creates at once: nothing was made before
+
+
+async def test_a_run_that_sends_no_create_leaves_nothing_in_doubt(make_settings: Callable[..., Settings]) -> None:
+    container, files, tenant_id = await setup(make_settings)
+    files.fail_first = True
+    try:
+        await run(container, tenant_id)
+        after_failure = await started_at(container, tenant_id)
+        files.fail_first = False
+        await run(container, tenant_id)
+    finally:
+        await container.aclose()
+
+    # The run noted a create as it began (a step never tried), but sent none: the next attempt creates at once.
+    assert after_failure is None
+    assert files.seen == [(False, 0.0), (False, 0.0)]
+    assert files.noted_before_create == [True]
