@@ -44,6 +44,7 @@ from .errors import (
     OcisResponseError,
 )
 from .inventory import marked_spaces, purge_marked, space_drift
+from .lookups import MarkerLookups
 from .models import Drive
 from .plan import plan_purge, plan_space
 from .translation import translate_error
@@ -78,6 +79,7 @@ class OcisFileProvider:
         credentials_hint: str = "TENANTRY_OCIS_USERNAME and TENANTRY_OCIS_APP_TOKEN",
     ) -> None:
         self._client = client
+        self._lookups = MarkerLookups(client)  # lookups by marker made at the same time share one listing
         self.marker_prefix = marker_prefix
         self._credentials_hint = credentials_hint  # what an operator should check after a 401
 
@@ -271,7 +273,7 @@ class OcisFileProvider:
 
     async def _marked_drives(self, tenant: TenantSpec) -> tuple[Drive | None, list[str]]:
         """The space to adopt (the oldest carrying our marker) and the ids of the others carrying it."""
-        listed = await self._client.list_project_drives(description_contains=self.marker(tenant))
+        listed = await self._lookups.find(self.marker(tenant))
         ours = [d for d in listed if self.is_ours(d, tenant)]
         if not ours:
             return None, []
@@ -326,7 +328,7 @@ class OcisFileProvider:
             with suppress(OcisNotFoundError):
                 targets.append(await self._client.get_drive(drive_id))
         # A disabled space keeps its description (decomposedfs StorageSpaceFromNode), so the marker finds it too.
-        listed = await self._client.list_project_drives(description_contains=self.marker(tenant))
+        listed = await self._lookups.find(self.marker(tenant))
         targets += [d for d in listed if d.id != drive_id and self.is_ours(d, tenant)]
         return targets
 

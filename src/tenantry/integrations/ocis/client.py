@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
@@ -20,6 +21,7 @@ from .errors import (
     error_class_for,
 )
 from .models import Drive, Permission, User
+from .stream import CollectionReader
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -84,16 +86,18 @@ class OcisClient:
         """The user these credentials act as (``GET /v1.0/me``): a cheap authenticated call."""
         return _parse(User, await self._request("GET", f"{_V1}/me"))
 
-    async def list_project_drives(self, *, description_contains: str | None = None) -> list[Drive]:
+    async def list_project_drives(self, *, description_contains: str | Sequence[str] | None = None) -> list[Drive]:
         """Every project space the caller can list (disabled ones included); with ``description_contains``,
         only those whose description holds that text (matched on the answer as read, so a listing of
         thousands of spaces builds a model only for the few that match)."""
-        response = await self._request("GET", f"{_V1}/drives", params={"$filter": "driveType eq 'project'"})
-        items = _collection(response)
-        if description_contains is not None:
+        path = f"{_V1}/drives"
+        wanted = [description_contains] if isinstance(description_contains, str) else description_contains
+        kept: list[Any] = []
+        async for item in self._stream_collection(path, params={"$filter": "driveType eq 'project'"}):
             # An entry that is not an object is kept, so that parsing it reports the malformed answer.
-            items = [item for item in items if not isinstance(item, dict) or _holds(item, description_contains)]
-        return [_parse_value(Drive, item, response) for item in items]
+            if wanted is None or not isinstance(item, dict) or _holds(item, wanted):
+                kept.append(item)
+        return [_parse_listed(Drive, item) for item in kept]
 
     async def get_drive(self, drive_id: str) -> Drive:
         """One space by id; :class:`~.errors.OcisNotFoundError` when gone (or hidden)."""
@@ -157,7 +161,31 @@ class OcisClient:
         """Remove a member from the space."""
         await self._request("DELETE", f"{_BETA}/drives/{_segment(drive_id)}/root/permissions/{_segment(permission_id)}")
 
-    # -- the one place doing HTTP ---------------------------------------------------------------------
+    # -- the places doing HTTP ------------------------------------------------------------------------
+
+    async def _stream_collection(self, path: str, *, params: dict[str, str]) -> AsyncIterator[Any]:
+        """The entries of a collection answer (``{"value": [...]}``), parsed as they arrive: a listing of many
+        thousand spaces is never held whole, as bytes or as objects. An empty list may come as a JSON null or
+        a null ``value``; a ``value`` of another kind, or a body that is not JSON, is an error."""
+        url = f"{self._base_url}{path}"
+        headers = {"Accept": "application/json"}
+        try:
+            async with self._http.stream(
+                "GET", url, params=params, headers=headers, auth=self._auth, timeout=self._timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _response_error(response)
+                reader = CollectionReader(response.status_code)
+                async for chunk in response.aiter_bytes():
+                    for item in reader.feed(chunk):
+                        yield item
+                for item in reader.close():
+                    yield item
+        except httpx.TimeoutException as err:
+            raise OcisTimeoutError(f"oCIS did not answer GET {path} in time") from err
+        except httpx.TransportError as err:
+            raise OcisConnectionError(f"oCIS is unreachable for GET {path} ({type(err).__name__})") from err
 
     async def _request(
         self,
@@ -228,9 +256,9 @@ def _body(response: httpx.Response) -> Any:
         ) from err
 
 
-def _holds(item: dict[str, Any], text: str) -> bool:
+def _holds(item: dict[str, Any], texts: Sequence[str]) -> bool:
     description = item.get("description")
-    return isinstance(description, str) and text in description
+    return isinstance(description, str) and any(text in description for text in texts)
 
 
 def _collection(response: httpx.Response) -> list[Any]:
@@ -254,6 +282,16 @@ def _collection(response: httpx.Response) -> list[Any]:
 
 def _parse(model: type[_ModelT], response: httpx.Response) -> _ModelT:
     return _parse_value(model, _body(response), response)
+
+
+def _parse_listed(model: type[_ModelT], value: Any) -> _ModelT:
+    """An entry of a listing read as a stream (answered 200)."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        raise OcisResponseError(
+            f"oCIS answered with a {model.__name__} the client cannot read ({err.error_count()} problems)", status=200
+        ) from err
 
 
 def _parse_value(model: type[_ModelT], value: Any, response: httpx.Response) -> _ModelT:
