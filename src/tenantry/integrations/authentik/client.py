@@ -6,7 +6,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -81,20 +81,25 @@ class AuthentikClient:
 
     async def find_groups(self, *, name: str | None = None, attributes: Mapping[str, Any] | None = None) -> list[Group]:
         """Every group matching the filters (all pages). ``name`` is exact and case-sensitive upstream."""
+        return [group async for page in self.group_pages(name=name, attributes=attributes) for group in page]
+
+    async def group_pages(
+        self, *, name: str | None = None, attributes: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[list[Group]]:
+        """The groups matching the filters, a page at a time (so a caller need not hold them all)."""
         params: dict[str, str] = {"include_users": "false", "page_size": str(PAGE_SIZE)}
         if name is not None:
             params["name"] = name
         if attributes is not None:
             params["attributes"] = json.dumps(dict(attributes), separators=(",", ":"), sort_keys=True)
-        groups: list[Group] = []
         page = 1
         while True:
             response = await self._request("GET", "/core/groups/", params={**params, "page": str(page)})
             parsed = self._parse(GroupPage, response)
-            groups.extend(parsed.results)
+            yield parsed.results
             following = int(parsed.pagination.next)
             if following <= 0:
-                return groups
+                return
             if following <= page:
                 raise self._shape_error(response, f"pagination went from page {page} back to {following}")
             if following > MAX_PAGES:

@@ -20,9 +20,11 @@ class GroupInventory:
         self._key = key  # the id a step stores for its group
 
     async def marked(self) -> list[MarkedObject]:
-        found = await self._client.find_groups(attributes={"managed_by": self._managed_by})
-        # authentik drops an attribute filter it cannot apply and returns everything: check each hit.
-        return [self._listed(group) for group in found if group.attributes.get("managed_by") == self._managed_by]
+        listed: list[MarkedObject] = []
+        async for page in self._client.group_pages(attributes={"managed_by": self._managed_by}):
+            # authentik drops an attribute filter it cannot apply and returns everything: check each hit.
+            listed += [self._listed(group) for group in page if group.attributes.get("managed_by") == self._managed_by]
+        return listed
 
     def _listed(self, group: Group) -> MarkedObject:
         owner, slug = group.attributes.get("tenant_id"), group.attributes.get("tenant_slug")

@@ -88,16 +88,18 @@ class OcisClient:
 
     async def list_project_drives(self, *, description_contains: str | Sequence[str] | None = None) -> list[Drive]:
         """Every project space the caller can list (disabled ones included); with ``description_contains``,
-        only those whose description holds that text (matched on the answer as read, so a listing of
-        thousands of spaces builds a model only for the few that match)."""
-        path = f"{_V1}/drives"
+        only those whose description holds that text (or one of those texts)."""
+        return [drive async for drive in self.project_drives(description_contains=description_contains)]
+
+    async def project_drives(self, *, description_contains: str | Sequence[str] | None = None) -> AsyncIterator[Drive]:
+        """The project spaces as :meth:`list_project_drives` finds them, one at a time as the answer arrives:
+        the description is matched on the entry as read, so a listing of thousands of spaces builds a model
+        only for those that match, and nobody holds the whole listing."""
         wanted = [description_contains] if isinstance(description_contains, str) else description_contains
-        kept: list[Any] = []
-        async for item in self._stream_collection(path, params={"$filter": "driveType eq 'project'"}):
+        async for item in self._stream_collection(f"{_V1}/drives", params={"$filter": "driveType eq 'project'"}):
             # An entry that is not an object is kept, so that parsing it reports the malformed answer.
             if wanted is None or not isinstance(item, dict) or _holds(item, wanted):
-                kept.append(item)
-        return [_parse_listed(Drive, item) for item in kept]
+                yield _parse_listed(Drive, item)
 
     async def get_drive(self, drive_id: str) -> Drive:
         """One space by id; :class:`~.errors.OcisNotFoundError` when gone (or hidden)."""

@@ -32,9 +32,12 @@ def _listed(provider: OcisFileProvider, drive: Drive, key: str) -> MarkedObject 
 
 async def marked_spaces(provider: OcisFileProvider, key: str) -> list[MarkedObject]:
     """Every project space whose description carries a tenant's marker, disabled ones included (one listing)."""
-    drives = await provider._client.list_project_drives(description_contains=provider.marker_prefix)
-    listed = [_listed(provider, drive, key) for drive in drives]
-    return [item for item in listed if item is not None]
+    listed: list[MarkedObject] = []
+    async for drive in provider._client.project_drives(description_contains=provider.marker_prefix):
+        item = _listed(provider, drive, key)
+        if item is not None:
+            listed.append(item)
+    return listed
 
 
 def space_drift(provider: OcisFileProvider, tenant: TenantSpec, space: MarkedObject) -> str | None:

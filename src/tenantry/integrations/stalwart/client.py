@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -124,6 +124,10 @@ class StalwartClient(JmapClient):
     async def list_domains(self, properties: Sequence[str] | None = None) -> list[Domain]:
         """Every domain: the ids a page at a time (oldest first) until a page brings none that is new (a server
         may answer fewer than asked for), then read in batches the server accepts."""
+        return [domain async for batch in self.domain_batches(properties) for domain in batch]
+
+    async def domain_batches(self, properties: Sequence[str] | None = None) -> AsyncIterator[list[Domain]]:
+        """Every domain as :meth:`list_domains` reads them, a batch at a time (a caller need not hold them all)."""
         ids: dict[str, None] = {}
         sort = [{"property": "id", "isAscending": True}]
         while True:
@@ -135,10 +139,8 @@ class StalwartClient(JmapClient):
                 break
             ids.update(dict.fromkeys(fresh))
         listed = list(ids)
-        found: list[Domain] = []
         for start in range(0, len(listed), GET_BATCH):
-            found += await self.get_domains(listed[start : start + GET_BATCH], properties)
-        return found
+            yield await self.get_domains(listed[start : start + GET_BATCH], properties)
 
     async def find_domain(self, name: str, properties: Sequence[str] | None = None) -> Domain | None:
         """The domain called ``name`` (query and get in one request), or None."""

@@ -80,8 +80,10 @@ class DomainInventory:
         )
 
     async def marked(self) -> list[MarkedObject]:
-        listed = [self._listed(domain) for domain in await self._client.list_domains(_LISTED)]
-        return [item for item in listed if item is not None]
+        listed: list[MarkedObject] = []
+        async for batch in self._client.domain_batches(_LISTED):
+            listed += [item for item in map(self._listed, batch) if item is not None]
+        return listed
 
     async def delete(self, domain: MarkedObject) -> StepResult:
         """Delete ``domain`` by the teardown path, only while it is still marked as it was listed (the same
