@@ -94,10 +94,14 @@ class Reconciler:
     def steps(self) -> list[Step]:
         return self._steps
 
-    async def reconcile(self, tenant_id: str, owner: str, *, force: bool = False) -> bool:
+    async def reconcile(
+        self, tenant_id: str, owner: str, *, force: bool = False, keep: Callable[[Tenant], None] | None = None
+    ) -> bool:
         """Run one reconcile of a tenant whose lease ``owner`` holds; releases the lease when done.
 
-        Returns False when the results were discarded because the lease was lost meanwhile.
+        Returns False when the results were discarded because the lease was lost meanwhile. ``keep`` is given
+        the tenant as the run recorded it (steps, claims and admins loaded), so that a caller answering a
+        request need not read it again.
         """
         run_id = uuid.uuid4().hex[:12]
         bound = log.bind(tenant_id=tenant_id, run_id=run_id)
@@ -114,20 +118,7 @@ class Reconciler:
                 spec = tenant_spec(tenant)
                 stored = {s.step: s for s in tenant.steps}
                 purging = is_purging(tenant, now)
-                if tenant.deleted_at is not None:
-                    due = []  # a tombstone: nothing upstream is ours any more
-                elif purging:
-                    # In reverse order, each only once the one before has confirmed (see _tear_down).
-                    assert tenant.purge_at is not None  # is_purging checked it
-                    due = remaining(self._steps, stored, tenant.purge_at)
-                    if due and not (force or teardown_due(stored.get(due[0].name), tenant.purge_at, now)):
-                        due = []
-                else:
-                    due = [
-                        step
-                        for step in self._steps
-                        if force or is_due(stored.get(step.name), tenant.generation, now, configured=step.configured)
-                    ]
+                due = self._due(tenant, stored, now, force=force, purging=purging)
                 ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
                 journals = {
                     step.name: self._journal(tenant_id, owner, stored.get(step.name), step, step.name in pre_noted)
@@ -167,13 +158,36 @@ class Reconciler:
                 if pending is not None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await pending
-        written = await self._record(tenant_id, owner, spec.generation, outcomes, purging=purging)
+        written, recorded = await self._record(
+            tenant_id, owner, spec.generation, outcomes, purging=purging, with_admins=keep is not None
+        )
+        if keep is not None and recorded is not None:
+            keep(recorded)
         RECONCILES.labels("ok" if written else "lease_lost").inc()
         bound.info(
             "reconcile.done" if written else "reconcile.lease_lost",
             outcomes={str(o.step): str(o.status) for o in outcomes},
         )
         return written
+
+    def _due(
+        self, tenant: Tenant, stored: dict[StepName, TenantStep], now: datetime, *, force: bool, purging: bool
+    ) -> list[Step]:
+        """The steps this run runs: a new generation's, a retry's or a resync's, or the next of a purge."""
+        if tenant.deleted_at is not None:
+            return []  # a tombstone: nothing upstream is ours any more
+        if purging:
+            # In reverse order, each only once the one before has confirmed (see _tear_down).
+            assert tenant.purge_at is not None  # is_purging checked it
+            due = remaining(self._steps, stored, tenant.purge_at)
+            if due and not (force or teardown_due(stored.get(due[0].name), tenant.purge_at, now)):
+                return []
+            return due
+        return [
+            step
+            for step in self._steps
+            if force or is_due(stored.get(step.name), tenant.generation, now, configured=step.configured)
+        ]
 
     async def plan(self, tenant_id: str) -> list[StepPlan] | None:
         """What a reconcile of the tenant would change upstream, per step, without writing anything (None when
@@ -313,14 +327,22 @@ class Reconciler:
         return outcome
 
     async def _record(
-        self, tenant_id: str, owner: str, generation: int, outcomes: Sequence[Outcome], *, purging: bool
-    ) -> bool:
+        self,
+        tenant_id: str,
+        owner: str,
+        generation: int,
+        outcomes: Sequence[Outcome],
+        *,
+        purging: bool,
+        with_admins: bool = False,
+    ) -> tuple[bool, Tenant | None]:
+        """Apply the outcomes under the lease; whether they were written, and the tenant as written."""
         now = self._clock()
         async with self._sessionmaker() as session, session.begin():
             repo = ProvisioningRepository(session)
             if not await repo.fence(tenant_id, owner):  # the transaction's first statement: see fence()
-                return not await repo.exists(tenant_id)  # a deleted tenant has nothing to record
-            tenant = await repo.load(tenant_id)
+                return not await repo.exists(tenant_id), None  # a deleted tenant has nothing to record
+            tenant = await repo.load(tenant_id, with_admins=with_admins)
             assert tenant is not None  # the fence matched its row in this same transaction
             stored = {s.step: s for s in tenant.steps}
             notes: list[Note] = []
@@ -346,7 +368,7 @@ class Reconciler:
             tenant.next_reconcile_at = _next_run(tenant, generation, now)
             tenant.lease_owner = None
             tenant.lease_expires_at = None
-        return True
+        return True, tenant
 
 
 @dataclass(frozen=True)

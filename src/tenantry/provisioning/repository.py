@@ -142,12 +142,13 @@ class ProvisioningRepository:
     async def exists(self, tenant_id: str) -> bool:
         return bool(await self.session.scalar(sa.select(sa.func.count()).where(Tenant.id == tenant_id)))
 
-    async def load(self, tenant_id: str) -> Tenant | None:
-        """The tenant with its steps and domain claims, read afresh in one statement (admins are not a
-        reconcile's business and are not read)."""
+    async def load(self, tenant_id: str, *, with_admins: bool = False) -> Tenant | None:
+        """The tenant with its steps and domain claims, read afresh in one statement; its admins only when
+        asked for (a run needs none; the state a run recorded, handed back to answer a request, does)."""
+        admins = joinedload(Tenant.admins) if with_admins else noload(Tenant.admins)
         result = await self.session.execute(
             sa.select(Tenant)
-            .options(joinedload(Tenant.steps), joinedload(Tenant.domain_claims), noload(Tenant.admins))
+            .options(joinedload(Tenant.steps), joinedload(Tenant.domain_claims), admins)
             .where(Tenant.id == tenant_id)
             .execution_options(populate_existing=True)
         )

@@ -19,6 +19,7 @@ import structlog
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.reconciler import Reconciler, StepPlan
 from tenantry.provisioning.resync import Resync, ResyncReport
+from tenantry.tenants.models import Tenant
 
 log = structlog.get_logger("tenantry.worker")
 RESYNC_LOCK = "resync"
@@ -193,15 +194,18 @@ class ReconcileRunner:
         self.owner = worker_identity("api")
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool:
-        """Start a reconcile and wait up to ``wait`` seconds; True when it finished within that time."""
-        task = asyncio.create_task(self._run(tenant_id, force=force))
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None:
+        """Start a reconcile and wait up to ``wait`` seconds; the tenant as the run recorded it when it finished
+        within that time (None otherwise: the caller reads the tenant as it is)."""
+        recorded: list[Tenant] = []
+        task = asyncio.create_task(self._run(tenant_id, force=force, keep=recorded.append))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         done, _ = await asyncio.wait({task}, timeout=wait)
-        return bool(done) and not task.cancelled() and task.exception() is None
+        finished = bool(done) and not task.cancelled() and task.exception() is None
+        return recorded[-1] if finished and recorded else None
 
-    async def _run(self, tenant_id: str, *, force: bool) -> bool:
+    async def _run(self, tenant_id: str, *, force: bool, keep: Callable[[Tenant], None] | None = None) -> bool:
         # Each run is its own lease owner: two requests for one tenant in this process (a create still
         # running and a reconcile, two reconciles) must queue for the lease like any two workers would.
         owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
@@ -217,7 +221,7 @@ class ReconcileRunner:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
         try:
-            return await self._reconciler.reconcile(tenant_id, owner, force=force)
+            return await self._reconciler.reconcile(tenant_id, owner, force=force, keep=keep)
         except Exception:
             await self._leases.release(tenant_id, owner)
             log.exception("runner.reconcile_failed", tenant_id=tenant_id)

@@ -43,10 +43,10 @@ class StepPlanView(Protocol):
 
 
 class Provisioner(Protocol):
-    """The provisioning runner: reconciles a tenant now (True when it finished within ``wait`` seconds), and
-    says what a reconcile would change without writing anything."""
+    """The provisioning runner: reconciles a tenant now (handing back the tenant as the run recorded it when
+    it finished within ``wait`` seconds), and says what a reconcile would change without writing anything."""
 
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool: ...
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None: ...
 
     async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None: ...
 
@@ -102,7 +102,9 @@ class TenantService:
         tenant_id = tenant.id
 
         async def settle() -> Tenant:
-            await provisioner.reconcile_now(tenant_id, force=force, wait=wait)
+            recorded = await provisioner.reconcile_now(tenant_id, force=force, wait=wait)
+            if recorded is not None:
+                return recorded  # as the run recorded it: no need to read it again
             try:
                 async with sessions() as session:
                     settled = await TenantRepository(session).by_id(tenant_id)

@@ -12,6 +12,7 @@ from tenantry.auth.actor import Actor
 from tenantry.config import Settings
 from tenantry.db.engine import create_engine, create_sessionmaker
 from tenantry.states import TenantStatus
+from tenantry.tenants.models import Tenant
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantCreate
 from tenantry.tenants.service import StepPlanView, TenantService
@@ -20,8 +21,10 @@ ADMIN = Actor(sub="admin", is_admin=True)
 
 
 class Reconciled:
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool:
-        return True
+    """A run that did not finish in time to hand back what it recorded, so the answer reads the tenant again."""
+
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None:
+        return None
 
     async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None:
         return None

@@ -16,6 +16,7 @@ from tenantry.auth.actor import Actor
 from tenantry.config import Settings
 from tenantry.db.engine import create_engine, create_sessionmaker
 from tenantry.provisioning.steps import build_steps
+from tenantry.tenants.models import Tenant
 from tenantry.tenants.schemas import TenantCreate, TenantUpdate
 from tenantry.tenants.service import StepPlanView, TenantService
 from tests.support.api import api_client
@@ -29,13 +30,14 @@ STEP_DATA = re.compile(r"\btenant_steps(_\d+)?\.data\b")
 
 @dataclass
 class NoReconcile:
-    """A provisioner that records what it was asked to reconcile and touches nothing."""
+    """A provisioner that records what it was asked to reconcile and touches nothing (so it hands back no
+    recorded tenant, and the answer reads the tenant once)."""
 
     asked: list[str] = field(default_factory=list)
 
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> bool:
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None:
         self.asked.append(tenant_id)
-        return True
+        return None
 
     async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None:
         return None
