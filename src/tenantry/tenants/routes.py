@@ -11,6 +11,7 @@ from tenantry.states import TenantStatus
 from tenantry.tenants.domain_service import TenantDomains, current_claim
 from tenantry.tenants.etags import etag
 from tenantry.tenants.lifecycle import TenantLifecycle
+from tenantry.tenants.listing import page_json
 from tenantry.tenants.models import Tenant
 from tenantry.tenants.presenter import (
     events_csv,
@@ -135,13 +136,13 @@ async def list_tenants(
         str | None, Query(min_length=1, max_length=500, description="From `next` of the previous page")
     ] = None,
     count: Annotated[bool, Query(description="true: also count every matching tenant (`total`)")] = False,
-) -> TenantPage:
+) -> Response:
     """Tenants the caller may see, oldest first, a page at a time: ``next`` is the cursor of the following
     page (null on the last). ``total`` is null unless ``count=true`` asks for it."""
     page = await service.list(actor, status=status_filter, limit=limit, offset=offset, cursor=cursor, count=count)
-    return TenantPage(
-        items=[present(t) for t in page.items], total=page.total, limit=limit, offset=offset, next=page.next_cursor
-    )
+    # Written straight from the rows (the same JSON as TenantPage's); response_model documents the shape.
+    body = page_json(page.items, total=page.total, limit=limit, offset=offset, next=page.next_cursor)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{slug}", response_model=TenantOut, responses=ERRORS)

@@ -24,6 +24,7 @@ from tenantry.states import STEP_ORDER, Lifecycle, StepName, TenantStatus
 from tenantry.tenants.cursors import decode_created_cursor, encode_created_cursor
 from tenantry.tenants.domains import DomainPolicy
 from tenantry.tenants.etags import check_if_match
+from tenantry.tenants.listing import ListedTenant, listed_tenants
 from tenantry.tenants.models import IdempotencyKey, Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import SLUG_RE, TenantCreate, TenantUpdate
@@ -55,7 +56,7 @@ class Provisioner(Protocol):
 class TenantList:
     """A page of tenants, how many there are in all (when counted) and the cursor of the next page."""
 
-    items: list[Tenant]
+    items: list[ListedTenant]
     total: int | None
     next_cursor: str | None
 
@@ -379,9 +380,10 @@ class TenantService:
         ``offset``); counted only when asked (``count``), since counting reads every row."""
         managed_by = None if actor.is_admin else (actor.sub or "")
         after = decode_created_cursor(cursor) if cursor is not None else None
-        rows = await self.repo.page(status=status, managed_by=managed_by, after=after, limit=limit + 1, offset=offset)
-        items = list(rows[:limit])
-        following = encode_created_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+        rows = await self.repo.listed(status=status, managed_by=managed_by, after=after, limit=limit + 1, offset=offset)
+        tenants = listed_tenants(rows)
+        items = tenants[:limit]
+        following = encode_created_cursor(items[-1].created_at, items[-1].id) if len(tenants) > limit else None
         total = await self.repo.count(status=status, managed_by=managed_by) if count else None
         return TenantList(items, total, following)
 
