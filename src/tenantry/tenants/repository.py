@@ -20,6 +20,7 @@ WHOLE = (joinedload(Tenant.steps), joinedload(Tenant.admins), joinedload(Tenant.
 # A tenant as a list presents it, as plain columns (no ORM objects): no step data (large, never listed), only
 # the state of the claim to the current mail domain, no admins (visibility is decided in the query). Dates come
 # as the driver reads them (naive UTC on SQLite) and states as their text: tenants.listing formats both once.
+# The order is tenants.listing.ListedRow's: it unpacks rows by position.
 _LISTED_TENANT = (
     Tenant.id,
     Tenant.slug,
