@@ -157,6 +157,33 @@ async def test_trusted_issuers_share_one_bounded_cache(
     assert len(verifications) == 3  # the repeat was free; second evicted first
 
 
+async def test_trusted_issuers_take_a_repeated_token_to_the_issuer_that_verified_it_without_reading_it_again(
+    http: httpx.AsyncClient, issuer: OidcIssuer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuers = TrustedIssuers({issuer.issuer_for(API): [API]}, http=http, clock=clock)
+    bearer = token(issuer, expires_in=60)
+    first = await issuers.validate(bearer)
+    decoded: list[int] = []
+    real = jwt.decode
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        decoded.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+
+    again = await issuers.validate(bearer)
+    clock.advance(60 + 31)  # past exp and the leeway: the issuer's validator refuses it, cached or not
+    with pytest.raises(InvalidTokenError) as caught:
+        await issuers.validate(bearer)
+
+    assert again == first
+    assert decoded == []
+    assert caught.value.reason == "expired"
+    assert await issuers.validate(token(issuer)) == first  # a new token is read and verified as before
+    assert decoded
+
+
 def test_the_cache_keys_on_a_digest_never_the_token() -> None:
     lru: TokenLru[str] = TokenLru(1)
     lru.put(token_digest("eyJ.secret.token"), "value")
