@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from tenantry.errors import PreconditionFailedError
 from tenantry.tenants.models import Tenant
 
 
 def etag(tenant: Tenant) -> str:
     """A strong validator of the tenant as the API shows it: changes with every change anyone makes."""
-    return f'"{tenant.generation}-{int(tenant.updated_at.timestamp() * 1_000_000)}-{tenant.lifecycle}"'
+    return etag_of(tenant.generation, tenant.updated_at, tenant.lifecycle)
+
+
+def etag_of(generation: int, updated_at: datetime, lifecycle: str) -> str:
+    """The ETag of a tenant with these values (``updated_at`` naive means UTC, as SQLite gives it)."""
+    if updated_at.tzinfo is None:
+        updated_at = updated_at.replace(tzinfo=UTC)
+    return f'"{generation}-{int(updated_at.timestamp() * 1_000_000)}-{lifecycle}"'
 
 
 def check_if_match(tenant: Tenant, if_match: str | None) -> None:

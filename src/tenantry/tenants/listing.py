@@ -18,6 +18,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from tenantry.states import STEP_ORDER, StepStatus
+from tenantry.tenants.etags import etag_of
 
 _RANK = {str(step): n for n, step in enumerate(STEP_ORDER)}
 _ZERO = timedelta(0)
@@ -33,6 +34,7 @@ ListedRow = tuple[
     dict[str, Any] | None,
 ]  # fmt: skip
 _STEP = 14  # where the step's columns begin
+_END = _STEP + 12  # and end (a shown tenant's row goes on with its lifecycle and whether the caller administers it)
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,36 @@ def listed_tenants(rows: Iterable[Sequence[Any]]) -> list[ListedTenant]:
                 tenants.append(_tenant(first, steps))
             first, steps = row, []
         if row[_STEP] is not None:
-            steps.append(row[_STEP:])
+            steps.append(row[_STEP:_END])
     if first is not None:
         tenants.append(_tenant(first, steps))
     return tenants
+
+
+@dataclass(frozen=True)
+class ShownTenant:
+    """One tenant as ``GET /tenants/{slug}`` shows it, its ETag, and who may see it."""
+
+    tenant: ListedTenant
+    etag: str
+    owner: str | None
+    administered: bool  # whether the caller the rows were read for is one of its admins
+
+    def is_managed_by(self, sub: str) -> bool:
+        return self.owner == sub or self.administered
+
+    def json(self) -> bytes:
+        """The JSON of its ``TenantOut``, byte for byte as the response model writes it."""
+        return to_json(self.tenant.body)
+
+
+def shown_tenant(rows: Sequence[Sequence[Any]]) -> ShownTenant | None:
+    """The tenant of ``TenantRepository.shown`` rows, or None for none."""
+    if not rows:
+        return None
+    first = rows[0]
+    lifecycle, administered = first[_END:]
+    return ShownTenant(listed_tenants(rows)[0], etag_of(first[4], first[10], lifecycle), first[7], bool(administered))
 
 
 def page_json(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -148,25 +149,20 @@ class TenantRepository:
         order (a tenant without steps has one row, its step columns null), with ``claim_status``. Keyset paging
         on the (created_at, id) index, so a page costs the same wherever it starts; optionally only the tenants
         ``managed_by`` owns or administers."""
-        conditions = _visible(status, managed_by, sqlite=self.session.get_bind().dialect.name == "sqlite")
-        if after is not None:
-            conditions.append(sa.tuple_(Tenant.created_at, Tenant.id) > after)
-        page = (
-            sa.select(*_LISTED_TENANT)
-            .where(*conditions)
-            .order_by(Tenant.created_at, Tenant.id)
-            .limit(limit)
-            .offset(offset)
-            .subquery("page")
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        tombstones = status == TenantStatus.DELETED
+        query = _listed_query(
+            status is not None and not tombstones, tombstones, managed_by is not None, after is not None, sqlite
         )
-        claim = sa.and_(DomainClaim.tenant_id == page.c.id, DomainClaim.domain == page.c.mail_domain)
-        rows = await self.session.execute(
-            sa.select(page, sa.type_coerce(DomainClaim.status, sa.String()).label("claim_status"), *_LISTED_STEP)
-            .select_from(page)
-            .outerjoin(DomainClaim, claim)
-            .outerjoin(TenantStep, TenantStep.tenant_id == page.c.id)
-            .order_by(page.c.created_at, page.c.id, TenantStep.step)
-        )
+        at, after_id = after if after is not None else (None, None)
+        params = {"status": status, "sub": managed_by, "at": at, "after_id": after_id, "limit": limit, "offset": offset}
+        rows = await self.session.execute(query, params)
+        return rows.all()
+
+    async def shown(self, slug: str, *, sub: str | None) -> Sequence[sa.Row[Any]]:
+        """The tenant ``by_slug`` finds, in rows as ``listed`` gives them followed by its lifecycle and whether
+        ``sub`` is one of its admins, in one statement; no rows when there is no such tenant."""
+        rows = await self.session.execute(_shown_query(sub is not None), {"slug": slug, "sub": sub})
         return rows.all()
 
     async def count(self, *, status: str | None, managed_by: str | None) -> int:
@@ -227,7 +223,70 @@ class TenantRepository:
         return rows.scalars().all()
 
 
-def _visible(status: str | None, managed_by: str | None, *, sqlite: bool = False) -> list[sa.ColumnElement[bool]]:
+# The statements of the read paths are built once per shape, their values bound when run: building one (and
+# its cache key) costs more than running it.
+@functools.cache
+def _listed_query(by_status: bool, tombstones: bool, managed: bool, after: bool, sqlite: bool) -> sa.Select[Any]:
+    """``by_status``: a live status, bound when run; ``tombstones``: the deleted ones (no status is bound)."""
+    conditions = _visible(
+        sa.bindparam("status", type_=sa.String()) if by_status else TenantStatus.DELETED if tombstones else None,
+        sa.bindparam("sub", type_=sa.String()) if managed else None,
+        sqlite=sqlite,
+    )
+    if after:
+        at, after_id = sa.bindparam("at", type_=Tenant.created_at.type), sa.bindparam("after_id", type_=sa.String())
+        conditions.append(sa.tuple_(Tenant.created_at, Tenant.id) > sa.tuple_(at, after_id))
+    page = (
+        sa.select(*_LISTED_TENANT)
+        .where(*conditions)
+        .order_by(Tenant.created_at, Tenant.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+        .offset(sa.bindparam("offset", type_=sa.Integer()))
+        .subquery("page")
+    )
+    return _as_listed(page)
+
+
+@functools.cache
+def _shown_query(for_a_person: bool) -> sa.Select[Any]:
+    sub = sa.bindparam("sub", type_=sa.String())
+    administers = sa.exists().where(TenantAdmin.tenant_id == Tenant.id, TenantAdmin.sub == sub)
+    one = (
+        sa.select(
+            *_LISTED_TENANT,
+            sa.type_coerce(Tenant.lifecycle, sa.String()).label("lifecycle"),
+            (administers if for_a_person else sa.false()).label("administers"),
+        )
+        .where(Tenant.slug == sa.bindparam("slug", type_=sa.String()))
+        .order_by(Tenant.deleted_at.is_not(None), Tenant.deleted_at.desc())
+        .limit(1)
+        .subquery("one")
+    )
+    return _as_listed(one).add_columns(one.c.lifecycle, one.c.administers)
+
+
+def _as_listed(tenants: sa.Subquery) -> sa.Select[Any]:
+    """The rows of ``tenants`` (a subquery of ``_LISTED_TENANT``) with their claim's state and their steps."""
+    claim = sa.and_(DomainClaim.tenant_id == tenants.c.id, DomainClaim.domain == tenants.c.mail_domain)
+    return (
+        sa.select(
+            *(tenants.c[column.name] for column in _LISTED_TENANT),
+            sa.type_coerce(DomainClaim.status, sa.String()).label("claim_status"),
+            *_LISTED_STEP,
+        )
+        .select_from(tenants)
+        .outerjoin(DomainClaim, claim)
+        .outerjoin(TenantStep, TenantStep.tenant_id == tenants.c.id)
+        .order_by(tenants.c.created_at, tenants.c.id, TenantStep.step)
+    )
+
+
+def _visible(
+    status: str | sa.BindParameter[str] | None,
+    managed_by: str | sa.BindParameter[str] | None,
+    *,
+    sqlite: bool = False,
+) -> list[sa.ColumnElement[bool]]:
     """Tenants in ``status`` (tombstones only when asked for), only those ``managed_by`` owns or administers.
 
     ``sqlite``: say that nearly every tenant is live. SQLite, without statistics (nothing runs ANALYZE), takes
@@ -237,7 +296,7 @@ def _visible(status: str | None, managed_by: str | None, *, sqlite: bool = False
     conditions: list[sa.ColumnElement[bool]] = []
     if status is not None:
         conditions.append(Tenant.status == status)
-    if status != TenantStatus.DELETED:
+    if not (isinstance(status, str) and status == TenantStatus.DELETED):  # a bound status is a live one
         live = Tenant.deleted_at.is_(None)
         conditions.append(sa.func.likely(live, type_=sa.Boolean) if sqlite else live)
     if managed_by is not None:

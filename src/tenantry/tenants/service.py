@@ -24,7 +24,7 @@ from tenantry.states import STEP_ORDER, Lifecycle, StepName, TenantStatus
 from tenantry.tenants.cursors import decode_created_cursor, encode_created_cursor
 from tenantry.tenants.domains import DomainPolicy
 from tenantry.tenants.etags import check_if_match
-from tenantry.tenants.listing import ListedTenant, listed_tenants
+from tenantry.tenants.listing import ListedTenant, ShownTenant, listed_tenants, shown_tenant
 from tenantry.tenants.models import IdempotencyKey, Tenant, TenantAdmin, TenantEvent, TenantStep
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import SLUG_RE, TenantCreate, TenantUpdate
@@ -292,6 +292,14 @@ class TenantService:
         if tenant is None or not actor.can_manage(tenant):
             raise NotFoundError(f"no tenant '{slug}'")
         return tenant
+
+    async def show(self, slug: str, actor: Actor) -> ShownTenant:
+        """What ``get`` finds, straight from its rows (as the list is): the same answer without ORM objects."""
+        rows = await self.repo.shown(slug, sub=None if actor.is_admin else actor.sub) if SLUG_RE.fullmatch(slug) else []
+        shown = shown_tenant(rows)
+        if shown is None or not actor.can_manage(shown):
+            raise NotFoundError(f"no tenant '{slug}'")
+        return shown
 
     async def change(self, tenant: Tenant, payload: TenantUpdate, actor: Actor) -> None:
         """Apply a PATCH to a tenant the actor may manage: a new generation when anything changed."""

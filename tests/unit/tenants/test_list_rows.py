@@ -1,4 +1,5 @@
-"""GET /tenants, written straight from rows, answers byte for byte what TenantOut makes of the same tenants."""
+"""GET /tenants and GET /tenants/{slug}, written straight from rows, answer byte for byte what TenantOut (and
+the ETag of the ORM tenant) make of the same tenants."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import Request
 from pydantic import TypeAdapter
 
+from tenantry.auth.actor import Actor
 from tenantry.config import Settings
 from tenantry.container import Container
 from tenantry.states import DomainProof, DomainStatus, StepName, StepStatus, TenantStatus
 from tenantry.tenants.cursors import encode_created_cursor
+from tenantry.tenants.etags import etag
 from tenantry.tenants.listing import utc_text
-from tenantry.tenants.models import DomainClaim, Tenant
+from tenantry.tenants.models import DomainClaim, Tenant, TenantAdmin
 from tenantry.tenants.presenter import present
 from tenantry.tenants.repository import TenantRepository
 from tenantry.tenants.schemas import TenantPage
@@ -26,9 +30,15 @@ from tests.support.tenant_rows import T0, tenant_row
 US = timedelta(microseconds=1)
 
 
+async def caller(request: Request) -> Actor:
+    """The caller a test names in X-Caller (a platform admin without it)."""
+    sub = request.headers.get("x-caller")
+    return Actor(sub=sub, is_admin=sub is None)
+
+
 @pytest.fixture
 async def api(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
-    async with api_client(make_settings(run_worker_in_api=False), steps=[]) as pair:
+    async with api_client(make_settings(run_worker_in_api=False), steps=[], actor_resolver=caller) as pair:
         yield pair
 
 
@@ -142,3 +152,49 @@ def test_dates_are_written_as_pydantic_writes_an_aware_utc_datetime() -> None:
         assert utc_text(at.replace(tzinfo=None)) == utc_text(at)  # SQLite's naive UTC
         assert utc_text(at.astimezone(timezone(timedelta(hours=-5)))) == utc_text(at)
     assert utc_text(None) is None
+
+
+async def test_one_tenant_is_byte_for_byte_what_the_response_model_writes_with_the_same_etag(api: Any) -> None:
+    client, container = api
+    tenants = await store(container, varied())
+
+    for tenant in tenants:
+        answer = await client.get(f"/tenants/{tenant.slug}")
+
+        assert answer.status_code == 200
+        assert answer.content == present(tenant).model_dump_json(by_alias=True).encode(), tenant.slug
+        assert answer.headers["etag"] == etag(tenant)
+        assert list(answer.headers) == ["content-length", "content-type", "etag"]
+
+
+async def test_one_tenant_is_shown_to_its_owner_and_admins_and_to_nobody_else(api: Any) -> None:
+    client, container = api
+    (tenant,) = await store(container, [tenant_row("foxtrot", owner="olive")])
+    async with container.sessionmaker() as session:
+        session.add(TenantAdmin(tenant_id=tenant.id, sub="adam", added_at=T0))
+        await session.commit()
+    expected = present(tenant).model_dump_json(by_alias=True).encode()
+
+    answers = {sub: await client.get("/tenants/foxtrot", headers={"X-Caller": sub}) for sub in ("olive", "adam", "eve")}
+
+    assert answers["olive"].content == answers["adam"].content == expected
+    assert answers["eve"].status_code == 404
+    assert answers["eve"].json() == {"error": "not_found", "detail": "no tenant 'foxtrot'"}
+    missing = await client.get("/tenants/nobody")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "detail": "no tenant 'nobody'"}
+
+
+async def test_a_purged_slug_shows_its_latest_tombstone_and_a_live_tenant_wins_over_it(api: Any) -> None:
+    client, container = api
+    old, newer, live = (tenant_row("golf", status=TenantStatus.DELETED) for _ in range(3))
+    old.deleted_at, newer.deleted_at = T0 + timedelta(days=1), T0 + timedelta(days=2)
+    live.status = TenantStatus.ACTIVE
+    await store(container, [old, newer])
+    tombstone = await client.get("/tenants/golf")
+    (live,) = await store(container, [live])
+
+    shown = await client.get("/tenants/golf")
+
+    assert tombstone.json()["id"] == newer.id
+    assert shown.content == present(live).model_dump_json(by_alias=True).encode()

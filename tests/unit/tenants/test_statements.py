@@ -141,7 +141,7 @@ def three_steps() -> list[object]:
     return build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), ScriptedProvider("drive"))
 
 
-async def test_get_one_tenant_is_one_select_and_the_list_neither_counts_nor_reads_step_data_unless_asked(
+async def test_get_one_tenant_is_one_select_and_neither_it_nor_the_list_reads_step_data_or_counts_unless_asked(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(run_worker_in_api=False)
@@ -156,7 +156,9 @@ async def test_get_one_tenant_is_one_select_and_the_list_neither_counts_nor_read
             with_total = await client.get("/tenants", params={"count": "true"})
     assert shown.status_code == 200
     assert shown.json()["provisioningStatus"] == {"authentik": "ok", "stalwart": "ok", "ocis": "ok"}
-    one_query_for_the_whole_tenant(one)
+    (read,) = one.of("SELECT")  # the tenant with its steps and its claim, in one statement
+    assert all(f"JOIN {table} " in read for table in ("tenant_steps", "domain_claims")), read
+    assert not STEP_DATA.search(read)  # a tenant shows no step data, so it reads none
     assert one.transactions.count("BEGIN") <= 1
 
     assert [t["slug"] for t in page.json()["items"]] == ["acme", "bees"]
