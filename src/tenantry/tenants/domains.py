@@ -63,26 +63,31 @@ class DomainPolicy:
         claim, 409 for one another tenant holds. ``new_slug``: the tenant is being created, so its slug must
         be free too (409 otherwise), which is looked up in the same round trip as the domain."""
         platform = self.platform_domain(slug)
-        if requested is None:
-            domain = platform
-        else:
+        problem: InvalidInputError | None = None
+        domain = platform
+        if requested is not None:
             try:
                 domain = validate_mail_domain(requested)
             except ValueError as err:
-                raise _invalid(field, str(err)) from err
-        if domain != platform and (domain == self.base or domain.endswith("." + self.base)):
+                problem = _invalid(field, str(err))
+        if problem is None and domain != platform and (domain == self.base or domain.endswith("." + self.base)):
             owner = domain.removesuffix("." + self.base).rsplit(".", 1)[-1] if domain != self.base else None
             whose = f"the workspace '{owner}'" if owner else "the platform"
-            raise _invalid(
+            problem = _invalid(
                 field,
                 f"{domain} is in the platform's namespace ({self.base}) and belongs to {whose}; "
                 f"this workspace's own platform domain is {platform}, or use a domain you own",
             )
         labels = domain.split(".")
         parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
-        held = await self._repo.holders([domain, *parents], slug=slug if new_slug else None)
-        if held.slug_taken:
+        names = [] if problem is not None else [domain, *parents]
+        # A taken slug is told first, also when the domain is wrong too: it is the first thing to change.
+        held = await self._repo.holders(names, slug=slug if new_slug else None) if names or new_slug else None
+        if held is not None and held.slug_taken:
             raise ConflictError(f"a tenant with slug '{slug}' already exists")
+        if problem is not None:
+            raise problem
+        assert held is not None  # names is not empty without a problem
         above = next((name for name in parents if held.claims.get(name, tenant_id) != tenant_id), None)
         if above is not None:
             raise _invalid(field, f"{domain} is under {above}, which another workspace has proven it owns")

@@ -130,6 +130,18 @@ async def test_names_in_the_platform_namespace_or_that_stalwart_refuses_are_422_
         assert (await s.client.get("/tenants?count=true", headers=ADMIN)).json()["total"] == 0
 
 
+async def test_a_taken_slug_is_told_first_even_when_the_mail_domain_is_wrong_too(stack: Callable[..., Any]) -> None:
+    async with stack() as s:
+        first = await s.create(user("alice"), slug="acme")
+        assert first.status_code == 201, first.text
+        again = await s.create(user("bob"), slug="acme", mailDomain=f"victim.{BASE}")
+        total = (await s.client.get("/tenants?count=true", headers=ADMIN)).json()["total"]
+
+    assert again.status_code == 409, again.text
+    assert again.json()["detail"] == "a tenant with slug 'acme' already exists"
+    assert total == 1
+
+
 @pytest.mark.slow
 async def test_squatting_a_public_domain_is_held_unverified_and_never_reaches_stalwart(
     stack: Callable[..., Any],
