@@ -34,6 +34,7 @@ from tenantry.app import create_app
 from tenantry.config import Settings
 from tenantry.container import build_container
 from tenantry.sandbox.suite import SandboxSuite
+from tenantry.serving import settle_heap
 
 ENDPOINTS = {"one": "GET /tenants/{slug}", "list": "GET /tenants?limit=100"}
 
@@ -63,6 +64,7 @@ async def measure(url: str, prefix: str, args: argparse.Namespace) -> list[dict[
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tenantry.test") as client,
     ):
+        settle_heap()  # as `tenantry serve` does once the app has started
         for endpoint in args.endpoints:
             path = paths[endpoint]
             for _ in range(args.warmup):

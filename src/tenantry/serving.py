@@ -10,6 +10,7 @@ so open event streams end at once instead of holding the shutdown up; whatever i
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -42,9 +43,21 @@ class Server(uvicorn.Server):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        settle_heap()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         begin_draining()
         await super().shutdown(sockets=sockets)
+
+
+def settle_heap() -> None:
+    """Once the app has started: what starting made (modules, the app, its container) lives as long as the
+    process, so it is set apart from the garbage collector's full passes, which would otherwise walk all of it
+    each time (50-70 ms each: the API's slowest answers)."""
+    gc.collect()
+    gc.freeze()
 
 
 class _Process(multiprocess.Process):
