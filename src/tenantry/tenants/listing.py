@@ -1,12 +1,4 @@
-"""The tenant list straight from rows: the JSON of ``TenantPage`` without ORM objects or response models.
-
-A page of 100 tenants holds about 1,600 dates and 300 step conditions. Presented through the ORM and
-``TenantOut`` (see :func:`tenantry.tenants.presenter.present`), each date is converted to UTC on load and
-again checked and formatted by pydantic, and each condition is a model validated and serialised again by the
-response model: most of a page's CPU. Here each row becomes plain JSON values once (a date formatted as
-pydantic formats an aware UTC one), and the page is serialised in one call; the bytes are those the response
-model would produce for the same tenants (a test holds them to it).
-"""
+"""Tenants as the reads show them, straight from rows: TenantPage's and TenantOut's JSON, no ORM or models."""
 
 from __future__ import annotations
 
@@ -20,6 +12,11 @@ from pydantic_core import to_json
 from tenantry.states import STEP_ORDER, StepStatus
 from tenantry.tenants.etags import etag_of
 
+# A page of 100 tenants holds about 1,600 dates and 300 step conditions. Through the ORM and TenantOut (see
+# presenter.present) each date is converted to UTC on load, then checked and formatted by pydantic, and each
+# condition is a model validated and serialised again by the response model: most of a page's CPU. Here each
+# row becomes plain JSON values once (a date formatted as pydantic formats an aware UTC one) and the answer is
+# serialised in one call; its bytes are those the response model writes for the same tenants (tests hold them).
 _RANK = {str(step): n for n, step in enumerate(STEP_ORDER)}
 _ZERO = timedelta(0)
 _ERROR = str(StepStatus.ERROR)
