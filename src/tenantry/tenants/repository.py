@@ -156,13 +156,15 @@ class TenantRepository:
         )
         at, after_id = after if after is not None else (None, None)
         params = {"status": status, "sub": managed_by, "at": at, "after_id": after_id, "limit": limit, "offset": offset}
-        rows = await self.session.execute(query, params)
+        rows = await (await self.session.connection()).execute(query, params)  # rows, no ORM loading
         return rows.all()
 
     async def shown(self, slug: str, *, sub: str | None) -> Sequence[sa.Row[Any]]:
         """The tenant ``by_slug`` finds, in rows as ``listed`` gives them followed by its lifecycle and whether
         ``sub`` is one of its admins, in one statement; no rows when there is no such tenant."""
-        rows = await self.session.execute(_shown_query(sub is not None), {"slug": slug, "sub": sub})
+        rows = await (await self.session.connection()).execute(
+            _shown_query(sub is not None), {"slug": slug, "sub": sub}
+        )
         return rows.all()
 
     async def count(self, *, status: str | None, managed_by: str | None) -> int:
