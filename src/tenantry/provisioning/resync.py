@@ -123,7 +123,8 @@ class Resync:
                 Tenant.lifecycle,
                 TenantStep.step,
                 TenantStep.outputs,
-                TenantStep.data,
+                # Only the duplicates noted before, not the step's data (a mail step's DNS records are large).
+                TenantStep.data[DUPLICATES].label("duplicates"),
             )
             .join(TenantStep, TenantStep.tenant_id == Tenant.id)
             .where(
@@ -249,8 +250,8 @@ def _row(r: Any) -> _Row:
         quota_bytes=r.quota_bytes,
         suspended=r.lifecycle != Lifecycle.ACTIVE,
     )
-    data = r.data or {}
-    return _Row(spec, StepName(r.step), dict(r.outputs or {}), list(data.get(DUPLICATES, [])))
+    noted = r.duplicates if isinstance(r.duplicates, list) else []
+    return _Row(spec, StepName(r.step), dict(r.outputs or {}), [str(i) for i in noted])
 
 
 def _note(row: _Row, kind: str, message: str) -> dict[str, Any]:
