@@ -147,15 +147,16 @@ class Resync:
     ) -> None:
         if not found:
             return
+        now = self._clock()
         notes: list[dict[str, Any]] = []
         kept: dict[tuple[str, StepName], list[str]] = {}
         for row, extra in found:
             left = []
             for obj in extra:
-                removable = step.discard_empty is not None and obj.state.get("usedBytes") == 0
+                removable = step.duplicates is not None and step.duplicates.empty(obj)
                 if removable and await self._discard(step, obj):
                     report.removed.append((row.spec.id, row.step, obj.id))
-                    notes.append(_note(row, "step.change", f"removed {obj.name!r} ({obj.id}): an empty duplicate"))
+                    notes.append(_note(row, now, "step.change", f"removed {obj.name!r} ({obj.id}): an empty duplicate"))
                     continue
                 left.append(obj.id)
                 report.kept.append((row.spec.id, row.step, obj.id))
@@ -166,7 +167,7 @@ class Resync:
                         f"{', '.join(left)} also carry this workspace's marker besides the object it owns and hold "
                         "data, so they were left in place: check them and remove them by hand"
                     )
-                    notes.append(_note(row, "step.duplicate", message))
+                    notes.append(_note(row, now, "step.duplicate", message))
         async with self._sessionmaker() as session, session.begin():
             for (tenant_id, name), ids in kept.items():
                 row_ = await session.get(TenantStep, (tenant_id, name))
@@ -177,10 +178,10 @@ class Resync:
                 await session.execute(sa.insert(EVENTS), notes)
 
     async def _discard(self, step: Step, obj: MarkedObject) -> bool:
-        assert step.discard_empty is not None
+        assert step.duplicates is not None
         try:
             async with asyncio.timeout(self._timeout):
-                await step.discard_empty(obj)
+                await step.duplicates.discard(obj)
         except (StepError, TimeoutError) as err:
             log.warning("resync.duplicate_kept", step=step.name, object=obj.id, error=str(err))
             return False
@@ -254,5 +255,5 @@ def _row(r: Any) -> _Row:
     return _Row(spec, StepName(r.step), dict(r.outputs or {}), [str(i) for i in noted])
 
 
-def _note(row: _Row, kind: str, message: str) -> dict[str, Any]:
-    return {"tenant_id": row.spec.id, "at": utcnow(), "step": row.step, "kind": kind, "message": message}
+def _note(row: _Row, at: datetime, kind: str, message: str) -> dict[str, Any]:
+    return {"tenant_id": row.spec.id, "at": at, "step": row.step, "kind": kind, "message": message}

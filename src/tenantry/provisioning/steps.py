@@ -25,13 +25,22 @@ Drift = Callable[[TenantSpec, MarkedObject], "str | None"]  # what a listed obje
 
 
 @dataclass(frozen=True)
+class EmptyDuplicates:
+    """How the bulk resync removes a second object carrying one tenant's marker: only one whose listing shows it
+    empty (``empty``), by ``discard``, which reads it again and removes it only while it is still empty."""
+
+    empty: Callable[[MarkedObject], bool]
+    discard: Discard
+
+
+@dataclass(frozen=True)
 class Step:
     """A named ``ensure`` over one upstream's adapter; ``configured`` is False for the null adapter.
 
     ``teardown`` removes what ``ensure`` made (after a deletion's grace period). ``survey`` lists every object
     of the upstream marked as any tenant's, and ``discard`` removes one of them by the teardown path (orphans).
     ``gated``: the step provisions the tenant's mail domain, so it waits until the tenant has proven it.
-    ``drift`` and ``discard_empty`` serve the bulk resync (:mod:`tenantry.provisioning.resync`): what a listed
+    ``drift`` and ``duplicates`` serve the bulk resync (:mod:`tenantry.provisioning.resync`): what a listed
     object shows differs from the tenant's desired state, and removing a provably empty duplicate.
     ``journaled``: ensure takes a :class:`~tenantry.integrations.ports.CreateJournal` as its third argument (its
     upstream accepts duplicate names, so a create whose outcome was not seen must not simply be sent again).
@@ -48,7 +57,7 @@ class Step:
     gated: bool = False
     journaled: bool = False
     drift: Drift | None = None
-    discard_empty: Discard | None = None  # removes a duplicate only while the upstream still reports it empty
+    duplicates: EmptyDuplicates | None = None
 
 
 def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvider) -> list[Step]:
@@ -88,9 +97,14 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             files.purge_marked_space,
             journaled=True,
             drift=getattr(files, "space_drift", None),
-            discard_empty=getattr(files, "purge_empty_duplicate", None),
+            duplicates=_empty_duplicates(files),
         ),
     ]
+
+
+def _empty_duplicates(files: FileProvider) -> EmptyDuplicates | None:
+    empty, discard = getattr(files, "space_listed_empty", None), getattr(files, "purge_empty_duplicate", None)
+    return EmptyDuplicates(empty, discard) if empty is not None and discard is not None else None
 
 
 def _configured(provider: object) -> bool:

@@ -43,7 +43,7 @@ from .errors import (
     OcisNotFoundError,
     OcisResponseError,
 )
-from .inventory import marked_spaces, purge_marked, space_drift
+from .inventory import is_empty, marked_spaces, purge_marked, space_drift
 from .lookups import MarkerLookups
 from .models import Drive
 from .plan import plan_purge, plan_space
@@ -215,6 +215,11 @@ class OcisFileProvider:
         """Purge a listed space like ``purge_marked_space``, only while oCIS still reports it uses zero bytes."""
         with self._translated():
             return await purge_marked(self, space, only_if_empty=True)
+
+    @staticmethod
+    def space_listed_empty(space: MarkedObject) -> bool:
+        """Whether the listing showed the space empty (oCIS reported it uses zero bytes)."""
+        return is_empty(space)
 
     def space_drift(self, tenant: TenantSpec, space: MarkedObject) -> str | None:
         """What a listing shows differs from the tenant's desired space (None when it matches)."""
