@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantry.integrations.errors import TransientStepError
 from tenantry.provisioning.repository import ProvisioningRepository
 from tenantry.states import StepName
-from tenantry.tenants.models import TenantStep
 
 
 class StepJournal:
@@ -70,10 +68,9 @@ class StepJournal:
     async def begin(self) -> None:
         """Record, committed, that a create is about to be sent; refuses when the run no longer holds the lease
         (the new owner decides what to create)."""
-        if self.pre_noted and not self.sent:
-            self.sent = True  # noted in the store when the run began, before anything was sent
-            return
-        self.sent = True
+        first, self.sent = not self.sent, True
+        if first and self.pre_noted:
+            return  # noted in the store when the run began, before anything was sent
         now = self._clock()
         async with self._sessionmaker() as session, session.begin():
             repo = ProvisioningRepository(session)
@@ -82,12 +79,7 @@ class StepJournal:
                     "this run lost the tenant's lease before creating; the run that holds it now goes on",
                     reason="LeaseLost",
                 )
-            await session.execute(
-                sa.update(TenantStep)
-                .where(TenantStep.tenant_id == self._tenant_id, TenantStep.step == self._step)
-                .values(create_started_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            await repo.note_create(self._tenant_id, self._step, now=now)
         self.started_at = now
         self.was_refused = False
 

@@ -139,6 +139,15 @@ class ProvisioningRepository:
         )
         return {StepName(step) for step in noted.scalars()}
 
+    async def note_create(self, tenant_id: str, step: StepName, *, now: datetime) -> None:
+        """Note that a create of ``step``'s object begins now (the caller has fenced the lease first)."""
+        await self.session.execute(
+            sa.update(TenantStep)
+            .where(TenantStep.tenant_id == tenant_id, TenantStep.step == step)
+            .values(create_started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
     async def exists(self, tenant_id: str) -> bool:
         return bool(await self.session.scalar(sa.select(sa.func.count()).where(Tenant.id == tenant_id)))
 
