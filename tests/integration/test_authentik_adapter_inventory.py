@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
-from tenantry.integrations.authentik.client import AuthentikClient
 from tenantry.integrations.errors import PermanentStepError
 from tenantry.integrations.null import NotConfigured
 from tenantry.integrations.ports import ADOPT, MarkedObject, TenantSpec
 from tenantry.sandbox.authentik import AuthentikSandbox
+from tests.support.adapter_sandboxes import authentik_provider, authentik_sandbox, authentik_writes
 
-TOKEN = "sandbox-api-token"
-BASE_URL = "http://authentik.sandbox"
 TENANT = TenantSpec(
     id="5a1d2c3b-0000-4000-8000-00000000abcd",
     slug="acme",
@@ -30,19 +27,16 @@ OTHER = replace(TENANT, id="9f0e8d7c-0000-4000-8000-00000000beef", slug="beta")
 
 @pytest.fixture
 def sandbox() -> AuthentikSandbox:
-    return AuthentikSandbox([TOKEN])
+    return authentik_sandbox()
 
 
 @pytest.fixture
 async def provider(sandbox: AuthentikSandbox) -> AsyncIterator[AuthentikIdentityProvider]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app)) as http:
-        yield AuthentikIdentityProvider(AuthentikClient(http, BASE_URL, TOKEN))
+    async with authentik_provider(sandbox) as provider:
+        yield provider
 
 
-def writes(sandbox: AuthentikSandbox) -> list[str]:
-    return [
-        f"{r.method} {r.path}" for r in sandbox.controls.requests() if r.method in {"POST", "PUT", "PATCH", "DELETE"}
-    ]
+writes = authentik_writes
 
 
 async def test_every_group_marked_managed_by_tenantry_is_listed_with_the_tenant_it_names_and_nothing_is_written(

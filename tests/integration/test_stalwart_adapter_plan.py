@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from tenantry.integrations.null import NotConfigured
@@ -14,10 +13,8 @@ from tenantry.integrations.stalwart.adapter import StalwartMailProvider
 from tenantry.integrations.stalwart.client import StalwartClient
 from tenantry.integrations.stalwart.models import DomainUpdate, UserCreate
 from tenantry.sandbox.stalwart import StalwartSandbox
-from tests.support.clock import ManualClock
+from tests.support.adapter_sandboxes import jmap_methods, stalwart_client, stalwart_sandbox
 
-API_KEY = "sandbox-stalwart-api-key"
-BASE_URL = "http://stalwart.sandbox"
 TENANT = TenantSpec(
     id="5a1d2c3b-0000-4000-8000-00000000abcd",
     slug="acme",
@@ -33,23 +30,18 @@ DESCRIPTION = f"Tenantry tenant acme [{MARKER}]"
 
 @pytest.fixture
 def sandbox() -> StalwartSandbox:
-    return StalwartSandbox(api_keys=[API_KEY], dkim_delay=30.0, clock=ManualClock(), fast_dkim=True)
+    return stalwart_sandbox()
 
 
 @pytest.fixture
 async def client(sandbox: StalwartSandbox) -> AsyncIterator[StalwartClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app)) as http:
-        yield StalwartClient(http, BASE_URL, api_key=API_KEY)
+    async with stalwart_client(sandbox) as client:
+        yield client
 
 
 @pytest.fixture
 def provider(client: StalwartClient) -> StalwartMailProvider:
     return StalwartMailProvider(client, domain_base="test")
-
-
-def jmap_methods(sandbox: StalwartSandbox) -> list[str]:
-    bodies = [r.body for r in sandbox.controls.requests("POST", r"^/jmap/?$")]
-    return [name for body in bodies if isinstance(body, dict) for name, _, _ in body.get("methodCalls", [])]
 
 
 async def plan_without_writing(
