@@ -164,7 +164,8 @@ def _floats(text: str) -> list[float]:
     return [float(part) for part in text.split(",") if part.strip()]
 
 
-def _endpoints(text: str) -> list[str]:
+def parse_endpoints(text: str) -> list[str]:
+    """``--endpoints``: a comma list of ENDPOINTS' names (shared with bench/api_cpu.py)."""
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [c for c in chosen if c not in ENDPOINTS]
     if unknown:
@@ -179,7 +180,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per rate (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds sent first, not counted (default 2)")
     parser.add_argument(
-        "--endpoints", type=_endpoints, default=["one", "list"], help="one (GET /tenants/{slug}), list, or both"
+        "--endpoints", type=parse_endpoints, default=["one", "list"], help="one (GET /tenants/{slug}), list, or both"
     )
     parser.add_argument(
         "--processes",

@@ -28,6 +28,7 @@ if __package__ in {None, ""}:  # run as a script: make `bench` importable
 import httpx
 from asgi_lifespan import LifespanManager
 from bench import harness, procstat
+from bench.api import parse_endpoints
 from bench.seeding import SeededIds, seed_slug
 
 from tenantry.app import create_app
@@ -120,21 +121,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _endpoints(text: str) -> list[str]:
-    chosen = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [c for c in chosen if c not in ENDPOINTS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown endpoint(s) {unknown}; choose from {sorted(ENDPOINTS)}")
-    return chosen
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="API CPU per request, in process, with a token.")
     parser.add_argument("--tenants", type=int, default=10000, help="tenants in the store (default 10000)")
     parser.add_argument("--requests", type=int, default=300, help="measured requests per endpoint (default 300)")
     parser.add_argument("--warmup", type=int, default=30, help="requests sent first, not measured (default 30)")
     parser.add_argument(
-        "--endpoints", type=_endpoints, default=["one", "list"], help="one (GET /tenants/{slug}), list, or both"
+        "--endpoints", type=parse_endpoints, default=["one", "list"], help="one (GET /tenants/{slug}), list, or both"
     )
     parser.add_argument("--database", default=None, help="PostgreSQL server URL (default: a temporary SQLite file)")
     parser.add_argument("--profile", type=Path, help="also write a cProfile of each endpoint (<endpoint>.prof) here")
