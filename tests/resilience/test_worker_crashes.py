@@ -115,9 +115,16 @@ async def test_workers_killed_at_random_leave_every_tenant_active_with_one_objec
             tenants: dict[str, str] = {}
             for batch in batches[:-1]:
                 tenants.update(await create_tenants(store, batch))
-                await asyncio.sleep(rng.uniform(0.2, 0.8))
+                await asyncio.sleep(rng.uniform(0.0, 0.3))
+                # A kill lands in the middle of a run: wait (briefly) for a worker to be in one. On a loaded
+                # machine the batch may still be waiting for a worker, or already done; then any will do.
+                busy: list[WorkerProcess] = []
+                deadline = time.monotonic() + 5
+                while not busy and time.monotonic() < deadline:
+                    busy = [w for w in live if w.started() and open_runs(w)]
+                    if not busy:
+                        await asyncio.sleep(0.02)
                 started_up = [w for w in live if w.started()]
-                busy = [w for w in started_up if open_runs(w)]
                 victim = rng.choice(busy or started_up or live)
                 victim.kill()
                 live.remove(victim)
