@@ -29,6 +29,10 @@ class LeaseManager:
         self._lease = timedelta(seconds=lease_seconds)
         self._clock = clock
 
+    def expiry(self, now: datetime) -> datetime:
+        """When a lease taken at ``now`` runs out."""
+        return now + self._lease
+
     async def claim_due(self, owner: str, limit: int) -> list[str]:
         """Lease up to ``limit`` tenants whose reconcile is due and that nobody holds; returns their ids."""
         async with self._sessionmaker() as session, session.begin():

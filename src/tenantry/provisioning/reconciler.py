@@ -35,6 +35,7 @@ from tenantry.provisioning.journal import StepJournal
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, roll_up
 from tenantry.provisioning.repository import ProvisioningRepository
+from tenantry.provisioning.snapshots import FreshTenant, claim_snapshot, next_run, tenant_spec
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.teardown import TORN_DOWN, is_purging, remaining, teardown_due
 from tenantry.provisioning.verification import Admission, ClaimSnapshot, DomainGate
@@ -46,19 +47,6 @@ log = structlog.get_logger("tenantry.reconciler")
 STEP_RUNS = Counter("tenantry_step_runs_total", "Step attempts by step and outcome", ["step", "outcome"])
 STEP_SECONDS = Histogram("tenantry_step_duration_seconds", "Duration of one step attempt", ["step"])
 RECONCILES = Counter("tenantry_reconciles_total", "Reconcile runs by outcome", ["outcome"])
-
-
-def tenant_spec(tenant: Tenant) -> TenantSpec:
-    return TenantSpec(
-        id=tenant.id,
-        slug=tenant.slug,
-        name=tenant.name,
-        generation=tenant.generation,
-        mail_domain=tenant.mail_domain,
-        quota_bytes=tenant.quota_bytes,
-        mail_aliases=tuple(tenant.mail_aliases),
-        suspended=tenant.lifecycle != Lifecycle.ACTIVE,
-    )
 
 
 class Reconciler:
@@ -94,37 +82,65 @@ class Reconciler:
     def steps(self) -> list[Step]:
         return self._steps
 
+    def hand_off(self, tenant: Tenant, owner: str, now: datetime) -> FreshTenant:
+        """Make a tenant being created (not flushed yet) start out leased to ``owner`` with its journaled
+        creates noted, so that the create's own transaction does what a run's first transaction would.
+
+        The run that :meth:`reconcile` starts with the returned :class:`FreshTenant` then reads nothing and
+        writes nothing before it calls the upstreams. Should that run never start (its process died after the
+        commit), a worker takes the tenant once the lease expires and, seeing the notes, looks for what a
+        create may have made before it creates anything.
+        """
+        tenant.lease_owner = owner
+        tenant.lease_expires_at = self._leases.expiry(now)
+        noted = set(self._journaled)
+        for row in tenant.steps:
+            if row.step in noted:
+                row.create_started_at = now
+        return FreshTenant(tenant, owner, frozenset(noted))
+
     async def reconcile(
-        self, tenant_id: str, owner: str, *, force: bool = False, keep: Callable[[Tenant], None] | None = None
+        self,
+        tenant_id: str,
+        owner: str,
+        *,
+        force: bool = False,
+        keep: Callable[[Tenant], None] | None = None,
+        fresh: FreshTenant | None = None,
     ) -> bool:
         """Run one reconcile of a tenant whose lease ``owner`` holds; releases the lease when done.
 
         Returns False when the results were discarded because the lease was lost meanwhile. ``keep`` is given
         the tenant as the run recorded it (steps, claims and admins loaded), so that a caller answering a
-        request need not read it again.
+        request need not read it again. ``fresh``: the tenant as its create committed it (see
+        :meth:`hand_off`), instead of a read of it.
         """
         run_id = uuid.uuid4().hex[:12]
         bound = log.bind(tenant_id=tenant_id, run_id=run_id)
         renewer = asyncio.create_task(self._keep_lease(tenant_id, owner))
         running: asyncio.Future[list[Outcome]] | None = None
         try:
-            async with self._sessionmaker() as session, session.begin():
-                repo = ProvisioningRepository(session)
-                now = self._clock()
-                pre_noted = await repo.pre_note(tenant_id, owner, self._journaled, now=now)
-                tenant = await repo.load(tenant_id)
-                if tenant is None:
+            now = self._clock()
+            if fresh is not None:
+                tenant, pre_noted = fresh.tenant, set(fresh.pre_noted)
+            else:
+                async with self._sessionmaker() as session, session.begin():
+                    repo = ProvisioningRepository(session)
+                    pre_noted = await repo.pre_note(tenant_id, owner, self._journaled, now=now)
+                    loaded = await repo.load(tenant_id)
+                if loaded is None:
                     return True
-                spec = tenant_spec(tenant)
-                stored = {s.step: s for s in tenant.steps}
-                purging = is_purging(tenant, now)
-                due = self._due(tenant, stored, now, force=force, purging=purging)
-                ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
-                journals = {
-                    step.name: self._journal(tenant_id, owner, stored.get(step.name), step, step.name in pre_noted)
-                    for step in due
-                }
-                claim = _claim_snapshot(tenant)
+                tenant = loaded
+            spec = tenant_spec(tenant)
+            stored = {s.step: s for s in tenant.steps}
+            purging = is_purging(tenant, now)
+            due = self._due(tenant, stored, now, force=force, purging=purging)
+            ids = {step.name: dict(stored[step.name].outputs) if step.name in stored else {} for step in due}
+            journals = {
+                step.name: self._journal(tenant_id, owner, stored.get(step.name), step, step.name in pre_noted)
+                for step in due
+            }
+            claim = claim_snapshot(tenant)
             bound = bound.bind(tenant_slug=spec.slug, generation=spec.generation)
             bound.info("reconcile.start", steps=[str(s.name) for s in due], force=force)
             work = (
@@ -196,7 +212,7 @@ class Reconciler:
             tenant = await ProvisioningRepository(session).load(tenant_id)
             if tenant is None:
                 return None
-            spec, claim = tenant_spec(tenant), _claim_snapshot(tenant)
+            spec, claim = tenant_spec(tenant), claim_snapshot(tenant)
             ids = {s.step: dict(s.outputs or {}) for s in tenant.steps}
             teardown, tombstone = tenant.lifecycle == Lifecycle.DELETING, tenant.deleted_at is not None
         plans: list[StepPlan] = []
@@ -365,7 +381,7 @@ class Reconciler:
                 tenant.activated_at = now
                 notes.append(Note("tenant.active", "every step is ok; the workspace is ready"))
             await repo.record(tenant.id, notes, at=now)
-            tenant.next_reconcile_at = _next_run(tenant, generation, now)
+            tenant.next_reconcile_at = next_run(tenant, generation, now)
             tenant.lease_owner = None
             tenant.lease_expires_at = None
         return True, tenant
@@ -381,18 +397,6 @@ class StepPlan:
     error: str | None = None
 
 
-def _next_run(tenant: Tenant, generation: int, now: datetime) -> datetime | None:
-    """The earliest time anything of the tenant is due: a step's next attempt, or the end of its grace period."""
-    if tenant.deleted_at is not None:
-        return None
-    times = [s.next_attempt_at for s in tenant.steps if s.next_attempt_at is not None]
-    if tenant.generation != generation:  # changed while we ran: go again at once
-        times.append(now)
-    if tenant.lifecycle == Lifecycle.DELETING and tenant.purge_at is not None:
-        times.append(tenant.purge_at)
-    return min(times) if times else None
-
-
 def _from_result(step: Step, result: StepResult) -> Outcome:
     status = StepStatus(result.state)
     return Outcome(
@@ -405,20 +409,4 @@ def _from_result(step: Step, result: StepResult) -> Outcome:
         data=dict(result.data),
         dns_records=result.dns_records,
         events=list(result.events),
-    )
-
-
-def _claim_snapshot(tenant: Tenant) -> ClaimSnapshot | None:
-    claim = tenant.claim_for(tenant.mail_domain)
-    if claim is None:
-        return None
-    return ClaimSnapshot(
-        id=claim.id,
-        tenant_id=tenant.id,
-        slug=tenant.slug,
-        domain=claim.domain,
-        token=claim.token,
-        status=claim.status,
-        expires_at=claim.expires_at,
-        checks=claim.checks,
     )

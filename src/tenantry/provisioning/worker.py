@@ -12,13 +12,14 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.reconciler import Reconciler, StepPlan
 from tenantry.provisioning.resync import Resync, ResyncReport
+from tenantry.provisioning.snapshots import FreshTenant
 from tenantry.tenants.models import Tenant
 
 log = structlog.get_logger("tenantry.worker")
@@ -194,34 +195,55 @@ class ReconcileRunner:
         self.owner = worker_identity("api")
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None:
+    def hand_off(self, tenant: Tenant, now: datetime) -> FreshTenant:
+        """Lease a tenant being created to the run that will follow its commit (see :meth:`Reconciler.hand_off`):
+        the create's transaction takes the lease and notes the creates, so the run starts without either."""
+        return self._reconciler.hand_off(tenant, self._new_owner(), now)
+
+    async def reconcile_now(
+        self, tenant_id: str, *, force: bool, wait: float, fresh: FreshTenant | None = None
+    ) -> Tenant | None:
         """Start a reconcile and wait up to ``wait`` seconds; the tenant as the run recorded it when it finished
-        within that time (None otherwise: the caller reads the tenant as it is)."""
+        within that time (None otherwise: the caller reads the tenant as it is). ``fresh``: a tenant whose
+        create :meth:`hand_off` leased to this run."""
         recorded: list[Tenant] = []
-        task = asyncio.create_task(self._run(tenant_id, force=force, keep=recorded.append))
+        task = asyncio.create_task(self._run(tenant_id, force=force, keep=recorded.append, fresh=fresh))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         done, _ = await asyncio.wait({task}, timeout=wait)
         finished = bool(done) and not task.cancelled() and task.exception() is None
         return recorded[-1] if finished and recorded else None
 
-    async def _run(self, tenant_id: str, *, force: bool, keep: Callable[[Tenant], None] | None = None) -> bool:
+    def _new_owner(self) -> str:
         # Each run is its own lease owner: two requests for one tenant in this process (a create still
         # running and a reconcile, two reconciles) must queue for the lease like any two workers would.
-        owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._lease_wait
-        delay = 0.05
-        while not await self._leases.claim(tenant_id, owner):
-            if loop.time() > deadline:
-                log.info("runner.lease_busy", tenant_id=tenant_id)
-                if self._on_change:
-                    self._on_change()
-                return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        return f"{self.owner}:{uuid.uuid4().hex[:8]}"
+
+    async def _run(
+        self,
+        tenant_id: str,
+        *,
+        force: bool,
+        keep: Callable[[Tenant], None] | None = None,
+        fresh: FreshTenant | None = None,
+    ) -> bool:
+        if fresh is not None:
+            owner = fresh.owner  # leased by the create itself
+        else:
+            owner = self._new_owner()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._lease_wait
+            delay = 0.05
+            while not await self._leases.claim(tenant_id, owner):
+                if loop.time() > deadline:
+                    log.info("runner.lease_busy", tenant_id=tenant_id)
+                    if self._on_change:
+                        self._on_change()
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
         try:
-            return await self._reconciler.reconcile(tenant_id, owner, force=force, keep=keep)
+            return await self._reconciler.reconcile(tenant_id, owner, force=force, keep=keep, fresh=fresh)
         except Exception:
             await self._leases.release(tenant_id, owner)
             log.exception("runner.reconcile_failed", tenant_id=tenant_id)

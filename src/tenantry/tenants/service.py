@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -47,7 +47,12 @@ class Provisioner(Protocol):
     """The provisioning runner: reconciles a tenant now (handing back the tenant as the run recorded it when
     it finished within ``wait`` seconds), and says what a reconcile would change without writing anything."""
 
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None: ...
+    def hand_off(self, tenant: Tenant, now: datetime) -> object:
+        """Lease a tenant being created (before it is added) to the run that will follow its commit; the
+        handle goes to ``reconcile_now`` as ``fresh``."""
+        ...
+
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float, fresh: Any = None) -> Tenant | None: ...
 
     async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None: ...
 
@@ -96,14 +101,16 @@ class TenantService:
         self._provisioner = provisioner
         self._sessions = sessions
 
-    def settling(self, tenant: Tenant, *, force: bool, wait: float) -> Settling:
+    def settling(self, tenant: Tenant, *, force: bool, wait: float, fresh: object | None = None) -> Settling:
+        """The change's answer, made once committed: the tenant after the reconcile this starts (``fresh``: the
+        hand-off of a tenant just created, see :meth:`Provisioner.hand_off`)."""
         provisioner, sessions = self._provisioner, self._sessions
         if provisioner is None or sessions is None:
             raise RuntimeError("this TenantService was built without a provisioner; it cannot wait for a reconcile")
         tenant_id = tenant.id
 
         async def settle() -> Tenant:
-            recorded = await provisioner.reconcile_now(tenant_id, force=force, wait=wait)
+            recorded = await provisioner.reconcile_now(tenant_id, force=force, wait=wait, fresh=fresh)
             if recorded is not None:
                 return recorded  # as the run recorded it: no need to read it again
             try:
@@ -136,8 +143,8 @@ class TenantService:
         request created (nothing is created again); the same key with another body is refused (422).
         """
         if idempotency_key is None:
-            tenant = await self.create(payload, actor)
-            return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+            tenant, fresh = await self._add(payload, actor, hand_off=True)
+            return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds, fresh=fresh)
         now = utcnow()
         who = actor.sub or ""
         await self.repo.forget_idempotency_keys(before=now - timedelta(seconds=self.settings.idempotency_key_seconds))
@@ -152,7 +159,7 @@ class TenantService:
             if first is None:
                 raise NotFoundError("the tenant this Idempotency-Key created no longer exists")
             return Settling(first, self.settled(first).settle, replayed=True)
-        tenant = await self.create(payload, actor)
+        tenant, fresh = await self._add(payload, actor, hand_off=True)
         self.repo.session.add(
             IdempotencyKey(actor=who, key=idempotency_key, request_hash=digest, tenant_id=tenant.id, created_at=now)
         )
@@ -160,7 +167,7 @@ class TenantService:
             await self.session.flush()
         except IntegrityError as err:  # the same key in a request running at this moment
             raise ConflictError("a request with this Idempotency-Key is in progress; retry it shortly") from err
-        return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds)
+        return self.settling(tenant, force=False, wait=self.settings.create_wait_seconds, fresh=fresh)
 
     async def update_and_wait(
         self, slug: str, payload: TenantUpdate, actor: Actor, *, if_match: str | None = None
@@ -218,7 +225,14 @@ class TenantService:
         return normalise_hostname(f"{slug}.{self.settings.mail_domain_base}")
 
     async def create(self, payload: TenantCreate, actor: Actor) -> Tenant:
-        """Store a new tenant as ``pending`` with its steps due now; raises on conflicts, writes nothing then."""
+        """Store a new tenant as ``pending`` with its steps due now; raises on conflicts, writes nothing then.
+        Workers take it up (:meth:`create_and_wait` reconciles it at once instead)."""
+        tenant, _ = await self._add(payload, actor, hand_off=False)
+        return tenant
+
+    async def _add(self, payload: TenantCreate, actor: Actor, *, hand_off: bool) -> tuple[Tenant, object | None]:
+        """:meth:`create`; with ``hand_off`` (and a provisioner) the tenant is stored leased to its first
+        reconcile, which starts after the commit from the returned hand-off without reading the tenant back."""
         if not actor.is_admin and not self.settings.self_service:
             raise ForbiddenError("self-service workspace creation is disabled; ask a platform admin")
         if payload.slug in self.settings.reserved_slugs:
@@ -245,6 +259,7 @@ class TenantService:
             domain_claims=[new.claim],
             steps=[TenantStep.new(name, message="waiting for the first attempt", due=now) for name in STEP_ORDER],
         )
+        fresh = self._provisioner.hand_off(tenant, now) if hand_off and self._provisioner is not None else None
         try:
             await self.repo.add(tenant)
         except IntegrityError as err:  # lost a race with a concurrent create of the same slug or domain
@@ -254,7 +269,7 @@ class TenantService:
         self.event(tenant, "tenant.created", f"created '{tenant.name}' with mail domain {domain}", actor, now)
         for note in new.notes:
             self.event(tenant, "tenant.domain", note, actor, now)
-        return tenant
+        return tenant, fresh
 
     def event(self, tenant: Tenant, kind: str, message: str, actor: Actor, at: datetime) -> None:
         self.repo.record(TenantEvent(tenant_id=tenant.id, at=at, kind=kind, actor=actor.sub, message=message))

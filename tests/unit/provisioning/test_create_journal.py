@@ -14,9 +14,9 @@ from tenantry.integrations.errors import PermanentStepError, TransientStepError
 from tenantry.integrations.ports import UNKNOWN_PAST, CreateJournal, StepResult, TenantSpec
 from tenantry.provisioning.steps import build_steps
 from tenantry.states import StepName, StepStatus
-from tenantry.tenants.models import TenantStep
+from tenantry.tenants.models import Tenant, TenantStep
 from tenantry.tenants.schemas import TenantCreate
-from tenantry.tenants.service import TenantService
+from tenantry.tenants.service import Settling, TenantService
 from tests.support.fakes import ScriptedProvider
 
 OWNER = "worker:journal"
@@ -162,3 +162,76 @@ async def test_a_run_that_sends_no_create_leaves_nothing_in_doubt(make_settings:
     assert after_failure is None
     assert files.seen == [(False, 0.0), (False, 0.0)]
     assert files.noted_before_create == [True]
+
+
+async def handed_off(container: Container) -> tuple[str, Settling]:
+    """A tenant created as POST /tenants creates one: leased to the runner's next run in its own transaction."""
+    runner = container.runner()
+    async with container.sessionmaker() as session, session.begin():
+        service = TenantService(session, container.settings, provisioner=runner, sessions=container.sessionmaker)
+        settling = await service.create_and_wait(TenantCreate(slug="acme", name="Acme"), SYSTEM)
+    return settling.tenant.id, settling
+
+
+async def test_a_create_handed_to_its_first_run_is_stored_leased_and_noted_and_the_run_sends_it(
+    make_settings: Callable[..., Settings],
+) -> None:
+    ref: list[Container] = []
+    files = Files(ref)
+    container = build_container(
+        make_settings(lease_seconds=30), steps=build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), files)
+    )
+    ref.append(container)
+    try:
+        tenant_id, settling = await handed_off(container)
+        async with container.sessionmaker() as session:
+            row = await session.get(Tenant, tenant_id)
+            assert row is not None
+            lease_owner, lease_expires_at = row.lease_owner, row.lease_expires_at
+        noted = await started_at(container, tenant_id)
+        # Nobody else may take it meanwhile: a worker's claim finds it held.
+        assert await container.leases.claim_due("worker:other", 10) == []
+        answered = await settling.settle()
+    finally:
+        await container.aclose()
+
+    assert lease_owner is not None
+    assert lease_owner.startswith("api:")
+    assert lease_expires_at is not None
+    assert lease_expires_at > utcnow() + timedelta(seconds=20)
+    assert isinstance(noted, datetime)  # noted in the create's own transaction, before any run
+    # The run knew the note was its own: a brand-new step, nothing in doubt, the create sent once.
+    assert files.seen == [(False, 0.0)]
+    assert files.objects == {tenant_id: "drive-acme"}
+    assert answered.status == "active"
+    assert answered.lease_owner is None
+
+
+async def test_a_handed_off_create_whose_run_never_started_is_taken_by_a_worker_after_the_lease_in_doubt(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The API process died between the commit and its run: the lease runs out, a worker takes the tenant and,
+    seeing the note, treats the create as possibly made (it looks before it creates)."""
+    ref: list[Container] = []
+    files = Files(ref)
+    container = build_container(
+        make_settings(lease_seconds=30, create_settle_seconds=0.0),
+        steps=build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), files),
+    )
+    ref.append(container)
+    try:
+        tenant_id, _ = await handed_off(container)  # its settle (the run) never called
+        held = await container.leases.claim(tenant_id, OWNER)
+        async with container.sessionmaker() as session, session.begin():
+            row = await session.get(Tenant, tenant_id)
+            assert row is not None
+            row.lease_expires_at = utcnow() - timedelta(seconds=1)  # the lease ran out
+        await run(container, tenant_id)
+        cleared = await started_at(container, tenant_id)
+    finally:
+        await container.aclose()
+
+    assert not held  # before the lease ran out
+    assert files.seen == [(True, 0.0)]
+    assert files.objects == {tenant_id: "drive-acme"}
+    assert cleared is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,12 @@ ADMIN = Actor(sub="admin", is_admin=True)
 class Reconciled:
     """A run that did not finish in time to hand back what it recorded, so the answer reads the tenant again."""
 
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None:
+    def hand_off(self, tenant: Tenant, now: datetime) -> None:
+        return None  # the tenant is stored unleased, as without a provisioner
+
+    async def reconcile_now(
+        self, tenant_id: str, *, force: bool, wait: float, fresh: object = None
+    ) -> Tenant | None:
         return None
 
     async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None:

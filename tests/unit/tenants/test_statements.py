@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -35,7 +36,12 @@ class NoReconcile:
 
     asked: list[str] = field(default_factory=list)
 
-    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float) -> Tenant | None:
+    def hand_off(self, tenant: Tenant, now: datetime) -> None:
+        return None  # the tenant is stored unleased, as without a provisioner
+
+    async def reconcile_now(
+        self, tenant_id: str, *, force: bool, wait: float, fresh: object = None
+    ) -> Tenant | None:
         self.asked.append(tenant_id)
         return None
 
