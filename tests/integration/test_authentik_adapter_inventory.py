@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from tenantry.integrations.authentik import client as client_module
 from tenantry.integrations.authentik.adapter import AuthentikIdentityProvider
 from tenantry.integrations.errors import PermanentStepError
 from tenantry.integrations.null import NotConfigured
@@ -54,6 +55,22 @@ async def test_every_group_marked_managed_by_tenantry_is_listed_with_the_tenant_
         MarkedObject(acme, "tenant-acme", TENANT.id, {"groupPk": acme}, "acme"),
         MarkedObject(beta, "tenant-beta", OTHER.id, {"groupPk": beta}, "beta"),
     ]
+
+
+async def test_the_paged_listing_is_the_listing_one_authentik_page_at_a_time(
+    sandbox: AuthentikSandbox, provider: AuthentikIdentityProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "PAGE_SIZE", 2)
+    for n in range(5):
+        await provider.ensure_tenant_group(replace(TENANT, id=f"{n}{TENANT.id[1:]}", slug=f"t{n}"), {})
+    sandbox.controls.clear_log()
+
+    pages = [page async for page in provider.tenant_group_pages()]
+    listed = await provider.list_tenant_groups()
+
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [o for page in pages for o in page] == listed
+    assert len(sandbox.controls.requests()) == 6  # three pages, each read once by either
 
 
 async def test_a_listed_group_is_deleted_and_one_already_gone_counts_as_deleted(

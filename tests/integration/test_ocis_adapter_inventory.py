@@ -12,6 +12,7 @@ from tenantry.integrations.errors import PermanentStepError
 from tenantry.integrations.null import NotConfigured
 from tenantry.integrations.ocis.adapter import OcisFileProvider
 from tenantry.integrations.ocis.client import OcisClient
+from tenantry.integrations.ocis.inventory import marked_space_pages
 from tenantry.integrations.ports import ADOPT, MarkedObject, TenantSpec
 from tenantry.sandbox.ocis import OcisSandbox
 
@@ -62,6 +63,24 @@ async def test_every_marked_space_is_listed_disabled_ones_too_and_nothing_is_wri
         MarkedObject(acme, "Acme", TENANT.id, {"driveId": acme}),
         MarkedObject(beta, "Beta", OTHER.id, {"driveId": beta}),
     ]
+
+
+async def test_the_paged_listing_groups_the_one_streamed_listing_into_pages(
+    sandbox: OcisSandbox, provider: OcisFileProvider
+) -> None:
+    for n in range(5):
+        sandbox.add_space(f"T{n}", description=f"[tenantry:tenant:{n}{TENANT.id[1:]}]")
+        sandbox.add_space(f"Team {n}", description="no marker here")
+    sandbox.controls.clear_log()
+
+    pages = [page async for page in marked_space_pages(provider, "driveId", size=2)]
+    whole = [page async for page in provider.tenant_space_pages()]
+    listed = await provider.list_tenant_spaces()
+
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [o for page in pages for o in page] == [o for page in whole for o in page] == listed
+    assert [len(page) for page in whole] == [5]  # a few hundred a page by default
+    assert [f"{r.method} {r.path}" for r in sandbox.controls.requests()] == ["GET /graph/v1.0/drives"] * 3
 
 
 async def test_a_listed_space_is_disabled_then_purged_and_the_others_marked_alike_stay(

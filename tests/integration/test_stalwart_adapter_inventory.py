@@ -78,6 +78,22 @@ async def test_listing_reads_every_page_of_ids(
     assert sorted(o.slug or "" for o in listed) == ["t0", "t1", "t2", "t3", "t4"]
 
 
+async def test_the_paged_listing_is_the_listing_one_get_batch_at_a_time(
+    sandbox: StalwartSandbox, provider: StalwartMailProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "GET_BATCH", 2)
+    for n in range(5):
+        sandbox.add_domain(f"t{n}.mail.test")
+    sandbox.add_domain("unrelated.test")
+
+    pages = [page async for page in provider.tenant_domain_pages()]
+    listed = await provider.list_tenant_domains()
+
+    assert len(pages) == 3  # six domains read two at a time; the unmarked one is left out of its page
+    assert sorted(len(page) for page in pages) == [1, 2, 2]
+    assert [o for page in pages for o in page] == listed
+
+
 async def test_a_listed_domain_is_deleted_with_its_dkim_keys_first(
     sandbox: StalwartSandbox, provider: StalwartMailProvider
 ) -> None:

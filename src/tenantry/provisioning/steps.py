@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from tenantry.integrations.null import NotConfigured
@@ -20,6 +20,7 @@ from tenantry.states import StepName
 Ensure = Callable[..., Awaitable[StepResult]]  # (tenant, ids[, journal]) -> what it achieved
 Plan = Callable[..., Awaitable[list[PlannedChange]]]  # (tenant, ids, *, teardown) -> what would change
 Survey = Callable[[], Awaitable[list[MarkedObject]]]
+SurveyPages = Callable[[], AsyncIterator[list[MarkedObject]]]  # the same listing, a page at a time
 Discard = Callable[[MarkedObject], Awaitable[StepResult]]
 Drift = Callable[[TenantSpec, MarkedObject], "str | None"]  # what a listed object shows differs, or None
 
@@ -40,7 +41,8 @@ class Step:
     ``teardown`` removes what ``ensure`` made (after a deletion's grace period). ``survey`` lists every object
     of the upstream marked as any tenant's, and ``discard`` removes one of them by the teardown path (orphans).
     ``gated``: the step provisions the tenant's mail domain, so it waits until the tenant has proven it.
-    ``drift`` and ``duplicates`` serve the bulk resync (:mod:`tenantry.provisioning.resync`): what a listed
+    ``survey_pages``, ``drift`` and ``duplicates`` serve the bulk resync (:mod:`tenantry.provisioning.resync`):
+    the survey's listing a page at a time (without it the resync takes the survey as one page), what a listed
     object shows differs from the tenant's desired state, and removing a provably empty duplicate.
     ``journaled``: ensure takes a :class:`~tenantry.integrations.ports.CreateJournal` as its third argument (its
     upstream accepts duplicate names, so a create whose outcome was not seen must not simply be sent again).
@@ -57,6 +59,7 @@ class Step:
     gated: bool = False
     journaled: bool = False
     drift: Drift | None = None
+    survey_pages: SurveyPages | None = None
     duplicates: EmptyDuplicates | None = None
 
 
@@ -73,6 +76,7 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             identity.list_tenant_groups,
             identity.delete_marked_group,
             drift=getattr(identity, "group_drift", None),
+            survey_pages=getattr(identity, "tenant_group_pages", None),
         ),
         Step(
             StepName.STALWART,
@@ -85,6 +89,7 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             mail.delete_marked_domain,
             gated=True,
             drift=getattr(mail, "domain_drift", None),
+            survey_pages=getattr(mail, "tenant_domain_pages", None),
         ),
         Step(
             StepName.OCIS,
@@ -97,6 +102,7 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             files.purge_marked_space,
             journaled=True,
             drift=getattr(files, "space_drift", None),
+            survey_pages=getattr(files, "tenant_space_pages", None),
             duplicates=_empty_duplicates(files),
         ),
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -172,6 +172,12 @@ class AuthentikIdentityProvider:
         """Every group marked as Tenantry's, whichever tenant it names; reads only."""
         with self._translated():
             return await self._inventory.marked()
+
+    async def tenant_group_pages(self) -> AsyncIterator[list[MarkedObject]]:
+        """The groups of ``list_tenant_groups``, one page of the listing at a time (the bulk resync)."""
+        with self._translated():
+            async for page in self._inventory.pages():
+                yield page
 
     async def delete_marked_group(self, group: MarkedObject) -> StepResult:
         """Delete one listed group, only while it is still marked for the tenant it was listed with."""

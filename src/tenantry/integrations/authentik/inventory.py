@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from tenantry.integrations.errors import PermanentStepError, Reason
 from tenantry.integrations.ports import MarkedObject, StepResult
 
@@ -20,11 +22,13 @@ class GroupInventory:
         self._key = key  # the id a step stores for its group
 
     async def marked(self) -> list[MarkedObject]:
-        listed: list[MarkedObject] = []
+        return [group async for page in self.pages() for group in page]
+
+    async def pages(self) -> AsyncIterator[list[MarkedObject]]:
+        """The marked groups, one page of authentik's listing at a time (a caller need not hold them all)."""
         async for page in self._client.group_pages(attributes={"managed_by": self._managed_by}):
             # authentik drops an attribute filter it cannot apply and returns everything: check each hit.
-            listed += [self._listed(group) for group in page if group.attributes.get("managed_by") == self._managed_by]
-        return listed
+            yield [self._listed(group) for group in page if group.attributes.get("managed_by") == self._managed_by]
 
     def _listed(self, group: Group) -> MarkedObject:
         owner, slug = group.attributes.get("tenant_id"), group.attributes.get("tenant_slug")
@@ -34,7 +38,8 @@ class GroupInventory:
             tenant_id=str(owner) if owner else None,
             ids={self._key: group.pk},
             slug=str(slug) if slug else None,
-            state={"attributes": dict(group.attributes), "is_superuser": group.is_superuser},
+            # The listed group's own attributes, not a copy: nothing else holds the group.
+            state={"attributes": group.attributes, "is_superuser": group.is_superuser},
         )
 
     async def delete(self, group: MarkedObject) -> StepResult:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractContextManager, suppress
 
 from tenantry.integrations.errors import (
@@ -43,7 +43,7 @@ from .errors import (
     OcisNotFoundError,
     OcisResponseError,
 )
-from .inventory import is_empty, marked_spaces, purge_marked, space_drift
+from .inventory import is_empty, marked_space_pages, marked_spaces, purge_marked, space_drift
 from .lookups import MarkerLookups
 from .models import Drive
 from .plan import plan_purge, plan_space
@@ -205,6 +205,13 @@ class OcisFileProvider:
         """Every project space marked as a tenant's, whichever tenant it names; reads only."""
         with self._translated():
             return await marked_spaces(self, DRIVE_ID)
+
+    async def tenant_space_pages(self) -> AsyncIterator[list[MarkedObject]]:
+        """The spaces of ``list_tenant_spaces``, a few hundred at a time as the listing streams in (the bulk
+        resync)."""
+        with self._translated():
+            async for page in marked_space_pages(self, DRIVE_ID):
+                yield page
 
     async def purge_marked_space(self, space: MarkedObject) -> StepResult:
         """Disable and purge one listed space, only while it is still marked for the tenant it was listed with."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from tenantry.integrations.errors import PermanentStepError, Reason
@@ -13,6 +14,8 @@ from .models import Drive
 
 if TYPE_CHECKING:
     from .adapter import OcisFileProvider
+
+PAGE = 250  # marked spaces per page of marked_space_pages (oCIS answers one stream, read entry by entry)
 
 
 def marked_tenant(provider: OcisFileProvider, drive: Drive) -> str | None:
@@ -32,12 +35,23 @@ def _listed(provider: OcisFileProvider, drive: Drive, key: str) -> MarkedObject 
 
 async def marked_spaces(provider: OcisFileProvider, key: str) -> list[MarkedObject]:
     """Every project space whose description carries a tenant's marker, disabled ones included (one listing)."""
-    listed: list[MarkedObject] = []
+    return [space async for page in marked_space_pages(provider, key) for space in page]
+
+
+async def marked_space_pages(
+    provider: OcisFileProvider, key: str, *, size: int = PAGE
+) -> AsyncIterator[list[MarkedObject]]:
+    """The spaces of :func:`marked_spaces`, ``size`` at a time as the one listing streams in."""
+    page: list[MarkedObject] = []
     async for drive in provider._client.project_drives(description_contains=provider.marker_prefix):
         item = _listed(provider, drive, key)
         if item is not None:
-            listed.append(item)
-    return listed
+            page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def space_drift(provider: OcisFileProvider, tenant: TenantSpec, space: MarkedObject) -> str | None:

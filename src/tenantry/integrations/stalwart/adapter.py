@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractContextManager
 
 from tenantry.hostnames import normalise_hostname
@@ -175,6 +175,12 @@ class StalwartMailProvider:
         """Every domain marked as a tenant's, or named as a default domain (see :mod:`.inventory`); reads only."""
         with self._translated():
             return await self._inventory.marked()
+
+    async def tenant_domain_pages(self) -> AsyncIterator[list[MarkedObject]]:
+        """The domains of ``list_tenant_domains``, one batch of the listing at a time (the bulk resync)."""
+        with self._translated():
+            async for page in self._inventory.pages():
+                yield page
 
     async def delete_marked_domain(self, domain: MarkedObject) -> StepResult:
         """Delete one listed domain (its DKIM keys first), only while it is still marked as it was listed."""

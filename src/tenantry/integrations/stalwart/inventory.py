@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from tenantry.integrations.errors import PermanentStepError, Reason
 from tenantry.integrations.ports import MarkedObject, StepResult, TenantSpec
@@ -80,10 +80,12 @@ class DomainInventory:
         )
 
     async def marked(self) -> list[MarkedObject]:
-        listed: list[MarkedObject] = []
+        return [domain async for page in self.pages() for domain in page]
+
+    async def pages(self) -> AsyncIterator[list[MarkedObject]]:
+        """The marked domains, one batch of the listing at a time (a caller need not hold them all)."""
         async for batch in self._client.domain_batches(_LISTED):
-            listed += [item for item in map(self._listed, batch) if item is not None]
-        return listed
+            yield [item for item in map(self._listed, batch) if item is not None]
 
     async def delete(self, domain: MarkedObject) -> StepResult:
         """Delete ``domain`` by the teardown path, only while it is still marked as it was listed (the same
