@@ -9,7 +9,8 @@ from the store (each tenant's ``created_at`` and ``activated_at``, both stamped 
 sandboxes' request logs, and /proc for the product's CPU and run-queue time. See bench/README.md.
 
     .venv/bin/python bench/provision.py [--tenants N] [--concurrency C[,C...]] [--existing E[,E...]]
-        [--latency-ms L] [--workers W] [--database URL] [--dkim-delay-ms D] [--log-level LEVEL] [--json PATH]
+        [--latency-ms L] [--workers W] [--processes P] [--database URL] [--dkim-delay-ms D] [--log-level LEVEL]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -243,6 +244,19 @@ async def times_to_active(url: str, prefix: str) -> list[float]:
     return [(activated - created).total_seconds() for created, activated in rows]
 
 
+def serve_options(args: argparse.Namespace) -> list[str]:
+    """``tenantry serve``'s options: its API processes, and whether one of them runs the worker loop."""
+    if args.processes > 1:
+        return ["--processes", str(args.processes), "--no-worker"]  # the worker loop runs in its own process
+    return ["--no-worker"] if args.workers == 0 else []
+
+
+def worker_processes(args: argparse.Namespace) -> int:
+    """``tenantry worker`` processes beside ``serve``: all the worker loops when several API processes serve,
+    else the ones beyond serve's own."""
+    return args.workers if args.processes > 1 else max(0, args.workers - 1)
+
+
 # -- one run ------------------------------------------------------------------------------------------------
 
 
@@ -266,14 +280,12 @@ async def one_run(args: argparse.Namespace, concurrency: int, existing: int) -> 
                 worker_batch_size=concurrency,
             )
             async with contextlib.AsyncExitStack() as stack:
-                api = await stack.enter_async_context(
-                    harness.serve(env, work, *(["--no-worker"] if args.workers == 0 else []))
-                )
+                api = await stack.enter_async_context(harness.serve(env, work, *serve_options(args)))
                 workers = [
                     await stack.enter_async_context(
                         harness.product(f"worker{n}", [str(harness.TENANTRY), "worker"], env, work)
                     )
-                    for n in range(max(0, args.workers - 1))
+                    for n in range(worker_processes(args))
                 ]
                 pids = [api.pid, *(w.pid for w in workers)]
                 await harness.clear_request_logs(upstream.urls)
@@ -355,6 +367,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "2+ adds `tenantry worker` processes (PostgreSQL only)",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="API processes (`tenantry serve --processes P`, default 1); with 2+, the worker loops run in "
+        "`tenantry worker` processes of their own",
+    )
+    parser.add_argument(
         "--database",
         default=None,
         help="PostgreSQL server URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/bench: each run gets a "
@@ -376,6 +395,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--workers, --latency-ms, --existing and --dkim-delay-ms must not be negative")
     if args.workers == 0 and args.dkim_delay_ms > 0:
         parser.error("with --dkim-delay-ms a worker loop must finish the pending step: use --workers 1 or more")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
     if args.workers > 1 and not (args.database or "").startswith("postgresql"):
         parser.error("on SQLite one process runs the worker loop: --workers 2+ needs --database postgresql+asyncpg://…")
     return args
@@ -393,6 +414,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": harness.machine(),
         "store": store,
         "workers": args.workers,
+        "api_processes": args.processes,
         "latency_ms": args.latency_ms,
         "runs": runs,
     }
@@ -404,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     columns = [f"C={r['concurrency']} E={r['existing']}" for r in report["runs"]]
     title = (
         f"Provisioning through `tenantry serve` ({report['store']}): {args.tenants} tenants per run, "
-        f"{args.latency_ms:g} ms injected on every sandbox request, {args.workers} worker loop(s); "
+        f"{args.latency_ms:g} ms injected on every sandbox request, {args.processes} API process(es), "
+        f"{args.workers} worker loop(s); "
         "C = creations in flight, E = tenants existing before the run"
     )
     harness.print_table(title, columns, table_rows(report["runs"]))

@@ -71,6 +71,21 @@ def test_a_run_on_postgresql_gets_a_database_of_its_own(tmp_path: Path, postgres
     assert run["mean_over_floor"] is None  # no latency, no floor to compare with
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_several_api_processes_and_a_worker_process_are_all_measured(tmp_path: Path, postgres_url: str) -> None:
+    code, report, output = run_bench(
+        tmp_path, "--tenants", "4", "--latency-ms", "0", "--processes", "2", "--database", postgres_url
+    )
+
+    assert code == 0, output
+    assert report["api_processes"] == 2
+    (run,) = report["runs"]
+    assert run["active"] == 4
+    # The serve supervisor, its two API processes and the worker process (plus any helper multiprocessing adds).
+    assert run["product"]["processes"] >= 4
+
+
 def test_the_floor_is_the_longest_steps_round_trips_times_the_latency() -> None:
     figures = Figures(
         tenants=10,

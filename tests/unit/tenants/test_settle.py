@@ -27,9 +27,7 @@ class Reconciled:
     def hand_off(self, tenant: Tenant, now: datetime) -> None:
         return None  # the tenant is stored unleased, as without a provisioner
 
-    async def reconcile_now(
-        self, tenant_id: str, *, force: bool, wait: float, fresh: object = None
-    ) -> Tenant | None:
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float, fresh: object = None) -> Tenant | None:
         return None
 
     async def plan(self, tenant_id: str) -> Sequence[StepPlanView] | None:

@@ -39,9 +39,7 @@ class NoReconcile:
     def hand_off(self, tenant: Tenant, now: datetime) -> None:
         return None  # the tenant is stored unleased, as without a provisioner
 
-    async def reconcile_now(
-        self, tenant_id: str, *, force: bool, wait: float, fresh: object = None
-    ) -> Tenant | None:
+    async def reconcile_now(self, tenant_id: str, *, force: bool, wait: float, fresh: object = None) -> Tenant | None:
         self.asked.append(tenant_id)
         return None
 
