@@ -34,7 +34,7 @@ from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
 from tenantry.provisioning.journal import StepJournal
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, roll_up
-from tenantry.provisioning.repository import ProvisioningRepository
+from tenantry.provisioning.repository import ProvisioningRepository, same_columns
 from tenantry.provisioning.snapshots import FreshTenant, claim_snapshot, next_run, tenant_spec
 from tenantry.provisioning.steps import Step
 from tenantry.provisioning.teardown import TORN_DOWN, is_purging, remaining, teardown_due
@@ -380,6 +380,7 @@ class Reconciler:
             if tenant.status == TenantStatus.ACTIVE and tenant.activated_at is None:
                 tenant.activated_at = now
                 notes.append(Note("tenant.active", "every step is ok; the workspace is ready"))
+            same_columns([stored[o.step] for o in outcomes])
             await repo.record(tenant.id, notes, at=now)
             tenant.next_reconcile_at = next_run(tenant, generation, now)
             tenant.lease_owner = None

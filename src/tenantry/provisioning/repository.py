@@ -5,12 +5,14 @@ Repositories flush at most; the caller (the lease manager, the reconciler) owns 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, noload
+from sqlalchemy.orm.attributes import flag_modified
 
 from tenantry.provisioning.outcomes import Note
 from tenantry.states import DomainProof, DomainStatus, Lifecycle, StepName, StepStatus
@@ -18,6 +20,18 @@ from tenantry.tenants.models import DomainClaim, Tenant, TenantEvent, TenantStep
 
 # The events table for Core inserts: many rows in one executemany, no ids read back.
 EVENTS = cast("sa.Table", TenantEvent.__table__)
+
+
+def same_columns(rows: Sequence[TenantStep]) -> None:
+    """Mark stored step rows changed in the same columns (every column any of them changed), so that the flush
+    writes them in one executemany UPDATE instead of a statement per row (a column written with the value it
+    already holds is left as it is)."""
+    stored = [row for row in rows if sa.inspect(row).persistent]
+    changed = [{a.key for a in sa.inspect(row).attrs if a.history.has_changes()} for row in stored]
+    every = set().union(*changed)
+    for row, columns in zip(stored, changed, strict=True):
+        for column in every - columns:
+            flag_modified(row, column)
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
