@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from tenantry.cli_tenants import UrlOpt, tenants_app
-from tenantry.config import Settings
+from tenantry.config import Settings, describe_error
 
 app = typer.Typer(
     help="Tenantry: workspaces across authentik, Stalwart and oCIS, kept in step.",
@@ -35,7 +35,7 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValueError as err:
-        typer.secho(f"configuration error: {err}", fg=typer.colors.RED, err=True)
+        typer.secho(f"configuration error: {describe_error(err)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from err
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tenantry.hostnames import normalise_hostname
@@ -344,3 +344,17 @@ class Settings(BaseSettings):
 
 def _clean(client_ids: list[str]) -> list[str]:
     return list(dict.fromkeys(c.strip() for c in client_ids if c.strip()))
+
+
+def describe_error(err: ValueError) -> str:
+    """A configuration error, one line per setting named by its environment variable, never echoing the value
+    given: it may be a secret (pydantic's own message repeats every refused input)."""
+    if not isinstance(err, ValidationError):
+        return str(err)  # pydantic-settings' own errors (a value that is not JSON) name the setting only
+    lines = []
+    for error in err.errors(include_url=False, include_input=False, include_context=False):
+        head, *rest = error["loc"] or ("",)
+        name = f"TENANTRY_{str(head).upper()}" if head else "the settings"
+        where = "".join(f"[{part!r}]" for part in rest)
+        lines.append(f"{name}{where}: {error['msg']}")
+    return "\n".join(lines)

@@ -36,3 +36,20 @@ def test_db_upgrade_of_a_database_a_newer_version_migrated_says_so(tmp_path: Pat
     assert result.exit_code == 3
     assert "migrated by a newer version of Tenantry" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_refused_setting_is_named_by_its_variable_and_its_value_is_never_repeated() -> None:
+    secret = "hunter2-is-a-secret"
+    env = {
+        "TENANTRY_OIDC_INTROSPECT_CLIENTS": '{"tenantry-cli": 4815162342}',  # a secret that is not a string
+        "TENANTRY_WORKER_CONCURRENCY": secret,  # a value pasted into the wrong variable
+        "TENANTRY_AUTH_ENABLED": "false",
+    }
+    result = CliRunner().invoke(app, ["db", "upgrade"], env=env)
+
+    assert result.exit_code == 2, result.output
+    assert "TENANTRY_WORKER_CONCURRENCY: Input should be a valid integer" in result.stderr
+    assert "TENANTRY_OIDC_INTROSPECT_CLIENTS['tenantry-cli']: Input should be a valid string" in result.stderr
+    assert secret not in result.output + result.stderr
+    assert "4815162342" not in result.output + result.stderr
+    assert "Traceback" not in result.stderr
