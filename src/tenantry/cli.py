@@ -133,7 +133,8 @@ def serve(
 
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="Tenants reconciled at once")] = None) -> None:
-    """Run a reconcile worker process (run several against PostgreSQL to scale out)."""
+    """Run a reconcile worker process (run several against PostgreSQL to scale out); SIGUSR1 starts a bulk
+    resync pass at once."""
     overrides: dict[str, Any] = {"auth_enabled": False}
     if concurrency is not None:
         overrides["worker_concurrency"] = concurrency
@@ -151,6 +152,7 @@ async def _run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, loop_worker.stop)
+    loop.add_signal_handler(signal.SIGUSR1, loop_worker.resync_soon)  # a bulk resync pass now
     try:
         await loop_worker.run()
     finally:

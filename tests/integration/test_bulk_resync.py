@@ -3,6 +3,7 @@ duplicates removed, others reported; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from tenantry.provisioning.worker import RESYNC_LOCK
 from tenantry.sandbox.suite import SandboxSuite
 from tenantry.tenants.models import TenantStep
 from tests.support.api import api_client
+from tests.support.resilience import wait_for
 from tests.support.stack import sandbox_suite, tenant_events
 
 SLUGS = ["alpha", "bravo", "charlie", "delta"]
@@ -201,3 +203,31 @@ async def change_quota(suite: SandboxSuite, drive_id: str, quota: int) -> None:
             f"http://ocis.test/graph/v1.0/drives/{quote(drive_id, safe='')}", json={"quota": {"total": quota}}
         )
     assert response.status_code == 200, response.text
+
+
+async def test_a_requested_pass_runs_now_instead_of_at_the_end_of_the_interval(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """What `tenantry worker` does on SIGUSR1: a pass at once, though the interval is an hour."""
+    suite = sandbox_suite()
+    settings = make_settings(**suite.settings(), resync_interval_seconds=3600)
+    async with api_client(settings, transports=suite.transports()) as (client, container):
+        await create_all(client)
+        worker = container.worker(owner="worker:asked")
+        running = asyncio.create_task(worker.run())
+        try:
+            marks = marks_now(suite)
+            await asyncio.sleep(0.5)
+            unasked = requests_since(suite, marks)
+            worker.resync_soon()
+
+            async def listed() -> bool:
+                return "GET /graph/v1.0/drives" in requests_since(suite, marks)["ocis"]
+
+            await wait_for(listed, "the requested resync pass", timeout=10)
+        finally:
+            worker.stop()
+            await running
+
+    assert "GET /graph/v1.0/drives" not in unasked["ocis"]  # no pass before it was asked for
+    assert [r.split("?")[0] for r in requests_since(suite, marks)["authentik"]] == ["GET /api/v3/core/groups/"]

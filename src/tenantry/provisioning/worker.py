@@ -69,6 +69,7 @@ class Worker:
         self._grace = shutdown_grace_seconds
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._resync_requested = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync = resync
         self._resync_interval = resync_interval_seconds
@@ -80,6 +81,13 @@ class Worker:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._resync_requested.set()
+
+    def resync_soon(self) -> None:
+        """Run a bulk resync pass now instead of at the end of the interval (``tenantry worker`` on SIGUSR1);
+        the interval starts again after it. Nothing happens in a worker built without a resync."""
+        log.info("worker.resync_requested", owner=self.owner)
+        self._resync_requested.set()
 
     async def run(self) -> None:
         log.info("worker.start", owner=self.owner)
@@ -134,7 +142,8 @@ class Worker:
     async def _resync_loop(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self._resync_interval)
+                await asyncio.wait_for(self._resync_requested.wait(), timeout=self._resync_interval)
+            self._resync_requested.clear()
             if self._stop.is_set():
                 return
             try:
