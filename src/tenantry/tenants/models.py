@@ -23,16 +23,16 @@ class Tenant(Base):
             sqlite_where=sa.text("deleted_at IS NULL"),
             postgresql_where=sa.text("deleted_at IS NULL"),
         ),
-        # The order tenants are listed in, oldest first, and the keyset their pages are cut by.
+        # The order tenants are listed in, oldest first, and the keyset their pages are cut by; the same within
+        # one status (a list filtered by status walks it in order and stops after a page).
         sa.Index("ix_tenants_created_at_id", "created_at", "id"),
+        sa.Index("ix_tenants_status_created_at_id", "status", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(63), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
-    status: Mapped[TenantStatus] = mapped_column(
-        StrEnumType(TenantStatus, 16), default=TenantStatus.PENDING, index=True
-    )
+    status: Mapped[TenantStatus] = mapped_column(StrEnumType(TenantStatus, 16), default=TenantStatus.PENDING)
     generation: Mapped[int] = mapped_column(sa.Integer, default=1)
     # The desired mail domain. Not unique by itself: tenants may both try an unproven name; what holds a
     # name against everyone else is a verified DomainClaim.
