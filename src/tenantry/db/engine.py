@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from tenantry.config import Settings
+from tenantry.db.sqlite import OneTripDBAPI
 
 SQLITE_POOL_SIZE = 5
 
@@ -18,6 +19,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": settings.database_echo, "pool_timeout": settings.database_pool_timeout_seconds}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
+        kwargs["module"] = OneTripDBAPI()  # one trip to the connection's thread per statement
         if ":memory:" in url or url.endswith("://"):
             raise ValueError("an in-memory SQLite database cannot be shared by API and worker; use a file")
         # A small pool without overflow: reusing connections spares a thread and a connect per session
