@@ -146,9 +146,7 @@ class Reconciler:
             work = (
                 self._tear_down(due, spec, ids, bound)
                 if purging
-                else asyncio.gather(
-                    *(self._run_step(step, spec, ids[step.name], claim, bound, journals[step.name]) for step in due)
-                )
+                else self._ensure_all(due, spec, ids, claim, bound, journals)
             )
             running = asyncio.ensure_future(work)
             waiting: set[asyncio.Future[Any]] = {running, renewer}
@@ -267,6 +265,25 @@ class Reconciler:
                     return
             except Exception:  # a store hiccup must not discard the run; try again at the next interval
                 log.warning("reconcile.lease_renewal_failed", tenant_id=tenant_id, exc_info=True)
+
+    def _ensure_all(
+        self,
+        due: Sequence[Step],
+        spec: TenantSpec,
+        ids: dict[StepName, dict[str, str]],
+        claim: ClaimSnapshot | None,
+        bound: structlog.typing.FilteringBoundLogger,
+        journals: dict[StepName, StepJournal],
+    ) -> asyncio.Future[list[Outcome]]:
+        """The steps at once, outcomes in step order; the longest chain of round trips starts first (its requests
+        leave and its answers are handled first: the slowest step decides when the tenant is ready)."""
+        started = {
+            step.name: asyncio.ensure_future(
+                self._run_step(step, spec, ids[step.name], claim, bound, journals[step.name])
+            )
+            for step in sorted(due, key=lambda step: -step.round_trips)
+        }
+        return asyncio.gather(*(started[step.name] for step in due))
 
     async def _tear_down(
         self,

@@ -58,6 +58,8 @@ class Step:
     discard: Discard
     gated: bool = False
     journaled: bool = False
+    # The requests its ensure makes one after another for a new tenant: the longest chain starts first.
+    round_trips: int = 1
     drift: Drift | None = None
     survey_pages: SurveyPages | None = None
     duplicates: EmptyDuplicates | None = None
@@ -88,6 +90,7 @@ def build_steps(identity: IdentityProvider, mail: MailProvider, files: FileProvi
             mail.list_tenant_domains,
             mail.delete_marked_domain,
             gated=True,
+            round_trips=2,  # the domain created and read back, then its DKIM keys and DNS zone
             drift=getattr(mail, "domain_drift", None),
             survey_pages=getattr(mail, "tenant_domain_pages", None),
         ),

@@ -363,3 +363,36 @@ async def test_a_run_that_loses_its_lease_stops_its_steps_instead_of_racing_the_
     assert not gated.gate.is_set()
     assert tenant.lease_owner == "worker:other"
     assert {(s.status, s.attempts) for s in tenant.steps} == {("pending", 0)}
+
+
+class OrderedProvider(ScriptedProvider):
+    """Notes in ``began`` the order in which the steps' ensures began."""
+
+    def __init__(self, kind: str, began: list[str]) -> None:
+        super().__init__(kind)
+        self.began = began
+
+    async def _ensure(
+        self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
+    ) -> StepResult:
+        self.began.append(self.kind)
+        return await super()._ensure(tenant, ids, journal)
+
+    ensure_tenant_group = ensure_tenant_domain = ensure_tenant_space = _ensure
+
+
+async def test_the_step_with_the_longest_chain_of_round_trips_starts_first_and_outcomes_keep_step_order(
+    wire: Any,
+) -> None:
+    began: list[str] = []
+    providers = [OrderedProvider(kind, began) for kind in ("group", "domain", "drive")]
+    async with wire(steps(*providers)) as container:
+        tenant_id = await add_tenant(container)
+        await reconcile(container, tenant_id)
+        async with container.sessionmaker() as session:
+            query = sa.select(TenantEvent).where(TenantEvent.tenant_id == tenant_id).order_by(TenantEvent.id)
+            events = (await session.scalars(query)).all()
+
+    assert [s.round_trips for s in steps()] == [1, 2, 1]  # Stalwart: created and read back, then keys and zone
+    assert began == ["domain", "group", "drive"]
+    assert [e.step for e in events if e.kind == "step.ok"] == ["authentik", "stalwart", "ocis"]
