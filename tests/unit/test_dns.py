@@ -149,3 +149,19 @@ def test_to_json_and_from_json_round_trip() -> None:
     assert set(data) == {"type", "name", "value", "ttl", "purpose"}
     assert DnsRecord.from_json(data) == record
     assert DnsRecord.from_json({**data, "purpose": "nonsense"}).purpose == "DKIM"
+
+
+def test_record_data_naming_a_relative_name_is_read_against_each_zones_own_origin() -> None:
+    """Data that names only absolute names reads the same in every zone (and is read once); data naming a
+    relative name never takes the origin of another zone that had the same text."""
+    first = parse_zone_file("www IN CNAME mail\n@ IN MX 10 mx.provider.net.\n", "a.example")
+    second = parse_zone_file("www IN CNAME mail\n@ IN MX 10 mx.provider.net.\n", "b.example")
+
+    assert [(r.name, r.value) for r in first] == [
+        ("www.a.example.", "mail.a.example."),
+        ("a.example.", "10 mx.provider.net."),
+    ]
+    assert [(r.name, r.value) for r in second] == [
+        ("www.b.example.", "mail.b.example."),
+        ("b.example.", "10 mx.provider.net."),
+    ]

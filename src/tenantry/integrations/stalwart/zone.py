@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import OrderedDict
@@ -149,12 +150,11 @@ def _parse_record(
         raise DnsZoneError(f"line {line.number}: no record type")
     rdtype = dns.rdatatype.from_text(tokens[index].group())
     rdata_text = line.text[tokens[index].end() :].strip()
-    rdata = dns.rdata.from_text(rdclass, rdtype, rdata_text, origin=origin, relativize=False)
+    try:
+        value = _absolute_value(rdclass, rdtype, rdata_text)
+    except dns.name.NeedAbsoluteNameOrOrigin:  # a relative name in the data: it is read against the origin
+        value = _value(dns.rdata.from_text(rdclass, rdtype, rdata_text, origin=origin, relativize=False))
     type_text = dns.rdatatype.to_text(rdtype)
-    if isinstance(rdata, dns.rdtypes.txtbase.TXTBase):
-        value = b"".join(rdata.strings).decode("utf-8")
-    else:
-        value = rdata.to_text()
     name = owner.to_text()
     record = DnsRecord(
         type=type_text,
@@ -164,6 +164,21 @@ def _parse_record(
         purpose=classify(type_text, name, value),
     )
     return owner, record
+
+
+@functools.lru_cache(maxsize=4096)
+def _absolute_value(rdclass: dns.rdataclass.RdataClass, rdtype: dns.rdatatype.RdataType, text: str) -> str:
+    """The value of record data that names no relative name, so reads the same in every zone: most of a mail
+    domain's records (MX, SRV, CNAME to the mail host, the SPF policy) are the same text in every tenant's zone."""
+    rdata = dns.rdata.from_text(rdclass, rdtype, text, origin=None, relativize=False)
+    rdata.to_wire()  # raises NeedAbsoluteNameOrOrigin when the data names a relative name
+    return _value(rdata)
+
+
+def _value(rdata: dns.rdata.Rdata) -> str:
+    if isinstance(rdata, dns.rdtypes.txtbase.TXTBase):
+        return b"".join(rdata.strings).decode("utf-8")
+    return rdata.to_text()
 
 
 ZoneParser = Callable[[str, str], list[DnsRecord]]
