@@ -340,10 +340,7 @@ class Reconciler:
             message = f"unexpected {type(err).__name__} in the {step.name} step; see the service log"
             outcome = Outcome(step.name, StepStatus.ERROR, "InternalError", message, True)
         outcome.events[:0] = notes
-        # The note can go when the create begun was refused, or when the run noted one it then did not send.
-        outcome.create_refused = journal is not None and (
-            journal.was_refused or (journal.pre_noted and not journal.sent)
-        )
+        outcome.create_refused = journal is not None and journal.note_can_go
         elapsed = time.perf_counter() - started
         STEP_SECONDS.labels(step.name).observe(elapsed)
         fatal = outcome.status == StepStatus.ERROR and not outcome.retryable
