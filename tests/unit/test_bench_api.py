@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "api.py"
+from tests.support.bench import run_bench
 
 
 @pytest.mark.slow
 def test_a_tiny_run_of_both_endpoints_answers_200_with_a_token_and_reports_its_figures(tmp_path: Path) -> None:
-    out = tmp_path / "api.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            *("--tenants", "30", "--rates", "20", "--duration", "1", "--warmup", "0.5", "--json", str(out)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
+    ran = run_bench("api.py", tmp_path, "--tenants", "30", "--rates", "20", "--duration", "1", "--warmup", "0.5")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    assert ran.code == 0, ran.output
+    report = ran.report
     assert [r["endpoint"] for r in report["runs"]] == ["GET /tenants/{slug}", "GET /tenants?limit=100"]
     for run in report["runs"]:
         # Every request carried the issuer's token and was answered: a refused token would show as 401.

@@ -3,34 +3,22 @@ endpoints, with a token, and writes a profile of each when asked."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "api_cpu.py"
+from tests.support.bench import run_bench
 
 
 @pytest.mark.slow
 def test_a_tiny_run_measures_both_endpoints_with_a_token_and_profiles_them(tmp_path: Path) -> None:
-    out, profiles = tmp_path / "api_cpu.json", tmp_path / "profiles"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            *("--tenants", "30", "--requests", "5", "--warmup", "2"),
-            *("--profile", str(profiles), "--json", str(out)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
+    profiles = tmp_path / "profiles"
+    ran = run_bench(
+        "api_cpu.py", tmp_path, *("--tenants", "30", "--requests", "5", "--warmup", "2", "--profile", str(profiles))
     )
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    assert ran.code == 0, ran.output
+    report = ran.report
     assert report["tenants"] == 30
     assert [r["endpoint"] for r in report["runs"]] == ["GET /tenants/{slug}", "GET /tenants?limit=100"]
     for run in report["runs"]:

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "memory.py"
+from tests.support.bench import run_bench
 
 
 @pytest.mark.slow
 def test_a_tiny_run_adopts_without_duplicates_and_reports_each_phase(tmp_path: Path) -> None:
-    out = tmp_path / "memory.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            *("--tenants", "40", "--adopt", "3", "--create", "3", "--idle", "0.5", "--json", str(out)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
+    ran = run_bench("memory.py", tmp_path, "--tenants", "40", "--adopt", "3", "--create", "3", "--idle", "0.5")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    assert ran.code == 0, ran.output
+    report = ran.report
     assert [p["phase"] for p in report["phases"]] == ["adopting", "resyncing", "idle"]
     adopting, resyncing, _idle = report["phases"]
     assert adopting["tenants"] == 6

@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from bench.harness import percentile
 from bench.provision import UPSTREAMS, Figures
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "provision.py"
-
-
-def run_bench(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    """Run the script; returns its exit code, its JSON report and its whole output."""
-    out = tmp_path / "provision.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json", str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    report = json.loads(out.read_text()) if out.exists() else {}
-    return done.returncode, report, done.stdout + done.stderr
+from tests.support.bench import run_bench
 
 
 @pytest.mark.slow
 def test_a_tiny_run_among_existing_tenants_reports_cpu_floor_ratio_requests_and_load(tmp_path: Path) -> None:
-    code, report, output = run_bench(
-        tmp_path, "--tenants", "4", "--latency-ms", "5", "--concurrency", "2", "--existing", "30"
+    ran = run_bench(
+        "provision.py", tmp_path, "--tenants", "4", "--latency-ms", "5", "--concurrency", "2", "--existing", "30"
     )
 
-    assert code == 0, output
-    (run,) = report["runs"]
+    assert ran.code == 0, ran.output
+    (run,) = ran.report["runs"]
     assert (run["active"], run["tenants"], run["existing"], run["concurrency"]) == (4, 4, 30, 2)
     ttas = run["time_to_active_ms"]
     assert 0 < ttas["p50"] <= ttas["p90"] <= ttas["p99"]
@@ -55,18 +37,18 @@ def test_a_tiny_run_among_existing_tenants_reports_cpu_floor_ratio_requests_and_
     assert run["create_answers"] == {"201": 4}
     # Seen by the client, a tenant is active no sooner than the store says it became so after its creation.
     assert run["client_time_to_active_ms"]["mean"] >= ttas["mean"] * 0.9
-    assert "product CPU/tenant" in output
-    assert "mean time-to-active / floor" in output
+    assert "product CPU/tenant" in ran.output
+    assert "mean time-to-active / floor" in ran.output
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_run_on_postgresql_gets_a_database_of_its_own(tmp_path: Path, postgres_url: str) -> None:
-    code, report, output = run_bench(tmp_path, "--tenants", "3", "--latency-ms", "0", "--database", postgres_url)
+    ran = run_bench("provision.py", tmp_path, "--tenants", "3", "--latency-ms", "0", "--database", postgres_url)
 
-    assert code == 0, output
-    assert report["store"] == "PostgreSQL"
-    (run,) = report["runs"]
+    assert ran.code == 0, ran.output
+    assert ran.report["store"] == "PostgreSQL"
+    (run,) = ran.report["runs"]
     assert run["active"] == 3
     assert run["mean_over_floor"] is None  # no latency, no floor to compare with
 
@@ -74,13 +56,13 @@ def test_a_run_on_postgresql_gets_a_database_of_its_own(tmp_path: Path, postgres
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_several_api_processes_and_a_worker_process_are_all_measured(tmp_path: Path, postgres_url: str) -> None:
-    code, report, output = run_bench(
-        tmp_path, "--tenants", "4", "--latency-ms", "0", "--processes", "2", "--database", postgres_url
+    ran = run_bench(
+        "provision.py", tmp_path, "--tenants", "4", "--latency-ms", "0", "--processes", "2", "--database", postgres_url
     )
 
-    assert code == 0, output
-    assert report["api_processes"] == 2
-    (run,) = report["runs"]
+    assert ran.code == 0, ran.output
+    assert ran.report["api_processes"] == 2
+    (run,) = ran.report["runs"]
     assert run["active"] == 4
     # The serve supervisor, its two API processes and the worker process (plus any helper multiprocessing adds).
     assert run["product"]["processes"] >= 4

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "resync.py"
+from tests.support.bench import run_bench
 
 
 @pytest.mark.slow
 def test_a_tiny_run_finds_every_seeded_tenant_in_sync_and_reports_its_figures(tmp_path: Path) -> None:
-    out = tmp_path / "resync.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--tenants", "40", "--passes", "2", "--settle", "0", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
+    ran = run_bench("resync.py", tmp_path, "--tenants", "40", "--passes", "2", "--settle", "0")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    assert ran.code == 0, ran.output
+    report = ran.report
     assert report["tenants"] == 40
     assert len(report["passes"]) == 2
     for one in report["passes"]:
@@ -39,4 +29,4 @@ def test_a_tiny_run_finds_every_seeded_tenant_in_sync_and_reports_its_figures(tm
         assert one["worker_runqueue_seconds"] >= 0
         assert one["worker_peak_rss_mib"] > 0
         assert len(one["load_average_start"]) == len(one["load_average_end"]) == 3
-    assert "time for the pass" in done.stdout
+    assert "time for the pass" in ran.stdout
