@@ -59,13 +59,19 @@ async def started_at(container: Container, tenant_id: str) -> object:
         return row.create_started_at
 
 
-async def setup(make_settings: Callable[..., Settings], **overrides: object) -> tuple[Container, Files, str]:
+def wired(make_settings: Callable[..., Settings], **overrides: object) -> tuple[Container, Files]:
+    """A container whose files step is a :class:`Files`, the other two scripted."""
     ref: list[Container] = []
     files = Files(ref)
     container = build_container(
         make_settings(**overrides), steps=build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), files)
     )
     ref.append(container)
+    return container, files
+
+
+async def setup(make_settings: Callable[..., Settings], **overrides: object) -> tuple[Container, Files, str]:
+    container, files = wired(make_settings, **overrides)
     async with container.sessionmaker() as session, session.begin():
         tenant = await TenantService(session, container.settings).create(TenantCreate(slug="acme", name="Acme"), SYSTEM)
     return container, files, tenant.id
@@ -176,12 +182,7 @@ async def handed_off(container: Container) -> tuple[str, Settling]:
 async def test_a_create_handed_to_its_first_run_is_stored_leased_and_noted_and_the_run_sends_it(
     make_settings: Callable[..., Settings],
 ) -> None:
-    ref: list[Container] = []
-    files = Files(ref)
-    container = build_container(
-        make_settings(lease_seconds=30), steps=build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), files)
-    )
-    ref.append(container)
+    container, files = wired(make_settings, lease_seconds=30)
     try:
         tenant_id, settling = await handed_off(container)
         async with container.sessionmaker() as session:
@@ -212,13 +213,7 @@ async def test_a_handed_off_create_whose_run_never_started_is_taken_by_a_worker_
 ) -> None:
     """The API process died between the commit and its run: the lease runs out, a worker takes the tenant and,
     seeing the note, treats the create as possibly made (it looks before it creates)."""
-    ref: list[Container] = []
-    files = Files(ref)
-    container = build_container(
-        make_settings(lease_seconds=30, create_settle_seconds=0.0),
-        steps=build_steps(ScriptedProvider("group"), ScriptedProvider("domain"), files),
-    )
-    ref.append(container)
+    container, files = wired(make_settings, lease_seconds=30, create_settle_seconds=0.0)
     try:
         tenant_id, _ = await handed_off(container)  # its settle (the run) never called
         held = await container.leases.claim(tenant_id, OWNER)
