@@ -33,13 +33,43 @@ class _Line:
     inherits_owner: bool
 
 
-def _logical_lines(text: str) -> Iterator[_Line]:  # noqa: PLR0912 - one character loop reads best
-    """Records one per item: comments dropped, ``( ... )`` continuations joined, quotes respected."""
+def _logical_lines(text: str) -> Iterator[_Line]:
+    """Records one per item: comments dropped, ``( ... )`` continuations joined, quotes respected.
+
+    A line with no parenthesis and no backslash, and with its quotes closed, is a record on its own and is read
+    whole (most of a zone: a record a line); from the first other line on, the text is read a character at a time.
+    """
+    offset = 0
+    for index, line in enumerate(text.split("\n")):
+        record = _plain_line(line)
+        if record is None:
+            yield from _characters(text[offset:], index + 1)
+            return
+        offset += len(line) + 1
+        if record.strip():
+            yield _Line(index + 1, record.strip(), record[:1] in {" ", "\t"})
+
+
+def _plain_line(line: str) -> str | None:
+    """``line`` without its comment if it needs no character-by-character reading (see above), else None."""
+    if "(" in line or ")" in line or "\\" in line:
+        return None
+    parts = line.split('"')
+    if len(parts) % 2 == 0:  # an odd number of quotes: a quoted string runs on past the line
+        return None
+    for at in range(0, len(parts), 2):  # the parts outside quotes
+        comment = parts[at].find(";")
+        if comment >= 0:
+            return '"'.join([*parts[:at], parts[at][:comment]])
+    return line
+
+
+def _characters(text: str, first_line: int) -> Iterator[_Line]:  # noqa: PLR0912 - one character loop reads best
     buffer: list[str] = []
     depth = 0
-    start_line = 1
+    start_line = first_line
     in_quote = escaped = in_comment = False
-    line_no = 1
+    line_no = first_line
     for char in text + "\n":
         if char == "\n":
             in_comment = False
@@ -95,7 +125,7 @@ def parse_zone_file(text: str, origin: str, default_ttl: int = 3600) -> list[Dns
     except dns.exception.DNSException as err:
         raise DnsZoneError(f"invalid origin {origin!r}: {err}") from err
     ttl_default = default_ttl
-    last_owner: dns.name.Name | None = None
+    last_owner: str | None = None
     records: list[DnsRecord] = []
     for line in _logical_lines(text):
         try:
@@ -121,18 +151,53 @@ def _directive(line: _Line, origin: dns.name.Name, default_ttl: int) -> tuple[dn
     raise DnsZoneError(f"line {line.number}: unsupported directive {directive}")
 
 
+# A name of letters, digits, hyphens and underscores only: dnspython writes it back as it was given (it escapes
+# only other characters), so it needs no parsing. At most 254 characters absolute: 255 octets on the wire.
+_PLAIN_NAME = re.compile(r"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
+_MAX_NAME_TEXT = 254
+
+
+def _owner_name(text: str, origin: dns.name.Name) -> str:
+    """The absolute name ``text`` names in a zone at ``origin``, as :meth:`dns.name.Name.to_text` writes it."""
+    if text == "@":
+        return origin.to_text()
+    if _PLAIN_NAME.fullmatch(text):
+        if text.endswith("."):
+            name = text
+        else:
+            suffix = origin.to_text()
+            name = f"{text}{suffix}" if suffix == "." else f"{text}.{suffix}"
+        if len(name) <= _MAX_NAME_TEXT:
+            return name
+    return dns.name.from_text(text, origin).to_text()
+
+
+# TXT data that is only quoted strings with no escapes: its value is the strings joined (see _txt_value).
+_QUOTED = re.compile(r'"([^"\\]*)"')
+_QUOTED_ONLY = re.compile(r'"[^"\\]*"(?:[ \t]+"[^"\\]*")*')
+_MAX_STRING = 255  # octets in one character-string (RFC 1035 3.3)
+
+
+def _txt_value(text: str) -> str | None:
+    """The value of TXT data such as Stalwart writes (quoted strings, no escapes), or None to leave it to
+    dnspython: the same value dnspython reads (a string over 255 octets is for dnspython to refuse)."""
+    if not (text.isascii() and _QUOTED_ONLY.fullmatch(text)):
+        return None
+    strings = _QUOTED.findall(text)
+    return None if any(len(string) > _MAX_STRING for string in strings) else "".join(strings)
+
+
 def _parse_record(
-    line: _Line, origin: dns.name.Name, last_owner: dns.name.Name | None, default_ttl: int
-) -> tuple[dns.name.Name, DnsRecord]:
+    line: _Line, origin: dns.name.Name, last_owner: str | None, default_ttl: int
+) -> tuple[str, DnsRecord]:
     tokens = list(_TOKEN.finditer(line.text))
     index = 0
     if line.inherits_owner:
         if last_owner is None:
             raise DnsZoneError(f"line {line.number}: a record without an owner name comes first")
-        owner = last_owner
+        name = last_owner
     else:
-        owner_text = tokens[0].group()
-        owner = origin if owner_text == "@" else dns.name.from_text(owner_text, origin)
+        name = _owner_name(tokens[0].group(), origin)
         index = 1
     ttl: int | None = None
     rdclass = dns.rdataclass.IN
@@ -150,12 +215,13 @@ def _parse_record(
         raise DnsZoneError(f"line {line.number}: no record type")
     rdtype = dns.rdatatype.from_text(tokens[index].group())
     rdata_text = line.text[tokens[index].end() :].strip()
-    try:
-        value = _absolute_value(rdclass, rdtype, rdata_text)
-    except dns.name.NeedAbsoluteNameOrOrigin:  # a relative name in the data: it is read against the origin
-        value = _value(dns.rdata.from_text(rdclass, rdtype, rdata_text, origin=origin, relativize=False))
+    value = _txt_value(rdata_text) if rdtype == dns.rdatatype.TXT else None
+    if value is None:
+        try:
+            value = _absolute_value(rdclass, rdtype, rdata_text)
+        except dns.name.NeedAbsoluteNameOrOrigin:  # a relative name in the data: it is read against the origin
+            value = _value(dns.rdata.from_text(rdclass, rdtype, rdata_text, origin=origin, relativize=False))
     type_text = dns.rdatatype.to_text(rdtype)
-    name = owner.to_text()
     record = DnsRecord(
         type=type_text,
         name=name,
@@ -163,7 +229,7 @@ def _parse_record(
         ttl=default_ttl if ttl is None else ttl,
         purpose=classify(type_text, name, value),
     )
-    return owner, record
+    return name, record
 
 
 @functools.lru_cache(maxsize=4096)
