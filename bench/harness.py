@@ -157,6 +157,12 @@ async def request_logs(urls: Mapping[str, str]) -> dict[str, list[dict[str, Any]
         return logs
 
 
+def injected_latency(logs: Mapping[str, list[dict[str, Any]]]) -> float | None:
+    """The mean latency the sandboxes measured adding to the requests (see tenantry.sandbox.latency), in ms."""
+    delays = [e["delayed_ms"] for entries in logs.values() for e in entries if e.get("delayed_ms")]
+    return round(sum(delays) / len(delays), 3) if delays else None
+
+
 def count_requests(logs: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, int]]:
     """Per upstream: requests logged, and of those answered with an error status (or not answered)."""
     return {

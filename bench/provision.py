@@ -59,6 +59,7 @@ class Figures:
     sandbox_peak_rss_mib: float | None = None
     seed_seconds: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    injected_ms: float | None = None  # the latency the sandboxes measured adding, mean per request
 
     @property
     def active(self) -> int:
@@ -106,6 +107,7 @@ class Figures:
             "requests_per_tenant_total": round(sum(self.round_trips(name) for name in UPSTREAMS), 3),
             "upstream_requests": self.requests,
             "latency_floor_ms": round(self.floor_ms, 2),
+            "injected_latency_ms": self.injected_ms,
             "mean_over_floor": round(self.ratio, 2) if self.ratio is not None else None,
             "product_cpu_ms_per_tenant": round(1000 * cpu / self.tenants, 2),
             "product_runqueue_ms_per_tenant": round(1000 * queued / self.tenants, 2),
@@ -144,6 +146,7 @@ def table_rows(runs: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     rows += [
         ("requests/tenant total", col(lambda r: f"{r['requests_per_tenant_total']:.2f}")),
         ("latency floor", col(lambda r: f"{r['latency_floor_ms']:.1f} ms")),
+        ("injected latency (measured mean)", col(lambda r: harness.fmt(r.get("injected_latency_ms"), ".2f", " ms"))),
         ("mean time-to-active / floor", col(lambda r: harness.fmt(r["mean_over_floor"], ".2f"))),
         ("product CPU/tenant", col(lambda r: f"{r['product_cpu_ms_per_tenant']:.1f} ms")),
         ("product run-queue/tenant", col(lambda r: f"{r['product_runqueue_ms_per_tenant']:.1f} ms")),
@@ -305,6 +308,7 @@ async def one_run(args: argparse.Namespace, concurrency: int, existing: int) -> 
                 wall_seconds=wall,
                 times=await times_to_active(url, prefix),
                 requests=harness.count_requests(logs),
+                injected_ms=harness.injected_latency(logs),
                 product=_combined(spent),
                 answers=clients.answers,
                 polls=clients.polls,

@@ -28,6 +28,8 @@ def test_a_tiny_run_among_existing_tenants_reports_cpu_floor_ratio_requests_and_
     assert all(n >= 1 for n in trips.values()), trips
     assert run["latency_floor_ms"] == pytest.approx(max(trips.values()) * 5, abs=0.05)
     assert run["mean_over_floor"] == pytest.approx(ttas["mean"] / run["latency_floor_ms"], rel=0.02)
+    # What the sandboxes measured adding: the 5 ms asked, give or take a timer tick on a busy machine.
+    assert 4.0 <= run["injected_latency_ms"] <= 7.0
     assert run["product_cpu_ms_per_tenant"] > 0
     assert run["product_runqueue_ms_per_tenant"] >= 0
     assert run["product"]["cpu_seconds"] > 0
@@ -51,6 +53,7 @@ def test_a_run_on_postgresql_gets_a_database_of_its_own(tmp_path: Path, postgres
     (run,) = ran.report["runs"]
     assert run["active"] == 3
     assert run["mean_over_floor"] is None  # no latency, no floor to compare with
+    assert run["injected_latency_ms"] is None
 
 
 @pytest.mark.slow

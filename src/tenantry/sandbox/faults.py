@@ -3,7 +3,8 @@
 Each simulator is wrapped in :class:`SandboxControls`, an ASGI middleware that
 
 * records every request it sees (method, path, query, JSON or form body, answered status,
-  monotonic arrival and answer times, the kind of injected fault that answered it) in ``controls.log``,
+  monotonic arrival and answer times, the kind of injected fault that answered it, the latency it was given)
+  in ``controls.log``,
   with credentials redacted from headers and bodies so a log dumped by a test or the demo never shows a
   secret;
 * applies rules that match a request by method and path regex: added latency, a fixed status
@@ -38,6 +39,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
+
+from .latency import Latency
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -142,6 +145,7 @@ class LoggedRequest:
     started: float = 0.0
     finished: float | None = None
     fault: FaultKind | None = None  # the kind of the injected rule that answered it, if one did (not latency)
+    delayed_ms: float = 0.0  # the latency injected into it, as measured (see Latency)
 
 
 class SandboxControls:
@@ -161,6 +165,7 @@ class SandboxControls:
         self.crash_response = crash_response  # upstreams differ: authentik's crash page answers writes 405
         self.rules: list[FaultRule] = []
         self.latency_ms = 0.0
+        self.latency = Latency()
         self.log: list[LoggedRequest] = []
         # Draws for rules with a probability below 1: fault injection, not security, and seedable for a rerun.
         self.rng = random.Random()  # noqa: S311
@@ -258,7 +263,7 @@ class SandboxControls:
             latency = self.latency_ms + sum(r.latency_ms for r in delays)
             entry.fault = None if rule is None else rule.kind
         if latency:
-            await asyncio.sleep(latency / 1000)
+            entry.delayed_ms = round(1000 * await self.latency.wait(latency / 1000), 3)
 
         async def replay() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantry.sandbox import faults
+from tenantry.sandbox import faults, latency
 from tenantry.sandbox.faults import DroppedConnectionError, FaultRule, Receive, SandboxControls, Scope, Send
 
 PATH = "/api/things"
@@ -50,6 +50,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         asked.append(seconds)
 
     monkeypatch.setattr(faults, "asyncio", SimpleNamespace(sleep=fake_sleep))
+    monkeypatch.setattr(latency, "asyncio", SimpleNamespace(sleep=fake_sleep))
     return asked
 
 
