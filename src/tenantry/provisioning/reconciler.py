@@ -34,6 +34,7 @@ from tenantry.integrations.ports import PlannedChange, StepResult, TenantSpec
 from tenantry.provisioning.journal import StepJournal
 from tenantry.provisioning.leases import LeaseManager
 from tenantry.provisioning.outcomes import Note, Outcome, Timing, apply_outcome, is_due, roll_up
+from tenantry.provisioning.pacing import Pacing
 from tenantry.provisioning.repository import ProvisioningRepository, same_columns
 from tenantry.provisioning.snapshots import FreshTenant, claim_snapshot, next_run, tenant_spec
 from tenantry.provisioning.steps import Step
@@ -69,6 +70,7 @@ class Reconciler:
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.SystemRandom()
+        self._pacing = Pacing()
         self._timing = Timing(
             retry_base_seconds=settings.retry_base_seconds,
             retry_cap_seconds=settings.retry_cap_seconds,
@@ -275,15 +277,11 @@ class Reconciler:
         bound: structlog.typing.FilteringBoundLogger,
         journals: dict[StepName, StepJournal],
     ) -> asyncio.Future[list[Outcome]]:
-        """The steps at once, outcomes in step order; the longest chain of round trips starts first (its requests
-        leave and its answers are handled first: the slowest step decides when the tenant is ready)."""
-        started = {
-            step.name: asyncio.ensure_future(
-                self._run_step(step, spec, ids[step.name], claim, bound, journals[step.name])
-            )
-            for step in sorted(due, key=lambda step: -step.round_trips)
-        }
-        return asyncio.gather(*(started[step.name] for step in due))
+        """The steps concurrently, outcomes in step order; the longest chain of round trips first, the others
+        half a round trip later (see :mod:`tenantry.provisioning.pacing`)."""
+        return self._pacing.start(
+            due, lambda step: self._run_step(step, spec, ids[step.name], claim, bound, journals[step.name])
+        )
 
     async def _tear_down(
         self,
@@ -316,6 +314,7 @@ class Reconciler:
         timeout = self._settings.step_timeout_seconds
         started = time.perf_counter()
         notes: list[str] = []
+        answered = False  # by the upstream: the run's time is its round trips' (see Pacing)
         try:
             async with asyncio.timeout(timeout):
                 if teardown:
@@ -327,6 +326,7 @@ class Reconciler:
                     admission = await self._gate.admit(claim) if gated else Admission(None)
                     notes = admission.events
                     outcome = admission.outcome or _from_result(step, await self._ensure(step, spec, ids, journal))
+                    answered = admission.outcome is None
         except StepError as err:
             retryable = not isinstance(err, PermanentStepError)
             retry_after = err.retry_after if isinstance(err, TransientStepError) else None
@@ -343,6 +343,8 @@ class Reconciler:
         outcome.create_refused = journal is not None and journal.note_can_go
         elapsed = time.perf_counter() - started
         STEP_SECONDS.labels(step.name).observe(elapsed)
+        if answered and outcome.status in {StepStatus.OK, StepStatus.PENDING}:
+            self._pacing.observe(step, elapsed)
         fatal = outcome.status == StepStatus.ERROR and not outcome.retryable
         STEP_RUNS.labels(step.name, "fatal" if fatal else outcome.status).inc()
         event = "step.failed" if outcome.status == StepStatus.ERROR else f"step.{outcome.status}"

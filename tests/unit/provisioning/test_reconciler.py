@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -396,3 +397,38 @@ async def test_the_step_with_the_longest_chain_of_round_trips_starts_first_and_o
     assert [s.round_trips for s in steps()] == [1, 2, 1]  # Stalwart: created and read back, then keys and zone
     assert began == ["domain", "group", "drive"]
     assert [e.step for e in events if e.kind == "step.ok"] == ["authentik", "stalwart", "ocis"]
+
+
+class TimedProvider(ScriptedProvider):
+    """Succeeds like ScriptedProvider after ``seconds``; notes when each ensure began (time.monotonic)."""
+
+    def __init__(self, kind: str, began: dict[str, list[float]], seconds: float = 0.0) -> None:
+        super().__init__(kind)
+        self.began, self.seconds = began, seconds
+
+    async def _ensure(
+        self, tenant: TenantSpec, ids: Mapping[str, str], journal: CreateJournal = UNKNOWN_PAST
+    ) -> StepResult:
+        self.began.setdefault(self.kind, []).append(time.monotonic())
+        await asyncio.sleep(self.seconds)
+        return await super()._ensure(tenant, ids, journal)
+
+    ensure_tenant_group = ensure_tenant_domain = ensure_tenant_space = _ensure
+
+
+async def test_once_the_longest_step_has_been_timed_the_others_start_half_its_round_trip_later(wire: Any) -> None:
+    began: dict[str, list[float]] = {}
+    providers = [TimedProvider("group", began), TimedProvider("domain", began, 0.2), TimedProvider("drive", began)]
+    async with wire(steps(*providers)) as container:
+        tenant_id = await add_tenant(container)
+        await reconcile(container, tenant_id)  # the domain step is timed: 0.2 s for its 2 round trips
+        await reconcile(container, tenant_id, force=True)
+        tenant = await load(container, tenant_id)
+
+    first, second = zip(began["domain"], began["group"], began["drive"], strict=True)
+    domain, group, drive = first
+    # Untimed: all at once, not after the domain's 0.2 s.
+    assert max(group, drive) < domain + 0.15
+    domain, group, drive = second
+    assert min(group, drive) - domain >= 0.045  # half of 0.1 s, less a timer tick
+    assert tenant.status == "active"
