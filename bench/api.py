@@ -207,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     columns = [f"{r['endpoint']} @{r['offered_rate']:g}" for r in report["runs"]]
     harness.print_table(title, columns, table_rows(report["runs"]))
+    print(harness.machine_text(report["machine"]))
     harness.write_json(args.json, report)
     return 0 if all(not r["errors"] and set(r["statuses"]) == {"200"} for r in report["runs"]) else 1
 

@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("load average (1 min)", [load] * len(runs)),
     ]
     harness.print_table(title, [r["endpoint"] for r in runs], rows)
+    print(harness.machine_text(report["machine"]))
     harness.write_json(args.json, report)
     return 0
 

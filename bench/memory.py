@@ -171,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     harness.print_table(title, [p["phase"] for p in report["phases"]], table_rows(report["phases"]))
     print(f"  sandbox process peak RSS {report['sandbox_peak_rss_mib']:.0f} MiB")
+    print(harness.machine_text(report["machine"]))
     harness.write_json(args.json, report)
     resync = report["phases"][1]
     print(f"  the resync pass found {resync['drifted']} drifted steps and {resync['duplicates']} duplicates")

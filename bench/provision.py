@@ -440,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "  concurrently, each a chain of requests); CPU and run-queue time are the product processes' own\n"
         "  (utime+stime and schedstat, every thread) over the run, divided by the tenants created."
     )
+    print(harness.machine_text(report["machine"]))
     harness.write_json(args.json, report)
     return 0 if all(r["active"] == r["tenants"] for r in report["runs"]) else 1
 

@@ -158,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.latency_ms:g} ms injected on every sandbox request"
     )
     harness.print_table(title, [f"pass {p['pass']}" for p in report["passes"]], table_rows(report["passes"]))
+    print(harness.machine_text(report["machine"]))
     harness.write_json(args.json, report)
     clean = all(p["drifted"] == 0 and not p["failed"] for p in report["passes"])
     if not clean:

@@ -41,6 +41,9 @@ def test_a_tiny_run_among_existing_tenants_reports_cpu_floor_ratio_requests_and_
     assert run["client_time_to_active_ms"]["mean"] >= ttas["mean"] * 0.9
     assert "product CPU/tenant" in ran.output
     assert "mean time-to-active / floor" in ran.output
+    # The machine's single-core speed is measured and printed, so that runs on two machines can be compared.
+    assert ran.report["machine"]["reference_seconds"] > 0
+    assert "s per 10^7 additions" in ran.output
 
 
 @pytest.mark.slow
