@@ -140,7 +140,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    before = harness.reference_seconds()
     report = asyncio.run(run(args))
+    report["machine"]["reference_seconds_before"] = before
     title = (
         f"API CPU per request in process ({report['store']}, {args.tenants} tenants, {args.requests} requests "
         f"each, client included{', profiled' if args.profile else ''})"
