@@ -403,14 +403,11 @@ def machine_text(facts: Mapping[str, Any]) -> str:
     """One line on the machine a report was made on (see :func:`reference_seconds`): measured before and after
     the run, so that a machine whose speed changed under the run can be seen."""
     before = facts.get("reference_seconds_before")
-    measured = (
-        f"{facts['reference_seconds']:.2f} s"
-        if before is None
-        else (f"{before:.2f} s before the run, {facts['reference_seconds']:.2f} s after")
-    )
+    after = f"{facts['reference_seconds']:.2f}"
+    measured = after if before is None else f"{before:.2f} before the run, {after} after"
     return (
         f"  machine: {facts.get('cpu_model') or 'unknown CPU'}, {facts['cpus']} CPUs, Python {facts['python']}; "
-        f"reference {measured} per 10^7 additions (lower is faster)"
+        f"reference (seconds per 10^7 additions, lower is faster): {measured}"
     )
 
 
