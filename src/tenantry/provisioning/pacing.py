@@ -8,9 +8,11 @@ request waits while the process handles the other steps' answers. Started half a
 with a shorter chain has its requests and answers handled while the longest chain waits on the network, and
 still ends before it: ``k`` round trips plus half of one is less than ``K`` for any ``k < K``.
 
-The round trip is the longest step's own, measured: a moving average of its ensures' time per round trip.
-Until a step has been seen, and whenever the longest step ends early (an error, an answer from a cache), the
-others start at once.
+The round trips are measured: per step, a moving average of its ensures' time per round trip. A step starts
+later only by the slack it has, so that it never ends after the longest one would: a shorter chain of slower
+round trips (an upstream slower than the longest step's) starts sooner or at once. A step not yet timed, or
+whose longest companion has not been, starts at once, and every step starts when the longest one ends (an
+error, an answer from a cache).
 """
 
 from __future__ import annotations
@@ -44,10 +46,15 @@ class Pacing:
         """Seconds after the start of a run at which each of ``steps`` starts (see the module)."""
         longest = max(steps, key=lambda step: step.round_trips, default=None)
         trip = self._trip.get(longest.name) if longest is not None else None
+        offsets = {step.name: 0.0 for step in steps}
         if longest is None or trip is None:
-            return {step.name: 0.0 for step in steps}
-        later = min(trip / 2, MAX_OFFSET_SECONDS)
-        return {step.name: later if step.round_trips < longest.round_trips else 0.0 for step in steps}
+            return offsets
+        for step in steps:
+            own = self._trip.get(step.name)
+            if step.round_trips < longest.round_trips and own is not None:
+                slack = longest.round_trips * trip - step.round_trips * own
+                offsets[step.name] = max(0.0, min(trip / 2, slack, MAX_OFFSET_SECONDS))
+        return offsets
 
     def start(self, steps: Sequence[Step], run: Callable[[Step], Coroutine[Any, Any, T]]) -> asyncio.Future[list[T]]:
         """``run`` every step, each at its offset (the longest chain first), results in the order of ``steps``."""

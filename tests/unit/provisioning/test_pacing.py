@@ -21,31 +21,46 @@ STEPS = [GROUP, DOMAIN, SPACE]
 assert [s.round_trips for s in STEPS] == [1, 2, 1]
 
 
+def timed(domain: float, group: float | None = 0.020, space: float | None = 0.020) -> Pacing:
+    """A Pacing that has seen one ensure of each step taking these seconds (None: not seen)."""
+    pacing = Pacing()
+    for step, seconds in ((DOMAIN, domain), (GROUP, group), (SPACE, space)):
+        if seconds is not None:
+            pacing.observe(step, seconds)
+    return pacing
+
+
 def test_until_the_longest_step_has_been_seen_every_step_starts_at_once() -> None:
     pacing = Pacing()
     pacing.observe(GROUP, 0.5)  # a shorter step's time says nothing of the longest chain's round trip
     assert pacing.offsets(STEPS) == {GROUP.name: 0.0, DOMAIN.name: 0.0, SPACE.name: 0.0}
+    # nor is a shorter step not yet timed held back: its slack is unknown
+    assert timed(0.040, group=None, space=None).offsets(STEPS) == {GROUP.name: 0.0, DOMAIN.name: 0.0, SPACE.name: 0.0}
 
 
 def test_the_shorter_steps_start_half_a_round_trip_of_the_longest_one_later() -> None:
-    pacing = Pacing()
-    pacing.observe(DOMAIN, 0.040)  # two round trips of 20 ms
+    pacing = timed(0.040)  # two round trips of 20 ms; the others one of 20 ms
     assert pacing.offsets(STEPS) == pytest.approx({GROUP.name: 0.010, DOMAIN.name: 0.0, SPACE.name: 0.010})
     pacing.observe(DOMAIN, 0.080)  # a moving average: one slow run moves it a fifth of the way
     assert pacing.offsets(STEPS)[GROUP.name] == pytest.approx(0.010 + 0.2 * 0.010)
 
 
+def test_a_shorter_chain_of_slower_round_trips_starts_only_as_late_as_its_slack_allows() -> None:
+    # The domain's chain ends at 40 ms; a 35 ms group may start 5 ms late, a 60 ms space at once.
+    assert timed(0.040, group=0.035, space=0.060).offsets(STEPS) == pytest.approx(
+        {GROUP.name: 0.005, DOMAIN.name: 0.0, SPACE.name: 0.0}
+    )
+
+
 def test_steps_of_equal_chains_and_a_slow_upstream_are_bounded() -> None:
-    pacing = Pacing()
-    pacing.observe(DOMAIN, 100.0)
+    pacing = timed(100.0)
     assert pacing.offsets(STEPS)[SPACE.name] == MAX_OFFSET_SECONDS
     assert pacing.offsets([DOMAIN, dataclasses.replace(SPACE, round_trips=2)]) == {DOMAIN.name: 0.0, SPACE.name: 0.0}
     assert pacing.offsets([]) == {}
 
 
 async def test_the_longest_step_starts_first_the_others_at_their_offset_and_results_keep_step_order() -> None:
-    pacing = Pacing()
-    pacing.observe(DOMAIN, 0.2)  # offset 0.05 s
+    pacing = timed(0.2, group=0.0, space=0.0)  # offset 0.05 s
     began: dict[StepName, float] = {}
 
     async def run(s: Step) -> str:
@@ -62,8 +77,7 @@ async def test_the_longest_step_starts_first_the_others_at_their_offset_and_resu
 
 
 async def test_when_the_longest_step_ends_early_the_others_start_then() -> None:
-    pacing = Pacing()
-    pacing.observe(DOMAIN, 60.0)  # offset capped at 1 s
+    pacing = timed(60.0, group=0.0, space=0.0)  # offset capped at 1 s
     ran: list[StepName] = []
 
     async def run(s: Step) -> None:
@@ -78,8 +92,7 @@ async def test_when_the_longest_step_ends_early_the_others_start_then() -> None:
 
 
 async def test_cancelling_the_run_cancels_the_steps_waiting_to_start() -> None:
-    pacing = Pacing()
-    pacing.observe(DOMAIN, 2.0)
+    pacing = timed(2.0, group=0.0, space=0.0)
     ran: list[StepName] = []
 
     async def run(s: Step) -> None:
