@@ -199,9 +199,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    before = harness.reference_seconds()
-    report = asyncio.run(run(args))
-    report["machine"]["reference_seconds_before"] = before
+    report = harness.run_measured(lambda: run(args))
     title = (
         f"Authenticated API reads against `tenantry serve` ({report['store']}, {report['api_processes']} API "
         f"process(es)): {args.tenants} tenants, open-loop load from a separate process, "

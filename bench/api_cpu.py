@@ -13,7 +13,6 @@ also writes a cProfile of each endpoint's measured requests there. See bench/REA
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import random
 import sys
@@ -140,9 +139,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    before = harness.reference_seconds()
-    report = asyncio.run(run(args))
-    report["machine"]["reference_seconds_before"] = before
+    report = harness.run_measured(lambda: run(args))
     title = (
         f"API CPU per request in process ({report['store']}, {args.tenants} tenants, {args.requests} requests "
         f"each, client included{', profiled' if args.profile else ''})"

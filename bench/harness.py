@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,6 +379,15 @@ def reference_seconds() -> float:
             total += i
         best = min(best, time.perf_counter() - began)
     return round(best * 10_000_000 / REFERENCE_ADDITIONS, 3)
+
+
+def run_measured(run: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
+    """``asyncio.run(run())``, whose report's ``machine`` (taken after the run) gains the reference measured
+    before it (see :func:`machine_text`)."""
+    before = reference_seconds()
+    report = asyncio.run(run())
+    report["machine"]["reference_seconds_before"] = before
+    return report
 
 
 def _cpu_model() -> str | None:

@@ -164,9 +164,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    before = harness.reference_seconds()
-    report = asyncio.run(run(args))
-    report["machine"]["reference_seconds_before"] = before
+    report = harness.run_measured(lambda: run(args))
     title = (
         f"Worker process memory ({report['store']}): {args.tenants} existing tenants; adopting {args.adopt} "
         f"by marker and creating {args.create}, then one resync pass, then {args.idle:g} s idle"

@@ -426,9 +426,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    before = harness.reference_seconds()
-    report = asyncio.run(run(args))
-    report["machine"]["reference_seconds_before"] = before
+    report = harness.run_measured(lambda: run(args))
     columns = [f"C={r['concurrency']} E={r['existing']}" for r in report["runs"]]
     title = (
         f"Provisioning through `tenantry serve` ({report['store']}): {args.tenants} tenants per run, "

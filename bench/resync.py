@@ -152,9 +152,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    before = harness.reference_seconds()
-    report = asyncio.run(run(args))
-    report["machine"]["reference_seconds_before"] = before
+    report = harness.run_measured(lambda: run(args))
     title = (
         f"Bulk resync in a worker process ({report['store']}): {args.tenants} healthy tenants, "
         f"{args.latency_ms:g} ms injected on every sandbox request"

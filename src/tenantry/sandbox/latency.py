@@ -26,6 +26,6 @@ class Latency:
         began = time.monotonic()
         await asyncio.sleep(asked)
         took = time.monotonic() - began
-        late = min(max(self.lateness + self.WEIGHT * ((took - asked) - self.lateness), 0.0), self.MAX_CORRECTION)
-        self.lateness = late
+        moved = self.lateness + self.WEIGHT * ((took - asked) - self.lateness)
+        self.lateness = min(max(moved, 0.0), self.MAX_CORRECTION)
         return took
