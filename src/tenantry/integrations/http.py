@@ -7,6 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from tenantry.integrations.transport import AiohttpTransport
+
 
 def build_http_client(
     *,
@@ -18,7 +20,8 @@ def build_http_client(
     """An ``httpx.AsyncClient`` for one upstream.
 
     ``ca_bundle`` adds a private CA (mkcert, a company CA) to the system trust store rather than replacing
-    it; ``transport`` lets tests route to an in-process ASGI app.
+    it; ``transport`` lets tests route to an in-process ASGI app. Without one, requests go through
+    :class:`~tenantry.integrations.transport.AiohttpTransport`.
     """
     verify: ssl.SSLContext | bool = True
     if ca_bundle is not None:
@@ -26,4 +29,6 @@ def build_http_client(
         context.load_verify_locations(cafile=str(ca_bundle))
         verify = context
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    if transport is None:
+        transport = AiohttpTransport(verify=verify, max_connections=max_connections)
     return httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, transport=transport, limits=limits)
