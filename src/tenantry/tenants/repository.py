@@ -95,13 +95,9 @@ class TenantRepository:
     async def holders(self, domains: Sequence[str], *, slug: str | None = None) -> Holders:
         """In one round trip: which tenant holds each of ``domains`` with a verified claim (a name is held by
         one tenant at most) and, given a ``slug``, whether a live tenant has it."""
-        claims = sa.select(sa.literal("domain"), DomainClaim.verified_domain, DomainClaim.tenant_id).where(
-            DomainClaim.verified_domain.in_(list(domains))
-        )
-        live = sa.select(sa.literal("slug"), Tenant.slug, Tenant.id).where(
-            *((Tenant.slug == slug, Tenant.deleted_at.is_(None)) if slug is not None else (sa.false(),))
-        )
-        result: sa.Result[tuple[str, str | None, str]] = await self.session.execute(sa.union_all(claims, live))
+        query = _holders_query(slug is not None)
+        params = {"domains": list(domains), "slug": slug}
+        result = await (await self.session.connection()).execute(query, params)  # rows, no ORM handling
         rows = result.all()
         return Holders(
             slug_taken=any(kind == "slug" for kind, _, _ in rows),
@@ -223,6 +219,20 @@ class TenantRepository:
             query = query.where(TenantEvent.id < before)
         rows = await self.session.execute(query.order_by(TenantEvent.id.desc()).limit(limit))
         return rows.scalars().all()
+
+
+@functools.cache
+def _holders_query(with_slug: bool) -> sa.CompoundSelect[Any]:
+    """``TenantRepository.holders``: the verified claims of the bound ``domains`` (expanding) and, ``with_slug``,
+    the live tenant with the bound ``slug``."""
+    claims = sa.select(sa.literal("domain"), DomainClaim.verified_domain, DomainClaim.tenant_id).where(
+        DomainClaim.verified_domain.in_(sa.bindparam("domains", expanding=True, type_=sa.String()))
+    )
+    slug = sa.bindparam("slug", type_=sa.String())
+    live = sa.select(sa.literal("slug"), Tenant.slug, Tenant.id).where(
+        *((Tenant.slug == slug, Tenant.deleted_at.is_(None)) if with_slug else (sa.false(),))
+    )
+    return sa.union_all(claims, live)
 
 
 # The statements of the read paths are built once per shape, their values bound when run: building one (and
