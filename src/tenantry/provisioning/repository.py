@@ -219,7 +219,7 @@ class ProvisioningRepository:
                 {"tenant_id": tenant_id, "at": at, "step": n.step, "kind": n.kind, "message": n.message, "actor": None}
                 for n in notes
             ]
-            await self.session.execute(sa.insert(EVENTS), rows)
+            await (await self.session.connection()).execute(EVENTS.insert(), rows)
 
     # -- domain claims (the mail step's gate) ------------------------------------------------------------
     async def held_by_another(self, domain: str, tenant_id: str) -> bool:
