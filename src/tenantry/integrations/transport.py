@@ -28,13 +28,26 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
+from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 CHUNK_BYTES = 64 * 1024
+# The longest header line and field an answer may carry: httpx's own parser (h11) takes up to 16 KiB of
+# headers, aiohttp 8 KiB a line by default.
+HEADER_BYTES = 16 * 1024
 
 
-_Kinds = type[aiohttp.ClientError] | tuple[type[aiohttp.ClientError], ...]
-_PROTOCOL = (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
+# aiohttp's parser raises HttpProcessingError (not a ClientError) for an answer it cannot read, e.g. a header
+# longer than HEADER_BYTES.
+_Failure = aiohttp.ClientError | HttpProcessingError
+_FAILURES = (aiohttp.ClientError, HttpProcessingError)
+_Kinds = type[_Failure] | tuple[type[_Failure], ...]
+_PROTOCOL = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientResponseError,
+    HttpProcessingError,
+)
 
 # Most specific first: aiohttp's connect timeout is also a server timeout, its refused connection an OS error.
 _ERRORS: tuple[tuple[_Kinds, type[httpx.TransportError]], ...] = (
@@ -47,9 +60,13 @@ _ERRORS: tuple[tuple[_Kinds, type[httpx.TransportError]], ...] = (
 )
 
 
-def map_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
-    """The httpx exception for an aiohttp failure, with aiohttp's message (or, lacking one, its kind)."""
-    message = str(exc) or type(exc).__name__
+def map_error(exc: _Failure, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception for an aiohttp failure, with aiohttp's message (or, lacking one, its kind). A parser's
+    message quotes the answer it could not read, which may hold a secret (a cookie, a token): it is not kept."""
+    if isinstance(exc, HttpProcessingError | aiohttp.ClientResponseError):
+        message = f"{type(exc).__name__}: an answer that could not be read as HTTP/1.1 (from {request.url.host})"
+    else:
+        message = str(exc) or type(exc).__name__
     for kinds, mapped in _ERRORS:
         if isinstance(exc, kinds):
             return mapped(message, request=request)
@@ -67,7 +84,7 @@ class _Body(httpx.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
                 yield chunk
-        except aiohttp.ClientError as err:
+        except _FAILURES as err:
             raise map_error(err, self._request) from err
 
     async def aclose(self) -> None:
@@ -103,6 +120,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,
                 trust_env=False,
                 timeout=aiohttp.ClientTimeout(),
+                max_line_size=HEADER_BYTES,
+                max_field_size=HEADER_BYTES,
             )
             self._session, self._loop = session, loop
         return session
@@ -130,7 +149,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=self._timeout(request.extensions.get("timeout", {})),
             )
-        except aiohttp.ClientError as err:
+        except _FAILURES as err:
             raise map_error(err, request) from err
         extensions = {"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("ascii", "replace")}
         return httpx.Response(

@@ -15,6 +15,7 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from tenantry.integrations.http import build_http_client
 from tenantry.integrations.transport import AiohttpTransport, map_error
@@ -121,6 +122,30 @@ async def test_requests_to_one_upstream_share_a_kept_alive_connection() -> None:
         await asyncio.gather(*(client.get(f"{s.url}/y") for _ in range(4)))
     assert len(s.requests) == 7
     assert 1 <= s.connections <= 4  # the three in a row reused one; at most one more per concurrent request
+
+
+async def test_a_long_header_is_read_as_httpx_s_own_parser_would() -> None:
+    long = "x" * 12_000  # over aiohttp's default of 8 KiB a field, within the 16 KiB httpx takes
+
+    async def answer(_: Seen, writer: asyncio.StreamWriter) -> bool:
+        writer.write(response(200, b"{}", ("WWW-Authenticate", long)))
+        return True
+
+    async with server(answer) as s, build_http_client() as client:
+        got = await client.get(f"{s.url}/x")
+    assert got.headers["www-authenticate"] == long
+
+
+async def test_a_header_too_long_to_read_is_a_protocol_error_that_does_not_quote_it() -> None:
+    async def answer(_: Seen, writer: asyncio.StreamWriter) -> bool:
+        writer.write(response(200, b"{}", ("Set-Cookie", "session=" + "s3cr3t" * 4000)))
+        return True
+
+    async with server(answer) as s, build_http_client() as client:
+        with pytest.raises(httpx.RemoteProtocolError) as unreadable:
+            await client.get(f"{s.url}/x")
+    assert "s3cr3t" not in str(unreadable.value)  # aiohttp's own message quotes the line it could not read
+    assert "127.0.0.1" in str(unreadable.value)
 
 
 async def test_an_error_status_is_an_answer_not_an_exception() -> None:
@@ -261,10 +286,11 @@ _KEY = ConnectionKey("upstream.test", 443, True, True, None, None, None, None)
         (aiohttp.ClientConnectionResetError("reset"), httpx.ReadError),
         (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
         (aiohttp.InvalidURL("nope://x"), httpx.UnsupportedProtocol),
+        (LineTooLong("header line", "16384"), httpx.RemoteProtocolError),
     ],
 )
 def test_every_aiohttp_failure_maps_to_the_httpx_exception_of_its_kind(
-    error: aiohttp.ClientError, expected: type[httpx.TransportError]
+    error: aiohttp.ClientError | HttpProcessingError, expected: type[httpx.TransportError]
 ) -> None:
     request = httpx.Request("GET", "http://upstream.test/x")
     mapped = map_error(error, request)
