@@ -23,6 +23,7 @@ What maps where:
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import AsyncIterator
 
@@ -73,6 +74,13 @@ def map_error(exc: _Failure, request: httpx.Request) -> httpx.TransportError:
     return httpx.TransportError(message)
 
 
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for httpx's (a request's ``timeout`` extension; see the module: no write timeout)."""
+    waiting = None if connect is None or pool is None else connect + pool
+    return aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=read)
+
+
 class _Body(httpx.AsyncByteStream):
     """A response body as aiohttp reads it; closing it releases the connection."""
 
@@ -102,7 +110,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive_seconds = keepalive_seconds
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     def _session_here(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -126,20 +133,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session, self._loop = session, loop
         return session
 
-    def _timeout(self, extension: dict[str, float | None]) -> aiohttp.ClientTimeout:
-        connect, read, pool = extension.get("connect"), extension.get("read"), extension.get("pool")
-        key = (connect, read, pool)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            waiting = None if connect is None or pool is None else connect + pool
-            timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=read)
-            if len(self._timeouts) < 64:
-                self._timeouts[key] = timeout
-        return timeout
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session_here()
         body = await request.aread()
+        timeout = request.extensions.get("timeout", {})
         try:
             response = await session.request(
                 request.method,
@@ -147,7 +144,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
-                timeout=self._timeout(request.extensions.get("timeout", {})),
+                timeout=_client_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
             )
         except _FAILURES as err:
             raise map_error(err, request) from err

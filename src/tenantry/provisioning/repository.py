@@ -33,6 +33,11 @@ def _bound(column: sa.Column[Any], name: str) -> sa.BindParameter[Any]:
     return sa.bindparam(name, type_=column.type)
 
 
+def _free(now: datetime | sa.BindParameter[Any]) -> sa.ColumnElement[bool]:
+    """Nobody holds the lease at ``now`` (a time, or a value bound when run)."""
+    return sa.or_(Tenant.lease_owner.is_(None), Tenant.lease_expires_at < now)
+
+
 @functools.cache
 def _lease_update(kind: str) -> sa.Update:
     """Tenant ``tenant``'s lease: ``claim`` sets it (``owner``, ``expires``) where it is free at ``now`` or
@@ -41,8 +46,7 @@ def _lease_update(kind: str) -> sa.Update:
     tenant = TENANTS.c
     owner = _bound(tenant.lease_owner, "owner")
     if kind == "claim":
-        free = sa.or_(tenant.lease_owner.is_(None), tenant.lease_expires_at < _bound(tenant.lease_expires_at, "now"))
-        condition = sa.or_(free, tenant.lease_owner == owner)
+        condition = sa.or_(_free(_bound(tenant.lease_expires_at, "now")), tenant.lease_owner == owner)
     else:
         condition = tenant.lease_owner == _bound(tenant.lease_owner, "holder")
     values = (
@@ -84,10 +88,6 @@ def same_columns(rows: Sequence[TenantStep]) -> None:
     for row, columns in zip(stored, changed, strict=True):
         for column in every - columns:
             flag_modified(row, column)
-
-
-def _free(now: datetime) -> sa.ColumnElement[bool]:
-    return sa.or_(Tenant.lease_owner.is_(None), Tenant.lease_expires_at < now)
 
 
 class ProvisioningRepository:
